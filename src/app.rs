@@ -1,0 +1,166 @@
+//! The object a host holds: one server (or client) with its event queue and its host-side
+//! view of the open connections.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Select};
+use parking_lot::Mutex;
+
+use crate::config::ServerConfig;
+use crate::connection::{self, Conn};
+use crate::error::{Error, LunaResult, Result};
+use crate::event::{Event, EventSink, LunaEvent};
+use crate::server::Server;
+use crate::wakeup::Wakeup;
+
+pub struct App {
+    events: Receiver<Event>,
+    wakeup: Arc<Wakeup>,
+    /// The events of the last poll: they own the bytes the caller's `LunaEvent`s point to.
+    polled: Mutex<Vec<Event>>,
+    /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
+    /// threads touch it, so the I/O threads never wait for the host.
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    server: Server,
+}
+
+impl App {
+    /// Starts a server app; the port is bound when this returns.
+    pub fn new_server(config: ServerConfig) -> Result<App> {
+        let (tx, events) = crossbeam_channel::unbounded();
+        let wakeup = Arc::new(Wakeup::default());
+        let server = Server::start(config, EventSink::new(tx, wakeup.clone()))?;
+        Ok(App {
+            events,
+            wakeup,
+            polled: Mutex::new(Vec::new()),
+            conns: Mutex::new(HashMap::new()),
+            server,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    /// Moves up to `out.len()` queued events into `out`; returns how many. The bytes they
+    /// point to stay valid until the next call.
+    pub fn poll(&self, out: &mut [LunaEvent]) -> usize {
+        let mut polled = self.polled.lock();
+        polled.clear();
+        while polled.len() < out.len() {
+            match self.events.try_recv() {
+                Ok(event) => polled.push(event),
+                Err(_) => break,
+            }
+        }
+        let mut conns = self.conns.lock();
+        for (slot, event) in out.iter_mut().zip(polled.iter()) {
+            match event {
+                Event::Open(conn) => {
+                    conns.insert(conn.id, conn.clone());
+                }
+                Event::Close { conn, .. } => {
+                    conns.remove(conn);
+                }
+                _ => {}
+            }
+            *slot = event.to_c();
+        }
+        drop(conns);
+        if self.events.is_empty() {
+            self.wakeup.clear();
+            // An event that raced in after the check keeps the descriptor readable.
+            if !self.events.is_empty() {
+                self.wakeup.signal();
+            }
+        }
+        polled.len()
+    }
+
+    /// Blocks until an event is pending or `timeout` passes (`None` = forever).
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        wait_any(&[self], timeout)
+    }
+
+    /// The descriptor that is readable while events are pending.
+    pub fn fd(&self) -> Result<i64> {
+        self.wakeup.fd()
+    }
+
+    /// The host-side handle of an open connection.
+    pub fn conn(&self, id: u64) -> Result<Arc<Conn>> {
+        if let Some(conn) = self.conns.lock().get(&id) {
+            return Ok(conn.clone());
+        }
+        if connection::was_issued(id) {
+            Err(Error::closed())
+        } else {
+            Err(Error::invalid(format!("unknown connection id {id}")))
+        }
+    }
+
+    /// Copies `data` once and queues it for connection `id`.
+    pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
+        let conn = self.conn(id)?;
+        let msg = connection::make_message(Bytes::copy_from_slice(data), opcode)?;
+        conn.send(msg)
+    }
+
+    /// Queues one shared copy of `data` for every open connection, or only those of one
+    /// subprotocol group (`""` = the default handler's). Returns how many accepted it.
+    pub fn broadcast(&self, data: &[u8], opcode: u32, group: Option<&str>) -> Result<usize> {
+        let group = match group {
+            Some(name) => Some(self.server.group_of(name).ok_or_else(|| {
+                Error::invalid(format!("the app serves no subprotocol named '{name}'"))
+            })?),
+            None => None,
+        };
+        let msg = connection::make_message(Bytes::copy_from_slice(data), opcode)?;
+        let conns = self.conns.lock();
+        let recipients = conns
+            .values()
+            .filter(|c| group.is_none_or(|g| c.group == g));
+        Ok(recipients.filter(|c| c.send(msg.clone()).is_ok()).count())
+    }
+
+    /// Starts the closing handshake of connection `id`; closing twice is a no-op.
+    pub fn close_conn(&self, id: u64, code: u16, reason: &[u8]) -> Result<()> {
+        connection::validate_close(code, reason)?;
+        let conn = match self.conn(id) {
+            Err(e) if e.code == LunaResult::Closed => return Ok(()),
+            other => other?,
+        };
+        let reason = std::str::from_utf8(reason).unwrap_or_default();
+        conn.close(code, reason);
+        Ok(())
+    }
+
+    /// Stops listening and closes every connection with 1001; their close events stay
+    /// queued for the next polls.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+/// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).
+pub fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
+    if apps.iter().any(|a| !a.events.is_empty()) {
+        return true;
+    }
+    let mut select = Select::new();
+    for app in apps {
+        select.recv(&app.events);
+    }
+    match timeout {
+        Some(t) => select.ready_timeout(t).is_ok(),
+        None => {
+            select.ready();
+            true
+        }
+    }
+}

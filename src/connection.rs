@@ -1,0 +1,435 @@
+//! One WebSocket connection: the handle the host sends through, and the task that reads,
+//! writes and closes it on the I/O threads.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::error::ProtocolError;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use async_tungstenite::WebSocketStream;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::net::TcpStream;
+use smol::Timer;
+
+use crate::config::Limits;
+use crate::error::{Error, LunaResult, Result};
+use crate::event::{Event, EventSink};
+
+/// Opcodes as RFC 6455 numbers them.
+pub(crate) const OP_TEXT: u32 = 1;
+pub(crate) const OP_BINARY: u32 = 2;
+pub(crate) const OP_PING: u32 = 9;
+pub(crate) const OP_PONG: u32 = 10;
+
+/// The group of connections served by the default handler (no subprotocol matched).
+pub(crate) const DEFAULT_GROUP: u32 = u32::MAX;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh connection id; ids are never reused within a process.
+pub fn next_id() -> u64 {
+    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether `id` was ever handed out (so a missing connection is "closed", not "unknown").
+pub fn was_issued(id: u64) -> bool {
+    id != 0 && id < NEXT_CONN_ID.load(Ordering::Relaxed)
+}
+
+/// The shared handle of a connection: what the host needs to send to it, close it and
+/// describe it.
+pub struct Conn {
+    pub id: u64,
+    /// The subprotocol answered in the handshake, if any.
+    pub protocol: Option<String>,
+    /// Index of the matched protocol in the app's list, or `DEFAULT_GROUP`.
+    pub group: u32,
+    pub peer: SocketAddr,
+    /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
+    pub peer_ip: String,
+    pub tls: bool,
+    socket: TcpStream,
+    outgoing: Sender<Message>,
+    queued_bytes: AtomicUsize,
+    max_send_queue: usize,
+    close_sent: AtomicBool,
+    /// The close frame we sent (or decided to send), reported if the peer never answers.
+    our_close: Mutex<Option<(u16, String)>>,
+    close_emitted: AtomicBool,
+}
+
+/// How a message payload's length counts against the send queue.
+fn payload_len(msg: &Message) -> usize {
+    match msg {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// Builds a message from caller bytes, validating opcode, UTF-8 and control-frame size.
+pub fn make_message(data: Bytes, opcode: u32) -> Result<Message> {
+    match opcode {
+        OP_TEXT => Utf8Bytes::try_from(data)
+            .map(Message::Text)
+            .map_err(|_| Error::new(LunaResult::InvalidUtf8, "text message is not valid UTF-8")),
+        OP_BINARY => Ok(Message::Binary(data)),
+        OP_PING | OP_PONG if data.len() > 125 => Err(Error::invalid(
+            "ping and pong payloads are limited to 125 bytes",
+        )),
+        OP_PING => Ok(Message::Ping(data)),
+        OP_PONG => Ok(Message::Pong(data)),
+        other => Err(Error::invalid(format!(
+            "opcode {other} cannot be sent (use 1 TEXT, 2 BINARY, 9 PING or 10 PONG)"
+        ))),
+    }
+}
+
+/// Checks a close code and reason a caller wants to send (RFC 6455 §7.4).
+pub fn validate_close(code: u16, reason: &[u8]) -> Result<()> {
+    let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if !sendable {
+        return Err(Error::invalid(format!(
+            "close code {code} cannot be sent (use 1000-1003, 1007-1014 or 3000-4999)"
+        )));
+    }
+    if reason.len() > 123 {
+        return Err(Error::invalid("close reason is longer than 123 bytes"));
+    }
+    if std::str::from_utf8(reason).is_err() {
+        return Err(Error::new(
+            LunaResult::InvalidUtf8,
+            "close reason is not valid UTF-8",
+        ));
+    }
+    Ok(())
+}
+
+/// Shows IPv4 peers of a dual-stack socket as plain IPv4.
+pub fn normalize_peer(peer: SocketAddr) -> SocketAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), peer.port()),
+            None => peer,
+        },
+        IpAddr::V4(_) => peer,
+    }
+}
+
+impl Conn {
+    /// A connection handle and the receiving end of its outgoing queue.
+    pub fn new(
+        id: u64,
+        protocol: Option<String>,
+        group: u32,
+        socket: TcpStream,
+        peer: SocketAddr,
+        tls: bool,
+        limits: &Limits,
+    ) -> (Arc<Conn>, Receiver<Message>) {
+        let (outgoing, rx) = smol::channel::unbounded();
+        let peer = normalize_peer(peer);
+        let conn = Conn {
+            id,
+            protocol,
+            group,
+            peer,
+            peer_ip: peer.ip().to_string(),
+            tls,
+            socket,
+            outgoing,
+            queued_bytes: AtomicUsize::new(0),
+            max_send_queue: limits.max_send_queue,
+            close_sent: AtomicBool::new(false),
+            our_close: Mutex::new(None),
+            close_emitted: AtomicBool::new(false),
+        };
+        (Arc::new(conn), rx)
+    }
+
+    /// Queues a message for the writer; it is flushed with everything else queued.
+    pub fn send(&self, msg: Message) -> Result<()> {
+        if self.close_sent.load(Ordering::Acquire) {
+            return Err(Error::closed());
+        }
+        let len = payload_len(&msg);
+        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if queued > 0 && queued + len > self.max_send_queue {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(Error::new(
+                LunaResult::Backpressure,
+                format!("{queued} bytes are already queued for this connection"),
+            ));
+        }
+        if self.outgoing.try_send(msg).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(Error::closed());
+        }
+        Ok(())
+    }
+
+    /// Starts the closing handshake; a second call is a no-op. Arguments are trusted here.
+    pub fn close(&self, code: u16, reason: &str) {
+        if self.close_sent.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        *self.our_close.lock() = Some((code, reason.to_owned()));
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = self.outgoing.try_send(Message::Close(Some(frame)));
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.close_sent.load(Ordering::Acquire)
+    }
+
+    /// The socket, for descriptor and option calls; valid while this handle lives.
+    pub fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    /// Emits this connection's close event unless one was emitted already.
+    pub fn emit_close(&self, sink: &EventSink, code: u16, reason: String, clean: bool) {
+        if !self.close_emitted.swap(true, Ordering::AcqRel) {
+            sink.push(Event::Close {
+                conn: self.id,
+                code,
+                reason,
+                clean,
+            });
+        }
+    }
+}
+
+/// What the reader learned about how the connection ended.
+#[derive(Default)]
+struct Ending {
+    peer_close: Option<(u16, String)>,
+    /// Why the connection failed, when it did (protocol error, I/O error, timeout).
+    failure: Option<(u16, String)>,
+}
+
+/// Runs an open connection until it is closed: reads into events, writes what the host
+/// queued, answers pings, and emits the final close event.
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    conn: Arc<Conn>,
+    outgoing: Receiver<Message>,
+    sink: EventSink,
+    limits: Limits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, receiver) = ws.split();
+    let ending = Mutex::new(Ending::default());
+    let activity = Activity::new();
+    let reader = read_loop(receiver, &conn, &sink, &limits, &ending, &activity);
+    let writer = write_loop(sender, &outgoing, &conn, &limits, &ending);
+    let keepalive = keepalive_loop(&conn, &limits, &activity);
+    reader.or(writer).or(keepalive).await;
+
+    // Nothing can be sent any more: later sends answer "closed".
+    outgoing.close();
+    let ending = ending.into_inner();
+    let (code, reason, clean) = match (ending.peer_close, ending.failure) {
+        (Some((code, reason)), _) => (code, reason, true),
+        (None, Some((code, reason))) => (code, reason, false),
+        (None, None) => match conn.our_close.lock().clone() {
+            Some((code, reason)) => (code, reason, false),
+            None => (
+                1006,
+                "connection dropped without a closing handshake".into(),
+                false,
+            ),
+        },
+    };
+    conn.emit_close(&sink, code, reason, clean);
+}
+
+/// Reads messages until the stream ends; records the peer's close frame or the failure.
+async fn read_loop<S>(
+    mut receiver: async_tungstenite::WebSocketReceiver<S>,
+    conn: &Conn,
+    sink: &EventSink,
+    limits: &Limits,
+    ending: &Mutex<Ending>,
+    activity: &Activity,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(item) = receiver.next().await {
+        activity.touch();
+        let (opcode, data) = match item {
+            Ok(Message::Text(text)) => (OP_TEXT, Bytes::from(text)),
+            Ok(Message::Binary(data)) => (OP_BINARY, data),
+            Ok(Message::Ping(data)) if limits.control_frames => (OP_PING, data),
+            Ok(Message::Pong(data)) if limits.control_frames => (OP_PONG, data),
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+            Ok(Message::Close(frame)) => {
+                let (code, reason) = match frame {
+                    Some(f) => (u16::from(f.code), f.reason.as_str().to_owned()),
+                    None => (1005, String::new()),
+                };
+                ending.lock().peer_close = Some((code, reason));
+                continue;
+            }
+            Err(err) => {
+                fail(conn, sink, ending, err);
+                // Let the writer flush the close frame; it ends the connection.
+                smol::future::pending::<()>().await;
+                return;
+            }
+        };
+        // After we started closing, the host no longer expects messages (RFC 6455 §1.4).
+        if !conn.is_closing() {
+            sink.push(Event::Message {
+                conn: conn.id,
+                opcode: opcode as u8,
+                data,
+            });
+        }
+    }
+}
+
+/// Records why a connection failed and, where the protocol asks for it, sends a close frame.
+fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) {
+    let (code, message, send_close) = match err {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => return,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
+            1006,
+            "the peer closed the TCP connection without a closing handshake".into(),
+            false,
+        ),
+        WsError::Io(e) => (1006, format!("connection lost: {e}"), false),
+        WsError::Capacity(e) => (1009, format!("message too big: {e}"), true),
+        WsError::Utf8(e) => (1007, format!("invalid UTF-8 in a text message: {e}"), true),
+        WsError::Protocol(e) => (1002, format!("protocol error: {e}"), true),
+        other => (1011, format!("internal error: {other}"), true),
+    };
+    if send_close {
+        sink.error(
+            conn.id,
+            LunaResult::Protocol,
+            format!("connection {}: {message}", conn.id),
+        );
+        let reason = match code {
+            1009 => "message too big",
+            1007 => "invalid UTF-8",
+            1002 => "protocol error",
+            _ => "internal error",
+        };
+        conn.close(code, reason);
+    }
+    ending.lock().failure = Some((code, message));
+}
+
+/// Writes queued messages, flushing once per batch; returns when the connection is done.
+async fn write_loop<S>(
+    mut sender: async_tungstenite::WebSocketSender<S>,
+    outgoing: &Receiver<Message>,
+    conn: &Conn,
+    limits: &Limits,
+    ending: &Mutex<Ending>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Ok(mut msg) = outgoing.recv().await {
+        loop {
+            let is_close = matches!(msg, Message::Close(_));
+            let len = payload_len(&msg);
+            let fed = sender.feed(msg).await;
+            conn.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            if let Err(err) = fed {
+                record_write_failure(ending, err);
+                return;
+            }
+            if is_close {
+                if let Err(err) = sender.flush().await {
+                    record_write_failure(ending, err);
+                    return;
+                }
+                // A failed connection is dropped at once; a normal close waits for the
+                // peer's answer, read by the reader, but not forever.
+                if ending.lock().failure.is_none() {
+                    Timer::after(limits.close_timeout).await;
+                }
+                return;
+            }
+            match outgoing.try_recv() {
+                Ok(next) => msg = next,
+                Err(_) => break,
+            }
+        }
+        if let Err(err) = sender.flush().await {
+            record_write_failure(ending, err);
+            return;
+        }
+    }
+}
+
+fn record_write_failure(ending: &Mutex<Ending>, err: WsError) {
+    let mut ending = ending.lock();
+    if ending.failure.is_none() && !matches!(err, WsError::ConnectionClosed) {
+        ending.failure = Some((1006, format!("write failed: {err}")));
+    }
+}
+
+/// When the peer last sent anything.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.start.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Sends automatic pings and closes peers that stay silent; never returns when neither
+/// `ping_interval` nor `idle_timeout` is set.
+async fn keepalive_loop(conn: &Conn, limits: &Limits, activity: &Activity) {
+    let tick = match (limits.ping_interval, limits.idle_timeout) {
+        (None, None) => return smol::future::pending().await,
+        (Some(p), None) => p,
+        (None, Some(i)) => i / 2,
+        (Some(p), Some(i)) => p.min(i / 2),
+    };
+    let tick = tick.max(Duration::from_millis(10));
+    loop {
+        Timer::after(tick).await;
+        if let Some(idle) = limits.idle_timeout {
+            if activity.idle_for() >= idle {
+                conn.close(1001, "idle timeout");
+                return smol::future::pending().await;
+            }
+        }
+        if limits.ping_interval.is_some() {
+            let _ = conn.outgoing.try_send(Message::Ping(Bytes::new()));
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Polling, waiting, broadcasting and releasing apps.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::{bytes, c_str, guard, lookup, unregister, write_out, LunaApp};
+use crate::app::{self, App};
+use crate::error::{Error, LunaResult};
+use crate::event::LunaEvent;
+
+/// The port the app listens on (the one the OS chose when the config said 0).
+#[no_mangle]
+pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_port, app.port(), "out_port") }
+    })
+}
+
+/// Moves up to `capacity` pending events into `events` and stores how many in `out_count`
+/// (0 when nothing is pending; it never blocks). The pointers inside the events stay valid
+/// until the next `luna_app_poll` or `luna_app_free` of this app. Call it from one thread at
+/// a time per app.
+#[no_mangle]
+pub extern "C" fn luna_app_poll(
+    app: *mut LunaApp,
+    events: *mut LunaEvent,
+    capacity: usize,
+    out_count: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        if out_count.is_null() {
+            return Err(Error::invalid("out_count is NULL"));
+        }
+        if events.is_null() && capacity > 0 {
+            return Err(Error::invalid("events is NULL but capacity is not 0"));
+        }
+        if capacity > isize::MAX as usize / std::mem::size_of::<LunaEvent>() {
+            return Err(Error::invalid("capacity is too large"));
+        }
+        let slots = if capacity == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY: non-NULL and size-checked; the caller promises `capacity` writable events.
+            unsafe { std::slice::from_raw_parts_mut(events, capacity) }
+        };
+        let count = app.poll(slots);
+        // SAFETY: checked for NULL above; the caller promises it is writable.
+        unsafe { write_out(out_count, count, "out_count") }
+    })
+}
+
+fn timeout(ms: i32) -> Option<Duration> {
+    (ms >= 0).then(|| Duration::from_millis(ms as u64))
+}
+
+/// Blocks until an event is pending (LUNA_RESULT_OK) or `timeout_ms` passes
+/// (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
+#[no_mangle]
+pub extern "C" fn luna_app_wait(app: *mut LunaApp, timeout_ms: i32) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        match app.wait(timeout(timeout_ms)) {
+            true => Ok(()),
+            false => Err(Error::new(
+                LunaResult::Timeout,
+                "no event before the timeout",
+            )),
+        }
+    })
+}
+
+/// Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of
+/// the `count` apps has an event pending. With `count` 0 it just sleeps for the timeout.
+#[no_mangle]
+pub extern "C" fn luna_app_wait_any(
+    apps: *const *mut LunaApp,
+    count: usize,
+    timeout_ms: i32,
+) -> LunaResult {
+    guard(|| {
+        if apps.is_null() && count > 0 {
+            return Err(Error::invalid("apps is NULL but count is not 0"));
+        }
+        let mut live = Vec::with_capacity(count.min(1024));
+        for i in 0..count {
+            // SAFETY: the caller promises `count` readable handles.
+            live.push(lookup(unsafe { *apps.add(i) })?);
+        }
+        if live.is_empty() {
+            std::thread::sleep(timeout(timeout_ms).unwrap_or(Duration::from_secs(3600)));
+            return Err(Error::new(LunaResult::Timeout, "no apps to wait for"));
+        }
+        let refs: Vec<&App> = live.iter().map(|a| a.as_ref()).collect();
+        match app::wait_any(&refs, timeout(timeout_ms)) {
+            true => Ok(()),
+            false => Err(Error::new(
+                LunaResult::Timeout,
+                "no event before the timeout",
+            )),
+        }
+    })
+}
+
+/// A descriptor that is readable while events are pending, for hosts with their own event
+/// loop (epoll, libuv, ...). Read-only for the caller: do not read, write or close it; it
+/// becomes unreadable again once `luna_app_poll` has drained the queue.
+#[no_mangle]
+pub extern "C" fn luna_app_fd(app: *mut LunaApp, out_fd: *mut i64) -> LunaResult {
+    guard(|| {
+        let fd = lookup(app)?.fd()?;
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_fd, fd, "out_fd") }
+    })
+}
+
+/// Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
+/// was not), or, when `protocol` is not NULL, only to those served by that subprotocol
+/// ("" = the default handler's). The payload is copied once and shared. `out_count`
+/// (may be NULL) receives how many connections accepted it.
+#[no_mangle]
+pub extern "C" fn luna_app_broadcast(
+    app: *mut LunaApp,
+    data: *const u8,
+    len: usize,
+    opcode: u32,
+    protocol: *const c_char,
+    out_count: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `len` readable bytes at `data`.
+        let data = unsafe { bytes(data, len, "data")? };
+        let group = match protocol.is_null() {
+            true => None,
+            // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+            false => Some(unsafe { c_str(protocol, "protocol")? }),
+        };
+        let sent = app.broadcast(data, opcode, group)?;
+        if !out_count.is_null() {
+            // SAFETY: non-NULL; the caller promises it is writable.
+            unsafe { write_out(out_count, sent, "out_count")? };
+        }
+        Ok(())
+    })
+}
+
+/// Stops the app: stops listening (the port can be bound again when this returns), closes
+/// every connection with 1001 "going away", and waits (at most the close timeout plus a
+/// little) for them to finish. Their CLOSE events stay queued: poll them before freeing.
+/// Stopping twice is a no-op.
+#[no_mangle]
+pub extern "C" fn luna_app_stop(app: *mut LunaApp) -> LunaResult {
+    guard(|| {
+        lookup(app)?.stop();
+        Ok(())
+    })
+}
+
+/// Stops the app if needed and releases it; unpolled events are discarded. NULL is a no-op;
+/// a handle that was already freed returns LUNA_RESULT_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn luna_app_free(app: *mut LunaApp) -> LunaResult {
+    guard(|| {
+        if app.is_null() {
+            return Ok(());
+        }
+        let app = unregister(app)?;
+        app.stop();
+        Ok(())
+    })
+}

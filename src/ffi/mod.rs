@@ -1,0 +1,191 @@
+//! The C ABI. Every exported function is a thin wrapper: a panic boundary, argument checks
+//! that return error codes, then one call into safe Rust. All `unsafe` code of the crate
+//! lives in this module.
+
+// C callers cannot see `unsafe`: each function documents the pointers it reads or writes
+// and checks them for NULL, like any C API.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+mod app;
+mod conn;
+mod server;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+
+use crate::app::App;
+use crate::error::{Error, LunaResult, Result};
+
+pub use app::*;
+pub use conn::*;
+pub use server::*;
+
+/// An app: a server (or a client). Opaque; created by `luna_server_new`, released by
+/// `luna_app_free`.
+pub struct LunaApp {
+    _private: [u8; 0],
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+}
+
+/// Runs `f` behind the panic boundary and turns its outcome into a result code.
+fn guard(f: impl FnOnce() -> Result<()>) -> LunaResult {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => LunaResult::Ok,
+        Ok(Err(err)) => {
+            set_last_error(&err.message);
+            err.code
+        }
+        Err(panic) => {
+            set_last_error(&format!(
+                "internal error (caught panic): {}",
+                panic_message(&panic)
+            ));
+            LunaResult::Internal
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Live apps by handle. Handles are counters, never addresses, so a freed handle can never
+/// alias a newer app; only host threads take this lock.
+static APPS: LazyLock<RwLock<HashMap<usize, Arc<App>>>> = LazyLock::new(Default::default);
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
+
+fn register(app: App) -> *mut LunaApp {
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed) << 4;
+    APPS.write().insert(handle, Arc::new(app));
+    handle as *mut LunaApp
+}
+
+fn lookup(handle: *const LunaApp) -> Result<Arc<App>> {
+    if handle.is_null() {
+        return Err(Error::invalid("app is NULL"));
+    }
+    APPS.read()
+        .get(&(handle as usize))
+        .cloned()
+        .ok_or_else(|| Error::invalid("not a live app (already freed, or never created)"))
+}
+
+fn unregister(handle: *const LunaApp) -> Result<Arc<App>> {
+    APPS.write()
+        .remove(&(handle as usize))
+        .ok_or_else(|| Error::invalid("not a live app (already freed, or never created)"))
+}
+
+/// Borrows `len` bytes at `ptr`; `ptr` may be NULL when `len` is 0.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes that outlive the returned slice.
+unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its length is {len}"
+        )));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!("{what} length {len} is too large")));
+    }
+    // SAFETY: non-NULL, length checked above; the caller promises `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Borrows a NUL-terminated UTF-8 string.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string that outlives the returned str.
+unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL; the caller promises NUL termination.
+    let raw = unsafe { CStr::from_ptr(ptr) };
+    raw.to_str().map_err(|_| {
+        Error::new(
+            LunaResult::InvalidUtf8,
+            format!("{what} is not valid UTF-8"),
+        )
+    })
+}
+
+/// Writes an out-parameter, refusing NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for a write of `T`.
+unsafe fn write_out<T>(ptr: *mut T, value: T, what: &str) -> Result<()> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL; the caller promises it is writable.
+    unsafe { ptr.write(value) };
+    Ok(())
+}
+
+/// The message of the last failed luna call on this thread ("" if none). The string stays
+/// valid until the next failing call on the same thread.
+#[no_mangle]
+pub extern "C" fn luna_last_error() -> *const c_char {
+    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// A static name for a result code, such as "LUNA_RESULT_CLOSED"; never NULL.
+#[no_mangle]
+pub extern "C" fn luna_result_name(code: u32) -> *const c_char {
+    let all = [
+        LunaResult::Ok,
+        LunaResult::Closed,
+        LunaResult::InvalidArgument,
+        LunaResult::Backpressure,
+        LunaResult::Tls,
+        LunaResult::Io,
+        LunaResult::Timeout,
+        LunaResult::Unsupported,
+        LunaResult::Internal,
+        LunaResult::InvalidUtf8,
+        LunaResult::Dns,
+        LunaResult::Protocol,
+    ];
+    let name = all
+        .iter()
+        .find(|r| **r as u32 == code)
+        .map_or("LUNA_RESULT_UNKNOWN\0", |r| r.name());
+    name.as_ptr().cast()
+}
+
+/// The library version, such as "0.1.0"; static, never NULL.
+#[no_mangle]
+pub extern "C" fn luna_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// 1 when the library was built with TLS (`wss://`) support, else 0.
+#[no_mangle]
+pub extern "C" fn luna_has_tls() -> u8 {
+    u8::from(cfg!(feature = "tls"))
+}

@@ -1,0 +1,149 @@
+//! Creating server apps.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::{c_str, guard, register, write_out, LunaApp};
+use crate::app::App;
+use crate::config::{self, Limits, ServerConfig};
+use crate::error::{Error, LunaResult, Result};
+
+/// How to start a server. Fill it with `luna_server_config_default`, then set what you need.
+/// Strings are NUL-terminated UTF-8 and only read during `luna_server_new`.
+#[repr(C)]
+pub struct LunaServerConfig {
+    /// Address or name to listen on; "*" = every interface, IPv4 and IPv6. Required.
+    pub host: *const c_char,
+    /// Port to listen on; 0 picks a free one (read it back with `luna_app_port`).
+    pub port: u16,
+    /// Whether connections that request none of `protocols` are accepted (the default
+    /// handler). Without it they are refused with HTTP 400. Default 1.
+    pub has_default: u8,
+    /// Also deliver PING and PONG payloads as MESSAGE events (opcodes 9 and 10). Default 0.
+    pub control_frames: u8,
+    /// Subprotocol names served, `protocol_count` of them; may be NULL when the count is 0.
+    pub protocols: *const *const c_char,
+    pub protocol_count: usize,
+    /// Largest incoming message; larger ones close the connection with 1009.
+    /// Default 16 MiB; 0 = unlimited.
+    pub max_message_size: usize,
+    /// Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
+    pub max_frame_size: usize,
+    /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
+    /// Default 16 MiB; 0 = unlimited.
+    pub max_send_queue: usize,
+    /// Connections (open plus handshaking) beyond which handshakes get HTTP 503.
+    /// Default 0 = unlimited.
+    pub max_connections: u32,
+    /// A peer that has not completed the upgrade by then is dropped. Default 10000;
+    /// 0 = no limit.
+    pub handshake_timeout_ms: u32,
+    /// Send a ping this often. Default 0 = never.
+    pub ping_interval_ms: u32,
+    /// Close (1001) a peer that sent nothing for this long. Default 0 = never.
+    pub idle_timeout_ms: u32,
+    /// How long a closing handshake we start may take before TCP is dropped. Default 1000.
+    pub close_timeout_ms: u32,
+    /// Bytes read from a socket at a time (memory per connection). Default 4096.
+    pub read_buffer_size: u32,
+}
+
+/// Fills `config` with the defaults documented on each field (host NULL, port 0).
+#[no_mangle]
+pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> LunaResult {
+    guard(|| {
+        let limits = Limits::default();
+        let defaults = LunaServerConfig {
+            host: std::ptr::null(),
+            port: 0,
+            has_default: 1,
+            control_frames: 0,
+            protocols: std::ptr::null(),
+            protocol_count: 0,
+            max_message_size: limits.max_message_size,
+            max_frame_size: limits.max_frame_size,
+            max_send_queue: limits.max_send_queue,
+            max_connections: 0,
+            handshake_timeout_ms: limits.handshake_timeout.as_millis() as u32,
+            ping_interval_ms: 0,
+            idle_timeout_ms: 0,
+            close_timeout_ms: limits.close_timeout.as_millis() as u32,
+            read_buffer_size: limits.read_buffer_size as u32,
+        };
+        // SAFETY: `config` is checked for NULL; the caller promises it is writable.
+        unsafe { write_out(config, defaults, "config") }
+    })
+}
+
+/// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
+/// host); `luna_last_error` says why. When it returns, the port is bound.
+#[no_mangle]
+pub extern "C" fn luna_server_new(config: *const LunaServerConfig) -> *mut LunaApp {
+    let mut app = std::ptr::null_mut();
+    guard(|| {
+        if config.is_null() {
+            return Err(Error::invalid("config is NULL"));
+        }
+        // SAFETY: non-NULL; the caller promises a config filled by luna_server_config_default.
+        let config = unsafe { server_config(&*config)? };
+        app = register(App::new_server(config)?);
+        Ok(())
+    });
+    app
+}
+
+/// Copies the C config into its Rust form, checking every field.
+///
+/// # Safety
+/// Pointers in `c` must be NULL or valid as documented on `LunaServerConfig`.
+unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
+    // SAFETY: forwarded from the caller's promise.
+    let host = unsafe { c_str(c.host, "config.host")? };
+    if host.is_empty() {
+        return Err(Error::invalid("config.host is empty"));
+    }
+    if c.protocols.is_null() && c.protocol_count > 0 {
+        return Err(Error::invalid(
+            "config.protocols is NULL but protocol_count is not 0",
+        ));
+    }
+    let mut protocols = Vec::with_capacity(c.protocol_count.min(1024));
+    for i in 0..c.protocol_count {
+        // SAFETY: the caller promises `protocol_count` readable string pointers.
+        let name = unsafe { c_str(*c.protocols.add(i), "config.protocols[i]")? };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            return Err(Error::invalid(format!(
+                "subprotocol name '{name}' is not a valid token"
+            )));
+        }
+        protocols.push(name.to_owned());
+    }
+    let size = |v: usize| if v == 0 { usize::MAX } else { v };
+    let millis = |v: u32| Duration::from_millis(u64::from(v));
+    let optional = |v: u32| (v > 0).then(|| millis(v));
+    let limits = Limits {
+        max_message_size: size(c.max_message_size),
+        max_frame_size: size(c.max_frame_size),
+        max_connections: c.max_connections as usize,
+        handshake_timeout: optional(c.handshake_timeout_ms).unwrap_or(NO_LIMIT),
+        ping_interval: optional(c.ping_interval_ms),
+        idle_timeout: optional(c.idle_timeout_ms),
+        max_send_queue: size(c.max_send_queue),
+        close_timeout: millis(c.close_timeout_ms),
+        control_frames: c.control_frames != 0,
+        read_buffer_size: match c.read_buffer_size {
+            0 => config::DEFAULT_READ_BUFFER_SIZE,
+            n => (n as usize).clamp(256, 1 << 20),
+        },
+    };
+    Ok(ServerConfig {
+        host: host.to_owned(),
+        port: c.port,
+        protocols,
+        has_default: c.has_default != 0,
+        limits,
+    })
+}
+
+/// Long enough to mean "never" while staying far from `Instant` overflow.
+const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -1,0 +1,347 @@
+//! A listening app: binds, accepts, performs the upgrade handshake with subprotocol
+//! selection, and runs each connection until it closes.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use async_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use async_tungstenite::tungstenite::Error as WsError;
+use parking_lot::Mutex;
+use smol::future::FutureExt;
+use smol::io::AsyncWriteExt;
+use smol::net::{TcpListener, TcpStream};
+use smol::{Task, Timer};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::ServerConfig;
+use crate::connection::{self, Conn, DEFAULT_GROUP};
+use crate::error::{Error, LunaResult, Result};
+use crate::event::{Event, EventSink};
+use crate::runtime;
+
+/// The I/O side of a server app.
+struct Shared {
+    config: ServerConfig,
+    sink: EventSink,
+    /// Connections past their handshake and not yet finished.
+    live: Mutex<HashMap<u64, Arc<Conn>>>,
+    handshaking: AtomicUsize,
+    stopping: AtomicBool,
+    /// Closed by `stop` to abort every handshake in progress.
+    stop_signal: smol::channel::Sender<()>,
+    stopped: smol::channel::Receiver<()>,
+}
+
+/// A running server; `stop` (or dropping it) shuts it down.
+pub struct Server {
+    shared: Arc<Shared>,
+    accept_task: Mutex<Option<Task<()>>>,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds and starts accepting. The port is bound when this returns.
+    pub fn start(config: ServerConfig, sink: EventSink) -> Result<Server> {
+        let std_listener = bind(&config.host, config.port)?;
+        let local_addr = std_listener
+            .local_addr()
+            .map_err(|e| Error::io("local address", e))?;
+        let listener = TcpListener::try_from(std_listener)
+            .map_err(|e| Error::io("registering the listener", e))?;
+        let (stop_signal, stopped) = smol::channel::bounded(1);
+        let shared = Arc::new(Shared {
+            config,
+            sink,
+            live: Mutex::new(HashMap::new()),
+            handshaking: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            stop_signal,
+            stopped,
+        });
+        let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
+        Ok(Server {
+            shared,
+            accept_task: Mutex::new(Some(accept_task)),
+            local_addr,
+        })
+    }
+
+    /// The address actually bound (with the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The index of `protocol` in the app's list, `DEFAULT_GROUP` for "", `None` if unknown.
+    pub fn group_of(&self, protocol: &str) -> Option<u32> {
+        if protocol.is_empty() {
+            return Some(DEFAULT_GROUP);
+        }
+        let index = self
+            .shared
+            .config
+            .protocols
+            .iter()
+            .position(|p| p == protocol)?;
+        Some(index as u32)
+    }
+
+    /// Stops listening (the port is free when this returns), closes every connection with
+    /// 1001 and waits, bounded by the close timeout, until each has emitted its close event.
+    pub fn stop(&self) {
+        let shared = &self.shared;
+        if shared.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(task) = self.accept_task.lock().take() {
+            // Cancelling drops the listener, which closes the socket.
+            smol::block_on(task.cancel());
+        }
+        shared.stop_signal.close();
+        let open: Vec<Arc<Conn>> = shared.live.lock().values().cloned().collect();
+        for conn in &open {
+            conn.close(1001, "going away");
+        }
+        let deadline = Instant::now() + shared.config.limits.close_timeout + WAIT_MARGIN;
+        while !self.is_idle() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A connection that did not finish in time still gets its one close event.
+        for conn in shared.live.lock().values() {
+            conn.emit_close(&shared.sink, 1006, "the app was removed".into(), false);
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.shared.live.lock().is_empty() && self.shared.handshaking.load(Ordering::Acquire) == 0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
+
+/// Binds a listening socket. `"*"` binds IPv6 dual stack, or IPv4 where IPv6 is missing.
+fn bind(host: &str, port: u16) -> Result<StdListener> {
+    let candidates: Vec<SocketAddr> = if host == "*" {
+        vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
+        ]
+    } else {
+        let mut addrs: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                Error::new(
+                    LunaResult::Dns,
+                    format!("cannot resolve host '{host}': {e}"),
+                )
+            })?
+            .collect();
+        // Names like "localhost" resolve to both families; IPv4 is what clients try first.
+        addrs.sort_by_key(|a| a.is_ipv6());
+        addrs
+    };
+    let mut last_err = None;
+    for addr in candidates {
+        match bind_one(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let err = last_err.map_or("no address".to_string(), |e| e.to_string());
+    Err(Error::new(
+        LunaResult::Io,
+        format!("cannot listen on {host}:{port}: {err}"),
+    ))
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    // Lets a restarted server bind again while old connections sit in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        // Accept the next connection.
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                shared
+                    .sink
+                    .error(0, LunaResult::Io, format!("accept failed: {e}"));
+                // Out of descriptors, most likely: give closing connections time.
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        shared.handshaking.fetch_add(1, Ordering::AcqRel);
+        runtime::spawn(handle_connection(shared.clone(), stream, peer)).detach();
+    }
+}
+
+/// The outcome of the subprotocol selection in the handshake callback.
+#[derive(Default)]
+struct Selection {
+    protocol: Option<String>,
+    group: u32,
+}
+
+async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let upgraded = upgrade(&shared, stream.clone(), peer).await;
+    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+    let Some((ws, selection)) = upgraded else {
+        return;
+    };
+    let limits = &shared.config.limits;
+    let id = connection::next_id();
+    let (conn, outgoing) = Conn::new(
+        id,
+        selection.protocol,
+        selection.group,
+        stream,
+        peer,
+        false,
+        limits,
+    );
+    shared.live.lock().insert(id, conn.clone());
+    // Checked after registering, so `stop` either sees this connection or we see `stopping`.
+    if shared.stopping.load(Ordering::Acquire) {
+        shared.live.lock().remove(&id);
+        return;
+    }
+    shared.sink.push(Event::Open(conn.clone()));
+    connection::serve(ws, conn, outgoing, shared.sink.clone(), limits.clone()).await;
+    shared.live.lock().remove(&id);
+}
+
+type Upgraded = (async_tungstenite::WebSocketStream<TcpStream>, Selection);
+
+/// Performs the HTTP upgrade, bounded by the handshake timeout and aborted by `stop`.
+async fn upgrade(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Option<Upgraded> {
+    let selection = Arc::new(Mutex::new(Selection::default()));
+    let callback = {
+        let shared = shared.clone();
+        let selection = selection.clone();
+        #[allow(clippy::result_large_err)]
+        move |req: &Request, resp: Response| select_protocol(&shared, req, resp, &selection)
+    };
+    let limits = &shared.config.limits;
+    let config = limits.websocket_config();
+    let handshake = async {
+        Some(
+            async_tungstenite::accept_hdr_async_with_config(stream.clone(), callback, Some(config))
+                .await,
+        )
+    };
+    let timeout = async {
+        Timer::after(limits.handshake_timeout).await;
+        None
+    };
+    let stopped = async {
+        let _ = shared.stopped.recv().await;
+        None
+    };
+    let peer = connection::normalize_peer(peer);
+    match handshake.or(timeout).or(stopped).await {
+        Some(Ok(ws)) => {
+            let selection = std::mem::take(&mut *selection.lock());
+            Some((ws, selection))
+        }
+        Some(Err(err)) => {
+            // Requests tungstenite rejects without an answer still deserve a 400.
+            if matches!(err, WsError::Protocol(_)) {
+                let mut stream = stream;
+                let _ = stream.write_all(BAD_REQUEST).await;
+            }
+            let message = format!("handshake from {peer} failed: {err}");
+            shared.sink.error(0, LunaResult::Protocol, message);
+            None
+        }
+        None if shared.stopping.load(Ordering::Acquire) => None,
+        None => {
+            let message = format!("handshake from {peer} timed out");
+            shared.sink.error(0, LunaResult::Timeout, message);
+            None
+        }
+    }
+}
+
+const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\r\nthis is a WebSocket server only.\n";
+
+/// Picks the first protocol of the client's list that the app serves (SPEC §4), enforcing
+/// `max_connections` first.
+// The error type is tungstenite's callback contract, not ours to shrink.
+#[allow(clippy::result_large_err)]
+fn select_protocol(
+    shared: &Shared,
+    req: &Request,
+    mut resp: Response,
+    selection: &Mutex<Selection>,
+) -> std::result::Result<Response, ErrorResponse> {
+    let max = shared.config.limits.max_connections;
+    if max > 0 {
+        let busy = shared.live.lock().len() + shared.handshaking.load(Ordering::Acquire);
+        if busy > max {
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections",
+            ));
+        }
+    }
+    let offered = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let protocols = &shared.config.protocols;
+    for name in offered {
+        if let Some(index) = protocols.iter().position(|p| p == name) {
+            if let Ok(value) = HeaderValue::from_str(name) {
+                resp.headers_mut().insert("sec-websocket-protocol", value);
+            }
+            *selection.lock() = Selection {
+                protocol: Some(name.to_owned()),
+                group: index as u32,
+            };
+            return Ok(resp);
+        }
+    }
+    if shared.config.has_default {
+        *selection.lock() = Selection {
+            protocol: None,
+            group: DEFAULT_GROUP,
+        };
+        return Ok(resp);
+    }
+    Err(refuse(
+        StatusCode::BAD_REQUEST,
+        "no requested subprotocol is served here",
+    ))
+}
+
+fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
+    let mut resp = ErrorResponse::new(Some(format!("{why}\n")));
+    *resp.status_mut() = status;
+    resp
+}
