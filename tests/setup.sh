@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pair in luajit:luajit love:love xvfb-run:xvfb xauth:xauth pkg-config:pkg-config valgrind:valgrind; do
+    cmd=${pair%%:*}; pkg=${pair##*:}
+    command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Independent peers: Python's websockets (client and server) and Node's ws.
+if [ ! -x build/venv/bin/python ]; then
+    mkdir -p build
+    python3 -m venv build/venv
+fi
+build/venv/bin/python -c 'import websockets' 2>/dev/null ||
+    build/venv/bin/pip install -q 'websockets>=13'
+if [ ! -d build/node/node_modules/ws ]; then
+    mkdir -p build/node
+    (cd build/node && npm install --silent --no-audit --no-fund ws@8 >/dev/null)
+fi
+echo "setup: done"
