@@ -1,0 +1,150 @@
+-- Generated from include/luna.h by tools/gen-cdef.lua; do not edit by hand.
+-- Regenerate: luajit tools/gen-cdef.lua include/luna.h > ffi-lua/luna/cdef.lua
+local ffi = require("ffi")
+
+-- Declared once per Lua state, even if this file is loaded under two module names.
+if pcall(ffi.typeof, "struct LunaEvent") then
+  return true
+end
+
+ffi.cdef[[
+enum LunaResult
+ {
+  LUNA_RESULT_OK = 0,
+  LUNA_RESULT_CLOSED = 1,
+  LUNA_RESULT_INVALID_ARGUMENT = 2,
+  LUNA_RESULT_BACKPRESSURE = 3,
+  LUNA_RESULT_TLS = 4,
+  LUNA_RESULT_IO = 5,
+  LUNA_RESULT_TIMEOUT = 6,
+  LUNA_RESULT_UNSUPPORTED = 7,
+  LUNA_RESULT_INTERNAL = 8,
+  LUNA_RESULT_INVALID_UTF8 = 9,
+  LUNA_RESULT_DNS = 10,
+  LUNA_RESULT_PROTOCOL = 11,
+};
+typedef uint32_t LunaResult;
+
+enum LunaEventKind
+ {
+  LUNA_EVENT_KIND_OPEN = 1,
+  LUNA_EVENT_KIND_MESSAGE = 2,
+  LUNA_EVENT_KIND_CLOSE = 3,
+  LUNA_EVENT_KIND_ERROR = 4,
+};
+typedef uint32_t LunaEventKind;
+
+enum LunaOpcode
+ {
+  LUNA_OPCODE_CONTINUATION = 0,
+  LUNA_OPCODE_TEXT = 1,
+  LUNA_OPCODE_BINARY = 2,
+  LUNA_OPCODE_CLOSE = 8,
+  LUNA_OPCODE_PING = 9,
+  LUNA_OPCODE_PONG = 10,
+};
+typedef uint32_t LunaOpcode;
+
+typedef struct LunaApp LunaApp;
+
+typedef struct LunaEvent {
+  LunaEventKind kind;
+  uint32_t opcode;
+  uint64_t conn;
+  const uint8_t *data;
+  size_t len;
+  const uint8_t *peer;
+  size_t peer_len;
+  uint32_t code;
+  uint16_t peer_port;
+  uint8_t was_clean;
+} LunaEvent;
+
+typedef struct LunaServerConfig {
+  const char *host;
+  uint16_t port;
+  uint8_t has_default;
+  uint8_t control_frames;
+  const char *const *protocols;
+  size_t protocol_count;
+  size_t max_message_size;
+  size_t max_frame_size;
+  size_t max_send_queue;
+  uint32_t max_connections;
+  uint32_t handshake_timeout_ms;
+  uint32_t ping_interval_ms;
+  uint32_t idle_timeout_ms;
+  uint32_t close_timeout_ms;
+  uint32_t read_buffer_size;
+} LunaServerConfig;
+
+const char *luna_last_error(void);
+
+const char *luna_result_name(uint32_t code);
+
+const char *luna_version(void);
+
+uint8_t luna_has_tls(void);
+
+LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
+
+LunaResult luna_app_poll(struct LunaApp *app,
+                         struct LunaEvent *events,
+                         size_t capacity,
+                         size_t *out_count);
+
+LunaResult luna_app_wait(struct LunaApp *app, int32_t timeout_ms);
+
+LunaResult luna_app_wait_any(struct LunaApp *const *apps, size_t count, int32_t timeout_ms);
+
+LunaResult luna_app_fd(struct LunaApp *app, int64_t *out_fd);
+
+LunaResult luna_app_broadcast(struct LunaApp *app,
+                              const uint8_t *data,
+                              size_t len,
+                              uint32_t opcode,
+                              const char *protocol,
+                              size_t *out_count);
+
+LunaResult luna_app_stop(struct LunaApp *app);
+
+LunaResult luna_app_free(struct LunaApp *app);
+
+LunaResult luna_conn_send(struct LunaApp *app,
+                          uint64_t conn,
+                          const uint8_t *data,
+                          size_t len,
+                          uint32_t opcode);
+
+LunaResult luna_conn_close(struct LunaApp *app,
+                           uint64_t conn,
+                           uint32_t code,
+                           const uint8_t *reason,
+                           size_t reason_len);
+
+LunaResult luna_conn_peer(struct LunaApp *app,
+                          uint64_t conn,
+                          char *ip,
+                          size_t ip_capacity,
+                          uint16_t *out_port);
+
+LunaResult luna_conn_local(struct LunaApp *app,
+                           uint64_t conn,
+                           char *ip,
+                           size_t ip_capacity,
+                           uint16_t *out_port);
+
+LunaResult luna_conn_fd(struct LunaApp *app, uint64_t conn, int64_t *out_fd);
+
+LunaResult luna_conn_is_tls(struct LunaApp *app, uint64_t conn, uint8_t *out_tls);
+
+LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t enable);
+
+LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
+
+LunaResult luna_server_config_default(struct LunaServerConfig *config);
+
+struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
+]]
+
+return true
