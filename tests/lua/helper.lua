@@ -1,0 +1,130 @@
+-- Shared helpers for the Lua scenarios: paths, Python peers, pumping and assertions.
+-- Scenario files run from the repository root with LUA_PATH including tests/lua/?.lua.
+package.path = "ffi-lua/?.lua;ffi-lua/?/init.lua;" .. package.path
+
+local t = {}
+t.python = os.getenv("LUNA_TEST_PYTHON") or "build/venv/bin/python"
+
+local luna = require("luna")
+t.luna = luna
+
+local PRELUDE = [[
+import sys, json, time, warnings
+warnings.simplefilter("ignore")
+from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+PORT = int(sys.argv[1])
+URL = "ws://127.0.0.1:%d" % PORT
+def closed_code(c):
+    try:
+        while True:
+            c.recv(timeout=5)
+    except ConnectionClosed as e:
+        return (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
+]]
+
+
+function t.fail(msg, level)
+  error(msg, (level or 1) + 1)
+end
+
+
+function t.check(cond, msg)
+  if not cond then
+    error("check failed: " .. tostring(msg), 2)
+  end
+  return cond
+end
+
+
+function t.eq(got, want, what)
+  if got ~= want then
+    error(("%s: expected %s, got %s"):format(what or "value", tostring(want), tostring(got)), 2)
+  end
+end
+
+
+-- Calls fn and returns its error message; fails if it does not raise or the message does
+-- not contain `needle` (plain text).
+function t.raises(fn, needle)
+  local ok, err = pcall(fn)
+  if ok then
+    error("expected an error containing '" .. needle .. "', got none", 2)
+  end
+  err = tostring(err)
+  if not err:find(needle, 1, true) then
+    error(("expected an error containing '%s', got: %s"):format(needle, err), 2)
+  end
+  return err
+end
+
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+
+-- Starts a Python websockets peer in the background: `code` runs after PRELUDE with PORT set.
+function t.py(code, port, ...)
+  local f = io.open(t.python, "rb")
+  if not f then
+    error("Python peer not found at " .. t.python .. ": run tests/setup.sh", 2)
+  end
+  f:close()
+  local script, out, rc = os.tmpname(), os.tmpname(), os.tmpname()
+  os.remove(rc)
+  local sf = assert(io.open(script, "wb"))
+  sf:write(PRELUDE, code, "\n")
+  sf:close()
+  local args = table.concat({ ... }, " ")
+  os.execute(("(%q %q %d %s > %q 2>&1; echo $? > %q) &"):format(t.python, script, port, args, out, rc))
+  local proc = {}
+  function proc.done() return read_file(rc) ~= nil end
+  function proc.output() return read_file(out) or "" end
+  function proc.rc() return tonumber(read_file(rc)) end
+  function proc.lines()
+    local lines = {}
+    for line in proc.output():gmatch("[^\n]+") do lines[#lines + 1] = line end
+    return lines
+  end
+  -- Waits (pumping luna) until the peer exits; fails if it exits non-zero.
+  function proc.finish(timeout)
+    t.pump_until(proc.done, timeout or 10, "the Python peer to exit")
+    if proc.rc() ~= 0 then
+      error("Python peer failed (exit " .. tostring(proc.rc()) .. "):\n" .. proc.output(), 2)
+    end
+    return proc.output()
+  end
+  return proc
+end
+
+
+-- Pumps luna until cond() is true; fails after `timeout` seconds.
+function t.pump_until(cond, timeout, what)
+  local deadline = os.time() + (timeout or 10)
+  while not cond() do
+    if os.time() > deadline then
+      error("timed out waiting for " .. (what or "a condition"), 2)
+    end
+    luna.wait(0.02)
+  end
+end
+
+
+function t.sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+
+
+function t.done()
+  luna.close()
+  print("passed")
+  os.exit(0)
+end
+
+
+return t
