@@ -784,8 +784,8 @@ function luna.wait(timeout)
     end
     ms = floor(math.min(timeout * 1000, 2147483647))
   end
-  if wait_count == 0 then
-    return false
+  if wait_count == 0 and ms < 0 then
+    return false -- nothing could ever wake us
   end
   local rc = C.luna_app_wait_any(wait_handles, wait_count, ms)
   if rc ~= OK and rc ~= TIMEOUT then

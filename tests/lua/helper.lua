@@ -81,7 +81,9 @@ function t.py(code, port, ...)
   sf:write(PRELUDE, code, "\n")
   sf:close()
   local args = table.concat({ ... }, " ")
-  os.execute(("(%q %q %d %s > %q 2>&1; echo $? > %q) &"):format(t.python, script, port, args, out, rc))
+  -- The exit status appears atomically (mv), so done() never sees a half-written file.
+  os.execute(("(%q %q %d %s > %q 2>&1; echo $? > %q.tmp; mv %q.tmp %q) &")
+    :format(t.python, script, port, args, out, rc, rc, rc, rc))
   local proc = {}
   function proc.done() return read_file(rc) ~= nil end
   function proc.output() return read_file(out) or "" end
