@@ -13,6 +13,8 @@ if ! diff -u ffi-lua/luna/cdef.lua "$tmp"; then
     exit 1
 fi
 # The declarations must also load into LuaJIT and match the library's symbols.
+: "${LUNA_LIB:=$PWD/target/release/libluna.so}"
+export LUNA_LIB
 LUA_PATH="ffi-lua/?.lua;ffi-lua/?/init.lua;;" luajit -e '
   local ffi = require("ffi")
   local C = require("luna.lib").load()
