@@ -285,9 +285,10 @@ async fn read_loop<S>(
                 continue;
             }
             Err(err) => {
-                fail(conn, sink, ending, err);
-                // Let the writer flush the close frame; it ends the connection.
-                smol::future::pending::<()>().await;
+                if fail(conn, sink, ending, err) {
+                    // Let the writer flush the close frame; it ends the connection.
+                    smol::future::pending::<()>().await;
+                }
                 return;
             }
         };
@@ -302,10 +303,11 @@ async fn read_loop<S>(
     }
 }
 
-/// Records why a connection failed and, where the protocol asks for it, sends a close frame.
-fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) {
+/// Records why a connection failed and, where the protocol asks for it, queues a close
+/// frame; returns whether it did.
+fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) -> bool {
     let (code, message, send_close) = match err {
-        WsError::ConnectionClosed | WsError::AlreadyClosed => return,
+        WsError::ConnectionClosed | WsError::AlreadyClosed => return false,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
             1006,
             "the peer closed the TCP connection without a closing handshake".into(),
@@ -332,6 +334,7 @@ fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) {
         conn.close(code, reason);
     }
     ending.lock().failure = Some((code, message));
+    send_close
 }
 
 /// Writes queued messages, flushing once per batch; returns when the connection is done.
