@@ -130,7 +130,7 @@ fn bad_close_codes_and_reasons_are_refused() {
             "code {code}"
         );
     }
-    let long = vec![b'a'; 124];
+    let long = [b'a'; 124];
     assert_eq!(
         luna_conn_close(app_ptr(s.app), conn, 1000, long.as_ptr(), long.len()),
         LunaResult::InvalidArgument
