@@ -15,7 +15,7 @@ endif
 LIBDIR := target/release
 CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(LIBDIR) -lluna -Wl,-rpath,$(CURDIR)/$(LIBDIR)
-EXAMPLES := build/echo_server
+EXAMPLES := build/echo_server build/client
 
 .PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint
 

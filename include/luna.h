@@ -46,6 +46,8 @@ enum LunaResult
   LUNA_RESULT_DNS = 10,
   // The peer broke the WebSocket protocol or answered the handshake wrongly.
   LUNA_RESULT_PROTOCOL = 11,
+  // The peer refused the TCP connection (nothing listens there).
+  LUNA_RESULT_REFUSED = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -102,8 +104,8 @@ typedef uint32_t LunaOpcode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// An app: a server (or a client). Opaque; created by `luna_server_new`, released by
-// `luna_app_free`.
+// An app: a server or a client. Opaque; created by `luna_server_new` or
+// `luna_client_connect`, released by `luna_app_free`.
 typedef struct LunaApp LunaApp;
 
 // One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
@@ -124,11 +126,54 @@ typedef struct LunaEvent {
   // CLOSE: the close code (1005 = none given, 1006 = no closing handshake).
   // ERROR: the `LunaResult` class of the failure.
   uint32_t code;
+  // ERROR of a client handshake: the HTTP status the server answered instead of 101
+  // (else 0).
+  uint16_t http_status;
   // OPEN: the peer's port.
   uint16_t peer_port;
   // CLOSE: 1 when the closing handshake completed, else 0.
   uint8_t was_clean;
 } LunaEvent;
+
+// How to connect. Fill it with `luna_client_config_default`, then set what you need.
+// Strings are NUL-terminated UTF-8 and only read during `luna_client_connect`.
+typedef struct LunaClientConfig {
+  // `ws://host[:port][/path][?query]` or `wss://...`. Required.
+  const char *url;
+  // Subprotocols to request, in order of preference; may be NULL when the count is 0.
+  // When any are requested, the server must agree to one or the connection fails.
+  const char *const *protocols;
+  size_t protocol_count;
+  // Extra request headers as "Name: value" strings; may be NULL when the count is 0.
+  const char *const *headers;
+  size_t header_count;
+  // Limit for resolving, connecting, TLS and the upgrade together. Default 10000.
+  uint32_t connect_timeout_ms;
+  // wss://: verify the server's certificate and host name. Default 1.
+  uint8_t tls_verify;
+  // Also deliver PING and PONG payloads as MESSAGE events. Default 0.
+  uint8_t control_frames;
+  // wss://: extra trusted CA certificates (PEM file); NULL = the system's only.
+  const char *tls_ca_file;
+  // wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
+  const char *tls_cert_file;
+  const char *tls_key_file;
+  // Largest incoming message; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
+  size_t max_message_size;
+  // Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
+  size_t max_frame_size;
+  // Outgoing bytes queued before sends answer LUNA_RESULT_BACKPRESSURE (including those
+  // queued while connecting). Default 16 MiB; 0 = unlimited.
+  size_t max_send_queue;
+  // Send a ping this often. Default 0 = never.
+  uint32_t ping_interval_ms;
+  // Close (1001) when the server sent nothing for this long. Default 0 = never.
+  uint32_t idle_timeout_ms;
+  // How long a closing handshake we start may take. Default 1000.
+  uint32_t close_timeout_ms;
+  // Bytes read from the socket at a time. Default 4096.
+  uint32_t read_buffer_size;
+} LunaClientConfig;
 
 // How to start a server. Fill it with `luna_server_config_default`, then set what you need.
 // Strings are NUL-terminated UTF-8 and only read during `luna_server_new`.
@@ -231,6 +276,20 @@ LunaResult luna_app_stop(struct LunaApp *app);
 // Stops the app if needed and releases it; unpolled events are discarded. NULL is a no-op;
 // a handle that was already freed returns LUNA_RESULT_INVALID_ARGUMENT.
 LunaResult luna_app_free(struct LunaApp *app);
+
+// Fills `config` with the defaults documented on each field (url NULL).
+LunaResult luna_client_config_default(struct LunaClientConfig *config);
+
+// Starts a client app and returns at once; the connection is made in the background and
+// reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
+// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
+// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+// `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
+// Returns NULL on a bad config (`luna_last_error` says why).
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+
+// The id of a client app's connection.
+LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
 // Queues one message for connection `conn`. The bytes are copied before this returns.
 // `opcode`: 1 = TEXT (must be valid UTF-8), 2 = BINARY, 9 = PING, 10 = PONG (≤ 125 bytes).

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select};
 use parking_lot::Mutex;
 
+use crate::client::{Client, ClientConfig};
 use crate::config::ServerConfig;
 use crate::connection::{self, Conn};
 use crate::error::{Error, LunaResult, Result};
@@ -24,27 +25,59 @@ pub struct App {
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
-    server: Server,
+    role: Role,
+}
+
+/// What kind of app this is.
+enum Role {
+    Server(Server),
+    Client(Client),
 }
 
 impl App {
     /// Starts a server app; the port is bound when this returns.
     pub fn new_server(config: ServerConfig) -> Result<App> {
+        App::new(|sink| Ok(Role::Server(Server::start(config, sink)?)))
+    }
+
+    /// Starts a client app; it connects in the background. Its one connection exists at
+    /// once (see `client_conn`), so messages can be queued before it opens.
+    pub fn new_client(config: ClientConfig) -> Result<App> {
+        let app = App::new(|sink| Ok(Role::Client(Client::connect(config, sink)?)))?;
+        if let Role::Client(client) = &app.role {
+            let conn = client.conn().clone();
+            app.conns.lock().insert(conn.id, conn);
+        }
+        Ok(app)
+    }
+
+    fn new(start: impl FnOnce(EventSink) -> Result<Role>) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
-        let server = Server::start(config, EventSink::new(tx, wakeup.clone()))?;
+        let role = start(EventSink::new(tx, wakeup.clone()))?;
         Ok(App {
             events,
             wakeup,
             polled: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
-            server,
+            role,
         })
     }
 
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.server.local_addr().port()
+    /// The bound port of a server app.
+    pub fn port(&self) -> Result<u16> {
+        match &self.role {
+            Role::Server(server) => Ok(server.local_addr().port()),
+            Role::Client(_) => Err(Error::invalid("a client app has no listening port")),
+        }
+    }
+
+    /// The id of a client app's connection.
+    pub fn client_conn(&self) -> Result<u64> {
+        match &self.role {
+            Role::Client(client) => Ok(client.conn().id),
+            Role::Server(_) => Err(Error::invalid("a server app has many connections")),
+        }
     }
 
     /// Moves up to `out.len()` queued events into `out`; returns how many. The bytes they
@@ -114,11 +147,14 @@ impl App {
     /// Queues one shared copy of `data` for every open connection, or only those of one
     /// subprotocol group (`""` = the default handler's). Returns how many accepted it.
     pub fn broadcast(&self, data: &[u8], opcode: u32, group: Option<&str>) -> Result<usize> {
-        let group = match group {
-            Some(name) => Some(self.server.group_of(name).ok_or_else(|| {
+        let group = match (group, &self.role) {
+            (Some(name), Role::Server(server)) => Some(server.group_of(name).ok_or_else(|| {
                 Error::invalid(format!("the app serves no subprotocol named '{name}'"))
             })?),
-            None => None,
+            (Some(_), Role::Client(_)) => {
+                return Err(Error::invalid("a client app has no subprotocol groups"))
+            }
+            (None, _) => None,
         };
         let msg = connection::make_message(Bytes::copy_from_slice(data), opcode)?;
         let conns = self.conns.lock();
@@ -140,10 +176,13 @@ impl App {
         Ok(())
     }
 
-    /// Stops listening and closes every connection with 1001; their close events stay
-    /// queued for the next polls.
+    /// Server: stops listening and closes every connection with 1001. Client: closes with
+    /// 1000. The close events stay queued for the next polls.
     pub fn stop(&self) {
-        self.server.stop();
+        match &self.role {
+            Role::Server(server) => server.stop(),
+            Role::Client(client) => client.stop(),
+        }
     }
 }
 

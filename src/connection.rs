@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::error::ProtocolError;
@@ -46,18 +46,12 @@ pub fn was_issued(id: u64) -> bool {
 }
 
 /// The shared handle of a connection: what the host needs to send to it, close it and
-/// describe it.
+/// describe it. A client connection exists (and queues sends) before its socket does.
 pub struct Conn {
     pub id: u64,
-    /// The subprotocol answered in the handshake, if any.
-    pub protocol: Option<String>,
     /// Index of the matched protocol in the app's list, or `DEFAULT_GROUP`.
     pub group: u32,
-    pub peer: SocketAddr,
-    /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
-    pub peer_ip: String,
-    pub tls: bool,
-    socket: TcpStream,
+    link: OnceLock<Link>,
     outgoing: Sender<Message>,
     queued_bytes: AtomicUsize,
     max_send_queue: usize,
@@ -65,6 +59,30 @@ pub struct Conn {
     /// The close frame we sent (or decided to send), reported if the peer never answers.
     our_close: Mutex<Option<(u16, String)>>,
     close_emitted: AtomicBool,
+}
+
+/// What a connection is once its handshake has completed.
+pub struct Link {
+    pub socket: TcpStream,
+    pub peer: SocketAddr,
+    /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
+    pub peer_ip: String,
+    pub tls: bool,
+    /// The subprotocol agreed in the handshake, if any.
+    pub protocol: Option<String>,
+}
+
+impl Link {
+    pub fn new(socket: TcpStream, peer: SocketAddr, tls: bool, protocol: Option<String>) -> Link {
+        let peer = normalize_peer(peer);
+        Link {
+            socket,
+            peer,
+            peer_ip: peer.ip().to_string(),
+            tls,
+            protocol,
+        }
+    }
 }
 
 /// How a message payload's length counts against the send queue.
@@ -127,25 +145,12 @@ pub fn normalize_peer(peer: SocketAddr) -> SocketAddr {
 
 impl Conn {
     /// A connection handle and the receiving end of its outgoing queue.
-    pub fn new(
-        id: u64,
-        protocol: Option<String>,
-        group: u32,
-        socket: TcpStream,
-        peer: SocketAddr,
-        tls: bool,
-        limits: &Limits,
-    ) -> (Arc<Conn>, Receiver<Message>) {
+    pub fn new(id: u64, group: u32, limits: &Limits) -> (Arc<Conn>, Receiver<Message>) {
         let (outgoing, rx) = smol::channel::unbounded();
-        let peer = normalize_peer(peer);
         let conn = Conn {
             id,
-            protocol,
             group,
-            peer,
-            peer_ip: peer.ip().to_string(),
-            tls,
-            socket,
+            link: OnceLock::new(),
             outgoing,
             queued_bytes: AtomicUsize::new(0),
             max_send_queue: limits.max_send_queue,
@@ -154,6 +159,18 @@ impl Conn {
             close_emitted: AtomicBool::new(false),
         };
         (Arc::new(conn), rx)
+    }
+
+    /// Records the completed handshake; the first call wins.
+    pub fn set_link(&self, link: Link) {
+        let _ = self.link.set(link);
+    }
+
+    /// The socket, peer and protocol; an error until the handshake has completed.
+    pub fn link(&self) -> Result<&Link> {
+        self.link
+            .get()
+            .ok_or_else(|| Error::new(LunaResult::Closed, "the connection is not open yet"))
     }
 
     /// Queues a message for the writer; it is flushed with everything else queued.
@@ -192,11 +209,6 @@ impl Conn {
 
     pub fn is_closing(&self) -> bool {
         self.close_sent.load(Ordering::Acquire)
-    }
-
-    /// The socket, for descriptor and option calls; valid while this handle lives.
-    pub fn socket(&self) -> &TcpStream {
-        &self.socket
     }
 
     /// Emits this connection's close event unless one was emitted already.

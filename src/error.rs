@@ -30,6 +30,8 @@ pub enum LunaResult {
     Dns = 10,
     /// The peer broke the WebSocket protocol or answered the handshake wrongly.
     Protocol = 11,
+    /// The peer refused the TCP connection (nothing listens there).
+    Refused = 12,
 }
 
 impl LunaResult {
@@ -48,6 +50,7 @@ impl LunaResult {
             LunaResult::InvalidUtf8 => "LUNA_RESULT_INVALID_UTF8\0",
             LunaResult::Dns => "LUNA_RESULT_DNS\0",
             LunaResult::Protocol => "LUNA_RESULT_PROTOCOL\0",
+            LunaResult::Refused => "LUNA_RESULT_REFUSED\0",
         }
     }
 }

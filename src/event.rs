@@ -46,6 +46,9 @@ pub struct LunaEvent {
     /// CLOSE: the close code (1005 = none given, 1006 = no closing handshake).
     /// ERROR: the `LunaResult` class of the failure.
     pub code: u32,
+    /// ERROR of a client handshake: the HTTP status the server answered instead of 101
+    /// (else 0).
+    pub http_status: u16,
     /// OPEN: the peer's port.
     pub peer_port: u16,
     /// CLOSE: 1 when the closing handshake completed, else 0.
@@ -70,6 +73,7 @@ pub enum Event {
         conn: u64,
         code: LunaResult,
         message: String,
+        http_status: u16,
     },
 }
 
@@ -85,6 +89,7 @@ impl Event {
             peer: std::ptr::null(),
             peer_len: 0,
             code: 0,
+            http_status: 0,
             peer_port: 0,
             was_clean: 0,
         };
@@ -92,10 +97,12 @@ impl Event {
             Event::Open(conn) => {
                 out.kind = LunaEventKind::Open;
                 out.conn = conn.id;
-                let protocol = conn.protocol.as_deref().unwrap_or("");
-                (out.data, out.len) = (protocol.as_ptr(), protocol.len());
-                (out.peer, out.peer_len) = (conn.peer_ip.as_ptr(), conn.peer_ip.len());
-                out.peer_port = conn.peer.port();
+                if let Ok(link) = conn.link() {
+                    let protocol = link.protocol.as_deref().unwrap_or("");
+                    (out.data, out.len) = (protocol.as_ptr(), protocol.len());
+                    (out.peer, out.peer_len) = (link.peer_ip.as_ptr(), link.peer_ip.len());
+                    out.peer_port = link.peer.port();
+                }
             }
             Event::Message { conn, opcode, data } => {
                 out.kind = LunaEventKind::Message;
@@ -119,8 +126,10 @@ impl Event {
                 conn,
                 code,
                 message,
+                http_status,
             } => {
                 out.conn = *conn;
+                out.http_status = *http_status;
                 out.code = *code as u32;
                 (out.data, out.len) = (message.as_ptr(), message.len());
             }
@@ -153,6 +162,7 @@ impl EventSink {
             conn,
             code,
             message,
+            http_status: 0,
         });
     }
 }

@@ -6,6 +6,7 @@
 //! events with `poll`, and queues outgoing messages with `send`, `broadcast` and `close`.
 
 pub mod app;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -13,4 +14,5 @@ pub mod event;
 pub mod ffi;
 pub mod runtime;
 pub mod server;
+pub mod tls;
 pub mod wakeup;

@@ -18,7 +18,7 @@ use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::ServerConfig;
-use crate::connection::{self, Conn, DEFAULT_GROUP};
+use crate::connection::{self, Conn, Link, DEFAULT_GROUP};
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink};
 use crate::runtime;
@@ -212,15 +212,8 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     };
     let limits = &shared.config.limits;
     let id = connection::next_id();
-    let (conn, outgoing) = Conn::new(
-        id,
-        selection.protocol,
-        selection.group,
-        stream,
-        peer,
-        false,
-        limits,
-    );
+    let (conn, outgoing) = Conn::new(id, selection.group, limits);
+    conn.set_link(Link::new(stream, peer, false, selection.protocol));
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {

@@ -22,6 +22,7 @@ enum LunaResult
   LUNA_RESULT_INVALID_UTF8 = 9,
   LUNA_RESULT_DNS = 10,
   LUNA_RESULT_PROTOCOL = 11,
+  LUNA_RESULT_REFUSED = 12,
 };
 typedef uint32_t LunaResult;
 
@@ -56,9 +57,35 @@ typedef struct LunaEvent {
   const uint8_t *peer;
   size_t peer_len;
   uint32_t code;
+  uint16_t http_status;
   uint16_t peer_port;
   uint8_t was_clean;
 } LunaEvent;
+
+typedef struct LunaClientConfig {
+
+const char *url;
+  const char *const *protocols;
+  size_t protocol_count;
+  const char *const *headers;
+  size_t header_count;
+  uint32_t connect_timeout_ms;
+
+uint8_t tls_verify;
+  uint8_t control_frames;
+
+const char *tls_ca_file;
+
+const char *tls_cert_file;
+  const char *tls_key_file;
+  size_t max_message_size;
+  size_t max_frame_size;
+  size_t max_send_queue;
+  uint32_t ping_interval_ms;
+  uint32_t idle_timeout_ms;
+  uint32_t close_timeout_ms;
+  uint32_t read_buffer_size;
+} LunaClientConfig;
 
 typedef struct LunaServerConfig {
   const char *host;
@@ -109,6 +136,12 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
 LunaResult luna_app_stop(struct LunaApp *app);
 
 LunaResult luna_app_free(struct LunaApp *app);
+
+LunaResult luna_client_config_default(struct LunaClientConfig *config);
+
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+
+LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
 LunaResult luna_conn_send(struct LunaApp *app,
                           uint64_t conn,

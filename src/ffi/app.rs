@@ -14,7 +14,7 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
     guard(|| {
         let app = lookup(app)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
-        unsafe { write_out(out_port, app.port(), "out_port") }
+        unsafe { write_out(out_port, app.port()?, "out_port") }
     })
 }
 

@@ -88,7 +88,7 @@ pub extern "C" fn luna_conn_peer(
 ) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        write_addr(conn.peer, ip, ip_capacity, out_port)
+        write_addr(conn.link()?.peer, ip, ip_capacity, out_port)
     })
 }
 
@@ -104,7 +104,8 @@ pub extern "C" fn luna_conn_local(
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
         let local = conn
-            .socket()
+            .link()?
+            .socket
             .local_addr()
             .map_err(|e| Error::io("local address", e))?;
         write_addr(
@@ -122,7 +123,7 @@ pub extern "C" fn luna_conn_local(
 pub extern "C" fn luna_conn_fd(app: *mut LunaApp, conn: u64, out_fd: *mut i64) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        let fd = raw_fd(conn.socket())?;
+        let fd = raw_fd(&conn.link()?.socket)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_fd, fd, "out_fd") }
     })
@@ -146,7 +147,7 @@ pub extern "C" fn luna_conn_is_tls(app: *mut LunaApp, conn: u64, out_tls: *mut u
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
-        unsafe { write_out(out_tls, u8::from(conn.tls), "out_tls") }
+        unsafe { write_out(out_tls, u8::from(conn.link()?.tls), "out_tls") }
     })
 }
 
@@ -155,7 +156,8 @@ pub extern "C" fn luna_conn_is_tls(app: *mut LunaApp, conn: u64, out_tls: *mut u
 pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        conn.socket()
+        conn.link()?
+            .socket
             .set_nodelay(enable != 0)
             .map_err(|e| Error::io("TCP_NODELAY", e))
     })
@@ -166,7 +168,7 @@ pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8
 pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: u8) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        socket2::SockRef::from(conn.socket())
+        socket2::SockRef::from(&conn.link()?.socket)
             .set_keepalive(enable != 0)
             .map_err(|e| Error::io("SO_KEEPALIVE", e))
     })

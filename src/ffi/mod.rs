@@ -7,6 +7,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod app;
+mod client;
 mod conn;
 mod server;
 
@@ -23,11 +24,12 @@ use crate::app::App;
 use crate::error::{Error, LunaResult, Result};
 
 pub use app::*;
+pub use client::*;
 pub use conn::*;
 pub use server::*;
 
-/// An app: a server (or a client). Opaque; created by `luna_server_new`, released by
-/// `luna_app_free`.
+/// An app: a server or a client. Opaque; created by `luna_server_new` or
+/// `luna_client_connect`, released by `luna_app_free`.
 pub struct LunaApp {
     _private: [u8; 0],
 }
@@ -170,6 +172,7 @@ pub extern "C" fn luna_result_name(code: u32) -> *const c_char {
         LunaResult::InvalidUtf8,
         LunaResult::Dns,
         LunaResult::Protocol,
+        LunaResult::Refused,
     ];
     let name = all
         .iter()

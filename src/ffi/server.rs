@@ -118,23 +118,20 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         }
         protocols.push(name.to_owned());
     }
-    let size = |v: usize| if v == 0 { usize::MAX } else { v };
-    let millis = |v: u32| Duration::from_millis(u64::from(v));
-    let optional = |v: u32| (v > 0).then(|| millis(v));
-    let limits = Limits {
-        max_message_size: size(c.max_message_size),
-        max_frame_size: size(c.max_frame_size),
-        max_connections: c.max_connections as usize,
-        handshake_timeout: optional(c.handshake_timeout_ms).unwrap_or(NO_LIMIT),
-        ping_interval: optional(c.ping_interval_ms),
-        idle_timeout: optional(c.idle_timeout_ms),
-        max_send_queue: size(c.max_send_queue),
-        close_timeout: millis(c.close_timeout_ms),
-        control_frames: c.control_frames != 0,
-        read_buffer_size: match c.read_buffer_size {
-            0 => config::DEFAULT_READ_BUFFER_SIZE,
-            n => (n as usize).clamp(256, 1 << 20),
-        },
+    let mut limits = limits_from(
+        c.max_message_size,
+        c.max_frame_size,
+        c.max_send_queue,
+        c.ping_interval_ms,
+        c.idle_timeout_ms,
+        c.close_timeout_ms,
+        c.read_buffer_size,
+        c.control_frames != 0,
+    );
+    limits.max_connections = c.max_connections as usize;
+    limits.handshake_timeout = match c.handshake_timeout_ms {
+        0 => NO_LIMIT,
+        ms => Duration::from_millis(u64::from(ms)),
     };
     Ok(ServerConfig {
         host: host.to_owned(),
@@ -145,5 +142,35 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
     })
 }
 
+/// The limits both configs share; 0 means "unlimited" for sizes and "off" for intervals.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn limits_from(
+    max_message_size: usize,
+    max_frame_size: usize,
+    max_send_queue: usize,
+    ping_interval_ms: u32,
+    idle_timeout_ms: u32,
+    close_timeout_ms: u32,
+    read_buffer_size: u32,
+    control_frames: bool,
+) -> Limits {
+    let size = |v: usize| if v == 0 { usize::MAX } else { v };
+    let optional = |ms: u32| (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
+    Limits {
+        max_message_size: size(max_message_size),
+        max_frame_size: size(max_frame_size),
+        max_send_queue: size(max_send_queue),
+        ping_interval: optional(ping_interval_ms),
+        idle_timeout: optional(idle_timeout_ms),
+        close_timeout: Duration::from_millis(u64::from(close_timeout_ms)),
+        control_frames,
+        read_buffer_size: match read_buffer_size {
+            0 => config::DEFAULT_READ_BUFFER_SIZE,
+            n => (n as usize).clamp(256, 1 << 20),
+        },
+        ..Limits::default()
+    }
+}
+
 /// Long enough to mean "never" while staying far from `Instant` overflow.
-const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(super) const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

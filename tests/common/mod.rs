@@ -269,6 +269,7 @@ pub fn empty_event() -> LunaEvent {
         peer: std::ptr::null(),
         peer_len: 0,
         code: 0,
+        http_status: 0,
         peer_port: 0,
         was_clean: 0,
     }

@@ -1,0 +1,366 @@
+//! A client app: one outgoing connection, established in the background.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use parking_lot::Mutex;
+use smol::channel::Receiver;
+use smol::future::FutureExt;
+use smol::net::TcpStream;
+use smol::{Task, Timer};
+
+use crate::config::Limits;
+use crate::connection::{self, Conn, Link, DEFAULT_GROUP};
+use crate::error::{Error, LunaResult, Result};
+use crate::event::{Event, EventSink};
+use crate::runtime;
+use crate::tls::{self, ClientTls};
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub url: String,
+    pub protocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Covers name resolution, TCP connect, TLS and the upgrade. Default 10 s.
+    pub connect_timeout: Duration,
+    pub tls: ClientTls,
+    pub limits: Limits,
+}
+
+/// The parts of a `ws://` or `wss://` URL the connection needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub secure: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Checks a URL and splits out what the connection needs.
+pub fn parse_url(url: &str) -> Result<Target> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| Error::invalid(format!("invalid URL '{url}': {e}")))?;
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "URL scheme must be ws or wss, got '{other}'"
+            )))
+        }
+        None => {
+            return Err(Error::invalid(format!(
+                "URL '{url}' has no ws:// or wss:// scheme"
+            )))
+        }
+    };
+    let host = uri.host().filter(|h| !h.is_empty());
+    let host = host.ok_or_else(|| Error::invalid(format!("URL '{url}' has no host")))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = match uri.port() {
+        Some(p) => p
+            .as_str()
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| {
+                Error::invalid(format!("URL '{url}' has an invalid port '{}'", p.as_str()))
+            })?,
+        None if secure => 443,
+        None => 80,
+    };
+    Ok(Target { secure, host, port })
+}
+
+/// A client connection running on the I/O threads.
+pub struct Client {
+    conn: Arc<Conn>,
+    task: Mutex<Option<Task<()>>>,
+    close_timeout: Duration,
+    sink: EventSink,
+}
+
+impl Client {
+    /// Checks the config and starts connecting; returns at once. Messages sent before the
+    /// connection opens are queued and written, in order, once it does.
+    pub fn connect(config: ClientConfig, sink: EventSink) -> Result<Client> {
+        let target = parse_url(&config.url)?;
+        if target.secure && !cfg!(feature = "tls") {
+            return Err(Error::new(
+                LunaResult::Unsupported,
+                "wss:// needs a build with TLS",
+            ));
+        }
+        let request = build_request(&config)?;
+        let tls = if target.secure {
+            Some(tls::connector(&config.tls)?)
+        } else {
+            None
+        };
+        let (conn, outgoing) = Conn::new(connection::next_id(), DEFAULT_GROUP, &config.limits);
+        let close_timeout = config.limits.close_timeout;
+        let run = run(
+            config,
+            target,
+            request,
+            tls,
+            conn.clone(),
+            outgoing,
+            sink.clone(),
+        );
+        let task = runtime::spawn(run);
+        Ok(Client {
+            conn,
+            task: Mutex::new(Some(task)),
+            close_timeout,
+            sink,
+        })
+    }
+
+    pub fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
+
+    /// Closes with 1000 (or gives up connecting) and waits, bounded by the close timeout,
+    /// for the close event to be queued.
+    pub fn stop(&self) {
+        let Some(task) = self.task.lock().take() else {
+            return;
+        };
+        if self.conn.link().is_ok() {
+            self.conn.close(1000, "");
+            let waited = smol::block_on(async {
+                let done = async {
+                    task.await;
+                    None
+                };
+                done.or(async {
+                    Timer::after(self.close_timeout + Duration::from_millis(250)).await;
+                    Some(())
+                })
+                .await
+            });
+            // Task::drop cancels a task that overran the close timeout.
+            let _ = waited;
+        } else {
+            smol::block_on(task.cancel());
+        }
+        let reason = "disconnected before the connection opened";
+        self.conn.emit_close(&self.sink, 1006, reason.into(), false);
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn build_request(config: &ClientConfig) -> Result<Request> {
+    let mut request = config
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::invalid(format!("invalid URL '{}': {e}", config.url)))?;
+    let headers = request.headers_mut();
+    for (name, value) in &config.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| Error::invalid(format!("invalid header name '{name}'")))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| Error::invalid(format!("invalid value for header '{name}'")))?;
+        headers.append(name, value);
+    }
+    // Never an empty Sec-WebSocket-Protocol header: some servers refuse it.
+    if !config.protocols.is_empty() {
+        let list = config.protocols.join(", ");
+        let value = HeaderValue::try_from(list.as_str())
+            .map_err(|_| Error::invalid(format!("invalid subprotocol list '{list}'")))?;
+        headers.insert("sec-websocket-protocol", value);
+    }
+    Ok(request)
+}
+
+/// Why a connection attempt failed.
+pub(crate) struct Failure {
+    code: LunaResult,
+    message: String,
+    http_status: u16,
+}
+
+impl Failure {
+    pub(crate) fn new(code: LunaResult, message: String) -> Failure {
+        Failure {
+            code,
+            message,
+            http_status: 0,
+        }
+    }
+}
+
+async fn run(
+    config: ClientConfig,
+    target: Target,
+    request: Request,
+    tls: Option<tls::Connector>,
+    conn: Arc<Conn>,
+    outgoing: Receiver<Message>,
+    sink: EventSink,
+) {
+    let timeout = config.connect_timeout;
+    let establish = establish(&config, &target, request, tls, &conn, outgoing, &sink);
+    let expired = async {
+        Timer::after(timeout).await;
+        Err(Failure::new(
+            LunaResult::Timeout,
+            format!(
+                "connecting to {} timed out after {} ms",
+                config.url,
+                timeout.as_millis()
+            ),
+        ))
+    };
+    if let Err(failure) = establish.or(expired).await {
+        let message = format!("{}: {}", config.url, failure.message);
+        sink.push(Event::Error {
+            conn: conn.id,
+            code: failure.code,
+            message: message.clone(),
+            http_status: failure.http_status,
+        });
+        conn.emit_close(&sink, 1006, message, false);
+    }
+}
+
+/// Connects, upgrades and then serves the connection; errors only before it opened.
+async fn establish(
+    config: &ClientConfig,
+    target: &Target,
+    request: Request,
+    tls: Option<tls::Connector>,
+    conn: &Arc<Conn>,
+    outgoing: Receiver<Message>,
+    sink: &EventSink,
+) -> std::result::Result<(), Failure> {
+    let (socket, peer) = tcp_connect(target).await?;
+    let _ = socket.set_nodelay(true);
+    let ws_config = Some(config.limits.websocket_config());
+    let secure = tls.is_some();
+    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
+    match tls {
+        None => {
+            let (ws, resp) =
+                async_tungstenite::client_async_with_config(request, socket.clone(), ws_config)
+                    .await
+                    .map_err(handshake_failure)?;
+            conn.set_link(link(agreed_protocol(&resp)));
+            sink.push(Event::Open(conn.clone()));
+            connection::serve(
+                ws,
+                conn.clone(),
+                outgoing,
+                sink.clone(),
+                config.limits.clone(),
+            )
+            .await;
+        }
+        Some(connector) => {
+            let stream = connector.connect(&target.host, socket.clone()).await?;
+            let (ws, resp) =
+                async_tungstenite::client_async_with_config(request, stream, ws_config)
+                    .await
+                    .map_err(handshake_failure)?;
+            conn.set_link(link(agreed_protocol(&resp)));
+            sink.push(Event::Open(conn.clone()));
+            connection::serve(
+                ws,
+                conn.clone(),
+                outgoing,
+                sink.clone(),
+                config.limits.clone(),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+fn agreed_protocol(
+    resp: &async_tungstenite::tungstenite::handshake::client::Response,
+) -> Option<String> {
+    let value = resp.headers().get("sec-websocket-protocol")?;
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Resolves the host and connects to the first address that answers.
+async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketAddr), Failure> {
+    let host = target.host.as_str();
+    let addrs = smol::net::resolve((host, target.port)).await.map_err(|e| {
+        Failure::new(
+            LunaResult::Dns,
+            format!("cannot resolve host '{host}': {e}"),
+        )
+    })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Failure::new(LunaResult::Refused, format!("connection refused by {addr}"))
+        }
+        Some((addr, e)) => Failure::new(LunaResult::Io, format!("cannot connect to {addr}: {e}")),
+        None => Failure::new(LunaResult::Dns, format!("host '{host}' has no address")),
+    })
+}
+
+fn handshake_failure(err: WsError) -> Failure {
+    use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+    match err {
+        WsError::Http(resp) => Failure {
+            code: LunaResult::Protocol,
+            message: format!(
+                "the server answered HTTP {} instead of upgrading",
+                resp.status()
+            ),
+            http_status: resp.status().as_u16(),
+        },
+        WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(e)) => {
+            let why = match e {
+                SubProtocolError::NoSubProtocol => {
+                    "the server accepted none of the requested subprotocols"
+                }
+                SubProtocolError::InvalidSubProtocol => {
+                    "the server chose a subprotocol that was not requested"
+                }
+                SubProtocolError::ServerSentSubProtocolNoneRequested => {
+                    "the server chose a subprotocol although none was requested"
+                }
+            };
+            Failure::new(LunaResult::Protocol, why.into())
+        }
+        WsError::Protocol(ProtocolError::HandshakeIncomplete)
+        | WsError::Io(_)
+        | WsError::ConnectionClosed => Failure::new(
+            LunaResult::Io,
+            format!("the server closed the connection during the handshake ({err})"),
+        ),
+        other => Failure::new(LunaResult::Protocol, format!("handshake failed: {other}")),
+    }
+}

@@ -1,0 +1,211 @@
+//! Creating client apps.
+
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{c_str, guard, lookup, register, server::limits_from, write_out, LunaApp};
+use crate::app::App;
+use crate::client::ClientConfig;
+use crate::config::Limits;
+use crate::error::{Error, LunaResult, Result};
+use crate::tls::ClientTls;
+
+/// How to connect. Fill it with `luna_client_config_default`, then set what you need.
+/// Strings are NUL-terminated UTF-8 and only read during `luna_client_connect`.
+#[repr(C)]
+pub struct LunaClientConfig {
+    /// `ws://host[:port][/path][?query]` or `wss://...`. Required.
+    pub url: *const c_char,
+    /// Subprotocols to request, in order of preference; may be NULL when the count is 0.
+    /// When any are requested, the server must agree to one or the connection fails.
+    pub protocols: *const *const c_char,
+    pub protocol_count: usize,
+    /// Extra request headers as "Name: value" strings; may be NULL when the count is 0.
+    pub headers: *const *const c_char,
+    pub header_count: usize,
+    /// Limit for resolving, connecting, TLS and the upgrade together. Default 10000.
+    pub connect_timeout_ms: u32,
+    /// wss://: verify the server's certificate and host name. Default 1.
+    pub tls_verify: u8,
+    /// Also deliver PING and PONG payloads as MESSAGE events. Default 0.
+    pub control_frames: u8,
+    /// wss://: extra trusted CA certificates (PEM file); NULL = the system's only.
+    pub tls_ca_file: *const c_char,
+    /// wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
+    pub tls_cert_file: *const c_char,
+    pub tls_key_file: *const c_char,
+    /// Largest incoming message; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
+    pub max_message_size: usize,
+    /// Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
+    pub max_frame_size: usize,
+    /// Outgoing bytes queued before sends answer LUNA_RESULT_BACKPRESSURE (including those
+    /// queued while connecting). Default 16 MiB; 0 = unlimited.
+    pub max_send_queue: usize,
+    /// Send a ping this often. Default 0 = never.
+    pub ping_interval_ms: u32,
+    /// Close (1001) when the server sent nothing for this long. Default 0 = never.
+    pub idle_timeout_ms: u32,
+    /// How long a closing handshake we start may take. Default 1000.
+    pub close_timeout_ms: u32,
+    /// Bytes read from the socket at a time. Default 4096.
+    pub read_buffer_size: u32,
+}
+
+/// Fills `config` with the defaults documented on each field (url NULL).
+#[no_mangle]
+pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> LunaResult {
+    guard(|| {
+        let limits = Limits::default();
+        let defaults = LunaClientConfig {
+            url: std::ptr::null(),
+            protocols: std::ptr::null(),
+            protocol_count: 0,
+            headers: std::ptr::null(),
+            header_count: 0,
+            connect_timeout_ms: 10_000,
+            tls_verify: 1,
+            control_frames: 0,
+            tls_ca_file: std::ptr::null(),
+            tls_cert_file: std::ptr::null(),
+            tls_key_file: std::ptr::null(),
+            max_message_size: limits.max_message_size,
+            max_frame_size: limits.max_frame_size,
+            max_send_queue: limits.max_send_queue,
+            ping_interval_ms: 0,
+            idle_timeout_ms: 0,
+            close_timeout_ms: limits.close_timeout.as_millis() as u32,
+            read_buffer_size: limits.read_buffer_size as u32,
+        };
+        // SAFETY: `config` is checked for NULL; the caller promises it is writable.
+        unsafe { write_out(config, defaults, "config") }
+    })
+}
+
+/// Starts a client app and returns at once; the connection is made in the background and
+/// reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
+/// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
+/// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+/// `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
+/// Returns NULL on a bad config (`luna_last_error` says why).
+#[no_mangle]
+pub extern "C" fn luna_client_connect(
+    config: *const LunaClientConfig,
+    out_conn: *mut u64,
+) -> *mut LunaApp {
+    let mut app = std::ptr::null_mut();
+    guard(|| {
+        if config.is_null() {
+            return Err(Error::invalid("config is NULL"));
+        }
+        // SAFETY: non-NULL; the caller promises a config filled by luna_client_config_default.
+        let config = unsafe { client_config(&*config)? };
+        let client = App::new_client(config)?;
+        let conn = client.client_conn()?;
+        let handle = register(client);
+        if !out_conn.is_null() {
+            // SAFETY: non-NULL; the caller promises it is writable.
+            unsafe { write_out(out_conn, conn, "out_conn")? };
+        }
+        app = handle;
+        Ok(())
+    });
+    app
+}
+
+/// The id of a client app's connection.
+#[no_mangle]
+pub extern "C" fn luna_client_conn(app: *mut LunaApp, out_conn: *mut u64) -> LunaResult {
+    guard(|| {
+        let conn = lookup(app)?.client_conn()?;
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_conn, conn, "out_conn") }
+    })
+}
+
+/// Reads `count` NUL-terminated strings.
+///
+/// # Safety
+/// `list` must be NULL or point to `count` readable string pointers.
+unsafe fn strings(list: *const *const c_char, count: usize, what: &str) -> Result<Vec<String>> {
+    if list.is_null() && count > 0 {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {count}"
+        )));
+    }
+    let mut out = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        // SAFETY: the caller promises `count` readable string pointers.
+        out.push(unsafe { c_str(*list.add(i), what)? }.to_owned());
+    }
+    Ok(out)
+}
+
+/// Reads an optional path.
+///
+/// # Safety
+/// `ptr` must be NULL or a NUL-terminated string.
+unsafe fn path(ptr: *const c_char, what: &str) -> Result<Option<PathBuf>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from the caller's promise.
+    Ok(Some(PathBuf::from(unsafe { c_str(ptr, what)? })))
+}
+
+/// Copies the C config into its Rust form, checking every field.
+///
+/// # Safety
+/// Pointers in `c` must be NULL or valid as documented on `LunaClientConfig`.
+unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
+    // SAFETY: forwarded from the caller's promise about `c`.
+    let url = unsafe { c_str(c.url, "config.url")? }.to_owned();
+    // SAFETY: forwarded from the caller's promise about `c`.
+    let protocols = unsafe { strings(c.protocols, c.protocol_count, "config.protocols")? };
+    for p in &protocols {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            return Err(Error::invalid(format!(
+                "subprotocol name '{p}' is not a valid token"
+            )));
+        }
+    }
+    let mut headers = Vec::new();
+    // SAFETY: forwarded from the caller's promise about `c`.
+    for line in unsafe { strings(c.headers, c.header_count, "config.headers")? } {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| Error::invalid(format!("header '{line}' is not 'Name: value'")))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let tls = ClientTls {
+        verify: c.tls_verify != 0,
+        // SAFETY: forwarded from the caller's promise about `c`.
+        ca_file: unsafe { path(c.tls_ca_file, "config.tls_ca_file")? },
+        // SAFETY: forwarded from the caller's promise about `c`.
+        cert_file: unsafe { path(c.tls_cert_file, "config.tls_cert_file")? },
+        // SAFETY: forwarded from the caller's promise about `c`.
+        key_file: unsafe { path(c.tls_key_file, "config.tls_key_file")? },
+    };
+    let limits = limits_from(
+        c.max_message_size,
+        c.max_frame_size,
+        c.max_send_queue,
+        c.ping_interval_ms,
+        c.idle_timeout_ms,
+        c.close_timeout_ms,
+        c.read_buffer_size,
+        c.control_frames != 0,
+    );
+    let connect_timeout = match c.connect_timeout_ms {
+        0 => super::server::NO_LIMIT,
+        ms => Duration::from_millis(u64::from(ms)),
+    };
+    Ok(ClientConfig {
+        url,
+        protocols,
+        headers,
+        connect_timeout,
+        tls,
+        limits,
+    })
+}
