@@ -1,0 +1,110 @@
+"""A WebSocket server written with Python's websockets, for the lunac and C client tests.
+
+usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what it observed)
+
+  echo [N]          echo every message as it came (text or binary) until N connections
+                    (default 1) have closed; prints "close CODE REASON" for each
+  ping              send a ping on connect, print "pong" once it is answered, then echo
+  close CODE REASON close every connection at once with CODE and REASON
+  status CODE       answer the upgrade request with HTTP CODE
+  noproto           complete the upgrade but never choose a subprotocol
+  drop              raw TCP: read the request head, then drop the connection unanswered
+  silent            raw TCP: accept and never answer, until the client hangs up
+
+It exits by itself when its work is done, or with status 3 after 30 s.
+"""
+import asyncio
+import sys
+
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+from websockets.datastructures import Headers
+
+MODE, ARGS = sys.argv[1], sys.argv[2:]
+LIFETIME = 30
+
+
+def say(*words):
+    print(*words, flush=True)
+
+
+async def echo(ws):
+    try:
+        async for msg in ws:
+            await ws.send(msg)
+    except ConnectionClosed:
+        pass
+
+
+async def run_ws(handler, done, **kw):
+    async with serve(handler, "127.0.0.1", 0, max_size=None, **kw) as server:
+        say("PORT", server.sockets[0].getsockname()[1])
+        await done.wait()
+
+
+async def main():
+    done = asyncio.Event()
+    if MODE in ("echo", "ping"):
+        want = int(ARGS[0]) if ARGS else 1
+        closed = 0
+
+        async def handler(ws):
+            nonlocal closed
+            try:
+                if MODE == "ping":
+                    await asyncio.wait_for(await ws.ping(b"hello?"), 5)
+                    say("pong")
+                await echo(ws)
+            finally:
+                await ws.wait_closed()
+                say("close", ws.close_code, ws.close_reason)
+                closed += 1
+                if closed >= want:
+                    done.set()
+        await run_ws(handler, done)
+    elif MODE == "close":
+        code, reason = int(ARGS[0]), ARGS[1]
+
+        async def handler(ws):
+            await ws.close(code, reason)
+            say("closed", ws.close_code)
+            done.set()
+        await run_ws(handler, done)
+    elif MODE == "status":
+        status = int(ARGS[0])
+
+        def refuse(connection, request):
+            done.set()
+            return Response(status, "Nope", Headers([("Content-Length", "0")]), b"")
+        await run_ws(echo, done, process_request=refuse)
+    elif MODE == "noproto":
+        async def handler(ws):
+            say("subprotocol", ws.subprotocol)
+            await ws.wait_closed()
+            done.set()
+        await run_ws(handler, done, select_subprotocol=lambda conn, offered: None)
+    elif MODE in ("drop", "silent"):
+        async def raw(reader, writer):
+            if MODE == "drop":
+                await reader.readuntil(b"\r\n\r\n")
+                say("dropped")
+            else:
+                await reader.read()  # until the client gives up
+                say("client hung up")
+            writer.transport.abort()
+            done.set()
+        server = await asyncio.start_server(raw, "127.0.0.1", 0)
+        say("PORT", server.sockets[0].getsockname()[1])
+        await done.wait()
+        server.close()
+    else:
+        sys.exit("unknown mode " + MODE)
+    await asyncio.sleep(0.1)
+
+
+try:
+    asyncio.run(asyncio.wait_for(main(), LIFETIME))
+except asyncio.TimeoutError:
+    say("peer: gave up after", LIFETIME, "s")
+    sys.exit(3)
