@@ -130,6 +130,29 @@ function t.echo_scenario(kind)
 end
 
 
+-- A connection that fails: error_handler gets one message containing `needle`, then
+-- on_close(self, 1006, reason) exactly once; update never raises. Returns the recorder.
+function t.failure_scenario(config, needle, timeout)
+  config.name = config.name or "failing"
+  local rec = t.recorder(config)
+  t.eq(rec.app.state, "connecting", "state at first")
+  t.pump_until(function() return rec.closes > 0 end, timeout or 10, "on_close")
+  -- Later updates must not call on_close again.
+  for _ = 1, 5 do t.lunac.wait(0.02) end
+  t.eq(rec.closes, 1, "on_close calls")
+  t.eq(rec.code, 1006, "close code")
+  t.check(type(rec.reason) == "string" and rec.reason ~= "", "a close reason")
+  t.eq(#rec.errors, 1, "error_handler calls (" .. table.concat(rec.errors, "; ") .. ")")
+  t.check(rec.errors[1]:find(needle, 1, true), ("error mentions %q: %s"):format(needle, rec.errors[1]))
+  t.check(rec.errors[1]:find("connection failed", 1, true), "error says the connection failed: " .. rec.errors[1])
+  t.eq(rec.events[1], "close", "no on_connect before on_close")
+  t.eq(rec.app.state, "closed", "state")
+  t.eq(select(2, rec.app:send("x")), "closed", "send after failure")
+  t.eq(#t.lunac.apps(), 0, "a closed client is forgotten")
+  return rec
+end
+
+
 function t.done()
   lunac.close()
   t.luna.close()

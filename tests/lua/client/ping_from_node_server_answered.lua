@@ -1,0 +1,10 @@
+-- Node's ws pings the client on connect; lunac answers with a pong carrying the same payload.
+local t = require("client_helper")
+local peer = t.server("node", "ping")
+local rec = t.recorder({ url = peer.url })
+t.pump_until(function() return peer.output():find("pong hello?", 1, true) end, 10, "the pong")
+t.eq(#rec.messages, 0, "pings are not messages by default")
+rec.app:close(1001, "leaving")
+t.pump_until(function() return rec.closes == 1 end, 10, "on_close")
+t.check(peer.finish():find("close 1001 leaving", 1, true), "the server saw code and reason")
+t.done()

@@ -1,0 +1,11 @@
+-- Python websockets pings the client on connect; lunac answers with a pong by itself.
+local t = require("client_helper")
+local peer = t.server("py", "ping")
+local rec = t.recorder({ url = peer.url })
+t.pump_until(function() return peer.output():find("pong", 1, true) end, 10, "the pong")
+t.eq(#rec.messages, 0, "pings are not messages by default")
+rec.app:close()
+t.pump_until(function() return rec.closes == 1 end, 10, "on_close")
+t.eq(rec.code, 1000, "close code")
+t.check(peer.finish():find("close 1000", 1, true), "the server saw the close")
+t.done()
