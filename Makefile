@@ -50,6 +50,14 @@ lint:
 demo: all
 	bash examples/demo.sh
 
+# Benchmarks (bench/README.md): builds the servers and the load generator, installs the peers,
+# then prints one table; BENCH_* variables scale it. The table is also kept in build/bench/.
+bench: all
+	bash bench/setup.sh
+	$(CARGO) build --release -p luna-bench
+	@mkdir -p build/bench
+	timeout 1500 target/release/luna-bench suite > build/bench/results.md && cat build/bench/results.md
+
 clean:
 	$(CARGO) clean
 	rm -rf build

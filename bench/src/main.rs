@@ -1,0 +1,102 @@
+//! luna's load generator (`make bench`; see bench/README.md).
+//!
+//! usage:
+//!   luna-bench suite                      every mode against every server, one table
+//!   luna-bench echo PORT [PID]            one echo run against a running server
+//!   luna-bench large PORT [PID]           16 KiB echo
+//!   luna-bench ping PORT                  ping-pong latency
+//!   luna-bench broadcast PORT             broadcast fan-out (subprotocol "broadcast")
+//!   luna-bench hold PORT PID              connect-and-hold, server RSS per connection
+//! Settings come from BENCH_* environment variables (bench/README.md lists them).
+
+mod modes;
+mod procfs;
+mod suite;
+mod ws;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use modes::Target;
+use suite::Settings;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let s = Settings::from_env();
+    let Some(mode) = args.first() else {
+        eprintln!("usage: luna-bench suite | echo|large|ping|broadcast|hold PORT [PID]");
+        return ExitCode::from(2);
+    };
+    if mode == "suite" {
+        print!("{}", suite::run(&s));
+        return ExitCode::SUCCESS;
+    }
+    procfs::raise_fd_limit();
+    let port: u16 = match args.get(1).and_then(|p| p.parse().ok()) {
+        Some(p) => p,
+        None => {
+            eprintln!("luna-bench {mode}: PORT missing");
+            return ExitCode::from(2);
+        }
+    };
+    let pid = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let t = Target {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        pid,
+    };
+    let result = match mode.as_str() {
+        "echo" | "large" => {
+            let mut spec = s.echo();
+            if mode == "large" {
+                spec.size = 16 << 10;
+                spec.conns = s.large_conns;
+                spec.inflight = s.large_inflight;
+            }
+            modes::echo(t, &spec).map(|e| {
+                format!(
+                    "{:.0} msgs/s, {:.1} MB/s, server {:.3} µs CPU/msg, loadgen {:.0}% CPU",
+                    e.msgs_per_s,
+                    e.bytes_per_s / 1e6,
+                    e.server_us_per_msg,
+                    e.gen_cpu_pct
+                )
+            })
+        }
+        "ping" => {
+            let limit = Duration::from_secs_f64(s.seconds * 2.0);
+            modes::pingpong(t, s.pings, s.size, limit).map(|l| {
+                format!(
+                    "p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs",
+                    l.p50, l.p99, l.p999
+                )
+            })
+        }
+        "broadcast" => modes::broadcast(t, s.bcast_n, s.bcast_rounds).map(|b| {
+            format!(
+                "{} receivers: {:.0} deliveries/s, spread {:.2} ms",
+                s.bcast_n, b.deliveries_per_s, b.spread_ms
+            )
+        }),
+        "hold" => modes::hold(t, s.hold_n, Duration::from_millis(500)).map(|h| {
+            format!(
+                "{} connections: {:.2} KiB/conn (VmRSS {} -> {} KiB)",
+                s.hold_n, h.kib_per_conn, h.rss_before_kib, h.rss_after_kib
+            )
+        }),
+        other => {
+            eprintln!("luna-bench: unknown mode {other:?}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("luna-bench {mode}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! `luna-bench suite`: starts each server, runs every mode against it, alternating servers
+//! over several rounds, and prints one table of medians (min–max) and ratios to the ceiling.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::modes::{self, EchoSpec, Target};
+use crate::{procfs, ws};
+
+/// Every knob, from `BENCH_*` environment variables.
+pub struct Settings {
+    pub rounds: usize,
+    pub seconds: f64,
+    pub warmup: f64,
+    pub conns: usize,
+    pub inflight: usize,
+    pub size: usize,
+    pub threads: usize,
+    pub pings: usize,
+    pub large_conns: usize,
+    pub large_inflight: usize,
+    pub bcast_n: usize,
+    pub bcast_rounds: usize,
+    pub hold_n: usize,
+    pub servers: Option<Vec<String>>,
+}
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+impl Settings {
+    pub fn from_env() -> Settings {
+        Settings {
+            rounds: env("BENCH_ROUNDS", 3),
+            seconds: env("BENCH_SECONDS", 2.0),
+            warmup: env("BENCH_WARMUP", 0.5),
+            conns: env("BENCH_CONNS", 50),
+            inflight: env("BENCH_INFLIGHT", 16),
+            size: env("BENCH_SIZE", 32),
+            threads: env("BENCH_THREADS", 1),
+            pings: env("BENCH_PINGS", 10_000),
+            large_conns: env("BENCH_LARGE_CONNS", 4),
+            large_inflight: env("BENCH_LARGE_INFLIGHT", 4),
+            bcast_n: env("BENCH_BCAST_N", 5000),
+            bcast_rounds: env("BENCH_BCAST_ROUNDS", 20),
+            hold_n: env("BENCH_HOLD_N", 10_000),
+            servers: std::env::var("BENCH_SERVERS")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
+        }
+    }
+
+    pub fn echo(&self) -> EchoSpec {
+        EchoSpec {
+            conns: self.conns,
+            inflight: self.inflight,
+            size: self.size,
+            opcode: ws::BINARY,
+            threads: self.threads,
+            warmup: Duration::from_secs_f64(self.warmup),
+            run: Duration::from_secs_f64(self.seconds),
+        }
+    }
+
+    fn large(&self) -> EchoSpec {
+        EchoSpec {
+            conns: self.large_conns,
+            inflight: self.large_inflight,
+            size: 16 << 10,
+            ..self.echo()
+        }
+    }
+}
+
+/// A server under test: how to start it (from the repository root) and what it serves.
+struct Server {
+    name: &'static str,
+    what: &'static str,
+    cmd: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    broadcast: bool,
+}
+
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(cmd).is_file()))
+}
+
+fn servers() -> Vec<Server> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // lua-http is a Lua 5.1 module built on cqueues; LuaJIT loads it too and is what luna's
+    // users run, so prefer it.
+    let lua = if have("luajit") { "luajit" } else { "lua5.1" };
+    vec![
+        Server {
+            name: "rust-ceiling",
+            what: "smol + async-tungstenite, 4 KiB read buffer, batched flush (bench/servers/rust_echo.rs)",
+            cmd: s(&["target/release/luna-bench-rust-echo", "0"]),
+            env: vec![],
+            broadcast: true,
+        },
+        Server {
+            name: "luna-c",
+            what: "c-examples/echo_server.c (luna_app_wait + luna_app_poll)",
+            cmd: s(&["build/echo_server", "127.0.0.1", "0"]),
+            env: vec![],
+            broadcast: false,
+        },
+        Server {
+            name: "luna-lua-update",
+            what: "LuaJIT, luna.update() in a busy loop (bench/servers/luna_echo.lua)",
+            cmd: s(&["luajit", "bench/servers/luna_echo.lua", "0", "update"]),
+            env: vec![],
+            broadcast: true,
+        },
+        Server {
+            name: "luna-lua-wait",
+            what: "LuaJIT, luna.wait(1) loop (bench/servers/luna_echo.lua)",
+            cmd: s(&["luajit", "bench/servers/luna_echo.lua", "0", "wait"]),
+            env: vec![],
+            broadcast: true,
+        },
+        Server {
+            name: "node-ws",
+            what: "Node ws (bench/servers/ws_echo.js)",
+            cmd: s(&["node", "bench/servers/ws_echo.js", "0"]),
+            env: vec![("NODE_PATH", "build/node/node_modules".into())],
+            broadcast: true,
+        },
+        Server {
+            name: "python-websockets",
+            what: "Python websockets, asyncio (bench/servers/websockets_echo.py)",
+            cmd: s(&["build/venv/bin/python", "bench/servers/websockets_echo.py", "0"]),
+            env: vec![],
+            broadcast: true,
+        },
+        Server {
+            name: "lua-http",
+            what: "lua-http + cqueues on LuaJIT (bench/servers/lua_http_echo.lua)",
+            cmd: vec![lua.into(), "bench/servers/lua_http_echo.lua".into(), "0".into()],
+            env: vec![],
+            broadcast: true,
+        },
+    ]
+}
+
+/// A started server; stopped (TERM, then KILL) when dropped.
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const LOG_DIR: &str = "build/bench";
+
+fn start(server: &Server) -> Result<Running, String> {
+    let log_path = format!("{LOG_DIR}/{}.log", server.name);
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{log_path}: {e}"))?;
+    let mut cmd = Command::new(&server.cmd[0]);
+    cmd.args(&server.cmd[1..])
+        .envs(server.env.iter().map(|(k, v)| (k, v)))
+        .env("BENCH_SERVER_MAX_SECONDS", "600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    // SAFETY: prctl is async-signal-safe; the server dies with the bench if it is killed.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", server.cmd[0]))?;
+    // Read the ready line, then keep draining stdout so a chatty server never blocks.
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut running = Running { child, port: 0 };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if is_ready(&line) => {
+                running.port = line
+                    .split(|c: char| !c.is_ascii_digit())
+                    .rfind(|w| !w.is_empty())
+                    .and_then(|w| w.parse().ok())
+                    .ok_or_else(|| format!("no port in {line:?}"))?;
+                return Ok(running);
+            }
+            Ok(_) => continue,
+            Err(_) => {
+                let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let last = tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                return Err(format!("did not start: {}", last.trim()));
+            }
+        }
+    }
+}
+
+fn is_ready(line: &str) -> bool {
+    line.starts_with("ready") || line.starts_with("listening on")
+}
+
+/// Which figure a cell holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Metric {
+    Echo,
+    Cpu,
+    Gen,
+    P50,
+    P99,
+    P999,
+    Large,
+    Bcast,
+    Spread,
+    Rss,
+}
+
+type Samples = HashMap<(&'static str, Metric), Vec<Result<f64, String>>>;
+
+fn record(samples: &mut Samples, server: &'static str, m: Metric, v: Result<f64, String>) {
+    samples.entry((server, m)).or_default().push(v);
+}
+
+/// Runs every mode against one started server.
+fn run_modes(s: &Settings, server: &Server, target: Target, samples: &mut Samples) {
+    let name = server.name;
+    let fail = |e: std::io::Error| e.to_string();
+    let hold = modes::hold(target, s.hold_n, Duration::from_millis(500)).map_err(fail);
+    eprint!(" hold");
+    record(samples, name, Metric::Rss, hold.map(|h| h.kib_per_conn));
+
+    let echo = modes::echo(target, &s.echo()).map_err(fail);
+    eprint!(" echo");
+    record(
+        samples,
+        name,
+        Metric::Echo,
+        echo.as_ref().map(|e| e.msgs_per_s).map_err(Clone::clone),
+    );
+    record(
+        samples,
+        name,
+        Metric::Cpu,
+        echo.as_ref()
+            .map(|e| e.server_us_per_msg)
+            .map_err(Clone::clone),
+    );
+    record(samples, name, Metric::Gen, echo.map(|e| e.gen_cpu_pct));
+
+    let limit = Duration::from_secs_f64(s.seconds * 2.0);
+    let lat = modes::pingpong(target, s.pings, s.size, limit).map_err(fail);
+    eprint!(" ping");
+    record(
+        samples,
+        name,
+        Metric::P50,
+        lat.as_ref().map(|l| l.p50).map_err(Clone::clone),
+    );
+    record(
+        samples,
+        name,
+        Metric::P99,
+        lat.as_ref().map(|l| l.p99).map_err(Clone::clone),
+    );
+    record(samples, name, Metric::P999, lat.map(|l| l.p999));
+
+    let large = modes::echo(target, &s.large()).map_err(fail);
+    eprint!(" large");
+    record(
+        samples,
+        name,
+        Metric::Large,
+        large.map(|e| e.bytes_per_s / 1e6),
+    );
+
+    if server.broadcast {
+        let b = modes::broadcast(target, s.bcast_n, s.bcast_rounds).map_err(fail);
+        eprint!(" broadcast");
+        record(
+            samples,
+            name,
+            Metric::Bcast,
+            b.as_ref().map(|b| b.deliveries_per_s).map_err(Clone::clone),
+        );
+        record(samples, name, Metric::Spread, b.map(|b| b.spread_ms));
+    }
+}
+
+pub fn run(s: &Settings) -> String {
+    let fd_limit = procfs::raise_fd_limit();
+    // Both ends of every connection live on this machine: keep room under the fd limit.
+    let room = (fd_limit as usize).saturating_sub(100);
+    let s = Settings {
+        hold_n: s.hold_n.min(room),
+        bcast_n: s.bcast_n.min(room),
+        servers: s.servers.clone(),
+        ..*s
+    };
+    let s = &s;
+    let _ = std::fs::create_dir_all(LOG_DIR);
+    let mut list = servers();
+    if let Some(only) = &s.servers {
+        list.retain(|sv| only.iter().any(|o| o == sv.name));
+    }
+    let mut samples = Samples::new();
+    let mut not_run: HashMap<&'static str, String> = HashMap::new();
+    let started = Instant::now();
+    for round in 0..s.rounds {
+        // Alternate: each round starts one server later, so no server always goes first.
+        for i in 0..list.len() {
+            let server = &list[(i + round) % list.len()];
+            if not_run.contains_key(server.name) {
+                continue;
+            }
+            if !Path::new(&server.cmd[0]).exists() && !have(&server.cmd[0]) {
+                not_run.insert(server.name, format!("not run: {} not found", server.cmd[0]));
+                continue;
+            }
+            eprint!("bench: round {}/{} {}:", round + 1, s.rounds, server.name);
+            match start(server) {
+                Ok(running) => {
+                    let target = Target {
+                        addr: SocketAddr::from(([127, 0, 0, 1], running.port)),
+                        pid: running.child.id(),
+                    };
+                    run_modes(s, server, target, &mut samples);
+                    drop(running);
+                    eprintln!();
+                }
+                Err(e) => {
+                    eprintln!(" {e}");
+                    not_run.insert(server.name, format!("not run: {e}"));
+                }
+            }
+        }
+    }
+    let mut out = header(s, fd_limit, started.elapsed());
+    out.push_str(&table(&list, &samples, &not_run));
+    out.push_str("\nServers:\n");
+    for sv in &list {
+        out.push_str(&format!("- {}: {}\n", sv.name, sv.what));
+    }
+    out
+}
+
+fn header(s: &Settings, fd_limit: u64, took: Duration) -> String {
+    format!(
+        "Machine: {}\n\
+         Run: {} rounds, servers alternating; echo C={} W={} S={} B binary, {} s after {} s warm-up, \
+         {} load thread(s); ping-pong {} samples of {} B; large 16 KiB x C={} W={}; \
+         broadcast 64 B to N={} receivers (+1 sender) x {}; connect-and-hold N={} (fd limit {}); \
+         took {:.0} s\n\
+         Cells: median (min–max) over rounds; ×N = ratio of the median to rust-ceiling's.\n\n",
+        procfs::machine(),
+        s.rounds,
+        s.conns,
+        s.inflight,
+        s.size,
+        s.seconds,
+        s.warmup,
+        s.threads,
+        s.pings,
+        s.size,
+        s.large_conns,
+        s.large_inflight,
+        s.bcast_n,
+        s.bcast_rounds,
+        s.hold_n,
+        fd_limit,
+        took.as_secs_f64(),
+    )
+}
+
+const COLUMNS: [(Metric, &str, bool); 10] = [
+    (Metric::Echo, "echo msgs/s", true),
+    (Metric::Cpu, "server CPU µs/msg", false),
+    (Metric::Gen, "loadgen CPU %", false),
+    (Metric::P50, "ping-pong p50 µs", false),
+    (Metric::P99, "p99 µs", false),
+    (Metric::P999, "p999 µs", false),
+    (Metric::Large, "16 KiB echo MB/s", true),
+    (Metric::Bcast, "broadcast deliveries/s", true),
+    (Metric::Spread, "broadcast spread ms", false),
+    (Metric::Rss, "RSS KiB/idle conn", false),
+];
+
+fn num(v: f64) -> String {
+    let a = v.abs();
+    if v.is_nan() {
+        "?".into()
+    } else if a >= 10_000.0 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn stats(v: &[Result<f64, String>]) -> Result<(f64, f64, f64), String> {
+    let mut ok: Vec<f64> = v.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    if ok.is_empty() {
+        let e = v
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .cloned()
+            .unwrap_or_default();
+        return Err(e);
+    }
+    let min = ok.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ok.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Ok((modes::median(&mut ok), min, max))
+}
+
+fn table(list: &[Server], samples: &Samples, not_run: &HashMap<&'static str, String>) -> String {
+    let mut rows = vec![std::iter::once("server".to_string())
+        .chain(COLUMNS.iter().map(|c| c.1.to_string()))
+        .collect::<Vec<_>>()];
+    let ceiling = |m| {
+        samples
+            .get(&("rust-ceiling", m))
+            .and_then(|v| stats(v).ok())
+            .map(|s| s.0)
+    };
+    for sv in list {
+        let mut row = vec![sv.name.to_string()];
+        if let Some(why) = not_run
+            .get(sv.name)
+            .filter(|_| !samples.keys().any(|k| k.0 == sv.name))
+        {
+            row.push(why.clone());
+            row.extend(std::iter::repeat_n(String::new(), COLUMNS.len() - 1));
+            rows.push(row);
+            continue;
+        }
+        for &(m, _, ratio) in &COLUMNS {
+            let cell = match samples.get(&(sv.name, m)) {
+                None if matches!(m, Metric::Bcast | Metric::Spread) => "n/a (no broadcast)".into(),
+                None => "-".into(),
+                Some(v) => match stats(v) {
+                    Ok((med, lo, hi)) => {
+                        let failed = v.iter().filter(|r| r.is_err()).count();
+                        let mut c = format!("{} ({}–{})", num(med), num(lo), num(hi));
+                        if let (true, Some(top)) = (ratio, ceiling(m)) {
+                            c.push_str(&format!(" ×{:.2}", med / top));
+                        }
+                        if failed > 0 {
+                            c.push_str(&format!(" [{failed} failed]"));
+                        }
+                        c
+                    }
+                    Err(e) => format!("failed: {}", e.chars().take(40).collect::<String>()),
+                },
+            };
+            row.push(cell);
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let line = |r: &[String]| {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(&rows[0]);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
+    for r in &rows[1..] {
+        out.push_str(&line(r));
+    }
+    out
+}

@@ -1,0 +1,228 @@
+//! Just enough RFC 6455 for a client that must not be the bottleneck: frames are encoded
+//! (and masked) once up front, server frames are parsed in place, and the opening handshake
+//! is written by hand.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub const BINARY: u8 = 2;
+const CLOSE: u8 = 8;
+const PING: u8 = 9;
+const PONG: u8 = 10;
+
+/// One fixed mask key: the server must unmask, which is all that matters for its cost.
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Encodes one final, masked client frame.
+pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 14);
+    f.push(0x80 | opcode);
+    let n = payload.len();
+    if n < 126 {
+        f.push(0x80 | n as u8);
+    } else if n <= 0xffff {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&MASK);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    f
+}
+
+/// The frame a client sends to close with 1000.
+pub fn close_frame() -> Vec<u8> {
+    frame(CLOSE, &1000u16.to_be_bytes())
+}
+
+/// What one parsed server frame was.
+pub enum Frame<'a> {
+    /// The last frame of a TEXT or BINARY message, with that frame's payload.
+    MessageEnd(&'a [u8]),
+    /// A non-final data frame, or a pong.
+    Other,
+    /// A ping: answer with `pong`.
+    Ping(&'a [u8]),
+    /// The server closed the connection.
+    Close,
+}
+
+/// Incoming bytes of one connection, parsed frame by frame without copying.
+pub struct Reader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Reader {
+    pub fn new(capacity: usize) -> Reader {
+        Reader {
+            buf: vec![0; capacity],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Keeps bytes that arrived with the handshake response.
+    pub fn preload(&mut self, bytes: &[u8]) {
+        self.make_room(bytes.len());
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
+    /// One read from `sock`; Ok(0) means the peer closed.
+    pub fn fill(&mut self, sock: &mut TcpStream) -> io::Result<usize> {
+        self.make_room(4096);
+        let n = sock.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    fn make_room(&mut self, want: usize) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buf.len() - self.end < want {
+                let size = (self.end + want).max(self.buf.len() * 2);
+                self.buf.resize(size, 0);
+            }
+        }
+    }
+
+    /// The next complete frame, if one is buffered.
+    pub fn next(&mut self) -> Option<Frame<'_>> {
+        let b = &self.buf[self.start..self.end];
+        if b.len() < 2 {
+            return None;
+        }
+        let (mut header, len) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (4, u16::from_be_bytes([b[2], b[3]]) as usize),
+            127 if b.len() >= 10 => (
+                10,
+                u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            ),
+            126 | 127 => return None,
+            n => (2, n as usize),
+        };
+        if b[1] & 0x80 != 0 {
+            header += 4; // servers never mask, but stay in step if one does
+        }
+        if b.len() < header + len {
+            // Make sure a frame larger than the buffer can arrive whole.
+            let need = header + len;
+            if self.buf.len() < need {
+                self.make_room(need - (self.end - self.start));
+            }
+            return None;
+        }
+        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0f);
+        let at = self.start;
+        self.start += header + len;
+        let payload = &self.buf[at + header..at + header + len];
+        Some(match opcode {
+            CLOSE => Frame::Close,
+            PING => Frame::Ping(payload),
+            PONG => Frame::Other,
+            _ if fin => Frame::MessageEnd(payload),
+            _ => Frame::Other,
+        })
+    }
+}
+
+/// The pong answering a ping with `payload`.
+pub fn pong(payload: &[u8]) -> Vec<u8> {
+    frame(PONG, payload)
+}
+
+/// An open client connection (blocking mode) and the bytes read past its handshake.
+pub struct Conn {
+    pub sock: TcpStream,
+    pub reader: Reader,
+}
+
+fn request(addr: SocketAddr, protocol: Option<&str>) -> Vec<u8> {
+    let mut r = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if let Some(p) = protocol {
+        r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+/// Reads the handshake response; fails unless it is 101.
+fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<Reader> {
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = sock.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::other("closed during the handshake"));
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !head.starts_with(b"HTTP/1.1 101") {
+                let line = String::from_utf8_lossy(&head[..head.len().min(60)]).into_owned();
+                return Err(io::Error::other(format!("handshake refused: {line:?}")));
+            }
+            let mut reader = Reader::new(reader_capacity);
+            reader.preload(&head[end + 4..]);
+            return Ok(reader);
+        }
+        if head.len() > 16 << 10 {
+            return Err(io::Error::other("handshake response too long"));
+        }
+    }
+}
+
+/// Opens `n` connections, `batch` handshakes in flight at a time (within listen backlogs).
+pub fn connect_many(
+    addr: SocketAddr,
+    n: usize,
+    protocol: Option<&str>,
+    reader_capacity: usize,
+) -> io::Result<Vec<Conn>> {
+    const BATCH: usize = 64;
+    let req = request(addr, protocol);
+    let mut conns = Vec::with_capacity(n);
+    while conns.len() < n {
+        let mut pending = Vec::with_capacity(BATCH);
+        for _ in 0..BATCH.min(n - conns.len()) {
+            let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                .map_err(|e| io::Error::other(format!("connect #{}: {e}", conns.len())))?;
+            sock.set_nodelay(true)?;
+            sock.set_read_timeout(Some(Duration::from_secs(20)))?;
+            sock.write_all(&req)?;
+            pending.push(sock);
+        }
+        for mut sock in pending {
+            let reader = finish(&mut sock, reader_capacity)
+                .map_err(|e| io::Error::other(format!("handshake #{}: {e}", conns.len())))?;
+            conns.push(Conn { sock, reader });
+        }
+    }
+    Ok(conns)
+}
+
+/// Closes every connection with a close frame so that servers see a clean end.
+pub fn close_all(conns: Vec<Conn>) {
+    let close = close_frame();
+    for c in &conns {
+        let _ = c.sock.set_nonblocking(true);
+        let _ = (&c.sock).write(&close);
+        let _ = c.sock.shutdown(std::net::Shutdown::Write);
+    }
+    // Give servers a moment to answer before the sockets go, so fewer resets.
+    std::thread::sleep(Duration::from_millis(50));
+    drop(conns);
+}
