@@ -1,16 +1,17 @@
 -- luna: WebSocket servers for LuaJIT and LÖVE (SPEC §4), on top of the C ABI in luna.h.
 local ffi = require("ffi")
 local lib = require("luna.lib")
+local common = require("luna.common")
 local C = lib.load()
 
 local ffi_new, ffi_string = ffi.new, ffi.string
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_running, co_status = coroutine.running, coroutine.status
 local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
-local floor, format, concat, sort = math.floor, string.format, table.concat, table.sort
+local format, sort = string.format, table.sort
 
 local OK, CLOSED = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED
-local BACKPRESSURE, TIMEOUT = C.LUNA_RESULT_BACKPRESSURE, C.LUNA_RESULT_TIMEOUT
+local TIMEOUT = C.LUNA_RESULT_TIMEOUT
 local PROTOCOL = C.LUNA_RESULT_PROTOCOL
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
@@ -28,7 +29,7 @@ local tls_out = ffi_new("uint8_t[1]")
 local ip_buf = ffi_new("char[64]")
 
 local luna = {}
-local opcodes = { CONTINUATION = 0, TEXT = 1, BINARY = 2, CLOSE = 8, PING = 9, PONG = 10 }
+local opcodes = common.opcodes
 luna.opcodes = opcodes
 luna.version = ffi_string(C.luna_version())
 luna.lib_path = lib.path
@@ -44,41 +45,22 @@ local App, WS, Raw = {}, {}, {}
 App.__index, WS.__index, Raw.__index = App, WS, Raw
 
 
-local function last_error()
-  return ffi_string(C.luna_last_error())
-end
-
-
-local function describe(v)
-  if type(v) == "string" then
-    return format("string %q", v)
-  end
-  return type(v) == "nil" and "nil" or type(v) .. " " .. tostring(v)
-end
+local last_error, describe = common.last_error, common.describe
 
 
 local function log(app, msg)
-  if app.debug then
-    print(format("[luna %s] %s", app.name, msg))
-  end
+  common.log("luna", app, msg)
 end
 
 
 local function call_error_handler(app, msg)
-  local ok, err = pcall(app.error_handler, msg)
-  if not ok then
-    io.stderr:write(format("[luna %s] error_handler failed: %s\n", app.name, tostring(err)))
-  end
+  common.call_error_handler("luna", app, msg)
 end
 
 
 -- Every error of an app goes to its error_handler, else to stderr.
 local function report(app, msg)
-  if app.error_handler then
-    call_error_handler(app, msg)
-  else
-    io.stderr:write(format("[luna %s] %s\n", app.name, msg))
-  end
+  common.report("luna", app, msg)
 end
 
 
@@ -178,37 +160,7 @@ function WS:getpeername()
 end
 
 
-local function send_result(rc)
-  if rc == OK then
-    return true
-  elseif rc == CLOSED then
-    return nil, "closed"
-  elseif rc == BACKPRESSURE then
-    return nil, "backpressure"
-  end
-  return nil, last_error()
-end
-
-
-local function payload(data, who)
-  local t = type(data)
-  if t == "string" then
-    return data
-  elseif t == "number" then
-    return tostring(data)
-  end
-  error(format("%s: data must be a string, got %s", who, describe(data)), 3)
-end
-
-
-local function opcode_arg(opcode, who)
-  if opcode == nil then
-    return 1
-  elseif type(opcode) ~= "number" then
-    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
-  end
-  return opcode
-end
+local send_result, payload, opcode_arg = common.send_result, common.payload, common.opcode_arg
 
 
 function WS:send(data, opcode)
@@ -217,27 +169,16 @@ function WS:send(data, opcode)
   if self.state == "closed" then
     return nil, "closed"
   end
-  if opcode ~= 1 and opcode ~= 2 and opcode ~= 9 and opcode ~= 10 then
-    return nil, format("bad opcode %s (use TEXT 1, BINARY 2, PING 9 or PONG 10)", tostring(opcode))
+  local ok, err = common.sendable_opcode(opcode)
+  if not ok then
+    return nil, err
   end
   return send_result(C.luna_conn_send(self.app._handle, self.id, data, #data, opcode))
 end
 
 
-local function valid_close_code(code)
-  return code == floor(code) and ((code >= 1000 and code <= 1003) or (code >= 1007 and code <= 1014)
-    or (code >= 3000 and code <= 4999))
-end
-
-
 function WS:close(code, reason)
-  code = code == nil and 1000 or code
-  reason = reason == nil and "" or reason
-  if type(code) ~= "number" or not valid_close_code(code) then
-    error("ws:close: code must be 1000-1003, 1007-1014 or 3000-4999, got " .. describe(code), 2)
-  elseif type(reason) ~= "string" or #reason > 123 then
-    error("ws:close: reason must be a string of at most 123 bytes, got " .. describe(reason), 2)
-  end
+  code, reason = common.close_args(code, reason, "ws:close")
   if self.state ~= "open" then
     return true
   end
@@ -486,40 +427,8 @@ local KNOWN = {
 }
 
 
-local function bad(key, expected, got)
-  error(format("luna.new_web_app: '%s' must be %s, got %s", key, expected, describe(got)), 0)
-end
-
-
-local function opt_type(config, key, t)
-  local v = config[key]
-  if v ~= nil and type(v) ~= t then
-    bad(key, "a " .. t, v)
-  end
-  return v
-end
-
-
-local function integer(config, key, min, max, default)
-  local v = config[key]
-  if v == nil then
-    return default
-  elseif type(v) ~= "number" or v ~= floor(v) or v < min or v > max then
-    bad(key, format("an integer %d..%d", min, max), v)
-  end
-  return v
-end
-
-
-local function millis(config, key, default)
-  local v = config[key]
-  if v == nil then
-    return default
-  elseif type(v) ~= "number" or v ~= v or v < 0 or v * 1000 > 4294967295 then
-    bad(key, "a number of seconds >= 0", v)
-  end
-  return floor(v * 1000 + 0.5)
-end
+local check = common.checker("luna.new_web_app")
+local bad, opt_type, integer, millis = check.bad, check.opt_type, check.integer, check.millis
 
 
 local function check_protocols(protocols)
@@ -565,14 +474,7 @@ end
 
 
 local function validate(config)
-  if type(config) ~= "table" then
-    error("luna.new_web_app: config must be a table, got " .. describe(config), 0)
-  end
-  for key in pairs(config) do
-    if not KNOWN[key] then
-      error(format("luna.new_web_app: unknown key '%s'", tostring(key)), 0)
-    end
-  end
+  check.known(config, KNOWN)
   if type(config.name) ~= "string" or config.name == "" then bad("name", "a non-empty string", config.name) end
   if type(config.host) ~= "string" or config.host == "" then bad("host", "a non-empty string", config.host) end
   integer(config, "port", 0, 65535, nil)
@@ -593,18 +495,12 @@ local function c_config(config, names)
   cfg.host = config.host
   cfg.port = config.port
   cfg.has_default = config.protocols.default and 1 or 0
-  cfg.control_frames = config.control_frames and 1 or 0
   local list = ffi_new("const char*[?]", #names + 1)
   for i, name in ipairs(names) do list[i - 1] = name end
   cfg.protocols, cfg.protocol_count = list, #names
-  local huge = 2 ^ 52
-  cfg.max_message_size = integer(config, "max_message_size", 0, huge, tonumber(cfg.max_message_size))
-  cfg.max_frame_size = integer(config, "max_frame_size", 0, huge, tonumber(cfg.max_frame_size))
-  cfg.max_send_queue = integer(config, "max_send_queue", 0, huge, tonumber(cfg.max_send_queue))
+  check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
-  cfg.ping_interval_ms = millis(config, "ping_interval", cfg.ping_interval_ms)
-  cfg.idle_timeout_ms = millis(config, "idle_timeout", cfg.idle_timeout_ms)
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
   return cfg, { list, names, config.host }
 end
@@ -777,13 +673,7 @@ end
 
 
 function luna.wait(timeout)
-  local ms = -1
-  if timeout ~= nil then
-    if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
-      error("luna.wait: timeout must be a number of seconds >= 0 or nil, got " .. describe(timeout), 2)
-    end
-    ms = floor(math.min(timeout * 1000, 2147483647))
-  end
+  local ms = common.timeout_ms(timeout, "luna.wait")
   if wait_count == 0 and ms < 0 then
     return false -- nothing could ever wake us
   end
