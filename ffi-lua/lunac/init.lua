@@ -500,6 +500,11 @@ function App:close(code, reason)
   if rc ~= OK and rc ~= CLOSED then
     error("app:close: " .. last_error(), 2)
   end
+  if self.state == "connecting" then
+    -- luna_conn_close does not abort a connection attempt; stopping the app does
+    -- (CLOSE 1006 follows), and returns at once while the attempt is still in progress.
+    C.luna_app_stop(self._handle)
+  end
   self.state = "closing"
   return true
 end

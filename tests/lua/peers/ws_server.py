@@ -9,7 +9,8 @@ usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what i
   status CODE       answer the upgrade request with HTTP CODE
   noproto           complete the upgrade but never choose a subprotocol
   drop              raw TCP: read the request head, then drop the connection unanswered
-  silent            raw TCP: accept and never answer, until the client hangs up
+  silent            raw TCP: accept (prints "accepted") and never answer, until the client
+                    hangs up
 
 It exits by itself when its work is done, or with status 3 after 30 s.
 """
@@ -90,6 +91,7 @@ async def main():
                 await reader.readuntil(b"\r\n\r\n")
                 say("dropped")
             else:
+                say("accepted")
                 await reader.read()  # until the client gives up
                 say("client hung up")
             writer.transport.abort()
