@@ -28,6 +28,7 @@ local opcodes = common.opcodes
 lunac.opcodes = opcodes
 lunac.version = ffi_string(C.luna_version())
 lunac.lib_path = lib.path
+lunac.has_tls = C.luna_has_tls() ~= 0
 
 local apps = {}        -- name -> app, live apps only
 local app_order = {}   -- live apps in creation order

@@ -3,7 +3,9 @@
 usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what it observed)
 
   echo [N]          echo every message as it came (text or binary) until N connections
-                    (default 1) have closed; prints "close CODE REASON" for each
+                    (default 1) have closed; prints "header NAME: VALUE" for X-* and
+                    Sec-WebSocket-Protocol request headers, "close CODE REASON" for each
+  tls CERT KEY [N]  the same over TLS (wss://) with that certificate and key
   ping              send a ping on connect, print "pong" once it is answered, then echo
   close CODE REASON close every connection at once with CODE and REASON
   status CODE       answer the upgrade request with HTTP CODE
@@ -15,6 +17,7 @@ usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what i
 It exits by itself when its work is done, or with status 3 after 30 s.
 """
 import asyncio
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -45,7 +48,13 @@ async def run_ws(handler, done, **kw):
 
 
 async def main():
+    global MODE, ARGS
     done = asyncio.Event()
+    tls = {}
+    if MODE == "tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS[0], ARGS[1])
+        tls, MODE, ARGS = {"ssl": ctx}, "echo", ARGS[2:]
     if MODE in ("echo", "ping"):
         want = int(ARGS[0]) if ARGS else 1
         closed = 0
@@ -53,6 +62,9 @@ async def main():
         async def handler(ws):
             nonlocal closed
             try:
+                for name, value in ws.request.headers.raw_items():
+                    if name.lower().startswith(("x-", "sec-websocket-protocol")):
+                        say("header", name + ":", value)
                 if MODE == "ping":
                     await asyncio.wait_for(await ws.ping(b"hello?"), 5)
                     say("pong")
@@ -63,7 +75,7 @@ async def main():
                 closed += 1
                 if closed >= want:
                     done.set()
-        await run_ws(handler, done)
+        await run_ws(handler, done, **tls)
     elif MODE == "close":
         code, reason = int(ARGS[0]), ARGS[1]
 
