@@ -212,6 +212,14 @@ typedef struct LunaServerConfig {
   uint32_t close_timeout_ms;
   // Bytes read from a socket at a time (memory per connection). Default 4096.
   uint32_t read_buffer_size;
+  // Serve wss://: the certificate (PEM; leaf first, intermediates may follow) and the
+  // private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC). Both or neither; NULL = plain ws://.
+  // A missing, unreadable, mismatched or expired pair makes `luna_server_new` fail with
+  // LUNA_RESULT_TLS; a build without TLS fails with LUNA_RESULT_UNSUPPORTED.
+  const char *tls_cert_file;
+  const char *tls_key_file;
+  // Password of an encrypted key, or NULL.
+  const char *tls_key_password;
 } LunaServerConfig;
 
 #ifdef __cplusplus

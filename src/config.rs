@@ -79,4 +79,6 @@ pub struct ServerConfig {
     /// Whether connections that match no protocol are served (by the default handler).
     pub has_default: bool,
     pub limits: Limits,
+    /// Serve `wss://` with this certificate and key.
+    pub tls: Option<crate::tls::ServerIdentity>,
 }

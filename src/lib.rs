@@ -15,4 +15,6 @@ pub mod ffi;
 pub mod runtime;
 pub mod server;
 pub mod tls;
+#[cfg(feature = "tls")]
+mod tls_stream;
 pub mod wakeup;

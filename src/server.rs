@@ -12,7 +12,7 @@ use async_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use async_tungstenite::tungstenite::Error as WsError;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
-use smol::io::AsyncWriteExt;
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -22,6 +22,7 @@ use crate::connection::{self, Conn, Link, DEFAULT_GROUP};
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink};
 use crate::runtime;
+use crate::tls;
 
 /// The I/O side of a server app.
 struct Shared {
@@ -34,6 +35,7 @@ struct Shared {
     /// Closed by `stop` to abort every handshake in progress.
     stop_signal: smol::channel::Sender<()>,
     stopped: smol::channel::Receiver<()>,
+    tls: Option<tls::Acceptor>,
 }
 
 /// A running server; `stop` (or dropping it) shuts it down.
@@ -46,6 +48,11 @@ pub struct Server {
 impl Server {
     /// Binds and starts accepting. The port is bound when this returns.
     pub fn start(config: ServerConfig, sink: EventSink) -> Result<Server> {
+        // Certificates are checked before binding, so a broken one never leaves a port bound.
+        let tls = match &config.tls {
+            Some(identity) => Some(tls::acceptor(identity)?),
+            None => None,
+        };
         let std_listener = bind(&config.host, config.port)?;
         let local_addr = std_listener
             .local_addr()
@@ -61,6 +68,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             stop_signal,
             stopped,
+            tls,
         });
         let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
         Ok(Server {
@@ -205,7 +213,45 @@ struct Selection {
 }
 
 async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let upgraded = upgrade(&shared, stream.clone(), peer).await;
+    let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+    match &shared.tls {
+        None => run_connection(&shared, stream.clone(), stream, peer, false, deadline).await,
+        Some(acceptor) => {
+            let accepted = bounded(&shared, deadline, async {
+                Some(acceptor.accept(stream.clone()).await)
+            });
+            match accepted.await {
+                Some(Ok(tls_stream)) => {
+                    run_connection(&shared, stream, tls_stream, peer, true, deadline).await
+                }
+                Some(Err(err)) => {
+                    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+                    let peer = connection::normalize_peer(peer);
+                    let message = format!("TLS handshake from {peer} failed: {err}");
+                    shared.sink.error(0, LunaResult::Tls, message);
+                }
+                None => {
+                    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+                    report_timeout(&shared, peer);
+                }
+            }
+        }
+    }
+}
+
+/// Upgrades `transport` (plain TCP or TLS over `socket`) and serves it until it closes.
+async fn run_connection<S>(
+    shared: &Arc<Shared>,
+    socket: TcpStream,
+    transport: S,
+    peer: SocketAddr,
+    tls: bool,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let raw = (!tls).then(|| socket.clone());
+    let upgraded = upgrade(shared, transport, raw, peer, deadline).await;
     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
     let Some((ws, selection)) = upgraded else {
         return;
@@ -213,7 +259,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     let limits = &shared.config.limits;
     let id = connection::next_id();
     let (conn, outgoing) = Conn::new(id, selection.group, limits);
-    conn.set_link(Link::new(stream, peer, false, selection.protocol));
+    conn.set_link(Link::new(socket, peer, tls, selection.protocol));
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
@@ -225,10 +271,43 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     shared.live.lock().remove(&id);
 }
 
-type Upgraded = (async_tungstenite::WebSocketStream<TcpStream>, Selection);
+/// Runs `step` until `deadline`, or until `stop`; `None` when either came first.
+async fn bounded<T>(
+    shared: &Shared,
+    deadline: Instant,
+    step: impl std::future::Future<Output = Option<T>>,
+) -> Option<T> {
+    let timeout = async {
+        Timer::at(deadline).await;
+        None
+    };
+    let stopped = async {
+        let _ = shared.stopped.recv().await;
+        None
+    };
+    step.or(timeout).or(stopped).await
+}
 
-/// Performs the HTTP upgrade, bounded by the handshake timeout and aborted by `stop`.
-async fn upgrade(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Option<Upgraded> {
+fn report_timeout(shared: &Shared, peer: SocketAddr) {
+    if !shared.stopping.load(Ordering::Acquire) {
+        let peer = connection::normalize_peer(peer);
+        let message = format!("handshake from {peer} timed out");
+        shared.sink.error(0, LunaResult::Timeout, message);
+    }
+}
+
+/// Performs the HTTP upgrade, bounded by the handshake deadline and aborted by `stop`.
+/// `raw` is the plain socket, for answering requests tungstenite rejects silently.
+async fn upgrade<S>(
+    shared: &Arc<Shared>,
+    transport: S,
+    raw: Option<TcpStream>,
+    peer: SocketAddr,
+    deadline: Instant,
+) -> Option<(async_tungstenite::WebSocketStream<S>, Selection)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let selection = Arc::new(Mutex::new(Selection::default()));
     let callback = {
         let shared = shared.clone();
@@ -236,42 +315,27 @@ async fn upgrade(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> O
         #[allow(clippy::result_large_err)]
         move |req: &Request, resp: Response| select_protocol(&shared, req, resp, &selection)
     };
-    let limits = &shared.config.limits;
-    let config = limits.websocket_config();
+    let config = Some(shared.config.limits.websocket_config());
     let handshake = async {
-        Some(
-            async_tungstenite::accept_hdr_async_with_config(stream.clone(), callback, Some(config))
-                .await,
-        )
+        Some(async_tungstenite::accept_hdr_async_with_config(transport, callback, config).await)
     };
-    let timeout = async {
-        Timer::after(limits.handshake_timeout).await;
-        None
-    };
-    let stopped = async {
-        let _ = shared.stopped.recv().await;
-        None
-    };
-    let peer = connection::normalize_peer(peer);
-    match handshake.or(timeout).or(stopped).await {
+    match bounded(shared, deadline, handshake).await {
         Some(Ok(ws)) => {
             let selection = std::mem::take(&mut *selection.lock());
             Some((ws, selection))
         }
         Some(Err(err)) => {
             // Requests tungstenite rejects without an answer still deserve a 400.
-            if matches!(err, WsError::Protocol(_)) {
-                let mut stream = stream;
-                let _ = stream.write_all(BAD_REQUEST).await;
+            if let (WsError::Protocol(_), Some(mut raw)) = (&err, raw) {
+                let _ = raw.write_all(BAD_REQUEST).await;
             }
+            let peer = connection::normalize_peer(peer);
             let message = format!("handshake from {peer} failed: {err}");
             shared.sink.error(0, LunaResult::Protocol, message);
             None
         }
-        None if shared.stopping.load(Ordering::Acquire) => None,
         None => {
-            let message = format!("handshake from {peer} timed out");
-            shared.sink.error(0, LunaResult::Timeout, message);
+            report_timeout(shared, peer);
             None
         }
     }

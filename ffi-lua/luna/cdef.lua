@@ -103,6 +103,10 @@ typedef struct LunaServerConfig {
   uint32_t idle_timeout_ms;
   uint32_t close_timeout_ms;
   uint32_t read_buffer_size;
+
+const char *tls_cert_file;
+  const char *tls_key_file;
+  const char *tls_key_password;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

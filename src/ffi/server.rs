@@ -7,6 +7,7 @@ use super::{c_str, guard, register, write_out, LunaApp};
 use crate::app::App;
 use crate::config::{self, Limits, ServerConfig};
 use crate::error::{Error, LunaResult, Result};
+use crate::tls::ServerIdentity;
 
 /// How to start a server. Fill it with `luna_server_config_default`, then set what you need.
 /// Strings are NUL-terminated UTF-8 and only read during `luna_server_new`.
@@ -46,6 +47,14 @@ pub struct LunaServerConfig {
     pub close_timeout_ms: u32,
     /// Bytes read from a socket at a time (memory per connection). Default 4096.
     pub read_buffer_size: u32,
+    /// Serve wss://: the certificate (PEM; leaf first, intermediates may follow) and the
+    /// private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC). Both or neither; NULL = plain ws://.
+    /// A missing, unreadable, mismatched or expired pair makes `luna_server_new` fail with
+    /// LUNA_RESULT_TLS; a build without TLS fails with LUNA_RESULT_UNSUPPORTED.
+    pub tls_cert_file: *const c_char,
+    pub tls_key_file: *const c_char,
+    /// Password of an encrypted key, or NULL.
+    pub tls_key_password: *const c_char,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -69,6 +78,9 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             idle_timeout_ms: 0,
             close_timeout_ms: limits.close_timeout.as_millis() as u32,
             read_buffer_size: limits.read_buffer_size as u32,
+            tls_cert_file: std::ptr::null(),
+            tls_key_file: std::ptr::null(),
+            tls_key_password: std::ptr::null(),
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -133,12 +145,34 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         0 => NO_LIMIT,
         ms => Duration::from_millis(u64::from(ms)),
     };
+    let tls = match (c.tls_cert_file.is_null(), c.tls_key_file.is_null()) {
+        (true, true) => None,
+        (false, false) => Some(ServerIdentity {
+            // SAFETY: non-NULL; the caller promises NUL-terminated strings.
+            cert_file: unsafe { c_str(c.tls_cert_file, "config.tls_cert_file")? }.into(),
+            // SAFETY: non-NULL; the caller promises NUL-terminated strings.
+            key_file: unsafe { c_str(c.tls_key_file, "config.tls_key_file")? }.into(),
+            password: match c.tls_key_password.is_null() {
+                true => None,
+                // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+                false => Some(
+                    unsafe { c_str(c.tls_key_password, "config.tls_key_password")? }.to_owned(),
+                ),
+            },
+        }),
+        _ => {
+            return Err(Error::invalid(
+                "config.tls_cert_file and config.tls_key_file go together",
+            ))
+        }
+    };
     Ok(ServerConfig {
         host: host.to_owned(),
         port: c.port,
         protocols,
         has_default: c.has_default != 0,
         limits,
+        tls,
     })
 }
 

@@ -1,0 +1,255 @@
+//! wss:// on both sides: every PEM key form loads, broken certificates are refused with a
+//! message that names the file, clients verify chain and name, and TLS connections carry
+//! large messages without disturbing each other.
+#![cfg(feature = "tls")]
+mod common;
+
+use std::ffi::CString;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+
+use common::certs::*;
+use common::*;
+use luna::error::LunaResult;
+use luna::ffi::*;
+
+fn c(path: &Path) -> CString {
+    CString::new(path.to_str().unwrap()).unwrap()
+}
+
+/// A TLS echo server with the given certificate files (and password).
+fn tls_server(cert: &Path, key: &Path, password: Option<&str>) -> TestServer {
+    let (cert, key) = (c(cert), c(key));
+    let password = password.map(|p| CString::new(p).unwrap());
+    TestServer::start(Options {
+        tweak: Box::new(move |config| {
+            config.tls_cert_file = cert.as_ptr();
+            config.tls_key_file = key.as_ptr();
+            config.tls_key_password = password.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        }),
+        ..Options::default()
+    })
+}
+
+/// Tries to start a TLS server and returns the error message.
+fn tls_server_error(cert: &Path, key: &Path, password: Option<&str>) -> String {
+    let (cert, key, host) = (c(cert), c(key), CString::new("127.0.0.1").unwrap());
+    let password = password.map(|p| CString::new(p).unwrap());
+    // SAFETY: plain data, filled by luna_server_config_default.
+    let mut config: LunaServerConfig = unsafe { std::mem::zeroed() };
+    luna_server_config_default(&mut config);
+    config.host = host.as_ptr();
+    config.tls_cert_file = cert.as_ptr();
+    config.tls_key_file = key.as_ptr();
+    config.tls_key_password = password.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+    let app = luna_server_new(&config);
+    assert!(app.is_null(), "server started although it should not");
+    last_error()
+}
+
+fn wss_client(url: &str, ca: Option<&Path>) -> TestClient {
+    let ca = ca.map(c);
+    TestClient::connect(url, |config| {
+        config.tls_ca_file = ca.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+    })
+}
+
+fn echo_over_tls(server: &TestServer, ca: &Path, payload: &[u8]) {
+    let url = format!("wss://localhost:{}/", server.port);
+    let mut client = wss_client(&url, Some(ca));
+    assert_eq!(
+        client.send(payload, 2),
+        LunaResult::Ok,
+        "queued before open"
+    );
+    client.until(20, "echo", |evs| {
+        evs.iter()
+            .any(|e| matches!(e, Ev::Msg { data, .. } if data == payload))
+    });
+    let open = client
+        .events
+        .iter()
+        .find(|e| matches!(e, Ev::Open { .. }))
+        .unwrap()
+        .clone();
+    assert!(
+        matches!(open, Ev::Open { ref peer, .. } if peer == "127.0.0.1"),
+        "{open:?}"
+    );
+    let mut tls = 0u8;
+    let server_conn = match server.wait_for(5, "server open", |e| matches!(e, Ev::Open { .. })) {
+        Ev::Open { conn, .. } => conn,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        luna_conn_is_tls(app_ptr(server.app), server_conn, &mut tls),
+        LunaResult::Ok
+    );
+    assert_eq!(tls, 1);
+}
+
+fn setup(tag: &str) -> Ca {
+    Ca::new(temp_dir(tag))
+}
+
+#[test]
+fn every_pem_key_form_serves_wss() {
+    let ca = setup("keyforms");
+    let rsa = rsa_key();
+    let ec = ec_key();
+    let cert_rsa = ca.leaf(&rsa, &["localhost", "127.0.0.1"], valid_now(), "rsa.pem");
+    let cert_ec = ca.leaf(&ec, &["localhost", "127.0.0.1"], valid_now(), "ec.pem");
+    let cases: Vec<(
+        &str,
+        PathBuf,
+        KeyForm,
+        Option<&str>,
+        &openssl::pkey::PKey<openssl::pkey::Private>,
+    )> = vec![
+        ("pkcs8", cert_rsa.clone(), KeyForm::Pkcs8, None, &rsa),
+        ("pkcs1", cert_rsa.clone(), KeyForm::Pkcs1, None, &rsa),
+        ("sec1", cert_ec.clone(), KeyForm::Sec1, None, &ec),
+        (
+            "encrypted",
+            cert_rsa.clone(),
+            KeyForm::Encrypted("s3cret"),
+            Some("s3cret"),
+            &rsa,
+        ),
+    ];
+    for (tag, cert, form, password, key) in cases {
+        let key_path = ca.path(&format!("{tag}.key"));
+        write_key(key, form, &key_path);
+        let server = tls_server(&cert, &key_path, password);
+        echo_over_tls(
+            &server,
+            &ca.path("ca.pem"),
+            format!("hello over {tag}").as_bytes(),
+        );
+    }
+}
+
+#[test]
+fn full_chain_certificate_is_served() {
+    let ca = setup("chain");
+    let key = rsa_key();
+    let leaf = ca.leaf(&key, &["localhost"], valid_now(), "leaf.pem");
+    let chain = ca.path("fullchain.pem");
+    let mut pem = std::fs::read(&leaf).unwrap();
+    pem.extend(std::fs::read(ca.path("ca.pem")).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    write_key(&key, KeyForm::Pkcs8, &ca.path("privkey.pem"));
+    let server = tls_server(&chain, &ca.path("privkey.pem"), None);
+    echo_over_tls(&server, &ca.path("ca.pem"), b"chain");
+}
+
+#[test]
+fn broken_certificates_are_refused_with_a_clear_message() {
+    let ca = setup("broken");
+    let key = rsa_key();
+    let other = rsa_key();
+    let cert = ca.leaf(&key, &["localhost"], valid_now(), "cert.pem");
+    write_key(&key, KeyForm::Encrypted("right"), &ca.path("enc.key"));
+    write_key(&other, KeyForm::Pkcs8, &ca.path("other.key"));
+    let err = tls_server_error(&cert, &ca.path("enc.key"), Some("wrong"));
+    assert!(err.contains("enc.key") && err.contains("password"), "{err}");
+    let err = tls_server_error(&cert, &ca.path("enc.key"), None);
+    assert!(err.contains("enc.key"), "{err}");
+    let err = tls_server_error(&cert, &ca.path("other.key"), None);
+    assert!(err.contains("does not match"), "{err}");
+    let err = tls_server_error(&ca.path("missing.pem"), &ca.path("other.key"), None);
+    assert!(err.contains("missing.pem"), "{err}");
+    let expired = ca.leaf(
+        &key,
+        &["localhost"],
+        (now() - 10 * 86400, now() - 86400),
+        "expired.pem",
+    );
+    write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
+    let err = tls_server_error(&expired, &ca.path("key.pem"), None);
+    assert!(err.contains("expired"), "{err}");
+    let garbage = ca.path("garbage.pem");
+    std::fs::write(&garbage, b"not a certificate").unwrap();
+    let err = tls_server_error(&garbage, &ca.path("key.pem"), None);
+    assert!(err.contains("garbage.pem"), "{err}");
+}
+
+fn failure_of(client: &mut TestClient) -> (u32, String) {
+    client.until(20, "failure", TestClient::closed);
+    let error = client.events.iter().find_map(|e| match e {
+        Ev::Error { code, message, .. } => Some((*code, message.clone())),
+        _ => None,
+    });
+    assert!(
+        matches!(client.events.last(), Some(Ev::Close { code: 1006, .. })),
+        "{:?}",
+        client.brief()
+    );
+    error.expect("an error event before the close")
+}
+
+#[test]
+fn client_verifies_issuer_and_name() {
+    let ca = setup("verify");
+    let key = rsa_key();
+    let cert = ca.leaf(&key, &["localhost", "127.0.0.1"], valid_now(), "cert.pem");
+    write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
+    let server = tls_server(&cert, &ca.path("key.pem"), None);
+    // Unknown issuer without the test CA.
+    let mut unknown = wss_client(&format!("wss://localhost:{}/", server.port), None);
+    let (code, message) = failure_of(&mut unknown);
+    assert_eq!(code, LunaResult::Tls as u32);
+    assert!(message.contains("issuer"), "{message}");
+    // A certificate for another name.
+    let other = ca.leaf(&key, &["otherhost.example"], valid_now(), "other.pem");
+    let server2 = tls_server(&other, &ca.path("key.pem"), None);
+    let mut mismatch = wss_client(
+        &format!("wss://localhost:{}/", server2.port),
+        Some(&ca.path("ca.pem")),
+    );
+    let (code, message) = failure_of(&mut mismatch);
+    assert_eq!(code, LunaResult::Tls as u32);
+    assert!(message.to_lowercase().contains("mismatch"), "{message}");
+    // verify = 0 accepts it (insecure, on request).
+    let url = format!("wss://localhost:{}/", server2.port);
+    let mut insecure = TestClient::connect(&url, |c| c.tls_verify = 0);
+    insecure.until(10, "open", TestClient::opened);
+}
+
+#[test]
+fn large_messages_and_many_clients_over_tls_with_hostile_neighbours() {
+    let ca = setup("many");
+    let key = rsa_key();
+    let cert = ca.leaf(&key, &["localhost", "127.0.0.1"], valid_now(), "cert.pem");
+    write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
+    let server = tls_server(&cert, &ca.path("key.pem"), None);
+    // A plaintext client and a stalled TLS handshake hold sockets while others work.
+    let mut plain = RawClient::connect(server.port, "");
+    assert_ne!(plain.status(), 101);
+    let mut stalled = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
+    let big: Vec<u8> = (0..16 * 1024 * 1024 - 64)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    echo_over_tls(&server, &ca.path("ca.pem"), &big);
+    let url = format!("wss://localhost:{}/", server.port);
+    let mut clients: Vec<TestClient> = (0..200)
+        .map(|_| wss_client(&url, Some(&ca.path("ca.pem"))))
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        assert_eq!(
+            client.send(format!("client {i}").as_bytes(), 1),
+            LunaResult::Ok
+        );
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let want = format!("client {i}").into_bytes();
+        client.until(30, "echo", |evs| {
+            evs.iter()
+                .any(|e| matches!(e, Ev::Msg { data, .. } if *data == want))
+        });
+    }
+    assert!(plain.tcp_closed(), "the plaintext client is dropped");
+    drop(stalled);
+}
