@@ -89,6 +89,15 @@ fn echo_over_tls(server: &TestServer, ca: &Path, payload: &[u8]) {
     assert_eq!(tls, 1);
 }
 
+/// A key form to try: tag, certificate, form, password, key.
+type KeyCase<'a> = (
+    &'a str,
+    PathBuf,
+    KeyForm,
+    Option<&'a str>,
+    &'a openssl::pkey::PKey<openssl::pkey::Private>,
+);
+
 fn setup(tag: &str) -> Ca {
     Ca::new(temp_dir(tag))
 }
@@ -100,13 +109,7 @@ fn every_pem_key_form_serves_wss() {
     let ec = ec_key();
     let cert_rsa = ca.leaf(&rsa, &["localhost", "127.0.0.1"], valid_now(), "rsa.pem");
     let cert_ec = ca.leaf(&ec, &["localhost", "127.0.0.1"], valid_now(), "ec.pem");
-    let cases: Vec<(
-        &str,
-        PathBuf,
-        KeyForm,
-        Option<&str>,
-        &openssl::pkey::PKey<openssl::pkey::Private>,
-    )> = vec![
+    let cases: Vec<KeyCase> = vec![
         ("pkcs8", cert_rsa.clone(), KeyForm::Pkcs8, None, &rsa),
         ("pkcs1", cert_rsa.clone(), KeyForm::Pkcs1, None, &rsa),
         ("sec1", cert_ec.clone(), KeyForm::Sec1, None, &ec),
