@@ -562,3 +562,5 @@ impl Drop for TestClient {
         luna_app_free(app_ptr(self.app));
     }
 }
+
+pub mod lua_echo;
