@@ -12,9 +12,9 @@ ifeq ($(TLS),0)
 CARGO_FLAGS += --no-default-features
 endif
 
-LIBDIR := target/release
+BUILD := target/release
 CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
-LDFLAGS_EXAMPLES := -L$(LIBDIR) -lluna -Wl,-rpath,$(CURDIR)/$(LIBDIR)
+LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client
 
 .PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint
@@ -46,6 +46,34 @@ test: all
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+LUADIR ?= $(PREFIX)/share/lua/5.1
+LIBDIR ?= $(PREFIX)/lib
+INSTALLED := $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libluna.so.$(MAJOR) \
+	$(DESTDIR)$(LIBDIR)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.a \
+	$(DESTDIR)$(PREFIX)/include/luna.h $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc
+
+# Installs the library (versioned soname), header, pkg-config file and Lua modules.
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac
+	install -m 755 $(BUILD)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION)
+	ln -sf libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libluna.so.$(MAJOR)
+	ln -sf libluna.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libluna.so
+	install -m 644 $(BUILD)/libluna.a $(DESTDIR)$(LIBDIR)/libluna.a
+	install -m 644 include/luna.h $(DESTDIR)$(PREFIX)/include/luna.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' luna.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc
+	install -m 644 ffi-lua/luna/*.lua $(DESTDIR)$(LUADIR)/luna/
+	install -m 644 ffi-lua/lunac/*.lua $(DESTDIR)$(LUADIR)/lunac/
+	echo 'return "$(LIBDIR)"' > $(DESTDIR)$(LUADIR)/luna/libdir.lua
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall:
+	rm -f $(INSTALLED)
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/luna/,$(notdir $(wildcard ffi-lua/luna/*.lua)) libdir.lua)
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/lunac/,$(notdir $(wildcard ffi-lua/lunac/*.lua)))
+	-rmdir $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac 2>/dev/null
 
 demo: all
 	bash examples/demo.sh

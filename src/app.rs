@@ -172,7 +172,11 @@ impl App {
             other => other?,
         };
         let reason = std::str::from_utf8(reason).unwrap_or_default();
-        conn.close(code, reason);
+        match &self.role {
+            // Nothing to close yet: give up the attempt (CLOSE 1006 follows).
+            Role::Client(client) if conn.link().is_err() => client.stop(),
+            _ => conn.close(code, reason),
+        }
         Ok(())
     }
 

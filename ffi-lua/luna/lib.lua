@@ -60,6 +60,9 @@ local function candidates()
     dirs[#dirs + 1] = parent(parent(here))
   end
   for _, dir in ipairs(love_dirs()) do dirs[#dirs + 1] = dir end
+  -- `make install` records where it put the library.
+  local installed, libdir = pcall(require, "luna.libdir")
+  if installed and type(libdir) == "string" then dirs[#dirs + 1] = libdir end
   for _, dir in ipairs(dirs) do
     for _, name in ipairs(names) do
       list[#list + 1] = dir .. SEP .. name

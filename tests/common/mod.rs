@@ -42,6 +42,7 @@ pub enum Ev {
         conn: u64,
         code: u32,
         message: String,
+        http_status: u16,
     },
 }
 
@@ -77,6 +78,7 @@ pub fn copy_event(ev: &LunaEvent) -> Ev {
             conn: ev.conn,
             code: ev.code,
             message: text(ev.data, ev.len),
+            http_status: ev.http_status,
         },
     }
 }
