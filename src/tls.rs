@@ -44,7 +44,15 @@ pub use enabled::*;
 
 #[cfg(feature = "tls")]
 mod enabled {
+    use std::collections::HashMap;
+    use std::sync::LazyLock;
+
+    use parking_lot::Mutex;
+    use smol::net::TcpStream;
+
     use super::*;
+    use crate::client::Failure;
+    use crate::tls_stream::{handshake, TlsStream};
 
     fn tls_error(message: String) -> Error {
         Error::new(LunaResult::Tls, message)
@@ -59,17 +67,8 @@ mod enabled {
         })
     }
 
-    use crate::client::Failure;
-    use crate::tls_stream::{handshake, TlsStream};
-    use smol::net::TcpStream;
-
     /// A configured client TLS connector.
     pub struct Connector(native_tls::TlsConnector);
-
-    use std::collections::HashMap;
-    use std::sync::LazyLock;
-
-    use parking_lot::Mutex;
 
     pub type ClientStream = TlsStream<TcpStream>;
 
@@ -270,7 +269,6 @@ pub use disabled::*;
 mod disabled {
     use super::*;
     use crate::client::Failure;
-    use crate::tls_stream::{handshake, TlsStream};
     use smol::net::TcpStream;
 
     /// Never built: `Client::connect` refuses `wss://` without TLS support.

@@ -33,6 +33,7 @@ local opcodes = common.opcodes
 luna.opcodes = opcodes
 luna.version = ffi_string(C.luna_version())
 luna.lib_path = lib.path
+luna.has_tls = C.luna_has_tls() ~= 0
 
 local apps = {}        -- name -> app, live apps only
 local app_order = {}   -- live apps in creation order
@@ -458,16 +459,14 @@ local function check_ssl(ssl)
   elseif type(ssl) ~= "table" then
     bad("ssl", "a table { key = path, cert = path }", ssl)
   end
+  if ssl.cert ~= nil and ssl.certificate ~= nil and ssl.cert ~= ssl.certificate then
+    bad("ssl.certificate", "the same path as ssl.cert (it is an alias)", ssl.certificate)
+  end
   local cert = ssl.cert or ssl.certificate
-  for key, path in pairs({ key = ssl.key, cert = cert }) do
-    if type(path) ~= "string" then
-      bad("ssl." .. key, "a file path string", path)
-    end
-    local f, err = io.open(path, "rb")
-    if not f then
-      error(format("luna.new_web_app: 'ssl.%s': cannot read %s", key, err), 0)
-    end
-    f:close()
+  if type(ssl.key) ~= "string" or ssl.key == "" then bad("ssl.key", "a file path string", ssl.key) end
+  if type(cert) ~= "string" or cert == "" then bad("ssl.cert", "a file path string", cert) end
+  if ssl.password ~= nil and type(ssl.password) ~= "string" then
+    bad("ssl.password", "a string", ssl.password)
   end
   return ssl
 end
@@ -501,8 +500,14 @@ local function c_config(config, names)
   check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
+  local ssl = config.ssl
+  if ssl and luna.has_tls then
+    cfg.tls_cert_file = ssl.cert or ssl.certificate
+    cfg.tls_key_file = ssl.key
+    cfg.tls_key_password = ssl.password
+  end
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
-  return cfg, { list, names, config.host }
+  return cfg, { list, names, config.host, ssl }
 end
 
 
@@ -548,9 +553,9 @@ function luna.new_web_app(config)
   if apps[config.name] then
     return fail_new(config, format("luna.new_web_app: an app named %q already exists", config.name))
   end
-  if config.ssl then
-    io.stderr:write(format("[luna %s] warning: 'ssl' is not supported by this version of the server; "
-      .. "serving plain ws:// (not wss://)\n", config.name))
+  if config.ssl and not luna.has_tls then
+    io.stderr:write(format("[luna %s] warning: this libluna was built without TLS; 'ssl' is ignored "
+      .. "and plain ws:// (not wss://) is served\n", config.name))
   end
   local handle = C.luna_server_new(cfg)
   anchors[#anchors + 1] = cfg
@@ -562,7 +567,8 @@ function luna.new_web_app(config)
   apps[app.name] = app
   app_order[#app_order + 1] = app
   rebuild_wait_handles()
-  log(app, format("listening on %s port %d (ws://)", app.host, app.port))
+  app.tls = (config.ssl and luna.has_tls) and true or false
+  log(app, format("listening on %s port %d (%s)", app.host, app.port, app.tls and "wss://" or "ws://"))
   return app
 end
 
