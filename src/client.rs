@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
@@ -218,20 +218,12 @@ async fn run(
     outgoing: Receiver<Message>,
     sink: EventSink,
 ) {
-    let timeout = config.connect_timeout;
-    let establish = establish(&config, &target, request, tls, &conn, outgoing, &sink);
-    let expired = async {
-        Timer::after(timeout).await;
-        Err(Failure::new(
-            LunaResult::Timeout,
-            format!(
-                "connecting to {} timed out after {} ms",
-                config.url,
-                timeout.as_millis()
-            ),
-        ))
-    };
-    if let Err(failure) = establish.or(expired).await {
+    // The connect timeout bounds connecting, TLS and the upgrade, not the open connection.
+    let deadline = Instant::now() + config.connect_timeout;
+    let establish = establish(
+        &config, &target, request, tls, &conn, outgoing, &sink, deadline,
+    );
+    if let Err(failure) = establish.await {
         let message = format!("{}: {}", config.url, failure.message);
         sink.push(Event::Error {
             conn: conn.id,
@@ -243,7 +235,28 @@ async fn run(
     }
 }
 
+/// Runs one step of connecting; fails with TIMEOUT once `deadline` has passed.
+async fn within<T>(
+    config: &ClientConfig,
+    deadline: Instant,
+    step: impl std::future::Future<Output = std::result::Result<T, Failure>>,
+) -> std::result::Result<T, Failure> {
+    let expired = async {
+        Timer::at(deadline).await;
+        Err(Failure::new(
+            LunaResult::Timeout,
+            format!(
+                "connecting to {} timed out after {} ms",
+                config.url,
+                config.connect_timeout.as_millis()
+            ),
+        ))
+    };
+    step.or(expired).await
+}
+
 /// Connects, upgrades and then serves the connection; errors only before it opened.
+#[allow(clippy::too_many_arguments)]
 async fn establish(
     config: &ClientConfig,
     target: &Target,
@@ -252,18 +265,21 @@ async fn establish(
     conn: &Arc<Conn>,
     outgoing: Receiver<Message>,
     sink: &EventSink,
+    deadline: Instant,
 ) -> std::result::Result<(), Failure> {
-    let (socket, peer) = tcp_connect(target).await?;
+    let (socket, peer) = within(config, deadline, tcp_connect(target)).await?;
     let _ = socket.set_nodelay(true);
     let ws_config = Some(config.limits.websocket_config());
     let secure = tls.is_some();
     let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
     match tls {
         None => {
-            let (ws, resp) =
-                async_tungstenite::client_async_with_config(request, socket.clone(), ws_config)
-                    .await
-                    .map_err(handshake_failure)?;
+            let upgrade =
+                async_tungstenite::client_async_with_config(request, socket.clone(), ws_config);
+            let (ws, resp) = within(config, deadline, async {
+                upgrade.await.map_err(handshake_failure)
+            })
+            .await?;
             conn.set_link(link(agreed_protocol(&resp)));
             sink.push(Event::Open(conn.clone()));
             connection::serve(
@@ -276,11 +292,17 @@ async fn establish(
             .await;
         }
         Some(connector) => {
-            let stream = connector.connect(&target.host, socket.clone()).await?;
-            let (ws, resp) =
-                async_tungstenite::client_async_with_config(request, stream, ws_config)
-                    .await
-                    .map_err(handshake_failure)?;
+            let stream = within(
+                config,
+                deadline,
+                connector.connect(&target.host, socket.clone()),
+            )
+            .await?;
+            let upgrade = async_tungstenite::client_async_with_config(request, stream, ws_config);
+            let (ws, resp) = within(config, deadline, async {
+                upgrade.await.map_err(handshake_failure)
+            })
+            .await?;
             conn.set_link(link(agreed_protocol(&resp)));
             sink.push(Event::Open(conn.clone()));
             connection::serve(

@@ -253,6 +253,10 @@ pub async fn serve<S>(
 
     // Nothing can be sent any more: later sends answer "closed".
     outgoing.close();
+    // The host may keep the handle (and its socket clone) for a while: end TCP now.
+    if let Ok(link) = conn.link() {
+        let _ = link.socket.shutdown(std::net::Shutdown::Both);
+    }
     let ending = ending.into_inner();
     let (code, reason, clean) = match (ending.peer_close, ending.failure) {
         (Some((code, reason)), _) => (code, reason, true),
@@ -294,7 +298,15 @@ async fn read_loop<S>(
                     None => (1005, String::new()),
                 };
                 ending.lock().peer_close = Some((code, reason));
-                continue;
+                // Reading on flushes tungstenite's answer to the close. A server's stream
+                // then ends; a client waits for the server to close TCP (RFC 6455 §7.1.1),
+                // but not forever.
+                let rest = async { while let Some(Ok(_)) = receiver.next().await {} };
+                rest.or(async {
+                    Timer::after(limits.close_timeout).await;
+                })
+                .await;
+                return;
             }
             Err(err) => {
                 if fail(conn, sink, ending, err) {

@@ -1,0 +1,381 @@
+//! RFC 6455 conformance of the client: a raw-socket server written here sends a luna client
+//! (through `luna_client_connect`) well-formed and broken frames and checks its answers.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use common::*;
+use luna::error::LunaResult;
+use luna::ffi::*;
+
+/// A client frame as read off the wire, with its masking key.
+struct ClientFrame {
+    fin: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload: Vec<u8>,
+}
+
+/// The server end of one luna client connection, after a successful upgrade.
+struct RawServer {
+    stream: TcpStream,
+}
+
+impl RawServer {
+    /// Accepts the client that `connect` starts and answers its upgrade with 101.
+    fn accept(connect: impl FnOnce(&str) -> TestClient) -> (RawServer, TestClient) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = connect(&format!("ws://127.0.0.1:{port}/conformance"));
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => panic!("the client never connected: {e}"),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let head = read_head(&mut stream);
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| v.trim().to_string())
+            })
+            .expect("request has a key");
+        let accept = derive_accept_key(key.as_bytes());
+        write!(
+            stream,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .unwrap();
+        let mut client = client;
+        client.until(10, "open", TestClient::opened);
+        (RawServer { stream }, client)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends one unmasked frame, as a server must.
+    fn frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8]) {
+        self.write(&encode_frame(fin, rsv, opcode, payload, None));
+    }
+
+    fn read(&mut self) -> ClientFrame {
+        let mut head = [0u8; 2];
+        self.stream
+            .read_exact(&mut head)
+            .expect("a frame from the client");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b).unwrap();
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        let mask = (head[1] & 0x80 != 0).then(|| {
+            let mut m = [0u8; 4];
+            self.stream.read_exact(&mut m).unwrap();
+            m
+        });
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).unwrap();
+        if let Some(m) = mask {
+            payload
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b ^= m[i % 4]);
+        }
+        ClientFrame {
+            fin: head[0] & 0x80 != 0,
+            opcode: head[0] & 0x0f,
+            mask,
+            payload,
+        }
+    }
+
+    /// Reads the client's close frame (skipping anything before it); returns its code.
+    fn read_close(&mut self) -> u16 {
+        loop {
+            let f = self.read();
+            assert!(f.mask.is_some(), "client frames are masked");
+            if f.opcode == 8 {
+                return match f.payload.len() {
+                    0 => 1005,
+                    _ => u16::from_be_bytes([f.payload[0], f.payload[1]]),
+                };
+            }
+        }
+    }
+
+    /// True when the client closed TCP within the read timeout.
+    fn tcp_closed(&mut self) -> bool {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        }
+    }
+}
+
+fn start() -> (RawServer, TestClient) {
+    RawServer::accept(|url| TestClient::connect(url, |_| {}))
+}
+
+fn messages(events: &[Ev]) -> Vec<(u32, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Msg { opcode, data, .. } => Some((*opcode, data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn close_event(c: &TestClient) -> (u32, bool) {
+    c.events
+        .iter()
+        .find_map(|e| match e {
+            Ev::Close { code, clean, .. } => Some((*code, *clean)),
+            _ => None,
+        })
+        .expect("a close event")
+}
+
+/// The server sends `frames`; the client must answer with a close `code` and report it.
+fn violation(frames: &[Vec<u8>], code: u16, case: &str) {
+    let (mut server, mut client) = start();
+    for f in frames {
+        server.write(f);
+    }
+    assert_eq!(server.read_close(), code, "{case}: the client's close code");
+    client.until(10, "close event", TestClient::closed);
+    assert_eq!(
+        close_event(&client).0,
+        u32::from(code),
+        "{case}: close event"
+    );
+    assert!(
+        client.events.iter().all(|e| !matches!(e, Ev::Msg { .. })),
+        "{case}: no message is delivered: {:?}",
+        client.brief()
+    );
+}
+
+#[test]
+fn unmasked_server_frames_are_accepted_at_every_length() {
+    let (mut server, mut client) = start();
+    let sizes = [0usize, 1, 125, 126, 127, 65535, 65536, 1 << 20];
+    for (i, len) in sizes.iter().enumerate() {
+        let payload: Vec<u8> = (0..*len).map(|i| b'a' + (i % 26) as u8).collect();
+        server.frame(true, 0, 1 + (i % 2) as u8, &payload);
+    }
+    client.until(20, "every message", |ev| messages(ev).len() == sizes.len());
+    for (i, (opcode, data)) in messages(&client.events).into_iter().enumerate() {
+        assert_eq!(opcode, 1 + (i % 2) as u32);
+        assert_eq!(data.len(), sizes[i]);
+    }
+}
+
+#[test]
+fn masked_server_frames_are_rejected_with_1002() {
+    violation(
+        &[encode_frame(true, 0, 1, b"masked", Some([1, 2, 3, 4]))],
+        1002,
+        "masked text",
+    );
+}
+
+#[test]
+fn protocol_violations_from_the_server_close_with_1002() {
+    violation(&[encode_frame(true, 0b100, 1, b"rsv", None)], 1002, "rsv1");
+    violation(&[encode_frame(true, 0, 3, b"op", None)], 1002, "opcode 3");
+    violation(&[encode_frame(true, 0, 11, b"op", None)], 1002, "opcode 11");
+    violation(
+        &[encode_frame(true, 0, 0, b"orphan", None)],
+        1002,
+        "orphan continuation",
+    );
+    violation(
+        &[encode_frame(false, 0, 9, b"p", None)],
+        1002,
+        "fragmented ping",
+    );
+    violation(
+        &[encode_frame(true, 0, 9, &[0; 126], None)],
+        1002,
+        "126-byte ping",
+    );
+    violation(
+        &[
+            encode_frame(false, 0, 1, b"a", None),
+            encode_frame(true, 0, 2, b"b", None),
+        ],
+        1002,
+        "new message inside a fragmented one",
+    );
+    violation(
+        &[encode_frame(true, 0, 8, &[3], None)],
+        1002,
+        "1-byte close",
+    );
+    violation(
+        &[encode_frame(true, 0, 8, &1005u16.to_be_bytes(), None)],
+        1002,
+        "close code 1005",
+    );
+}
+
+#[test]
+fn invalid_utf8_from_the_server_closes_with_1007() {
+    violation(
+        &[encode_frame(true, 0, 1, b"ab\xff", None)],
+        1007,
+        "whole text",
+    );
+    // The bad first fragment fails at once: no final fragment is sent.
+    violation(
+        &[encode_frame(false, 0, 1, b"\xed\xa0\x80", None)],
+        1007,
+        "first fragment",
+    );
+}
+
+#[test]
+fn fragmented_messages_are_reassembled_and_pings_answered() {
+    let (mut server, mut client) = start();
+    server.frame(false, 0, 1, "κό".as_bytes());
+    server.frame(true, 0, 9, b"interleaved");
+    server.frame(false, 0, 0, &"σμε 😀".as_bytes()[..6]);
+    server.frame(true, 0, 0, &"σμε 😀".as_bytes()[6..]);
+    server.frame(false, 0, 2, b"\x00\x01");
+    server.frame(true, 0, 0, b"\x02");
+    let pong = server.read();
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (10, &b"interleaved"[..])
+    );
+    assert!(pong.fin && pong.mask.is_some(), "pong is one masked frame");
+    client.until(10, "two messages", |ev| messages(ev).len() == 2);
+    assert_eq!(
+        messages(&client.events),
+        vec![(1, "κόσμε 😀".as_bytes().to_vec()), (2, vec![0, 1, 2])]
+    );
+    server.frame(true, 0, 10, b"unsolicited pong is ignored");
+    server.frame(true, 0, 9, &[7u8; 125]);
+    let pong = server.read();
+    assert_eq!((pong.opcode, pong.payload), (10, vec![7u8; 125]));
+}
+
+#[test]
+fn client_frames_are_masked_with_a_fresh_key_each() {
+    let (mut server, client) = start();
+    for i in 0..32u8 {
+        assert_eq!(client.send(&[i; 40], 2), LunaResult::Ok);
+    }
+    let mut keys = std::collections::HashSet::new();
+    for i in 0..32u8 {
+        let f = server.read();
+        assert_eq!((f.fin, f.opcode, f.payload), (true, 2, vec![i; 40]));
+        keys.insert(f.mask.expect("client frames are masked"));
+    }
+    // 32 random 32-bit keys collide with probability ~1e-7.
+    assert_eq!(keys.len(), 32, "a fresh masking key per frame");
+}
+
+#[test]
+fn server_initiated_close_completes_the_handshake() {
+    let (mut server, mut client) = start();
+    let mut payload = 4001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"done");
+    server.frame(true, 0, 8, &payload);
+    assert_eq!(
+        server.read_close(),
+        4001,
+        "the client echoes the close code"
+    );
+    client.until(10, "close event", TestClient::closed);
+    assert_eq!(close_event(&client), (4001, true));
+    // The server closes TCP first; the client then closes its end.
+    server.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(server.tcp_closed(), "the client closes TCP");
+}
+
+#[test]
+fn client_initiated_close_completes_the_handshake() {
+    let (mut server, mut client) = start();
+    assert_eq!(
+        luna_conn_close(app_ptr(client.app), client.conn, 1000, b"bye".as_ptr(), 3),
+        LunaResult::Ok
+    );
+    assert_eq!(server.read_close(), 1000);
+    server.frame(true, 0, 8, &1000u16.to_be_bytes());
+    client.until(10, "close event", TestClient::closed);
+    assert_eq!(close_event(&client), (1000, true));
+    assert!(
+        server.tcp_closed(),
+        "the client closes TCP after the handshake"
+    );
+}
+
+#[test]
+fn invalid_close_reason_from_the_server_closes_with_1007() {
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"\xff");
+    violation(
+        &[encode_frame(true, 0, 8, &payload, None)],
+        1007,
+        "close reason",
+    );
+}
+
+#[test]
+fn an_open_connection_outlives_the_connect_timeout() {
+    let (mut server, mut client) =
+        RawServer::accept(|url| TestClient::connect(url, |c| c.connect_timeout_ms = 300));
+    std::thread::sleep(Duration::from_millis(900));
+    server.frame(true, 0, 1, b"later");
+    client.until(10, "message after the connect timeout", |ev| {
+        !messages(ev).is_empty()
+    });
+    assert!(!TestClient::closed(&client.events), "{:?}", client.brief());
+    assert_eq!(client.send(b"still open", 1), LunaResult::Ok);
+    assert_eq!(server.read().payload, b"still open");
+}
+
+#[test]
+fn a_server_that_never_closes_tcp_is_dropped_after_the_close_timeout() {
+    let (mut server, mut client) =
+        RawServer::accept(|url| TestClient::connect(url, |c| c.close_timeout_ms = 300));
+    server.frame(true, 0, 8, &1000u16.to_be_bytes());
+    assert_eq!(server.read_close(), 1000);
+    // The server keeps TCP open; the client gives up waiting and closes it.
+    client.until(10, "close event", TestClient::closed);
+    assert_eq!(close_event(&client), (1000, true));
+    assert!(
+        server.tcp_closed(),
+        "the client closes TCP after its close timeout"
+    );
+}
