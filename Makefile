@@ -51,6 +51,8 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 LUADIR ?= $(PREFIX)/share/lua/5.1
 LIBDIR ?= $(PREFIX)/lib
+# LuaRocks moves installed files around, which breaks symlinks: it installs one plain file.
+SONAME_LINKS ?= 1
 INSTALLED := $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libluna.so.$(MAJOR) \
 	$(DESTDIR)$(LIBDIR)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.a \
 	$(DESTDIR)$(PREFIX)/include/luna.h $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc
@@ -58,9 +60,13 @@ INSTALLED := $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblu
 # Installs the library (versioned soname), header, pkg-config file and Lua modules.
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac
+ifeq ($(SONAME_LINKS),0)
+	install -m 755 $(BUILD)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.so
+else
 	install -m 755 $(BUILD)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION)
 	ln -sf libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libluna.so.$(MAJOR)
 	ln -sf libluna.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libluna.so
+endif
 	install -m 644 $(BUILD)/libluna.a $(DESTDIR)$(LIBDIR)/libluna.a
 	install -m 644 include/luna.h $(DESTDIR)$(PREFIX)/include/luna.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' luna.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc

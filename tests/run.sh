@@ -14,7 +14,7 @@ run() {
 
 run "header in sync, C99 and C++" make -s check-header
 run "rust: C ABI tests" cargo test --release --quiet
-for suite in tests/c/*.sh tests/lua/*.sh; do
+for suite in tests/c/*.sh tests/lua/*.sh tests/browser/*.sh; do
     [ -e "$suite" ] || continue
     run "$suite" bash "$suite"
 done

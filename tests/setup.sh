@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in luajit:luajit love:love xvfb-run:xvfb xauth:xauth pkg-config:pkg-config valgrind:valgrind; do
+for pair in luajit:luajit love:love xvfb-run:xvfb xauth:xauth pkg-config:pkg-config valgrind:valgrind \
+        chromium:chromium luarocks:luarocks openssl:openssl; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -23,8 +24,9 @@ if [ ! -x build/venv/bin/python ]; then
 fi
 build/venv/bin/python -c 'import websockets' 2>/dev/null ||
     build/venv/bin/pip install -q 'websockets>=13'
-if [ ! -d build/node/node_modules/ws ]; then
+if [ ! -d build/node/node_modules/ws ] || [ ! -d build/node/node_modules/playwright-core ]; then
     mkdir -p build/node
-    (cd build/node && npm install --silent --no-audit --no-fund ws@8 >/dev/null)
+    # playwright-core drives Debian's chromium; it never downloads a browser of its own.
+    (cd build/node && npm install --silent --no-audit --no-fund ws@8 playwright-core@1 >/dev/null)
 fi
 echo "setup: done"

@@ -68,6 +68,11 @@ local function candidates()
       list[#list + 1] = dir .. SEP .. name
     end
   end
+  -- LuaRocks puts the library among the C modules: look along package.cpath too.
+  for _, name in ipairs(names) do
+    local found = package.searchpath(name:gsub("%.%w+$", ""), package.cpath)
+    if found then list[#list + 1] = found end
+  end
   list[#list + 1] = "luna"
   return list
 end
