@@ -2,6 +2,7 @@
 //! view of the open connections.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,31 @@ pub struct App {
     polled: Mutex<Vec<Event>>,
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
-    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    conns: Mutex<ConnMap>,
     role: Role,
+}
+
+/// Connection ids are trusted, sequential numbers: one multiplication spreads them over the
+/// table (SipHash would cost more than the rest of a send).
+type ConnMap = HashMap<u64, Arc<Conn>, BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// What kind of app this is.
@@ -59,7 +83,7 @@ impl App {
             events,
             wakeup,
             polled: Mutex::new(Vec::new()),
-            conns: Mutex::new(HashMap::new()),
+            conns: Mutex::new(ConnMap::default()),
             role,
         })
     }

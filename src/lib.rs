@@ -12,6 +12,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod ffi;
+pub mod outbox;
 pub mod runtime;
 pub mod server;
 pub mod tls;
