@@ -153,6 +153,11 @@ typedef struct LunaClientConfig {
   uint8_t tls_verify;
   // Also deliver PING and PONG payloads as MESSAGE events. Default 0.
   uint8_t control_frames;
+  // What a send that would pass `max_send_queue` does: 0 (the default) answers
+  // LUNA_RESULT_BACKPRESSURE and queues nothing, so the host can retry or close; 1 drops
+  // what is queued, closes the connection with 1008 (policy violation: the peer does not
+  // read fast enough) and answers LUNA_RESULT_CLOSED.
+  uint8_t close_on_backpressure;
   // wss://: extra trusted CA certificates (PEM file); NULL = the system's only.
   const char *tls_ca_file;
   // wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
@@ -187,6 +192,11 @@ typedef struct LunaServerConfig {
   uint8_t has_default;
   // Also deliver PING and PONG payloads as MESSAGE events (opcodes 9 and 10). Default 0.
   uint8_t control_frames;
+  // What a send that would pass `max_send_queue` does: 0 (the default) answers
+  // LUNA_RESULT_BACKPRESSURE and queues nothing, so the host can retry or close; 1 drops
+  // what is queued, closes the connection with 1008 (policy violation: the peer does not
+  // read fast enough) and answers LUNA_RESULT_CLOSED.
+  uint8_t close_on_backpressure;
   // Subprotocol names served, `protocol_count` of them; may be NULL when the count is 0.
   const char *const *protocols;
   size_t protocol_count;

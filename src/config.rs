@@ -22,6 +22,10 @@ pub struct Limits {
     /// Outgoing bytes queued per connection before `send` answers BACKPRESSURE. Default 16 MiB:
     /// one maximum-size message always fits.
     pub max_send_queue: usize,
+    /// When a send would pass `max_send_queue`: `false` (the default) answers BACKPRESSURE and
+    /// lets the host decide; `true` drops what is queued and closes with 1008, for hosts that
+    /// would rather lose a slow peer than handle BACKPRESSURE.
+    pub close_on_backpressure: bool,
     /// How long a closing handshake we started may take before the TCP connection is dropped.
     /// Default 1 s: peers on working networks answer in milliseconds.
     pub close_timeout: Duration,
@@ -49,6 +53,7 @@ impl Default for Limits {
             ping_interval: None,
             idle_timeout: None,
             max_send_queue: DEFAULT_MAX_SEND_QUEUE,
+            close_on_backpressure: false,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             control_frames: false,
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,

@@ -53,9 +53,15 @@ pub struct Conn {
     pub group: u32,
     link: OnceLock<Link>,
     outgoing: Sender<Message>,
+    /// A second receiver, to drop what is queued when the send queue overflows.
+    pending: Receiver<Message>,
     queued_bytes: AtomicUsize,
     max_send_queue: usize,
+    close_on_backpressure: bool,
     close_sent: AtomicBool,
+    /// Closed when a close is requested: bounds how long the connection may still take.
+    closing: Sender<()>,
+    closing_rx: Receiver<()>,
     /// The close frame we sent (or decided to send), reported if the peer never answers.
     our_close: Mutex<Option<(u16, String)>>,
     close_emitted: AtomicBool,
@@ -147,14 +153,19 @@ impl Conn {
     /// A connection handle and the receiving end of its outgoing queue.
     pub fn new(id: u64, group: u32, limits: &Limits) -> (Arc<Conn>, Receiver<Message>) {
         let (outgoing, rx) = smol::channel::unbounded();
+        let (closing, closing_rx) = smol::channel::bounded(1);
         let conn = Conn {
             id,
             group,
             link: OnceLock::new(),
             outgoing,
+            pending: rx.clone(),
             queued_bytes: AtomicUsize::new(0),
             max_send_queue: limits.max_send_queue,
+            close_on_backpressure: limits.close_on_backpressure,
             close_sent: AtomicBool::new(false),
+            closing,
+            closing_rx,
             our_close: Mutex::new(None),
             close_emitted: AtomicBool::new(false),
         };
@@ -182,6 +193,13 @@ impl Conn {
         let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if queued > 0 && queued + len > self.max_send_queue {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            if self.close_on_backpressure {
+                self.close_overflowing();
+                return Err(Error::new(
+                    LunaResult::Closed,
+                    format!("{queued} bytes were queued: closed with 1008 (close_on_backpressure)"),
+                ));
+            }
             return Err(Error::new(
                 LunaResult::Backpressure,
                 format!("{queued} bytes are already queued for this connection"),
@@ -200,11 +218,24 @@ impl Conn {
             return;
         }
         *self.our_close.lock() = Some((code, reason.to_owned()));
+        self.closing.close();
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: Utf8Bytes::from(reason),
         };
         let _ = self.outgoing.try_send(Message::Close(Some(frame)));
+    }
+
+    /// Drops everything queued and closes with 1008: the peer reads too slowly.
+    fn close_overflowing(&self) {
+        if self.close_sent.load(Ordering::Acquire) {
+            return;
+        }
+        while let Ok(msg) = self.pending.try_recv() {
+            self.queued_bytes
+                .fetch_sub(payload_len(&msg), Ordering::AcqRel);
+        }
+        self.close(1008, "send queue full");
     }
 
     pub fn is_closing(&self) -> bool {
@@ -249,7 +280,13 @@ pub async fn serve<S>(
     let reader = read_loop(receiver, &conn, &sink, &limits, &ending, &activity);
     let writer = write_loop(sender, &outgoing, &conn, &limits, &ending);
     let keepalive = keepalive_loop(&conn, &limits, &activity);
-    reader.or(writer).or(keepalive).await;
+    // A peer that stops reading cannot hold a closing connection open: once a close was
+    // requested, the queue and the handshake get two close timeouts in all.
+    let bounded_close = async {
+        let _ = conn.closing_rx.recv().await;
+        Timer::after(limits.close_timeout * 2 + Duration::from_millis(100)).await;
+    };
+    reader.or(writer).or(keepalive).or(bounded_close).await;
 
     // Nothing can be sent any more: later sends answer "closed".
     outgoing.close();

@@ -73,6 +73,7 @@ const char *url;
 
 uint8_t tls_verify;
   uint8_t control_frames;
+  uint8_t close_on_backpressure;
 
 const char *tls_ca_file;
 
@@ -92,6 +93,7 @@ typedef struct LunaServerConfig {
   uint16_t port;
   uint8_t has_default;
   uint8_t control_frames;
+  uint8_t close_on_backpressure;
   const char *const *protocols;
   size_t protocol_count;
   size_t max_message_size;

@@ -38,9 +38,11 @@ luna.has_tls = C.luna_has_tls() ~= 0
 local apps = {}        -- name -> app, live apps only
 local app_order = {}   -- live apps in creation order
 local wait_handles, wait_count = nil, 0
+local snapshot = {}    -- a copy of app_order for update to walk; replaced, never changed
 local updating = false
 local pending_error    -- first handler error of this update, re-raised at its end
 local RECEIVE = {}     -- what ws:receive() yields; anything else is a misbehaving handler
+local current          -- the ws whose handler is running (set around coroutine.resume)
 
 local App, WS, Raw = {}, {}, {}
 App.__index, WS.__index, Raw.__index = App, WS, Raw
@@ -75,6 +77,7 @@ end
 
 
 local function rebuild_wait_handles()
+  snapshot = { unpack(app_order) }
   wait_count = #app_order
   wait_handles = ffi_new("LunaApp*[?]", wait_count + 1)
   for i, app in ipairs(app_order) do
@@ -162,15 +165,30 @@ end
 
 
 local send_result, payload, opcode_arg = common.send_result, common.payload, common.opcode_arg
+local sendable_opcode = common.sendable_opcode
+
+
+-- A TEXT or BINARY opcode, the common case that needs no further checks.
+local function data_opcode(opcode)
+  return opcode == nil or (type(opcode) == "number" and (opcode == 2 or opcode == 1))
+end
 
 
 function WS:send(data, opcode)
+  -- Fast path: the checks below would all pass.
+  if type(data) == "string" and data_opcode(opcode) and self.state ~= "closed" then
+    local rc = C.luna_conn_send(self.app._handle, self.id, data, #data, opcode or 1)
+    if rc == OK then
+      return true
+    end
+    return send_result(rc)
+  end
   data = payload(data, "ws:send")
   opcode = opcode_arg(opcode, "ws:send")
   if self.state == "closed" then
     return nil, "closed"
   end
-  local ok, err = common.sendable_opcode(opcode)
+  local ok, err = sendable_opcode(opcode)
   if not ok then
     return nil, err
   end
@@ -198,9 +216,9 @@ end
 
 
 function WS:receive()
-  local co = co_running()
-  if co ~= self._co then
-    if not co then
+  -- `current` instead of coroutine.running(): that call is not compiled by the JIT.
+  if current ~= self then
+    if not co_running() then
       error("ws:receive: called outside a coroutine; call it from the connection's handler", 2)
     end
     error(format("ws:receive: called from a coroutine that is not the handler of %s", tostring(self)), 2)
@@ -235,10 +253,8 @@ local function handler_failed(ws, err)
 end
 
 
--- Resumes the handler of ws with the given values and deals with how it stopped.
-local function resume(ws, ...)
-  local co = ws._co
-  local ok, what = co_resume(co, ...)
+-- Deals with how the handler of ws stopped, unless it waits in ws:receive().
+local function resumed(ws, co, ok, what)
   if not ok then
     ws._co = nil
     return handler_failed(ws, debug.traceback(co, tostring(what)))
@@ -253,6 +269,30 @@ local function resume(ws, ...)
     ws._co, ws._waiting = nil, false
     handler_failed(ws, debug.traceback(co, "yielded " .. describe(what)
       .. "; a handler may only suspend in ws:receive()"))
+  end
+end
+
+
+-- Resumes the handler of ws with the given values.
+local function resume(ws, ...)
+  local co, outer = ws._co, current
+  current = ws
+  local ok, what = co_resume(co, ...)
+  current = outer
+  if what ~= RECEIVE or not ok then
+    resumed(ws, co, ok, what)
+  end
+end
+
+
+-- Resumes the handler of ws, which waits in ws:receive(), with a message.
+local function deliver(ws, msg, op)
+  local co, outer = ws._co, current
+  current = ws
+  local ok, what = co_resume(co, msg, op)
+  current = outer
+  if what ~= RECEIVE or not ok then
+    resumed(ws, co, ok, what)
   end
 end
 
@@ -293,6 +333,11 @@ local function on_message(app, ev)
   if not ws or not ws._co then
     return
   end
+  if ws._waiting then
+    -- A waiting handler has nothing queued: hand it the message directly.
+    ws._waiting = false
+    return deliver(ws, ffi_string(ev.data, ev.len), ev.opcode)
+  end
   local q = ws._queue
   if (q.tail - q.head + 1) / 2 >= app.max_queued_messages then
     C.luna_conn_close(app._handle, ws.id, 1008, "receive queue full", 18)
@@ -302,14 +347,6 @@ local function on_message(app, ev)
   end
   q[q.tail + 1], q[q.tail + 2] = ffi_string(ev.data, ev.len), ev.opcode
   q.tail = q.tail + 2
-  if ws._waiting then
-    ws._waiting = false
-    local head = q.head
-    local msg, op = q[head], q[head + 1]
-    q[head], q[head + 1] = nil, nil
-    q.head = head + 2
-    resume(ws, msg, op)
-  end
 end
 
 
@@ -362,10 +399,6 @@ local function on_error(app, ev)
 end
 
 
-local DISPATCH = { [EV_OPEN] = on_open, [EV_MESSAGE] = on_message, [EV_CLOSE] = on_close,
-  [EV_ERROR] = on_error }
-
-
 -- Polls one batch of app and dispatches it; returns how many events it held.
 local function poll_once(app)
   if C.luna_app_poll(app._handle, events, EVENTS, count_out) ~= OK then
@@ -375,9 +408,15 @@ local function poll_once(app)
   local n = tonumber(count_out[0])
   for i = 0, n - 1 do
     local ev = events[i]
-    local fn = DISPATCH[ev.kind]
-    if fn then
-      fn(app, ev)
+    local kind = ev.kind
+    if kind == EV_MESSAGE then
+      on_message(app, ev)
+    elseif kind == EV_OPEN then
+      on_open(app, ev)
+    elseif kind == EV_CLOSE then
+      on_close(app, ev)
+    elseif kind == EV_ERROR then
+      on_error(app, ev)
     end
   end
   return n
@@ -425,6 +464,7 @@ local KNOWN = {
   ssl = true, protocols = true, max_message_size = true, max_frame_size = true,
   max_connections = true, handshake_timeout = true, ping_interval = true, idle_timeout = true,
   max_send_queue = true, control_frames = true, max_queued_messages = true,
+  close_on_backpressure = true,
 }
 
 
@@ -481,6 +521,7 @@ local function validate(config)
   opt_type(config, "debug", "boolean")
   opt_type(config, "no_errors", "boolean")
   opt_type(config, "control_frames", "boolean")
+  opt_type(config, "close_on_backpressure", "boolean")
   opt_type(config, "error_handler", "function")
   integer(config, "max_queued_messages", 1, 2 ^ 31, DEFAULT_MAX_QUEUED)
   check_ssl(config.ssl)
@@ -500,6 +541,7 @@ local function c_config(config, names)
   check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
+  cfg.close_on_backpressure = config.close_on_backpressure and 1 or 0
   local ssl = config.ssl
   if ssl and luna.has_tls then
     cfg.tls_cert_file = ssl.cert or ssl.certificate
@@ -665,7 +707,7 @@ function luna.update(dt)
     error("luna.update: called again from inside a handler or callback", 2)
   end
   updating, pending_error = true, nil
-  local ok, err = pcall(poll_all, { unpack(app_order) })
+  local ok, err = pcall(poll_all, snapshot)
   updating = false
   if not ok then
     error(err, 0)

@@ -237,7 +237,7 @@ local check = common.checker(WHO)
 local KNOWN = {
   name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
   ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true, close_timeout = true,
+  connect_timeout = true, close_timeout = true, close_on_backpressure = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -366,7 +366,7 @@ local function prepare(config)
   if config.name ~= nil and (type(config.name) ~= "string" or config.name == "") then
     check.bad("name", "a non-empty string", config.name)
   end
-  for _, key in ipairs({ "debug", "no_errors", "control_frames" }) do check.opt_type(config, key, "boolean") end
+  for _, key in ipairs({ "debug", "no_errors", "control_frames", "close_on_backpressure" }) do check.opt_type(config, key, "boolean") end
   for _, key in ipairs({ "error_handler", "on_connect", "on_message", "on_close" }) do
     check.opt_type(config, key, "function")
   end
@@ -382,6 +382,7 @@ local function prepare(config)
   cfg.connect_timeout_ms = check.millis(config, "connect_timeout", cfg.connect_timeout_ms)
   cfg.close_timeout_ms = check.millis(config, "close_timeout", cfg.close_timeout_ms)
   check.limits(config, cfg)
+  cfg.close_on_backpressure = config.close_on_backpressure and 1 or 0
   cfg.tls_verify = ssl.verify == false and 0 or 1
   cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
   return cfg, { plist, hlist, protocols, headers, ssl, config.url }

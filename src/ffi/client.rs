@@ -30,6 +30,11 @@ pub struct LunaClientConfig {
     pub tls_verify: u8,
     /// Also deliver PING and PONG payloads as MESSAGE events. Default 0.
     pub control_frames: u8,
+    /// What a send that would pass `max_send_queue` does: 0 (the default) answers
+    /// LUNA_RESULT_BACKPRESSURE and queues nothing, so the host can retry or close; 1 drops
+    /// what is queued, closes the connection with 1008 (policy violation: the peer does not
+    /// read fast enough) and answers LUNA_RESULT_CLOSED.
+    pub close_on_backpressure: u8,
     /// wss://: extra trusted CA certificates (PEM file); NULL = the system's only.
     pub tls_ca_file: *const c_char,
     /// wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
@@ -66,6 +71,7 @@ pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> L
             connect_timeout_ms: 10_000,
             tls_verify: 1,
             control_frames: 0,
+            close_on_backpressure: 0,
             tls_ca_file: std::ptr::null(),
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
@@ -186,7 +192,7 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
         // SAFETY: forwarded from the caller's promise about `c`.
         key_file: unsafe { path(c.tls_key_file, "config.tls_key_file")? },
     };
-    let limits = limits_from(
+    let mut limits = limits_from(
         c.max_message_size,
         c.max_frame_size,
         c.max_send_queue,
@@ -196,6 +202,7 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
         c.read_buffer_size,
         c.control_frames != 0,
     );
+    limits.close_on_backpressure = c.close_on_backpressure != 0;
     let connect_timeout = match c.connect_timeout_ms {
         0 => super::server::NO_LIMIT,
         ms => Duration::from_millis(u64::from(ms)),

@@ -22,6 +22,11 @@ pub struct LunaServerConfig {
     pub has_default: u8,
     /// Also deliver PING and PONG payloads as MESSAGE events (opcodes 9 and 10). Default 0.
     pub control_frames: u8,
+    /// What a send that would pass `max_send_queue` does: 0 (the default) answers
+    /// LUNA_RESULT_BACKPRESSURE and queues nothing, so the host can retry or close; 1 drops
+    /// what is queued, closes the connection with 1008 (policy violation: the peer does not
+    /// read fast enough) and answers LUNA_RESULT_CLOSED.
+    pub close_on_backpressure: u8,
     /// Subprotocol names served, `protocol_count` of them; may be NULL when the count is 0.
     pub protocols: *const *const c_char,
     pub protocol_count: usize,
@@ -67,6 +72,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             port: 0,
             has_default: 1,
             control_frames: 0,
+            close_on_backpressure: 0,
             protocols: std::ptr::null(),
             protocol_count: 0,
             max_message_size: limits.max_message_size,
@@ -141,6 +147,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         c.control_frames != 0,
     );
     limits.max_connections = c.max_connections as usize;
+    limits.close_on_backpressure = c.close_on_backpressure != 0;
     limits.handshake_timeout = match c.handshake_timeout_ms {
         0 => NO_LIMIT,
         ms => Duration::from_millis(u64::from(ms)),
