@@ -85,6 +85,12 @@ function M.opcode_arg(opcode, who)
 end
 
 
+-- A TEXT or BINARY opcode (or none: TEXT), the common case of send.
+function M.data_opcode(opcode)
+  return opcode == nil or (type(opcode) == "number" and (opcode == 2 or opcode == 1))
+end
+
+
 function M.sendable_opcode(opcode)
   if opcode ~= 1 and opcode ~= 2 and opcode ~= 9 and opcode ~= 10 then
     return nil, format("bad opcode %s (use TEXT 1, BINARY 2, PING 9 or PONG 10)", tostring(opcode))

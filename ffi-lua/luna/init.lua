@@ -165,13 +165,7 @@ end
 
 
 local send_result, payload, opcode_arg = common.send_result, common.payload, common.opcode_arg
-local sendable_opcode = common.sendable_opcode
-
-
--- A TEXT or BINARY opcode, the common case that needs no further checks.
-local function data_opcode(opcode)
-  return opcode == nil or (type(opcode) == "number" and (opcode == 2 or opcode == 1))
-end
+local sendable_opcode, data_opcode = common.sendable_opcode, common.data_opcode
 
 
 function WS:send(data, opcode)

@@ -9,6 +9,7 @@ local type, tostring, pairs, ipairs, tonumber = type, tostring, pairs, ipairs, t
 local setmetatable, getmetatable, xpcall, traceback = setmetatable, getmetatable, xpcall, debug.traceback
 local format, sort, remove = string.format, table.sort, table.remove
 local describe, report, last_error = common.describe, common.report, common.last_error
+local data_opcode, send_result = common.data_opcode, common.send_result
 
 local OK, CLOSED, TIMEOUT = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED, C.LUNA_RESULT_TIMEOUT
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
@@ -33,6 +34,7 @@ lunac.has_tls = C.luna_has_tls() ~= 0
 local apps = {}        -- name -> app, live apps only
 local app_order = {}   -- live apps in creation order
 local wait_handles, wait_count = nil, 0
+local snapshot = {}    -- a copy of app_order for update to walk; replaced, never changed
 local updating = false
 local pending_error    -- first callback error of this update, re-raised at its end
 
@@ -56,6 +58,7 @@ end
 
 
 local function rebuild_wait_handles()
+  snapshot = { unpack(app_order) }
   wait_count = #app_order
   wait_handles = ffi_new("LunaApp*[?]", wait_count + 1)
   for i, app in ipairs(app_order) do
@@ -92,8 +95,7 @@ local function call(app, what, fn, ...)
   if not fn then
     return
   end
-  local n, args = select("#", ...), { ... }
-  local ok, err = xpcall(function() return fn(app, unpack(args, 1, n)) end, traceback)
+  local ok, err = xpcall(fn, traceback, app, ...)
   if not ok then
     callback_error(app, format("%s of %q failed: %s", what, app.name, tostring(err)))
   end
@@ -165,10 +167,6 @@ local function on_error(app, ev)
 end
 
 
-local DISPATCH = { [EV_OPEN] = on_open, [EV_MESSAGE] = on_message, [EV_CLOSE] = on_close,
-  [EV_ERROR] = on_error }
-
-
 -- Polls one batch of app and dispatches it; returns how many events it held.
 local function poll_once(app)
   if C.luna_app_poll(app._handle, events, EVENTS, count_out) ~= OK then
@@ -178,9 +176,15 @@ local function poll_once(app)
   local n = tonumber(count_out[0])
   for i = 0, n - 1 do
     local ev = events[i]
-    local fn = DISPATCH[ev.kind]
-    if fn then
-      fn(app, ev)
+    local kind = ev.kind
+    if kind == EV_MESSAGE then
+      on_message(app, ev)
+    elseif kind == EV_OPEN then
+      on_open(app, ev)
+    elseif kind == EV_CLOSE then
+      on_close(app, ev)
+    elseif kind == EV_ERROR then
+      on_error(app, ev)
     end
   end
   return n
@@ -480,6 +484,14 @@ end
 
 
 function App:send(data, opcode)
+  -- Fast path: the checks below would all pass.
+  if type(data) == "string" and data_opcode(opcode) and self.state ~= "closed" and self._handle then
+    local rc = C.luna_conn_send(self._handle, self.id, data, #data, opcode or 1)
+    if rc == OK then
+      return true
+    end
+    return send_result(rc)
+  end
   data = common.payload(data, "app:send")
   opcode = common.opcode_arg(opcode, "app:send")
   if self.state == "closed" or not self._handle then
@@ -538,7 +550,7 @@ function lunac.update(dt)
     error("lunac.update: called again from inside a callback", 2)
   end
   updating, pending_error = true, nil
-  local ok, err = pcall(poll_all, { unpack(app_order) })
+  local ok, err = pcall(poll_all, snapshot)
   updating = false
   if not ok then
     error(err, 0)
