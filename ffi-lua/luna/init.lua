@@ -209,13 +209,22 @@ function WS:broadcast(data, opcode)
 end
 
 
+-- Raises at the caller of ws:receive() unless it runs in the handler of ws.
+local function check_receiver(ws)
+  local co = co_running()
+  if co == ws._co then
+    return
+  elseif not co then
+    error("ws:receive: called outside a coroutine; call it from the connection's handler", 3)
+  end
+  error(format("ws:receive: called from a coroutine that is not the handler of %s", tostring(ws)), 3)
+end
+
+
 function WS:receive()
-  -- `current` instead of coroutine.running(): that call is not compiled by the JIT.
+  -- `current` spares the handler coroutine.running(), which the JIT does not compile.
   if current ~= self then
-    if not co_running() then
-      error("ws:receive: called outside a coroutine; call it from the connection's handler", 2)
-    end
-    error(format("ws:receive: called from a coroutine that is not the handler of %s", tostring(self)), 2)
+    check_receiver(self)
   end
   local q = self._queue
   local head = q.head
