@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
-use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::tungstenite::Error as WsError;
 use parking_lot::Mutex;
-use smol::channel::Receiver;
 use smol::future::FutureExt;
 use smol::net::TcpStream;
 use smol::{Task, Timer};
@@ -109,17 +108,9 @@ impl Client {
         } else {
             None
         };
-        let (conn, outgoing) = Conn::new(connection::next_id(), DEFAULT_GROUP, &config.limits);
+        let conn = Conn::new(connection::next_id(), DEFAULT_GROUP, &config.limits);
         let close_timeout = config.limits.close_timeout;
-        let run = run(
-            config,
-            target,
-            request,
-            tls,
-            conn.clone(),
-            outgoing,
-            sink.clone(),
-        );
+        let run = run(config, target, request, tls, conn.clone(), sink.clone());
         let task = runtime::spawn(run);
         Ok(Client {
             conn,
@@ -215,14 +206,11 @@ async fn run(
     request: Request,
     tls: Option<tls::Connector>,
     conn: Arc<Conn>,
-    outgoing: Receiver<Message>,
     sink: EventSink,
 ) {
     // The connect timeout bounds connecting, TLS and the upgrade, not the open connection.
     let deadline = Instant::now() + config.connect_timeout;
-    let establish = establish(
-        &config, &target, request, tls, &conn, outgoing, &sink, deadline,
-    );
+    let establish = establish(&config, &target, request, tls, &conn, &sink, deadline);
     if let Err(failure) = establish.await {
         let message = format!("{}: {}", config.url, failure.message);
         sink.push(Event::Error {
@@ -263,7 +251,6 @@ async fn establish(
     request: Request,
     tls: Option<tls::Connector>,
     conn: &Arc<Conn>,
-    outgoing: Receiver<Message>,
     sink: &EventSink,
     deadline: Instant,
 ) -> std::result::Result<(), Failure> {
@@ -282,14 +269,7 @@ async fn establish(
             .await?;
             conn.set_link(link(agreed_protocol(&resp)));
             sink.push(Event::Open(conn.clone()));
-            connection::serve(
-                ws,
-                conn.clone(),
-                outgoing,
-                sink.clone(),
-                config.limits.clone(),
-            )
-            .await;
+            connection::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
         }
         Some(connector) => {
             let stream = within(
@@ -305,14 +285,7 @@ async fn establish(
             .await?;
             conn.set_link(link(agreed_protocol(&resp)));
             sink.push(Event::Open(conn.clone()));
-            connection::serve(
-                ws,
-                conn.clone(),
-                outgoing,
-                sink.clone(),
-                config.limits.clone(),
-            )
-            .await;
+            connection::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
         }
     }
     Ok(())

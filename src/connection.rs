@@ -23,6 +23,7 @@ use smol::Timer;
 use crate::config::Limits;
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink};
+use crate::outbox::Outbox;
 
 /// Opcodes as RFC 6455 numbers them.
 pub(crate) const OP_TEXT: u32 = 1;
@@ -52,9 +53,8 @@ pub struct Conn {
     /// Index of the matched protocol in the app's list, or `DEFAULT_GROUP`.
     pub group: u32,
     link: OnceLock<Link>,
-    outgoing: Sender<Message>,
-    /// A second receiver, to drop what is queued when the send queue overflows.
-    pending: Receiver<Message>,
+    /// What the host queued for the writer.
+    outbox: Outbox<Message>,
     queued_bytes: AtomicUsize,
     max_send_queue: usize,
     close_on_backpressure: bool,
@@ -150,16 +150,14 @@ pub fn normalize_peer(peer: SocketAddr) -> SocketAddr {
 }
 
 impl Conn {
-    /// A connection handle and the receiving end of its outgoing queue.
-    pub fn new(id: u64, group: u32, limits: &Limits) -> (Arc<Conn>, Receiver<Message>) {
-        let (outgoing, rx) = smol::channel::unbounded();
+    /// A connection handle, with an empty outgoing queue.
+    pub fn new(id: u64, group: u32, limits: &Limits) -> Arc<Conn> {
         let (closing, closing_rx) = smol::channel::bounded(1);
         let conn = Conn {
             id,
             group,
             link: OnceLock::new(),
-            outgoing,
-            pending: rx.clone(),
+            outbox: Outbox::default(),
             queued_bytes: AtomicUsize::new(0),
             max_send_queue: limits.max_send_queue,
             close_on_backpressure: limits.close_on_backpressure,
@@ -169,7 +167,7 @@ impl Conn {
             our_close: Mutex::new(None),
             close_emitted: AtomicBool::new(false),
         };
-        (Arc::new(conn), rx)
+        Arc::new(conn)
     }
 
     /// Records the completed handshake; the first call wins.
@@ -205,7 +203,7 @@ impl Conn {
                 format!("{queued} bytes are already queued for this connection"),
             ));
         }
-        if self.outgoing.try_send(msg).is_err() {
+        if self.outbox.push(msg).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Err(Error::closed());
         }
@@ -223,7 +221,7 @@ impl Conn {
             code: CloseCode::from(code),
             reason: Utf8Bytes::from(reason),
         };
-        let _ = self.outgoing.try_send(Message::Close(Some(frame)));
+        let _ = self.outbox.push(Message::Close(Some(frame)));
     }
 
     /// Drops everything queued and closes with 1008: the peer reads too slowly.
@@ -231,7 +229,7 @@ impl Conn {
         if self.close_sent.load(Ordering::Acquire) {
             return;
         }
-        while let Ok(msg) = self.pending.try_recv() {
+        while let Some(msg) = self.outbox.try_pop() {
             self.queued_bytes
                 .fetch_sub(payload_len(&msg), Ordering::AcqRel);
         }
@@ -265,20 +263,15 @@ struct Ending {
 
 /// Runs an open connection until it is closed: reads into events, writes what the host
 /// queued, answers pings, and emits the final close event.
-pub async fn serve<S>(
-    ws: WebSocketStream<S>,
-    conn: Arc<Conn>,
-    outgoing: Receiver<Message>,
-    sink: EventSink,
-    limits: Limits,
-) where
+pub async fn serve<S>(ws: WebSocketStream<S>, conn: Arc<Conn>, sink: EventSink, limits: Limits)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, receiver) = ws.split();
     let ending = Mutex::new(Ending::default());
     let activity = Activity::new();
     let reader = read_loop(receiver, &conn, &sink, &limits, &ending, &activity);
-    let writer = write_loop(sender, &outgoing, &conn, &limits, &ending);
+    let writer = write_loop(sender, &conn, &limits, &ending);
     let keepalive = keepalive_loop(&conn, &limits, &activity);
     // A peer that stops reading cannot hold a closing connection open: once a close was
     // requested, the queue and the handshake get two close timeouts in all.
@@ -289,7 +282,7 @@ pub async fn serve<S>(
     reader.or(writer).or(keepalive).or(bounded_close).await;
 
     // Nothing can be sent any more: later sends answer "closed".
-    outgoing.close();
+    conn.outbox.close();
     // The host may keep the handle (and its socket clone) for a while: end TCP now.
     if let Ok(link) = conn.link() {
         let _ = link.socket.shutdown(std::net::Shutdown::Both);
@@ -401,14 +394,13 @@ fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) -> 
 /// Writes queued messages, flushing once per batch; returns when the connection is done.
 async fn write_loop<S>(
     mut sender: async_tungstenite::WebSocketSender<S>,
-    outgoing: &Receiver<Message>,
     conn: &Conn,
     limits: &Limits,
     ending: &Mutex<Ending>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Ok(mut msg) = outgoing.recv().await {
+    while let Some(mut msg) = conn.outbox.pop().await {
         loop {
             let is_close = matches!(msg, Message::Close(_));
             let len = payload_len(&msg);
@@ -430,9 +422,9 @@ async fn write_loop<S>(
                 }
                 return;
             }
-            match outgoing.try_recv() {
-                Ok(next) => msg = next,
-                Err(_) => break,
+            match conn.outbox.try_pop() {
+                Some(next) => msg = next,
+                None => break,
             }
         }
         if let Err(err) = sender.flush().await {
@@ -493,7 +485,7 @@ async fn keepalive_loop(conn: &Conn, limits: &Limits, activity: &Activity) {
             }
         }
         if limits.ping_interval.is_some() {
-            let _ = conn.outgoing.try_send(Message::Ping(Bytes::new()));
+            let _ = conn.outbox.push(Message::Ping(Bytes::new()));
         }
     }
 }

@@ -218,7 +218,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
         None => run_connection(&shared, stream.clone(), stream, peer, false, deadline).await,
         Some(acceptor) => {
             let accepted = bounded(&shared, deadline, async {
-                Some(acceptor.accept(stream.clone()).await)
+                Some(Box::pin(acceptor.accept(stream.clone())).await)
             });
             match accepted.await {
                 Some(Ok(tls_stream)) => {
@@ -251,14 +251,16 @@ async fn run_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let raw = (!tls).then(|| socket.clone());
-    let upgraded = upgrade(shared, transport, raw, peer, deadline).await;
+    // Boxed, like `serve` below: the task keeps only what the open connection needs, not
+    // room for the handshake's state for the connection's whole life.
+    let upgraded = Box::pin(upgrade(shared, transport, raw, peer, deadline)).await;
     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
     let Some((ws, selection)) = upgraded else {
         return;
     };
     let limits = &shared.config.limits;
     let id = connection::next_id();
-    let (conn, outgoing) = Conn::new(id, selection.group, limits);
+    let conn = Conn::new(id, selection.group, limits);
     conn.set_link(Link::new(socket, peer, tls, selection.protocol));
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
@@ -267,7 +269,13 @@ async fn run_connection<S>(
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
-    connection::serve(ws, conn, outgoing, shared.sink.clone(), limits.clone()).await;
+    Box::pin(connection::serve(
+        ws,
+        conn,
+        shared.sink.clone(),
+        limits.clone(),
+    ))
+    .await;
     shared.live.lock().remove(&id);
 }
 
