@@ -23,6 +23,8 @@ all: lib examples
 
 lib:
 	$(CARGO) build $(CARGO_FLAGS)
+	@# Programs linked here record the soname: give it a name in the build directory too.
+	@ln -sf libluna.so $(BUILD)/libluna.so.$(MAJOR)
 
 examples: lib $(EXAMPLES)
 
