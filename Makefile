@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client
 
-.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint
+.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory
 
 all: lib examples
 
@@ -44,6 +44,13 @@ setup:
 
 test: all
 	bash tests/run.sh
+
+# The C echo server under valgrind memcheck during thousands of connect/echo/close cycles
+# (tests/soak/check_memory.sh; CHECK_MEMORY_CYCLES, default 5000). Fails on any invalid
+# access or leak; tests/soak/valgrind.supp lists (and explains) the suppressions. Takes about a
+# minute under valgrind; it is not part of `make test`.
+check-memory: examples
+	bash tests/soak/check_memory.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
