@@ -176,7 +176,7 @@ typedef struct LunaClientConfig {
   uint32_t idle_timeout_ms;
   // How long a closing handshake we start may take. Default 1000.
   uint32_t close_timeout_ms;
-  // Bytes read from the socket at a time. Default 4096.
+  // Bytes read from the socket at a time. Default 2048.
   uint32_t read_buffer_size;
 } LunaClientConfig;
 
@@ -220,7 +220,7 @@ typedef struct LunaServerConfig {
   uint32_t idle_timeout_ms;
   // How long a closing handshake we start may take before TCP is dropped. Default 1000.
   uint32_t close_timeout_ms;
-  // Bytes read from a socket at a time (memory per connection). Default 4096.
+  // Bytes read from a socket at a time (memory per connection). Default 2048.
   uint32_t read_buffer_size;
   // Serve wss://: the certificate (PEM; leaf first, intermediates may follow) and the
   // private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC). Both or neither; NULL = plain ws://.

@@ -53,7 +53,7 @@ pub struct LunaClientConfig {
     pub idle_timeout_ms: u32,
     /// How long a closing handshake we start may take. Default 1000.
     pub close_timeout_ms: u32,
-    /// Bytes read from the socket at a time. Default 4096.
+    /// Bytes read from the socket at a time. Default 2048.
     pub read_buffer_size: u32,
 }
 

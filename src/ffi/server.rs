@@ -50,7 +50,7 @@ pub struct LunaServerConfig {
     pub idle_timeout_ms: u32,
     /// How long a closing handshake we start may take before TCP is dropped. Default 1000.
     pub close_timeout_ms: u32,
-    /// Bytes read from a socket at a time (memory per connection). Default 4096.
+    /// Bytes read from a socket at a time (memory per connection). Default 2048.
     pub read_buffer_size: u32,
     /// Serve wss://: the certificate (PEM; leaf first, intermediates may follow) and the
     /// private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC). Both or neither; NULL = plain ws://.
