@@ -77,10 +77,10 @@ pub enum Event {
     },
 }
 
-impl Event {
-    /// The C view of this event, borrowing its bytes.
-    pub fn to_c(&self) -> LunaEvent {
-        let mut out = LunaEvent {
+impl Default for LunaEvent {
+    /// An empty ERROR event: what a poll buffer holds before luna fills it.
+    fn default() -> Self {
+        LunaEvent {
             kind: LunaEventKind::Error,
             opcode: 0,
             conn: 0,
@@ -92,7 +92,14 @@ impl Event {
             http_status: 0,
             peer_port: 0,
             was_clean: 0,
-        };
+        }
+    }
+}
+
+impl Event {
+    /// The C view of this event, borrowing its bytes.
+    pub fn to_c(&self) -> LunaEvent {
+        let mut out = LunaEvent::default();
         match self {
             Event::Open(conn) => {
                 out.kind = LunaEventKind::Open;

@@ -265,19 +265,7 @@ fn drain(app: usize, events: &Mutex<Vec<Ev>>) -> usize {
 }
 
 pub fn empty_event() -> LunaEvent {
-    LunaEvent {
-        kind: LunaEventKind::Error,
-        opcode: 0,
-        conn: 0,
-        data: std::ptr::null(),
-        len: 0,
-        peer: std::ptr::null(),
-        peer_len: 0,
-        code: 0,
-        http_status: 0,
-        peer_port: 0,
-        was_clean: 0,
-    }
+    LunaEvent::default()
 }
 
 fn host_loop(app: usize, echo: bool, events: &Mutex<Vec<Ev>>, running: &AtomicBool) {
