@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select};
 use parking_lot::Mutex;
 
+use crate::backlog::Backlog;
 use crate::client::{Client, ClientConfig};
 use crate::config::ServerConfig;
 use crate::connection::{self, Conn};
@@ -21,6 +22,8 @@ use crate::wakeup::Wakeup;
 pub struct App {
     events: Receiver<Event>,
     wakeup: Arc<Wakeup>,
+    /// Message bytes queued for the host and not yet polled.
+    backlog: Arc<Backlog>,
     /// The events of the last poll: they own the bytes the caller's `LunaEvent`s point to.
     polled: Mutex<Vec<Event>>,
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
@@ -61,13 +64,19 @@ enum Role {
 impl App {
     /// Starts a server app; the port is bound when this returns.
     pub fn new_server(config: ServerConfig) -> Result<App> {
-        App::new(|sink| Ok(Role::Server(Server::start(config, sink)?)))
+        let max_message_size = config.limits.max_message_size;
+        App::new(max_message_size, |sink| {
+            Ok(Role::Server(Server::start(config, sink)?))
+        })
     }
 
     /// Starts a client app; it connects in the background. Its one connection exists at
     /// once (see `client_conn`), so messages can be queued before it opens.
     pub fn new_client(config: ClientConfig) -> Result<App> {
-        let app = App::new(|sink| Ok(Role::Client(Client::connect(config, sink)?)))?;
+        let max_message_size = config.limits.max_message_size;
+        let app = App::new(max_message_size, |sink| {
+            Ok(Role::Client(Client::connect(config, sink)?))
+        })?;
         if let Role::Client(client) = &app.role {
             let conn = client.conn().clone();
             app.conns.lock().insert(conn.id, conn);
@@ -75,13 +84,15 @@ impl App {
         Ok(app)
     }
 
-    fn new(start: impl FnOnce(EventSink) -> Result<Role>) -> Result<App> {
+    fn new(max_message_size: usize, start: impl FnOnce(EventSink) -> Result<Role>) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
-        let role = start(EventSink::new(tx, wakeup.clone()))?;
+        let backlog = Arc::new(Backlog::new(max_message_size));
+        let role = start(EventSink::new(tx, wakeup.clone(), backlog.clone()))?;
         Ok(App {
             events,
             wakeup,
+            backlog,
             polled: Mutex::new(Vec::new()),
             conns: Mutex::new(ConnMap::default()),
             role,
@@ -116,6 +127,7 @@ impl App {
             }
         }
         let mut conns = self.conns.lock();
+        let mut message_bytes = 0;
         for (slot, event) in out.iter_mut().zip(polled.iter()) {
             match event {
                 Event::Open(conn) => {
@@ -124,11 +136,13 @@ impl App {
                 Event::Close { conn, .. } => {
                     conns.remove(conn);
                 }
-                _ => {}
+                Event::Message { data, .. } => message_bytes += data.len(),
+                Event::Error { .. } => {}
             }
             *slot = event.to_c();
         }
         drop(conns);
+        self.backlog.remove(message_bytes);
         if self.events.is_empty() {
             self.wakeup.clear();
             // An event that raced in after the check keeps the descriptor readable.

@@ -348,11 +348,7 @@ async fn read_loop<S>(
         };
         // After we started closing, the host no longer expects messages (RFC 6455 §1.4).
         if !conn.is_closing() {
-            sink.push(Event::Message {
-                conn: conn.id,
-                opcode: opcode as u8,
-                data,
-            });
+            sink.message(conn.id, opcode as u8, data).await;
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_channel::Sender;
 
+use crate::backlog::Backlog;
 use crate::connection::Conn;
 use crate::error::LunaResult;
 use crate::wakeup::Wakeup;
@@ -150,11 +151,25 @@ impl Event {
 pub struct EventSink {
     tx: Sender<Event>,
     wakeup: Arc<Wakeup>,
+    backlog: Arc<Backlog>,
 }
 
 impl EventSink {
-    pub fn new(tx: Sender<Event>, wakeup: Arc<Wakeup>) -> Self {
-        EventSink { tx, wakeup }
+    pub fn new(tx: Sender<Event>, wakeup: Arc<Wakeup>, backlog: Arc<Backlog>) -> Self {
+        EventSink {
+            tx,
+            wakeup,
+            backlog,
+        }
+    }
+
+    /// Queues a message for the host; waits first while the app's backlog is over its limit.
+    pub async fn message(&self, conn: u64, opcode: u8, data: Bytes) {
+        let over = self.backlog.add(data.len());
+        self.push(Event::Message { conn, opcode, data });
+        if over {
+            self.backlog.below_limit().await;
+        }
     }
 
     /// Queues an event for the host; dropped silently once the app is freed.

@@ -6,6 +6,7 @@
 //! events with `poll`, and queues outgoing messages with `send`, `broadcast` and `close`.
 
 pub mod app;
+pub mod backlog;
 pub mod client;
 pub mod config;
 pub mod connection;
