@@ -1,9 +1,11 @@
 //! One WebSocket connection: the handle the host sends through, and the task that reads,
 //! writes and closes it on the I/O threads.
 
+use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::error::ProtocolError;
@@ -12,9 +14,9 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::net::TcpStream;
@@ -59,9 +61,8 @@ pub struct Conn {
     max_send_queue: usize,
     close_on_backpressure: bool,
     close_sent: AtomicBool,
-    /// Closed when a close is requested: bounds how long the connection may still take.
-    closing: Sender<()>,
-    closing_rx: Receiver<()>,
+    /// Woken when a close is requested: from then on the connection has a deadline.
+    closing: AtomicWaker,
     /// The close frame we sent (or decided to send), reported if the peer never answers.
     our_close: Mutex<Option<(u16, String)>>,
     close_emitted: AtomicBool,
@@ -152,7 +153,6 @@ pub fn normalize_peer(peer: SocketAddr) -> SocketAddr {
 impl Conn {
     /// A connection handle, with an empty outgoing queue.
     pub fn new(id: u64, group: u32, limits: &Limits) -> Arc<Conn> {
-        let (closing, closing_rx) = smol::channel::bounded(1);
         let conn = Conn {
             id,
             group,
@@ -162,8 +162,7 @@ impl Conn {
             max_send_queue: limits.max_send_queue,
             close_on_backpressure: limits.close_on_backpressure,
             close_sent: AtomicBool::new(false),
-            closing,
-            closing_rx,
+            closing: AtomicWaker::new(),
             our_close: Mutex::new(None),
             close_emitted: AtomicBool::new(false),
         };
@@ -216,7 +215,7 @@ impl Conn {
             return;
         }
         *self.our_close.lock() = Some((code, reason.to_owned()));
-        self.closing.close();
+        self.closing.wake();
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: Utf8Bytes::from(reason),
@@ -276,7 +275,14 @@ where
     // A peer that stops reading cannot hold a closing connection open: once a close was
     // requested, the queue and the handshake get two close timeouts in all.
     let bounded_close = async {
-        let _ = conn.closing_rx.recv().await;
+        poll_fn(|cx| {
+            conn.closing.register(cx.waker());
+            match conn.is_closing() {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await;
         Timer::after(limits.close_timeout * 2 + Duration::from_millis(100)).await;
     };
     reader.or(writer).or(keepalive).or(bounded_close).await;

@@ -256,3 +256,37 @@ fn large_messages_and_many_clients_over_tls_with_hostile_neighbours() {
     assert!(plain.tcp_closed(), "the plaintext client is dropped");
     drop(stalled);
 }
+
+#[test]
+fn client_reports_an_expired_certificate() {
+    let ca = setup("expired-client");
+    let key = rsa_key();
+    let expired = ca.leaf(
+        &key,
+        &["localhost"],
+        (now() - 10 * 86400, now() - 86400),
+        "expired.pem",
+    );
+    write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
+    // luna refuses to serve an expired certificate, so a bare native-tls server does.
+    let identity = native_tls::Identity::from_pkcs8(
+        &std::fs::read(&expired).unwrap(),
+        &std::fs::read(ca.path("key.pem")).unwrap(),
+    )
+    .unwrap();
+    let acceptor = native_tls::TlsAcceptor::new(identity).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let _ = acceptor.accept(tcp);
+    });
+    let mut client = wss_client(
+        &format!("wss://localhost:{port}/"),
+        Some(&ca.path("ca.pem")),
+    );
+    let (code, message) = failure_of(&mut client);
+    assert_eq!(code, LunaResult::Tls as u32);
+    assert!(message.contains("expired"), "{message}");
+    server.join().unwrap();
+}

@@ -1,6 +1,7 @@
 -- wss:// against Python websockets with a self-signed certificate (made here by openssl):
 -- verification on (the default) fails with "TLS failure" and one on_close 1006;
--- ssl.cafile = that certificate connects and echoes; ssl.verify = false connects too.
+-- ssl.cafile = that certificate connects and echoes text, binary and 16 MiB; ssl.verify = false
+-- connects too.
 local t = require("client_helper")
 local lunac = t.lunac
 t.eq(lunac.has_tls, true, "the library supports wss://")
@@ -22,6 +23,15 @@ t.pump_until(function() return trusted.app.state == "open" end, 10, "open with c
 trusted.app:send("secret")
 t.pump_until(function() return #trusted.messages == 1 end, 10, "echo over TLS")
 t.eq(trusted.messages[1][1], "secret", "echo")
+-- Binary and a 16 MiB message cross Python's TLS stack intact too.
+local binary = "\0\1\2\255"
+local big = string.rep("0123456789abcdef", 1024 * 1024)
+trusted.app:send(binary, lunac.opcodes.BINARY)
+trusted.app:send(big, lunac.opcodes.BINARY)
+t.pump_until(function() return #trusted.messages == 3 end, 30, "binary and 16 MiB echoes over TLS")
+t.eq(trusted.messages[2][1], binary, "binary echo")
+t.eq(trusted.messages[2][2], lunac.opcodes.BINARY, "binary opcode")
+t.check(trusted.messages[3][1] == big, "16 MiB echo intact")
 t.eq(#trusted.errors, 0, "no errors")
 
 local unverified = t.recorder({ url = url, name = "noverify", ssl = { verify = false } })
