@@ -15,7 +15,7 @@ endif
 BUILD := target/release
 CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
-EXAMPLES := build/echo_server build/client
+EXAMPLES := build/echo_server build/client build/echo_client
 
 .PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory
 
@@ -31,6 +31,11 @@ examples: lib $(EXAMPLES)
 build/%: c-examples/%.c include/luna.h | lib
 	@mkdir -p build
 	$(CC) $(CFLAGS_EXAMPLES) $< -o $@ $(LDFLAGS_EXAMPLES)
+
+# C++ examples: the same header, as C++11.
+build/%: c-examples/%.cpp include/luna.h | lib
+	@mkdir -p build
+	$(CXX) -std=c++11 -O2 -Wall -Wextra -Werror -Iinclude $< -o $@ $(LDFLAGS_EXAMPLES)
 
 # The committed header must equal a fresh generation, and compile as C99 and as C++.
 check-header: lib
