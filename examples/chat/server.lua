@@ -1,6 +1,9 @@
 -- A chat room: every message a client sends is broadcast to everyone connected.
--- usage: luajit examples/chat/server.lua [PORT]   (default 8765; 0 picks a free port)
+-- usage: luajit examples/chat/server.lua [PORT [CERT KEY]]   (default 8765; 0 picks a free port)
 -- Then open examples/chat/index.html in a browser (add ?port=PORT for another port).
+-- With CERT and KEY (PEM files) it serves wss:// instead (the page then needs ?wss=1).
+-- Subprotocols: "chat" (the room; the message "/bye" makes the server close that connection
+-- with 4001 "bye") and "echo" (every message is sent back as is, with its opcode).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local root = here .. "/../.."
 package.path = root .. "/ffi-lua/?.lua;" .. root .. "/ffi-lua/?/init.lua;" .. package.path
@@ -8,6 +11,11 @@ require("luna.lib").add_path(root .. "/target/release")
 local luna = require("luna")
 
 local port = tonumber(arg and arg[1] or "") or 8765
+local cert, key = arg and arg[2], arg and arg[3]
+if cert and not key then
+  io.stderr:write("usage: luajit examples/chat/server.lua [PORT [CERT KEY]]\n")
+  os.exit(2)
+end
 local app
 
 local function chat(ws)
@@ -23,6 +31,8 @@ local function chat(ws)
       if name then
         ws:broadcast("* " .. nick .. " is now " .. name)
         nick = name
+      elseif message == "/bye" then
+        ws:close(4001, "bye")
       else
         ws:broadcast(nick .. ": " .. message)
       end
@@ -31,15 +41,27 @@ local function chat(ws)
   app:broadcast("* " .. nick .. " left")
 end
 
+local function echo(ws)
+  while true do
+    local message, opcode = ws:receive()
+    if not message then
+      return
+    end
+    ws:send(message, opcode)
+  end
+end
+
 app = luna.new_web_app({
   name = "chat",
   host = "127.0.0.1",
   port = port,
-  protocols = { chat = chat },
+  protocols = { chat = chat, echo = echo },
+  ssl = cert and { cert = cert, key = key } or nil,
 })
 
+local scheme = app.tls and "wss" or "ws"
 io.stdout:setvbuf("line")
-print(("chat server listening on ws://127.0.0.1:%d (subprotocol \"chat\")"):format(app.port))
-print(("open %s/index.html?port=%d in a browser (two tabs to chat with yourself); Ctrl-C stops")
-  :format(here, app.port))
+print(("chat server listening on %s://127.0.0.1:%d (subprotocol \"chat\")"):format(scheme, app.port))
+print(("open %s/index.html?port=%d%s in a browser (two tabs to chat with yourself); Ctrl-C stops")
+  :format(here, app.port, app.tls and "&wss=1" or ""))
 luna.run()
