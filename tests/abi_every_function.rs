@@ -90,6 +90,8 @@ fn wait_any_checks_its_list() {
         luna_app_wait_any(std::ptr::null(), 0, 1),
         LunaResult::Timeout
     );
+    // Nothing to wait for, forever: refused instead of hanging.
+    assert_eq!(luna_app_wait_any(std::ptr::null(), 0, -1), BAD);
     let freed = freed_server();
     let list = [freed];
     assert_eq!(luna_app_wait_any(list.as_ptr(), 1, 0), BAD);

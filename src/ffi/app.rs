@@ -73,7 +73,8 @@ pub extern "C" fn luna_app_wait(app: *mut LunaApp, timeout_ms: i32) -> LunaResul
 }
 
 /// Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of
-/// the `count` apps has an event pending. With `count` 0 it just sleeps for the timeout.
+/// the `count` apps has an event pending. With `count` 0 it just sleeps for the timeout (and
+/// refuses a negative one with LUNA_RESULT_INVALID_ARGUMENT).
 #[no_mangle]
 pub extern "C" fn luna_app_wait_any(
     apps: *const *mut LunaApp,
@@ -90,7 +91,10 @@ pub extern "C" fn luna_app_wait_any(
             live.push(lookup(unsafe { *apps.add(i) })?);
         }
         if live.is_empty() {
-            std::thread::sleep(timeout(timeout_ms).unwrap_or(Duration::from_secs(3600)));
+            // Waiting forever for nothing would hang the caller: refuse it.
+            let pause = timeout(timeout_ms)
+                .ok_or_else(|| Error::invalid("no apps to wait for and no timeout"))?;
+            std::thread::sleep(pause);
             return Err(Error::new(LunaResult::Timeout, "no apps to wait for"));
         }
         let refs: Vec<&App> = live.iter().map(|a| a.as_ref()).collect();
