@@ -266,7 +266,8 @@ LunaResult luna_app_poll(struct LunaApp *app,
 LunaResult luna_app_wait(struct LunaApp *app, int32_t timeout_ms);
 
 // Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of
-// the `count` apps has an event pending. With `count` 0 it just sleeps for the timeout.
+// the `count` apps has an event pending. With `count` 0 it just sleeps for the timeout (and
+// refuses a negative one with LUNA_RESULT_INVALID_ARGUMENT).
 LunaResult luna_app_wait_any(struct LunaApp *const *apps, size_t count, int32_t timeout_ms);
 
 // A descriptor that is readable while events are pending, for hosts with their own event
