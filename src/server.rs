@@ -164,10 +164,23 @@ fn bind(host: &str, port: u16) -> Result<StdListener> {
             Err(e) => last_err = Some(e),
         }
     }
+    // Say what to do about the common failures, not only what happened.
+    let hint = match last_err.as_ref().map(|e| e.kind()) {
+        Some(std::io::ErrorKind::AddrInUse) => {
+            " (another program or app uses this port: pick another, or 0 for any free one)"
+        }
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            " (ports below 1024 need privileges: use a higher port)"
+        }
+        Some(std::io::ErrorKind::AddrNotAvailable) => {
+            " (no interface of this machine has that address: use \"*\" or 127.0.0.1)"
+        }
+        _ => "",
+    };
     let err = last_err.map_or("no address".to_string(), |e| e.to_string());
     Err(Error::new(
         LunaResult::Io,
-        format!("cannot listen on {host}:{port}: {err}"),
+        format!("cannot listen on {host}:{port}: {err}{hint}"),
     ))
 }
 
