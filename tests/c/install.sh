@@ -37,7 +37,7 @@ C
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -std=c99 -Wall -Wextra -Werror "$work/hello.c" -o "$work/hello" $(pkg-config --cflags --libs luna) -Wl,-rpath,"$prefix/lib"
 "$work/hello" | grep -q "listening" || fail "C program built with pkg-config did not run"
-readelf -d "$work/hello" | grep -q "libluna.so.0" || fail "program not linked against the soname"
+grep -q "libluna.so.0" <<<"$(readelf -d "$work/hello")" || fail "program not linked against the soname"
 # The shipped examples build against the installed files with pkg-config alone.
 for ex in echo_server client; do
     cc -std=c99 -Wall -Wextra -Werror "c-examples/$ex.c" -o "$work/$ex" $(pkg-config --cflags --libs luna) \
@@ -49,8 +49,10 @@ c++ -std=c++11 -Wall -Wextra -Werror c-examples/echo_client.cpp -o "$work/echo_c
 server=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
 port=$(awk '/listening on/ {print $3}' "$work/server.out")
-"$work/client" "ws://127.0.0.1:$port/" "installed" | grep -q "< installed" || { kill $server; fail "installed client/server did not echo"; }
+# Output captured first: `grep -q` quitting early would SIGPIPE the client under pipefail.
+answer=$("$work/client" "ws://127.0.0.1:$port/" "installed" 2>&1) || true
 kill $server
+grep -q "< installed" <<<"$answer" || fail "installed client/server did not echo: $answer"
 
 make -s uninstall PREFIX="$prefix" >/dev/null
 left=$(find "$prefix" -type f -o -type l)
