@@ -21,7 +21,9 @@ EXAMPLES := build/echo_server build/client build/echo_client
 
 all: lib examples
 
+# Installs missing build packages (pkg-config, libssl-dev, luajit) first; a no-op when present.
 lib:
+	@bash tests/setup.sh --build
 	$(CARGO) build $(CARGO_FLAGS)
 	@# Programs linked here record the soname: give it a name in the build directory too.
 	@ln -sf libluna.so $(BUILD)/libluna.so.$(MAJOR)
@@ -47,7 +49,7 @@ check-header: lib
 setup:
 	bash tests/setup.sh
 
-test: all
+test: setup all
 	bash tests/run.sh
 
 # The C echo server under valgrind memcheck during thousands of connect/echo/close cycles

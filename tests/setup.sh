@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh Debian machine. Idempotent.
+# Installs everything the tests need on a fresh Debian machine. Idempotent, and quick when
+# everything is there. `--build`: only what building and `make demo` need (pkg-config,
+# libssl-dev, luajit), no test peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tools="luajit:luajit pkg-config:pkg-config"
+if [ "${1:-}" != "--build" ]; then
+    tools="$tools love:love xvfb-run:xvfb xauth:xauth valgrind:valgrind chromium:chromium"
+    tools="$tools luarocks:luarocks openssl:openssl"
+fi
 need_apt=()
-for pair in luajit:luajit love:love xvfb-run:xvfb xauth:xauth pkg-config:pkg-config valgrind:valgrind \
-        chromium:chromium luarocks:luarocks openssl:openssl; do
+for pair in $tools; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -16,6 +22,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+[ "${1:-}" = "--build" ] && exit 0
 
 # Independent peers: Python's websockets (client and server) and Node's ws.
 if [ ! -x build/venv/bin/python ]; then
