@@ -75,6 +75,17 @@ impl Limits {
     }
 }
 
+/// Checks subprotocol names: RFC 6455 tokens (visible ASCII, no commas).
+pub fn check_protocol_names(names: &[String]) -> crate::error::Result<()> {
+    for name in names {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            let message = format!("subprotocol name '{name}' is not a valid token");
+            return Err(crate::error::Error::invalid(message));
+        }
+    }
+    Ok(())
+}
+
 /// What a server app listens on and which subprotocols it serves.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

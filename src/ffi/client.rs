@@ -4,10 +4,10 @@ use std::ffi::c_char;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{c_str, guard, lookup, register, server::limits_from, write_out, LunaApp};
+use super::{c_str, guard, lookup, register, server::limits_from, strings, write_out, LunaApp};
 use crate::app::App;
 use crate::client::ClientConfig;
-use crate::config::Limits;
+use crate::config::{self, Limits};
 use crate::error::{Error, LunaResult, Result};
 use crate::tls::ClientTls;
 
@@ -129,24 +129,6 @@ pub extern "C" fn luna_client_conn(app: *mut LunaApp, out_conn: *mut u64) -> Lun
     })
 }
 
-/// Reads `count` NUL-terminated strings.
-///
-/// # Safety
-/// `list` must be NULL or point to `count` readable string pointers.
-unsafe fn strings(list: *const *const c_char, count: usize, what: &str) -> Result<Vec<String>> {
-    if list.is_null() && count > 0 {
-        return Err(Error::invalid(format!(
-            "{what} is NULL but its count is {count}"
-        )));
-    }
-    let mut out = Vec::with_capacity(count.min(1024));
-    for i in 0..count {
-        // SAFETY: the caller promises `count` readable string pointers.
-        out.push(unsafe { c_str(*list.add(i), what)? }.to_owned());
-    }
-    Ok(out)
-}
-
 /// Reads an optional path.
 ///
 /// # Safety
@@ -168,13 +150,7 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
     let url = unsafe { c_str(c.url, "config.url")? }.to_owned();
     // SAFETY: forwarded from the caller's promise about `c`.
     let protocols = unsafe { strings(c.protocols, c.protocol_count, "config.protocols")? };
-    for p in &protocols {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
-            return Err(Error::invalid(format!(
-                "subprotocol name '{p}' is not a valid token"
-            )));
-        }
-    }
+    config::check_protocol_names(&protocols)?;
     let mut headers = Vec::new();
     // SAFETY: forwarded from the caller's promise about `c`.
     for line in unsafe { strings(c.headers, c.header_count, "config.headers")? } {

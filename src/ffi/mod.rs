@@ -136,6 +136,24 @@ unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
     })
 }
 
+/// Reads `count` NUL-terminated strings.
+///
+/// # Safety
+/// `list` must be NULL or point to `count` readable string pointers.
+unsafe fn strings(list: *const *const c_char, count: usize, what: &str) -> Result<Vec<String>> {
+    if list.is_null() && count > 0 {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {count}"
+        )));
+    }
+    let mut out = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        // SAFETY: the caller promises `count` readable string pointers.
+        out.push(unsafe { c_str(*list.add(i), what)? }.to_owned());
+    }
+    Ok(out)
+}
+
 /// Writes an out-parameter, refusing NULL.
 ///
 /// # Safety

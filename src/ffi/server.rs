@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use super::{c_str, guard, register, write_out, LunaApp};
+use super::{c_str, guard, register, strings, write_out, LunaApp};
 use crate::app::App;
 use crate::config::{self, Limits, ServerConfig};
 use crate::error::{Error, LunaResult, Result};
@@ -120,22 +120,9 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
     if host.is_empty() {
         return Err(Error::invalid("config.host is empty"));
     }
-    if c.protocols.is_null() && c.protocol_count > 0 {
-        return Err(Error::invalid(
-            "config.protocols is NULL but protocol_count is not 0",
-        ));
-    }
-    let mut protocols = Vec::with_capacity(c.protocol_count.min(1024));
-    for i in 0..c.protocol_count {
-        // SAFETY: the caller promises `protocol_count` readable string pointers.
-        let name = unsafe { c_str(*c.protocols.add(i), "config.protocols[i]")? };
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
-            return Err(Error::invalid(format!(
-                "subprotocol name '{name}' is not a valid token"
-            )));
-        }
-        protocols.push(name.to_owned());
-    }
+    // SAFETY: the caller promises `protocol_count` readable string pointers.
+    let protocols = unsafe { strings(c.protocols, c.protocol_count, "config.protocols")? };
+    config::check_protocol_names(&protocols)?;
     let mut limits = limits_from(
         c.max_message_size,
         c.max_frame_size,
