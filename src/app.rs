@@ -3,17 +3,17 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select};
 use parking_lot::Mutex;
 
 use crate::backlog::Backlog;
 use crate::client::{Client, ClientConfig};
 use crate::config::ServerConfig;
-use crate::connection::{self, Conn};
+use crate::connection::{self, Conn, Sent};
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink, LunaEvent};
 use crate::server::Server;
@@ -29,6 +29,11 @@ pub struct App {
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
     conns: Mutex<ConnMap>,
+    /// Set from a poll that returned events until the next flush: sends made while the host
+    /// handles a batch are written together, one write per connection (SPEC §7).
+    batch_open: AtomicBool,
+    /// Connections holding frames deferred in the open batch. Host threads only.
+    dirty: Mutex<Vec<Arc<Conn>>>,
     role: Role,
 }
 
@@ -95,6 +100,8 @@ impl App {
             backlog,
             polled: Mutex::new(Vec::new()),
             conns: Mutex::new(ConnMap::default()),
+            batch_open: AtomicBool::new(false),
+            dirty: Mutex::new(Vec::new()),
             role,
         })
     }
@@ -118,6 +125,7 @@ impl App {
     /// Moves up to `out.len()` queued events into `out`; returns how many. The bytes they
     /// point to stay valid until the next call.
     pub fn poll(&self, out: &mut [LunaEvent]) -> usize {
+        self.flush();
         let mut polled = self.polled.lock();
         polled.clear();
         while polled.len() < out.len() {
@@ -143,6 +151,9 @@ impl App {
         }
         drop(conns);
         self.backlog.remove(message_bytes);
+        if !polled.is_empty() {
+            self.batch_open.store(true, Ordering::Relaxed);
+        }
         if self.events.is_empty() {
             self.wakeup.clear();
             // An event that raced in after the check keeps the descriptor readable.
@@ -175,11 +186,31 @@ impl App {
         }
     }
 
-    /// Copies `data` once and queues it for connection `id`.
+    /// Copies `data` once and sends it to connection `id`: written at once, or with the
+    /// rest of the batch the host is handling, or by the I/O thread when the socket is full.
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let conn = self.conn(id)?;
-        let msg = connection::make_message(Bytes::copy_from_slice(data), opcode)?;
-        conn.send(msg)
+        let item = conn.outgoing(data, opcode)?;
+        let sent = conn.send(item, self.batch_open.load(Ordering::Relaxed))?;
+        self.note_deferred(&conn, sent);
+        Ok(())
+    }
+
+    /// Remembers that `conn` holds deferred frames, once per batch.
+    fn note_deferred(&self, conn: &Arc<Conn>, sent: Sent) {
+        if sent == Sent::Deferred && !conn.dirty.swap(true, Ordering::AcqRel) {
+            self.dirty.lock().push(conn.clone());
+        }
+    }
+
+    /// Writes what was sent during the batch the host handled, and closes the batch: later
+    /// sends go out at once. `poll` and `wait` call it first.
+    pub fn flush(&self) {
+        self.batch_open.store(false, Ordering::Relaxed);
+        let mut dirty = self.dirty.lock();
+        for conn in dirty.drain(..) {
+            conn.flush_deferred();
+        }
     }
 
     /// Queues one shared copy of `data` for every open connection, or only those of one
@@ -194,12 +225,20 @@ impl App {
             }
             (None, _) => None,
         };
-        let msg = connection::make_message(Bytes::copy_from_slice(data), opcode)?;
+        let shared = connection::Shared::new(data, opcode)?;
+        let defer = self.batch_open.load(Ordering::Relaxed);
         let conns = self.conns.lock();
         let recipients = conns
             .values()
             .filter(|c| group.is_none_or(|g| c.group == g));
-        Ok(recipients.filter(|c| c.send(msg.clone()).is_ok()).count())
+        let mut accepted = 0;
+        for conn in recipients {
+            if let Ok(sent) = conn.send(shared.for_conn(conn), defer) {
+                self.note_deferred(conn, sent);
+                accepted += 1;
+            }
+        }
+        Ok(accepted)
     }
 
     /// Starts the closing handshake of connection `id`; closing twice is a no-op.
@@ -221,6 +260,7 @@ impl App {
     /// Server: stops listening and closes every connection with 1001. Client: closes with
     /// 1000. The close events stay queued for the next polls.
     pub fn stop(&self) {
+        self.flush();
         match &self.role {
             Role::Server(server) => server.stop(),
             Role::Client(client) => client.stop(),
@@ -230,6 +270,9 @@ impl App {
 
 /// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).
 pub fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
+    for app in apps {
+        app.flush();
+    }
     if apps.iter().any(|a| !a.events.is_empty()) {
         return true;
     }

@@ -258,7 +258,7 @@ async fn establish(
     let _ = socket.set_nodelay(true);
     let ws_config = Some(config.limits.websocket_config());
     let secure = tls.is_some();
-    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
+    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol, None);
     match tls {
         None => {
             let upgrade =

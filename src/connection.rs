@@ -26,6 +26,7 @@ use crate::config::Limits;
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink};
 use crate::outbox::Outbox;
+use crate::wire::{self, Wire};
 
 /// Opcodes as RFC 6455 numbers them.
 pub(crate) const OP_TEXT: u32 = 1;
@@ -56,7 +57,9 @@ pub struct Conn {
     pub group: u32,
     link: OnceLock<Link>,
     /// What the host queued for the writer.
-    outbox: Outbox<Message>,
+    outbox: Outbox<Outgoing>,
+    /// Set while the host holds deferred frames for this connection (see `App::flush`).
+    pub(crate) dirty: AtomicBool,
     queued_bytes: AtomicUsize,
     max_send_queue: usize,
     close_on_backpressure: bool,
@@ -77,10 +80,19 @@ pub struct Link {
     pub tls: bool,
     /// The subprotocol agreed in the handshake, if any.
     pub protocol: Option<String>,
+    /// The shared write side of a plain-TCP server connection, which the host writes to
+    /// directly; `None` for TLS and client connections, which go through tungstenite.
+    pub wire: Option<Arc<Wire>>,
 }
 
 impl Link {
-    pub fn new(socket: TcpStream, peer: SocketAddr, tls: bool, protocol: Option<String>) -> Link {
+    pub fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        tls: bool,
+        protocol: Option<String>,
+        wire: Option<Arc<Wire>>,
+    ) -> Link {
         let peer = normalize_peer(peer);
         Link {
             socket,
@@ -88,34 +100,98 @@ impl Link {
             peer_ip: peer.ip().to_string(),
             tls,
             protocol,
+            wire,
         }
     }
 }
 
-/// How a message payload's length counts against the send queue.
-fn payload_len(msg: &Message) -> usize {
-    match msg {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        _ => 0,
+/// What the host queues for a connection's writer.
+pub enum Outgoing {
+    /// A whole encoded frame, for a connection with a `Wire`.
+    Frame(Bytes),
+    /// A message tungstenite encodes (TLS and client connections, pings, close frames).
+    Message(Message),
+}
+
+impl Outgoing {
+    /// How many bytes it counts against the send queue.
+    fn len(&self) -> usize {
+        match self {
+            Outgoing::Frame(frame) => frame.len(),
+            Outgoing::Message(Message::Text(t)) => t.len(),
+            Outgoing::Message(Message::Binary(b) | Message::Ping(b) | Message::Pong(b)) => b.len(),
+            Outgoing::Message(_) => 0,
+        }
+    }
+}
+
+/// Whether a send went out at once, waits in the host's batch, or waits for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Written,
+    /// Held for the host's next `App::flush`.
+    Deferred,
+    Queued,
+}
+
+/// A message ready to go to many connections: the frame is encoded once for every plain
+/// TCP recipient, the tungstenite message built at most once for the others.
+pub struct Shared {
+    frame: Bytes,
+    /// The payload inside `frame`, as tungstenite's message.
+    message: Message,
+}
+
+impl Shared {
+    /// Validates `data` for `opcode` and encodes it once.
+    pub fn new(data: &[u8], opcode: u32) -> Result<Shared> {
+        validate_payload(data, opcode)?;
+        let (frame, header_len) = wire::encode_server_frame(opcode as u8, data);
+        let message = message_of(frame.slice(header_len..), opcode);
+        Ok(Shared { frame, message })
+    }
+
+    /// What to queue for `conn`.
+    pub fn for_conn(&self, conn: &Conn) -> Outgoing {
+        match conn.wire() {
+            Some(_) => Outgoing::Frame(self.frame.clone()),
+            None => Outgoing::Message(self.message.clone()),
+        }
+    }
+}
+
+/// Checks that `data` may be sent with `opcode` (opcode, UTF-8, control-frame size).
+pub fn validate_payload(data: &[u8], opcode: u32) -> Result<()> {
+    match opcode {
+        OP_TEXT if std::str::from_utf8(data).is_err() => Err(Error::new(
+            LunaResult::InvalidUtf8,
+            "text message is not valid UTF-8",
+        )),
+        OP_TEXT | OP_BINARY => Ok(()),
+        OP_PING | OP_PONG if data.len() > 125 => Err(Error::invalid(
+            "ping and pong payloads are limited to 125 bytes",
+        )),
+        OP_PING | OP_PONG => Ok(()),
+        other => Err(Error::invalid(format!(
+            "opcode {other} cannot be sent (use 1 TEXT, 2 BINARY, 9 PING or 10 PONG)"
+        ))),
     }
 }
 
 /// Builds a message from caller bytes, validating opcode, UTF-8 and control-frame size.
 pub fn make_message(data: Bytes, opcode: u32) -> Result<Message> {
+    validate_payload(&data, opcode)?;
+    Ok(message_of(data, opcode))
+}
+
+/// The message for a payload `validate_payload` accepted.
+fn message_of(data: Bytes, opcode: u32) -> Message {
     match opcode {
-        OP_TEXT => Utf8Bytes::try_from(data)
-            .map(Message::Text)
-            .map_err(|_| Error::new(LunaResult::InvalidUtf8, "text message is not valid UTF-8")),
-        OP_BINARY => Ok(Message::Binary(data)),
-        OP_PING | OP_PONG if data.len() > 125 => Err(Error::invalid(
-            "ping and pong payloads are limited to 125 bytes",
-        )),
-        OP_PING => Ok(Message::Ping(data)),
-        OP_PONG => Ok(Message::Pong(data)),
-        other => Err(Error::invalid(format!(
-            "opcode {other} cannot be sent (use 1 TEXT, 2 BINARY, 9 PING or 10 PONG)"
-        ))),
+        // SAFETY: `validate_payload` checked that TEXT payloads are UTF-8.
+        OP_TEXT => Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(data) }),
+        OP_PING => Message::Ping(data),
+        OP_PONG => Message::Pong(data),
+        _ => Message::Binary(data),
     }
 }
 
@@ -158,6 +234,7 @@ impl Conn {
             group,
             link: OnceLock::new(),
             outbox: Outbox::default(),
+            dirty: AtomicBool::new(false),
             queued_bytes: AtomicUsize::new(0),
             max_send_queue: limits.max_send_queue,
             close_on_backpressure: limits.close_on_backpressure,
@@ -181,13 +258,31 @@ impl Conn {
             .ok_or_else(|| Error::new(LunaResult::Closed, "the connection is not open yet"))
     }
 
-    /// Queues a message for the writer; it is flushed with everything else queued.
-    pub fn send(&self, msg: Message) -> Result<()> {
+    /// The direct write side, for plain-TCP server connections.
+    pub fn wire(&self) -> Option<&Arc<Wire>> {
+        self.link.get().and_then(|link| link.wire.as_ref())
+    }
+
+    /// Validates `data` and prepares it for this connection: an encoded frame when the
+    /// host writes to it directly, else a message for tungstenite. Copies `data` once.
+    pub fn outgoing(&self, data: &[u8], opcode: u32) -> Result<Outgoing> {
+        if self.wire().is_some() {
+            validate_payload(data, opcode)?;
+            let (frame, _) = wire::encode_server_frame(opcode as u8, data);
+            return Ok(Outgoing::Frame(frame));
+        }
+        make_message(Bytes::copy_from_slice(data), opcode).map(Outgoing::Message)
+    }
+
+    /// Sends `item`: written at once when the connection has a wire and nothing is queued
+    /// before it (held for the host's next flush when `defer`), else queued for the writer.
+    pub fn send(&self, item: Outgoing, defer: bool) -> Result<Sent> {
         if self.close_sent.load(Ordering::Acquire) {
             return Err(Error::closed());
         }
-        let len = payload_len(&msg);
-        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let len = item.len();
+        let pending = self.wire().map_or(0, |w| w.pending_len());
+        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + pending;
         if queued > 0 && queued + len > self.max_send_queue {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             if self.close_on_backpressure {
@@ -202,11 +297,57 @@ impl Conn {
                 format!("{queued} bytes are already queued for this connection"),
             ));
         }
-        if self.outbox.push(msg).is_err() {
+        let item = match item {
+            Outgoing::Frame(frame) => match self.write_directly(frame, defer) {
+                Ok(sent) => {
+                    self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                    return Ok(sent);
+                }
+                Err(frame) => Outgoing::Frame(frame),
+            },
+            message => message,
+        };
+        if self.outbox.push(item).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Err(Error::closed());
         }
-        Ok(())
+        Ok(Sent::Queued)
+    }
+
+    /// Puts `frame` on the wire unless something queued must go first or the writer holds
+    /// the wire; then the frame comes back, for the outbox.
+    fn write_directly(&self, frame: Bytes, defer: bool) -> std::result::Result<Sent, Bytes> {
+        let Some(wire) = self.wire() else {
+            return Err(frame);
+        };
+        let Some(mut pending) = wire.try_lock() else {
+            return Err(frame);
+        };
+        // The writer drains the outbox under this lock, so an empty outbox here means
+        // every earlier frame is already pending or written.
+        if pending.busy || !self.outbox.is_empty() || self.outbox.is_closed() {
+            return Err(frame);
+        }
+        wire.push(&mut pending, frame);
+        if defer {
+            return Ok(Sent::Deferred);
+        }
+        wire.write_out(&mut pending);
+        Ok(Sent::Written)
+    }
+
+    /// Writes the frames the host deferred; what the socket does not take, or what finds
+    /// the wire taken, is left to the writer task.
+    pub fn flush_deferred(&self) {
+        self.dirty.store(false, Ordering::Release);
+        if let Some(wire) = self.wire() {
+            match wire.try_lock() {
+                Some(mut pending) => {
+                    wire.write_out(&mut pending);
+                }
+                None => wire.wake_flusher(),
+            }
+        }
     }
 
     /// Starts the closing handshake; a second call is a no-op. Arguments are trusted here.
@@ -220,7 +361,9 @@ impl Conn {
             code: CloseCode::from(code),
             reason: Utf8Bytes::from(reason),
         };
-        let _ = self.outbox.push(Message::Close(Some(frame)));
+        let _ = self
+            .outbox
+            .push(Outgoing::Message(Message::Close(Some(frame))));
     }
 
     /// Drops everything queued and closes with 1008: the peer reads too slowly.
@@ -228,9 +371,8 @@ impl Conn {
         if self.close_sent.load(Ordering::Acquire) {
             return;
         }
-        while let Some(msg) = self.outbox.try_pop() {
-            self.queued_bytes
-                .fetch_sub(payload_len(&msg), Ordering::AcqRel);
+        while let Some(item) = self.outbox.try_pop() {
+            self.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
         }
         self.close(1008, "send queue full");
     }
@@ -289,6 +431,9 @@ where
 
     // Nothing can be sent any more: later sends answer "closed".
     conn.outbox.close();
+    if let Some(wire) = conn.wire() {
+        wire.discard(&mut wire.lock());
+    }
     // The host may keep the handle (and its socket clone) for a while: end TCP now.
     if let Ok(link) = conn.link() {
         let _ = link.socket.shutdown(std::net::Shutdown::Both);
@@ -395,51 +540,124 @@ fn fail(conn: &Conn, sink: &EventSink, ending: &Mutex<Ending>, err: WsError) -> 
 
 /// Writes queued messages, flushing once per batch; returns when the connection is done.
 async fn write_loop<S>(
-    mut sender: async_tungstenite::WebSocketSender<S>,
+    sender: async_tungstenite::WebSocketSender<S>,
     conn: &Conn,
     limits: &Limits,
     ending: &Mutex<Ending>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(mut msg) = conn.outbox.pop().await {
-        loop {
-            let is_close = matches!(msg, Message::Close(_));
-            let len = payload_len(&msg);
-            let fed = sender.feed(msg).await;
-            conn.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            if let Err(err) = fed {
-                record_write_failure(ending, err);
-                return;
-            }
-            if is_close {
-                if let Err(err) = sender.flush().await {
-                    record_write_failure(ending, err);
-                    return;
-                }
-                // A failed connection is dropped at once; a normal close waits for the
-                // peer's answer, read by the reader, but not forever.
-                if ending.lock().failure.is_none() {
-                    Timer::after(limits.close_timeout).await;
-                }
-                return;
-            }
-            match conn.outbox.try_pop() {
-                Some(next) => msg = next,
-                None => break,
-            }
-        }
-        if let Err(err) = sender.flush().await {
-            record_write_failure(ending, err);
-            return;
+    let result = match conn.wire() {
+        Some(wire) => wire_write_loop(sender, conn, wire, limits, ending).await,
+        None => message_write_loop(sender, conn, limits, ending).await,
+    };
+    if let Err(err) = result {
+        let mut ending = ending.lock();
+        if ending.failure.is_none() && !matches!(err, WsError::ConnectionClosed) {
+            ending.failure = Some((1006, format!("write failed: {err}")));
         }
     }
 }
 
-fn record_write_failure(ending: &Mutex<Ending>, err: WsError) {
-    let mut ending = ending.lock();
-    if ending.failure.is_none() && !matches!(err, WsError::ConnectionClosed) {
-        ending.failure = Some((1006, format!("write failed: {err}")));
+/// The writer of a connection without a wire: tungstenite encodes everything.
+async fn message_write_loop<S>(
+    mut sender: async_tungstenite::WebSocketSender<S>,
+    conn: &Conn,
+    limits: &Limits,
+    ending: &Mutex<Ending>,
+) -> std::result::Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(first) = conn.outbox.pop().await {
+        let mut next = Some(first);
+        while let Some(item) = next {
+            conn.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
+            // Frames are only made for connections with a wire.
+            if let Outgoing::Message(msg) = item {
+                let is_close = matches!(msg, Message::Close(_));
+                sender.feed(msg).await?;
+                if is_close {
+                    sender.flush().await?;
+                    close_wait(limits, ending).await;
+                    return Ok(());
+                }
+            }
+            next = conn.outbox.try_pop();
+        }
+        sender.flush().await?;
+    }
+    Ok(())
+}
+
+/// The writer of a connection with a wire: moves queued frames to the wire, hands pings
+/// and close frames to tungstenite (which writes them to the wire too), and finishes the
+/// writes the host left when the socket was full.
+async fn wire_write_loop<S>(
+    mut sender: async_tungstenite::WebSocketSender<S>,
+    conn: &Conn,
+    wire: &Wire,
+    limits: &Limits,
+    ending: &Mutex<Ending>,
+) -> std::result::Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let io_failure = |e: std::io::Error| WsError::Io(e);
+    loop {
+        let more = poll_fn(|cx| {
+            conn.outbox.register(cx);
+            wire.register_flusher(cx);
+            // Checked after registering, so a push or a hand-off in between is never missed.
+            if !conn.outbox.is_empty() || wire.has_pending() {
+                Poll::Ready(true)
+            } else if conn.outbox.is_closed() {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if !more {
+            return Ok(());
+        }
+        // Draining under the wire's lock keeps the host's direct writes behind these.
+        let message = {
+            let mut pending = wire.lock();
+            let mut message = None;
+            while let Some(item) = conn.outbox.try_pop() {
+                conn.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
+                match item {
+                    Outgoing::Frame(frame) => wire.push(&mut pending, frame),
+                    Outgoing::Message(msg) => {
+                        pending.busy = true;
+                        message = Some(msg);
+                        break;
+                    }
+                }
+            }
+            message
+        };
+        if let Some(msg) = message {
+            let is_close = matches!(msg, Message::Close(_));
+            let sent = sender.send(msg).await;
+            wire.lock().busy = false;
+            sent?;
+            if is_close {
+                wire.flush().await.map_err(io_failure)?;
+                close_wait(limits, ending).await;
+                return Ok(());
+            }
+        }
+        wire.flush().await.map_err(io_failure)?;
+    }
+}
+
+/// After our close frame went out: a failed connection is dropped at once; a normal close
+/// waits for the peer's answer, read by the reader, but not forever.
+async fn close_wait(limits: &Limits, ending: &Mutex<Ending>) {
+    if ending.lock().failure.is_none() {
+        Timer::after(limits.close_timeout).await;
     }
 }
 
@@ -487,7 +705,9 @@ async fn keepalive_loop(conn: &Conn, limits: &Limits, activity: &Activity) {
             }
         }
         if limits.ping_interval.is_some() {
-            let _ = conn.outbox.push(Message::Ping(Bytes::new()));
+            let _ = conn
+                .outbox
+                .push(Outgoing::Message(Message::Ping(Bytes::new())));
         }
     }
 }

@@ -20,3 +20,4 @@ pub mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;
 pub mod wakeup;
+pub mod wire;

@@ -63,6 +63,19 @@ impl<T> Outbox<T> {
         .await
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Registers the writer task to be woken by the next push or by `close`.
+    pub fn register(&self, cx: &std::task::Context<'_>) {
+        self.writer.register(cx.waker());
+    }
+
     /// Refuses further pushes and wakes the writer so it can finish.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

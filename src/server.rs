@@ -23,6 +23,7 @@ use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink};
 use crate::runtime;
 use crate::tls;
+use crate::wire::{Wire, WireStream};
 
 /// The I/O side of a server app.
 struct Shared {
@@ -228,14 +229,18 @@ struct Selection {
 async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let deadline = Instant::now() + shared.config.limits.handshake_timeout;
     match &shared.tls {
-        None => run_connection(&shared, stream.clone(), stream, peer, false, deadline).await,
+        None => {
+            let wire = Wire::new(stream.clone());
+            let transport = WireStream::new(wire.clone());
+            run_connection(&shared, stream, transport, Some(wire), peer, deadline).await
+        }
         Some(acceptor) => {
             let accepted = bounded(&shared, deadline, async {
                 Some(Box::pin(acceptor.accept(stream.clone())).await)
             });
             match accepted.await {
                 Some(Ok(tls_stream)) => {
-                    run_connection(&shared, stream, tls_stream, peer, true, deadline).await
+                    run_connection(&shared, stream, tls_stream, None, peer, deadline).await
                 }
                 Some(Err(err)) => {
                     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
@@ -252,17 +257,19 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     }
 }
 
-/// Upgrades `transport` (plain TCP or TLS over `socket`) and serves it until it closes.
+/// Upgrades `transport` (TLS over `socket`, or plain TCP through `wire`) and serves it
+/// until it closes.
 async fn run_connection<S>(
     shared: &Arc<Shared>,
     socket: TcpStream,
     transport: S,
+    wire: Option<Arc<Wire>>,
     peer: SocketAddr,
-    tls: bool,
     deadline: Instant,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let tls = wire.is_none();
     let raw = (!tls).then(|| socket.clone());
     // Boxed, like `serve` below: the task keeps only what the open connection needs, not
     // room for the handshake's state for the connection's whole life.
@@ -274,7 +281,7 @@ async fn run_connection<S>(
     let limits = &shared.config.limits;
     let id = connection::next_id();
     let conn = Conn::new(id, selection.group, limits);
-    conn.set_link(Link::new(socket, peer, tls, selection.protocol));
+    conn.set_link(Link::new(socket, peer, tls, selection.protocol, wire));
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
