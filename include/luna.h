@@ -249,6 +249,10 @@ const char *luna_version(void);
 // 1 when the library was built with TLS (`wss://`) support, else 0.
 uint8_t luna_has_tls(void);
 
+// Writes the messages sent since the last `luna_app_poll` now, instead of at the next poll
+// or wait. Call it when you handle a batch of events and will not poll again soon.
+LunaResult luna_app_flush(struct LunaApp *app);
+
 // The port the app listens on (the one the OS chose when the config said 0).
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
@@ -310,8 +314,12 @@ struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint6
 // The id of a client app's connection.
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
-// Queues one message for connection `conn`. The bytes are copied before this returns.
+// Sends one message to connection `conn`. The bytes are copied before this returns.
 // `opcode`: 1 = TEXT (must be valid UTF-8), 2 = BINARY, 9 = PING, 10 = PONG (≤ 125 bytes).
+// Messages sent while handling the events of a `luna_app_poll` are written together, one
+// write per connection, by the next `luna_app_poll`, `luna_app_wait` or `luna_app_flush`
+// of the app; at other times they are written at once. What the socket cannot take yet is
+// written by the I/O thread.
 // Returns LUNA_RESULT_CLOSED when the connection has closed (or is closing),
 // LUNA_RESULT_BACKPRESSURE when its outgoing queue is full. Never blocks.
 LunaResult luna_conn_send(struct LunaApp *app,

@@ -119,6 +119,8 @@ const char *luna_version(void);
 
 uint8_t luna_has_tls(void);
 
+LunaResult luna_app_flush(struct LunaApp *app);
+
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
 LunaResult luna_app_poll(struct LunaApp *app,

@@ -452,6 +452,8 @@ local function poll_app(app)
     end
   end
   app._dispatching = false
+  -- What the handlers sent goes out now, one write per connection.
+  if app._handle then C.luna_app_flush(app._handle) end
   if app.removed then
     finish_removal(app)
   end

@@ -221,6 +221,8 @@ local function poll_app(app)
     end
   end
   app._dispatching = false
+  -- What the callbacks sent goes out now.
+  if app._handle then C.luna_app_flush(app._handle) end
   if app.removed then
     finish_disconnect(app)
   elseif app.state == "closed" then

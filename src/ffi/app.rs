@@ -8,6 +8,16 @@ use crate::app::{self, App};
 use crate::error::{Error, LunaResult};
 use crate::event::LunaEvent;
 
+/// Writes the messages sent since the last `luna_app_poll` now, instead of at the next poll
+/// or wait. Call it when you handle a batch of events and will not poll again soon.
+#[no_mangle]
+pub extern "C" fn luna_app_flush(app: *mut LunaApp) -> LunaResult {
+    guard(|| {
+        lookup(app)?.flush();
+        Ok(())
+    })
+}
+
 /// The port the app listens on (the one the OS chose when the config said 0).
 #[no_mangle]
 pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> LunaResult {

@@ -5,8 +5,12 @@ use std::ffi::c_char;
 use super::{bytes, guard, lookup, write_out, LunaApp};
 use crate::error::{Error, LunaResult, Result};
 
-/// Queues one message for connection `conn`. The bytes are copied before this returns.
+/// Sends one message to connection `conn`. The bytes are copied before this returns.
 /// `opcode`: 1 = TEXT (must be valid UTF-8), 2 = BINARY, 9 = PING, 10 = PONG (≤ 125 bytes).
+/// Messages sent while handling the events of a `luna_app_poll` are written together, one
+/// write per connection, by the next `luna_app_poll`, `luna_app_wait` or `luna_app_flush`
+/// of the app; at other times they are written at once. What the socket cannot take yet is
+/// written by the I/O thread.
 /// Returns LUNA_RESULT_CLOSED when the connection has closed (or is closing),
 /// LUNA_RESULT_BACKPRESSURE when its outgoing queue is full. Never blocks.
 #[no_mangle]
