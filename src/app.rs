@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::backlog::Backlog;
 use crate::client::{Client, ClientConfig};
 use crate::config::ServerConfig;
-use crate::connection::{self, Conn, Sent};
+use crate::connection::{self, Conn, Delivery, Sent};
 use crate::error::{Error, LunaResult, Result};
 use crate::event::{Event, EventSink, LunaEvent};
 use crate::server::Server;
@@ -34,6 +34,10 @@ pub struct App {
     batch_open: AtomicBool,
     /// Connections holding frames deferred in the open batch. Host threads only.
     dirty: Mutex<Vec<Arc<Conn>>>,
+    /// Set once the host blocks in `wait`: from then on it writes its sends itself. A host
+    /// that never waits (a game loop polling every frame) leaves writing to the I/O thread,
+    /// so a busy loop never shares its CPU with socket work and the peers it wakes.
+    host_waits: AtomicBool,
     role: Role,
 }
 
@@ -102,6 +106,7 @@ impl App {
             conns: Mutex::new(ConnMap::default()),
             batch_open: AtomicBool::new(false),
             dirty: Mutex::new(Vec::new()),
+            host_waits: AtomicBool::new(false),
             role,
         })
     }
@@ -191,9 +196,20 @@ impl App {
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let conn = self.conn(id)?;
         let item = conn.outgoing(data, opcode)?;
-        let sent = conn.send(item, self.batch_open.load(Ordering::Relaxed))?;
+        let sent = conn.send(item, self.delivery())?;
         self.note_deferred(&conn, sent);
         Ok(())
+    }
+
+    /// Who writes what the host sends now.
+    fn delivery(&self) -> Delivery {
+        if self.batch_open.load(Ordering::Relaxed) {
+            Delivery::Batch
+        } else if self.host_waits.load(Ordering::Relaxed) {
+            Delivery::Now
+        } else {
+            Delivery::IoThread
+        }
     }
 
     /// Remembers that `conn` holds deferred frames, once per batch.
@@ -207,9 +223,10 @@ impl App {
     /// sends go out at once. `poll` and `wait` call it first.
     pub fn flush(&self) {
         self.batch_open.store(false, Ordering::Relaxed);
+        let direct = self.host_waits.load(Ordering::Relaxed);
         let mut dirty = self.dirty.lock();
         for conn in dirty.drain(..) {
-            conn.flush_deferred();
+            conn.flush_deferred(direct);
         }
     }
 
@@ -225,15 +242,15 @@ impl App {
             }
             (None, _) => None,
         };
-        let shared = connection::Shared::new(data, opcode)?;
-        let defer = self.batch_open.load(Ordering::Relaxed);
+        let frame = connection::Broadcast::new(data, opcode)?;
+        let delivery = self.delivery();
         let conns = self.conns.lock();
         let recipients = conns
             .values()
             .filter(|c| group.is_none_or(|g| c.group == g));
         let mut accepted = 0;
         for conn in recipients {
-            if let Ok(sent) = conn.send(shared.for_conn(conn), defer) {
+            if let Ok(sent) = conn.send(frame.for_conn(conn), delivery) {
                 self.note_deferred(conn, sent);
                 accepted += 1;
             }
@@ -271,6 +288,7 @@ impl App {
 /// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).
 pub fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
     for app in apps {
+        app.host_waits.store(true, Ordering::Relaxed);
         app.flush();
     }
     if apps.iter().any(|a| !a.events.is_empty()) {

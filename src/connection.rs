@@ -125,30 +125,39 @@ impl Outgoing {
     }
 }
 
-/// Whether a send went out at once, waits in the host's batch, or waits for the writer.
+/// Who writes a frame the host sends to a connection with a wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The host, now.
+    Now,
+    /// The host, at its next `App::flush`.
+    Batch,
+    /// The I/O thread.
+    IoThread,
+}
+
+/// Whether a send waits for the host's next flush.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
-    Written,
-    /// Held for the host's next `App::flush`.
     Deferred,
     Queued,
 }
 
-/// A message ready to go to many connections: the frame is encoded once for every plain
-/// TCP recipient, the tungstenite message built at most once for the others.
-pub struct Shared {
+/// A message ready to go to many connections, encoded once: plain-TCP recipients share the
+/// frame, the others one tungstenite message over the same payload bytes.
+pub struct Broadcast {
     frame: Bytes,
     /// The payload inside `frame`, as tungstenite's message.
     message: Message,
 }
 
-impl Shared {
+impl Broadcast {
     /// Validates `data` for `opcode` and encodes it once.
-    pub fn new(data: &[u8], opcode: u32) -> Result<Shared> {
+    pub fn new(data: &[u8], opcode: u32) -> Result<Broadcast> {
         validate_payload(data, opcode)?;
         let (frame, header_len) = wire::encode_server_frame(opcode as u8, data);
         let message = message_of(frame.slice(header_len..), opcode);
-        Ok(Shared { frame, message })
+        Ok(Broadcast { frame, message })
     }
 
     /// What to queue for `conn`.
@@ -274,9 +283,9 @@ impl Conn {
         make_message(Bytes::copy_from_slice(data), opcode).map(Outgoing::Message)
     }
 
-    /// Sends `item`: written at once when the connection has a wire and nothing is queued
-    /// before it (held for the host's next flush when `defer`), else queued for the writer.
-    pub fn send(&self, item: Outgoing, defer: bool) -> Result<Sent> {
+    /// Sends `item`: through the wire as `delivery` says when the connection has one and
+    /// nothing is queued before it, else through the outbox.
+    pub fn send(&self, item: Outgoing, delivery: Delivery) -> Result<Sent> {
         if self.close_sent.load(Ordering::Acquire) {
             return Err(Error::closed());
         }
@@ -298,7 +307,7 @@ impl Conn {
             ));
         }
         let item = match item {
-            Outgoing::Frame(frame) => match self.write_directly(frame, defer) {
+            Outgoing::Frame(frame) => match self.write_directly(frame, delivery) {
                 Ok(sent) => {
                     self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                     return Ok(sent);
@@ -316,7 +325,7 @@ impl Conn {
 
     /// Puts `frame` on the wire unless something queued must go first or the writer holds
     /// the wire; then the frame comes back, for the outbox.
-    fn write_directly(&self, frame: Bytes, defer: bool) -> std::result::Result<Sent, Bytes> {
+    fn write_directly(&self, frame: Bytes, delivery: Delivery) -> std::result::Result<Sent, Bytes> {
         let Some(wire) = self.wire() else {
             return Err(frame);
         };
@@ -329,22 +338,21 @@ impl Conn {
             return Err(frame);
         }
         wire.push(&mut pending, frame);
-        if defer {
-            return Ok(Sent::Deferred);
+        match delivery {
+            Delivery::Batch => return Ok(Sent::Deferred),
+            Delivery::Now => drop(wire.write_out(&mut pending)),
+            Delivery::IoThread => wire.wake_flusher(),
         }
-        wire.write_out(&mut pending);
-        Ok(Sent::Written)
+        Ok(Sent::Queued)
     }
 
-    /// Writes the frames the host deferred; what the socket does not take, or what finds
-    /// the wire taken, is left to the writer task.
-    pub fn flush_deferred(&self) {
+    /// Writes the frames the host deferred (`direct`), or has the writer task write them;
+    /// what the socket does not take, or what finds the wire taken, is the writer's.
+    pub fn flush_deferred(&self, direct: bool) {
         self.dirty.store(false, Ordering::Release);
         if let Some(wire) = self.wire() {
-            match wire.try_lock() {
-                Some(mut pending) => {
-                    wire.write_out(&mut pending);
-                }
+            match wire.try_lock().filter(|_| direct) {
+                Some(mut pending) => drop(wire.write_out(&mut pending)),
                 None => wire.wake_flusher(),
             }
         }

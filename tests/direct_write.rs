@@ -18,10 +18,12 @@ struct Host {
     app: *mut LunaApp,
     port: u16,
     events: Vec<Ev>,
+    /// Whether it blocks in `luna_app_wait` (and so writes its sends itself) or only polls.
+    waits: bool,
 }
 
 impl Host {
-    fn start() -> Host {
+    fn start(waits: bool) -> Host {
         let host = CString::new("127.0.0.1").unwrap();
         // SAFETY: LunaServerConfig is plain data; luna_server_config_default fills every field.
         let mut config: LunaServerConfig = unsafe { std::mem::zeroed() };
@@ -35,6 +37,7 @@ impl Host {
             app,
             port,
             events: Vec::new(),
+            waits,
         }
     }
 
@@ -44,7 +47,10 @@ impl Host {
         let mut buf = vec![empty_event(); 64];
         loop {
             assert!(Instant::now() < deadline, "no {kind:?}: {:?}", self.events);
-            luna_app_wait(self.app, 10);
+            match self.waits {
+                true => drop(luna_app_wait(self.app, 10)),
+                false => std::thread::sleep(Duration::from_millis(1)),
+            }
             let mut n = 0;
             assert_eq!(
                 luna_app_poll(self.app, buf.as_mut_ptr(), buf.len(), &mut n),
@@ -78,7 +84,13 @@ fn conn_of(ev: &Ev) -> u64 {
 
 #[test]
 fn sends_made_while_handling_a_batch_wait_for_the_flush() {
-    let mut host = Host::start();
+    for waits in [true, false] {
+        batch_waits_for_the_flush(waits);
+    }
+}
+
+fn batch_waits_for_the_flush(waits: bool) {
+    let mut host = Host::start(waits);
     let mut client = RawClient::connect(host.port, "");
     assert_eq!(client.status(), 101);
     let conn = conn_of(&host.poll_until(LunaEventKind::Open));
@@ -130,7 +142,14 @@ fn nth_message(i: usize) -> Vec<u8> {
 
 #[test]
 fn order_survives_direct_deferred_and_queued_writes() {
-    let mut host = Host::start();
+    // A waiting host writes itself; a polling one hands every write to the I/O thread.
+    for waits in [true, false] {
+        order_survives(waits);
+    }
+}
+
+fn order_survives(waits: bool) {
+    let mut host = Host::start(waits);
     let mut ws = ws_connect(&format!("ws://127.0.0.1:{}/", host.port), &[]);
     let conn = conn_of(&host.poll_until(LunaEventKind::Open));
     const COUNT: usize = 400;
@@ -140,7 +159,11 @@ fn order_survives_direct_deferred_and_queued_writes() {
         if i == COUNT / 2 {
             assert_eq!(luna_app_flush(host.app), LunaResult::Ok);
         }
-        assert_eq!(host.send(conn, &nth_message(i), 2), LunaResult::Ok, "send {i}");
+        assert_eq!(
+            host.send(conn, &nth_message(i), 2),
+            LunaResult::Ok,
+            "send {i}"
+        );
     }
     let mut got = 0;
     let mut pong = false;
@@ -152,7 +175,10 @@ fn order_survives_direct_deferred_and_queued_writes() {
         }
         match ws.read().expect("read") {
             Message::Binary(data) => {
-                assert!(data[..] == nth_message(got)[..], "message {got} out of order");
+                assert!(
+                    data[..] == nth_message(got)[..],
+                    "message {got} out of order"
+                );
                 got += 1;
             }
             Message::Pong(data) => {
@@ -174,7 +200,7 @@ fn a_peer_that_resets_does_not_raise_sigpipe() {
     // Rust programs ignore SIGPIPE; C and LuaJIT hosts do not. Behave like them here.
     // SAFETY: restoring the default disposition of a signal is always allowed.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let mut host = Host::start();
+    let mut host = Host::start(true);
     let client = RawClient::connect(host.port, "");
     let conn = conn_of(&host.poll_until(LunaEventKind::Open));
     // A reset instead of a FIN: further writes fail with EPIPE / ECONNRESET.
