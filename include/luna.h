@@ -257,7 +257,8 @@ LunaResult luna_app_flush(struct LunaApp *app);
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
 // Moves up to `capacity` pending events into `events` and stores how many in `out_count`
-// (0 when nothing is pending; it never blocks). The pointers inside the events stay valid
+// (0 when nothing is pending: it never blocks, but then yields the CPU once, so a host
+// polling in a loop leaves time to the I/O thread). The pointers inside the events stay valid
 // until the next `luna_app_poll` or `luna_app_free` of this app. Call it from one thread at
 // a time per app.
 LunaResult luna_app_poll(struct LunaApp *app,

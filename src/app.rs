@@ -166,7 +166,14 @@ impl App {
                 self.wakeup.signal();
             }
         }
-        polled.len()
+        let count = polled.len();
+        drop(polled);
+        if count == 0 {
+            // A host that polls in a loop would otherwise keep a CPU from the I/O thread it
+            // waits for; on 2 CPUs this doubled a busy `luna.update` loop's echo rate.
+            std::thread::yield_now();
+        }
+        count
     }
 
     /// Blocks until an event is pending or `timeout` passes (`None` = forever).

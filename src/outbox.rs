@@ -2,28 +2,28 @@
 //! also takes, and wakes the writer task only when it is waiting.
 //!
 //! An async channel would notify through event-listener, whose list sits behind a mutex
-//! that both sides take on every message.
+//! that both sides take on every message. The queue itself (two cache-padded heads, about
+//! 0.4 KiB) is only made on the first push: most connections whose host writes directly
+//! never need one.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::task::Poll;
 
 use crossbeam_channel::{Receiver, Sender};
 use futures_util::task::AtomicWaker;
 
 pub struct Outbox<T> {
-    tx: Sender<T>,
-    rx: Receiver<T>,
+    queue: OnceLock<(Sender<T>, Receiver<T>)>,
     writer: AtomicWaker,
     closed: AtomicBool,
 }
 
 impl<T> Default for Outbox<T> {
     fn default() -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         Outbox {
-            tx,
-            rx,
+            queue: OnceLock::new(),
             writer: AtomicWaker::new(),
             closed: AtomicBool::new(false),
         }
@@ -36,14 +36,15 @@ impl<T> Outbox<T> {
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
-        self.tx.send(item).map_err(|e| e.into_inner())?;
+        let (tx, _) = self.queue.get_or_init(crossbeam_channel::unbounded);
+        tx.send(item).map_err(|e| e.into_inner())?;
         self.writer.wake();
         Ok(())
     }
 
     /// The next queued item, if any, without waiting.
     pub fn try_pop(&self) -> Option<T> {
-        self.rx.try_recv().ok()
+        self.queue.get()?.1.try_recv().ok()
     }
 
     /// Waits for the next item; `None` once closed and drained.
@@ -64,7 +65,7 @@ impl<T> Outbox<T> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.queue.get().is_none_or(|(_, rx)| rx.is_empty())
     }
 
     pub fn is_closed(&self) -> bool {

@@ -29,7 +29,8 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
 }
 
 /// Moves up to `capacity` pending events into `events` and stores how many in `out_count`
-/// (0 when nothing is pending; it never blocks). The pointers inside the events stay valid
+/// (0 when nothing is pending: it never blocks, but then yields the CPU once, so a host
+/// polling in a loop leaves time to the I/O thread). The pointers inside the events stay valid
 /// until the next `luna_app_poll` or `luna_app_free` of this app. Call it from one thread at
 /// a time per app.
 #[no_mangle]
