@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
 use parking_lot::Mutex;
@@ -298,18 +298,52 @@ pub fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
         app.host_waits.store(true, Ordering::Relaxed);
         app.flush();
     }
-    if apps.iter().any(|a| !a.events.is_empty()) {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    if spin_until_pending(apps, timeout) {
         return true;
     }
     let mut select = Select::new();
     for app in apps {
         select.recv(&app.events);
     }
-    match timeout {
-        Some(t) => select.ready_timeout(t).is_ok(),
+    match deadline {
+        Some(deadline) => select.ready_deadline(deadline).is_ok(),
         None => {
             select.ready();
             true
         }
     }
+}
+
+/// Checks for pending events, for up to `LUNA_WAIT_SPIN_US` microseconds (default 0: once)
+/// before the caller parks. Opt-in: spinning keeps the host's CPU awake, which saves the
+/// wake-up of a parked thread (tens of µs on a VM) but burns CPU and hurts when the host
+/// shares its CPU with the I/O thread.
+fn spin_until_pending(apps: &[&App], timeout: Option<Duration>) -> bool {
+    let pending = || apps.iter().any(|a| !a.events.is_empty());
+    let spin = timeout.map_or(spin_budget(), |t| t.min(spin_budget()));
+    if spin.is_zero() {
+        return pending();
+    }
+    let start = Instant::now();
+    loop {
+        if pending() {
+            return true;
+        }
+        if start.elapsed() >= spin {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn spin_budget() -> Duration {
+    static SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| {
+        let micros = std::env::var("LUNA_WAIT_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        Duration::from_micros(micros.min(1_000_000))
+    })
 }
