@@ -334,7 +334,7 @@ impl Conn {
         };
         // The writer drains the outbox under this lock, so an empty outbox here means
         // every earlier frame is already pending or written.
-        if pending.busy || !self.outbox.is_empty() || self.outbox.is_closed() {
+        if pending.busy || pending.closing || !self.outbox.is_empty() || self.outbox.is_closed() {
             return Err(frame);
         }
         wire.push(&mut pending, frame);
@@ -487,6 +487,10 @@ async fn read_loop<S>(
                     None => (1005, String::new()),
                 };
                 ending.lock().peer_close = Some((code, reason));
+                // Before tungstenite answers it: no data of ours may follow that answer.
+                if let Some(wire) = conn.wire() {
+                    wire.lock().closing = true;
+                }
                 // Reading on flushes tungstenite's answer to the close. A server's stream
                 // then ends; a client waits for the server to close TCP (RFC 6455 §7.1.1),
                 // but not forever.
@@ -636,9 +640,11 @@ where
             while let Some(item) = conn.outbox.try_pop() {
                 conn.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
                 match item {
+                    Outgoing::Frame(_) if pending.closing => {}
                     Outgoing::Frame(frame) => wire.push(&mut pending, frame),
                     Outgoing::Message(msg) => {
                         pending.busy = true;
+                        pending.closing |= matches!(msg, Message::Close(_));
                         message = Some(msg);
                         break;
                     }

@@ -70,6 +70,9 @@ pub struct Pending {
     /// The writer task is handing a message to tungstenite: later frames must wait in the
     /// outbox behind it.
     pub busy: bool,
+    /// A close frame was received or is being sent: only tungstenite's frames (its close
+    /// answer) may still go out, never the host's data (RFC 6455 §5.5.1).
+    pub closing: bool,
     /// Writing failed; the connection is ending and further frames are dropped.
     failed: bool,
 }

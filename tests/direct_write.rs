@@ -217,3 +217,47 @@ fn a_peer_that_resets_does_not_raise_sigpipe() {
     let close = host.poll_until(LunaEventKind::Close);
     assert!(matches!(close, Ev::Close { clean: false, .. }), "{close:?}");
 }
+
+#[test]
+fn nothing_follows_the_close_frame_while_the_host_keeps_sending() {
+    for round in 0..20 {
+        let mut host = Host::start(true);
+        let mut client = RawClient::connect(host.port, "");
+        let conn = conn_of(&host.poll_until(LunaEventKind::Open));
+        luna_app_flush(host.app);
+        let reader = std::thread::spawn(move || {
+            // Read along while the host sends, then close in the middle of the stream.
+            for _ in 0..2000 {
+                client.read().expect("a data frame");
+            }
+            client.frame(true, 0, 8, &1000u16.to_be_bytes(), Some([1, 2, 3, 4]));
+            loop {
+                match client.read() {
+                    Ok((_, 8, _)) => break,
+                    Ok(_) => {}
+                    Err(e) => panic!("round {round}: no close frame: {e}"),
+                }
+            }
+            // After the close frame only the end of the stream may come.
+            let after = client.read();
+            assert!(
+                after.is_err(),
+                "round {round}: a frame after close: {after:?}"
+            );
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match host.send(conn, b"more", 1) {
+                LunaResult::Ok => {}
+                LunaResult::Backpressure => std::thread::sleep(Duration::from_millis(1)),
+                LunaResult::Closed => break,
+                other => panic!("send: {other:?}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the peer's close never took effect"
+            );
+        }
+        reader.join().unwrap();
+    }
+}
