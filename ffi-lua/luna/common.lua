@@ -1,5 +1,6 @@
 -- Helpers shared by `luna` (servers) and `lunac` (clients): argument checks, config
--- validation, the error policy (error_handler / stderr / debug log) and send results.
+-- validation, the error policy (error_handler / stderr / debug log), send results and the
+-- update / wait / run loop.
 local ffi = require("ffi")
 local C = require("luna.lib").load()
 
@@ -8,6 +9,7 @@ local type, tostring, pcall, floor, format = type, tostring, pcall, math.floor, 
 local stderr = io.stderr
 
 local OK, CLOSED, BACKPRESSURE = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED, C.LUNA_RESULT_BACKPRESSURE
+local TIMEOUT = C.LUNA_RESULT_TIMEOUT
 
 local M = {}
 
@@ -131,11 +133,12 @@ end
 
 
 -- A wait timeout in seconds (nil = forever) as the C ABI's milliseconds (-1 = forever).
+-- Called by Loop:wait, itself called by luna.wait / lunac.wait: errors blame their caller.
 function M.timeout_ms(timeout, who)
   if timeout == nil then
     return -1
   elseif type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
-    error(who .. ": timeout must be a number of seconds >= 0 or nil, got " .. describe(timeout), 3)
+    error(who .. ": timeout must be a number of seconds >= 0 or nil, got " .. describe(timeout), 4)
   end
   return floor(math.min(timeout * 1000, 2147483647))
 end
@@ -212,6 +215,123 @@ end
 
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
   "idle_timeout", "control_frames" }
+
+
+-------------------------------------------------------------------------------
+-- The loop of one module: its live apps, and update / wait / run over them.
+
+local Loop = {}
+Loop.__index = Loop
+
+
+-- `name` prefixes its errors ("luna"); `inside` names what update must not be called from;
+-- `poll_app(app)` dispatches what one app has pending (set before the first update).
+function M.new_loop(name, inside)
+  return setmetatable({
+    name = name, inside = inside, poll_app = nil,
+    order = {},     -- live apps in creation order
+    snapshot = {},  -- a copy of order for update to walk; replaced, never changed
+    handles = nil, count = 0, updating = false,
+    pending_error = nil, -- first handler error of this update, re-raised at its end
+  }, Loop)
+end
+
+
+function Loop:rebuild()
+  self.snapshot = { unpack(self.order) }
+  self.count = #self.order
+  self.handles = ffi.new("LunaApp*[?]", self.count + 1)
+  for i, app in ipairs(self.order) do
+    self.handles[i - 1] = app._handle
+  end
+end
+
+
+function Loop:add(app)
+  self.order[#self.order + 1] = app
+  self:rebuild()
+end
+
+
+function Loop:remove(app)
+  for i, other in ipairs(self.order) do
+    if other == app then
+      table.remove(self.order, i)
+      self:rebuild()
+      return
+    end
+  end
+end
+
+
+-- Remembers a handler error, to be raised when the current update ends.
+function Loop:raise_later(msg)
+  if not self.pending_error then
+    self.pending_error = msg
+  end
+end
+
+
+-- Drops a remembered error outside update (an app removed between updates).
+function Loop:forget_error()
+  if not self.updating then
+    self.pending_error = nil
+  end
+end
+
+
+local function poll_all(snapshot, poll_app)
+  for _, app in ipairs(snapshot) do
+    poll_app(app)
+  end
+end
+
+
+-- Errors point at the caller of the module function that called these (level 3).
+function Loop:update()
+  if self.updating then
+    error(format("%s.update: called again from inside %s", self.name, self.inside), 3)
+  end
+  self.updating, self.pending_error = true, nil
+  local ok, err = pcall(poll_all, self.snapshot, self.poll_app)
+  self.updating = false
+  if not ok then
+    error(err, 0)
+  end
+  local raised = self.pending_error
+  self.pending_error = nil
+  if raised then
+    error(raised, 0)
+  end
+end
+
+
+function Loop:wait(timeout)
+  local ms = M.timeout_ms(timeout, self.name .. ".wait")
+  if self.count == 0 and ms < 0 then
+    return false -- nothing could ever wake us
+  end
+  local rc = C.luna_app_wait_any(self.handles, self.count, ms)
+  if rc ~= OK and rc ~= TIMEOUT then
+    error(self.name .. ".wait: " .. M.last_error(), 3)
+  end
+  self:update()
+  return rc == OK
+end
+
+
+function Loop:run()
+  while #self.order > 0 do
+    self:wait(1)
+  end
+end
+
+
+function Loop:list()
+  local list = {}
+  for i, app in ipairs(self.order) do list[i] = app end
+  return list
+end
 
 
 return M

@@ -36,11 +36,7 @@ luna.lib_path = lib.path
 luna.has_tls = C.luna_has_tls() ~= 0
 
 local apps = {}        -- name -> app, live apps only
-local app_order = {}   -- live apps in creation order
-local wait_handles, wait_count = nil, 0
-local snapshot = {}    -- a copy of app_order for update to walk; replaced, never changed
-local updating = false
-local pending_error    -- first handler error of this update, re-raised at its end
+local loop = common.new_loop("luna", "a handler or callback")
 local RECEIVE = {}     -- what ws:receive() yields; anything else is a misbehaving handler
 local current          -- the ws whose handler is running (set around coroutine.resume)
 
@@ -70,18 +66,8 @@ end
 -- A handler error: reported, and re-raised from luna.update unless no_errors.
 local function handler_error(app, msg)
   report(app, msg)
-  if not app.no_errors and not pending_error then
-    pending_error = msg
-  end
-end
-
-
-local function rebuild_wait_handles()
-  snapshot = { unpack(app_order) }
-  wait_count = #app_order
-  wait_handles = ffi_new("LunaApp*[?]", wait_count + 1)
-  for i, app in ipairs(app_order) do
-    wait_handles[i - 1] = app._handle
+  if not app.no_errors then
+    loop:raise_later(msg)
   end
 end
 
@@ -612,8 +598,7 @@ function luna.new_web_app(config)
   end
   local app = make_app(config, handle)
   apps[app.name] = app
-  app_order[#app_order + 1] = app
-  rebuild_wait_handles()
+  loop:add(app)
   app.tls = (config.ssl and luna.has_tls) and true or false
   log(app, format("listening on %s port %d (%s)", app.host, app.port, app.tls and "wss://" or "ws://"))
   return app
@@ -637,24 +622,22 @@ function luna.remove_web_app(app_or_name)
   end
   app.removed = true
   apps[app.name] = nil
-  for i, other in ipairs(app_order) do
-    if other == app then table.remove(app_order, i) break end
-  end
-  rebuild_wait_handles()
+  loop:remove(app)
   if C.luna_app_stop(app._handle) ~= OK then
     report(app, "stop failed: " .. last_error())
   end
   if not app._dispatching then
     finish_removal(app)
-    if not updating then pending_error = nil end
+    loop:forget_error()
   end
   return true
 end
 
 
 function luna.close()
-  for i = #app_order, 1, -1 do
-    luna.remove_web_app(app_order[i])
+  local list = loop:list()
+  for i = #list, 1, -1 do
+    luna.remove_web_app(list[i])
   end
 end
 
@@ -700,56 +683,28 @@ end
 -- The loop
 
 
-local function poll_all(snapshot)
-  for _, app in ipairs(snapshot) do
-    if not app.removed then poll_app(app) end
-  end
+loop.poll_app = function(app)
+  if not app.removed then poll_app(app) end
 end
 
 
 function luna.update(dt)
-  if updating then
-    error("luna.update: called again from inside a handler or callback", 2)
-  end
-  updating, pending_error = true, nil
-  local ok, err = pcall(poll_all, snapshot)
-  updating = false
-  if not ok then
-    error(err, 0)
-  end
-  local raised = pending_error
-  pending_error = nil
-  if raised then
-    error(raised, 0)
-  end
+  loop:update()
 end
 
 
 function luna.wait(timeout)
-  local ms = common.timeout_ms(timeout, "luna.wait")
-  if wait_count == 0 and ms < 0 then
-    return false -- nothing could ever wake us
-  end
-  local rc = C.luna_app_wait_any(wait_handles, wait_count, ms)
-  if rc ~= OK and rc ~= TIMEOUT then
-    error("luna.wait: " .. last_error(), 2)
-  end
-  luna.update(timeout)
-  return rc == OK
+  return (loop:wait(timeout))
 end
 
 
 function luna.run()
-  while #app_order > 0 do
-    luna.wait(1)
-  end
+  loop:run()
 end
 
 
 function luna.apps()
-  local list = {}
-  for i, app in ipairs(app_order) do list[i] = app end
-  return list
+  return loop:list()
 end
 
 

@@ -7,11 +7,11 @@ local C = lib.load()
 local ffi_new, ffi_string = ffi.new, ffi.string
 local type, tostring, pairs, ipairs, tonumber = type, tostring, pairs, ipairs, tonumber
 local setmetatable, getmetatable, xpcall, traceback = setmetatable, getmetatable, xpcall, debug.traceback
-local format, sort, remove = string.format, table.sort, table.remove
+local format, sort = string.format, table.sort
 local describe, report, last_error = common.describe, common.report, common.last_error
 local data_opcode, send_result = common.data_opcode, common.send_result
 
-local OK, CLOSED, TIMEOUT = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED, C.LUNA_RESULT_TIMEOUT
+local OK, CLOSED = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
 
@@ -32,11 +32,7 @@ lunac.lib_path = lib.path
 lunac.has_tls = C.luna_has_tls() ~= 0
 
 local apps = {}        -- name -> app, live apps only
-local app_order = {}   -- live apps in creation order
-local wait_handles, wait_count = nil, 0
-local snapshot = {}    -- a copy of app_order for update to walk; replaced, never changed
-local updating = false
-local pending_error    -- first callback error of this update, re-raised at its end
+local loop = common.new_loop("lunac", "a callback")
 
 local App = {}
 App.__index = App
@@ -57,36 +53,20 @@ local function log(app, msg)
 end
 
 
-local function rebuild_wait_handles()
-  snapshot = { unpack(app_order) }
-  wait_count = #app_order
-  wait_handles = ffi_new("LunaApp*[?]", wait_count + 1)
-  for i, app in ipairs(app_order) do
-    wait_handles[i - 1] = app._handle
-  end
-end
-
-
 -- Takes app out of the live list: its name is free again, update no longer polls it.
 local function unlist(app)
   if apps[app.name] == app then
     apps[app.name] = nil
   end
-  for i, other in ipairs(app_order) do
-    if other == app then
-      remove(app_order, i)
-      rebuild_wait_handles()
-      return
-    end
-  end
+  loop:remove(app)
 end
 
 
 -- A callback error: reported, and re-raised from update unless no_errors.
 local function callback_error(app, msg)
   report(TAG, app, msg)
-  if not app.no_errors and not pending_error then
-    pending_error = msg
+  if not app.no_errors then
+    loop:raise_later(msg)
   end
 end
 
@@ -434,8 +414,7 @@ function lunac.connect_to_web_app(config)
     removed = false, _handle = handle, _dispatching = false,
   }, App)
   apps[name] = app
-  app_order[#app_order + 1] = app
-  rebuild_wait_handles()
+  loop:add(app)
   log(app, "connecting to " .. app.url)
   return app
 end
@@ -476,7 +455,7 @@ end
 
 
 function lunac.close()
-  local list = { unpack(app_order) }
+  local list = loop:list()
   -- Every closing handshake starts first, so they run side by side.
   for _, app in ipairs(list) do start_disconnect(app) end
   for _, app in ipairs(list) do
@@ -540,56 +519,28 @@ end
 -- The loop
 
 
-local function poll_all(snapshot)
-  for _, app in ipairs(snapshot) do
-    if not app.removed and app._handle then poll_app(app) end
-  end
+loop.poll_app = function(app)
+  if not app.removed and app._handle then poll_app(app) end
 end
 
 
 function lunac.update(dt)
-  if updating then
-    error("lunac.update: called again from inside a callback", 2)
-  end
-  updating, pending_error = true, nil
-  local ok, err = pcall(poll_all, snapshot)
-  updating = false
-  if not ok then
-    error(err, 0)
-  end
-  local raised = pending_error
-  pending_error = nil
-  if raised then
-    error(raised, 0)
-  end
+  loop:update()
 end
 
 
 function lunac.wait(timeout)
-  local ms = common.timeout_ms(timeout, "lunac.wait")
-  if wait_count == 0 and ms < 0 then
-    return false -- nothing could ever wake us
-  end
-  local rc = C.luna_app_wait_any(wait_handles, wait_count, ms)
-  if rc ~= OK and rc ~= TIMEOUT then
-    error("lunac.wait: " .. last_error(), 2)
-  end
-  lunac.update(timeout)
-  return rc == OK
+  return (loop:wait(timeout))
 end
 
 
 function lunac.run()
-  while #app_order > 0 do
-    lunac.wait(1)
-  end
+  loop:run()
 end
 
 
 function lunac.apps()
-  local list = {}
-  for i, app in ipairs(app_order) do list[i] = app end
-  return list
+  return loop:list()
 end
 
 
