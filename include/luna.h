@@ -268,6 +268,9 @@ LunaResult luna_app_poll(struct LunaApp *app,
 
 // Blocks until an event is pending (LUNA_RESULT_OK) or `timeout_ms` passes
 // (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
+// It first writes what the last batch sent (see `luna_conn_send`). With the environment
+// variable LUNA_WAIT_SPIN_US=N it checks for events for up to N µs before the thread
+// sleeps: lower latency for more CPU (opt-in).
 LunaResult luna_app_wait(struct LunaApp *app, int32_t timeout_ms);
 
 // Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of

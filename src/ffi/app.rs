@@ -69,6 +69,9 @@ fn timeout(ms: i32) -> Option<Duration> {
 
 /// Blocks until an event is pending (LUNA_RESULT_OK) or `timeout_ms` passes
 /// (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
+/// It first writes what the last batch sent (see `luna_conn_send`). With the environment
+/// variable LUNA_WAIT_SPIN_US=N it checks for events for up to N µs before the thread
+/// sleeps: lower latency for more CPU (opt-in).
 #[no_mangle]
 pub extern "C" fn luna_app_wait(app: *mut LunaApp, timeout_ms: i32) -> LunaResult {
     guard(|| {
