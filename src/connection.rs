@@ -621,7 +621,7 @@ where
             conn.outbox.register(cx);
             wire.register_flusher(cx);
             // Checked after registering, so a push or a hand-off in between is never missed.
-            if !conn.outbox.is_empty() || wire.has_pending() {
+            if !conn.outbox.is_empty() || wire.needs_writer() {
                 Poll::Ready(true)
             } else if conn.outbox.is_closed() {
                 Poll::Ready(false)

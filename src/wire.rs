@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -57,6 +57,8 @@ pub struct Wire {
     state: Mutex<Pending>,
     /// Bytes accepted but not yet written; read without the lock for backpressure checks.
     pending_len: AtomicUsize,
+    /// Writing failed (also in `Pending`): readable without the lock by the writer task.
+    broken: AtomicBool,
     /// The writer task, woken when bytes are left that only it can finish writing.
     flusher: AtomicWaker,
 }
@@ -92,6 +94,7 @@ impl Wire {
             socket: socket.into(),
             state: Mutex::new(Pending::default()),
             pending_len: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
             flusher: AtomicWaker::new(),
         })
     }
@@ -164,9 +167,11 @@ impl Wire {
         }
     }
 
-    /// The connection is broken: drop what is pending; the reader sees the end.
+    /// The connection is broken: drop what is pending; the writer task (woken by
+    /// `write_out`) ends the connection.
     fn fail(&self, pending: &mut Pending) -> Flushed {
         pending.failed = true;
+        self.broken.store(true, Ordering::Release);
         self.discard(pending);
         Flushed::Failed
     }
@@ -187,9 +192,9 @@ impl Wire {
         self.flusher.register(cx.waker());
     }
 
-    /// Whether bytes are pending (without the lock).
-    pub fn has_pending(&self) -> bool {
-        self.pending_len() > 0
+    /// Whether the writer task has work: bytes pending, or a failure to act on.
+    pub fn needs_writer(&self) -> bool {
+        self.pending_len() > 0 || self.broken.load(Ordering::Acquire)
     }
 
     /// The writer task's flush: writes everything pending, waiting while the socket is
