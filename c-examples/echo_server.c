@@ -7,6 +7,9 @@
  * "listening on PORT" once bound (PORT 0 picks a free one), then one line per open and
  * close. It exits after a "shutdown" text message or on SIGINT/SIGTERM.
  */
+/* sigaction: under -std=c99, signal() resets the handler after one signal, and a second
+ * SIGTERM (GNU timeout sends one to the process and one to its group) would kill us. */
+#define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +74,12 @@ int main(int argc, char **argv) {
     printf("listening on %u\n", port);
     fflush(stdout);
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    struct sigaction stop;
+    memset(&stop, 0, sizeof stop);
+    stop.sa_handler = on_signal;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
 
     LunaEvent events[256];
     int done = 0;

@@ -64,3 +64,13 @@ asyncio.run(main())
 print(f"python interop: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
+
+# SIGTERM twice, as GNU timeout sends it (to the process and to its group), the second
+# while the example is still in luna_app_wait: it stops cleanly, frees the app, says "bye".
+server=$(pgrep -P "$pid" -x echo_server)
+kill -TERM "$server"; sleep 0.02; kill -TERM "$server" 2>/dev/null || true
+status=0; wait "$pid" || status=$?
+if [ "$status" -ne 0 ] || ! grep -q '^bye$' "$out"; then
+    echo "FAIL: echo_server did not stop cleanly on SIGTERM (exit $status)"; cat "$out"; exit 1
+fi
+echo "echo_server: clean stop on a repeated SIGTERM"
