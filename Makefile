@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client
 
-.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory
+.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory check-targets
 
 all: lib examples
 
@@ -62,6 +62,16 @@ check-memory: examples
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Type-checks and lints the library for Windows and macOS (with and without TLS); needs
+# rustup and its download server, so it is not part of `make test`.
+CROSS_TARGETS ?= x86_64-pc-windows-gnu aarch64-apple-darwin
+check-targets:
+	rustup target add $(CROSS_TARGETS)
+	for t in $(CROSS_TARGETS); do \
+		$(CARGO) clippy --lib --target $$t -- -D warnings && \
+		$(CARGO) clippy --lib --target $$t --no-default-features -- -D warnings || exit 1; \
+	done
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
