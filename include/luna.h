@@ -249,8 +249,10 @@ const char *luna_version(void);
 // 1 when the library was built with TLS (`wss://`) support, else 0.
 uint8_t luna_has_tls(void);
 
-// Writes the messages sent since the last `luna_app_poll` now, instead of at the next poll
-// or wait. Call it when you handle a batch of events and will not poll again soon.
+// Sends now what was sent while handling the last `luna_app_poll`'s events, instead of at
+// the next poll or wait, and ends that batch: later sends go out at once. Call it after
+// handling a batch when you will not poll again soon. (A host that has blocked in
+// `luna_app_wait` writes them itself; one that never waits hands them to the I/O thread.)
 LunaResult luna_app_flush(struct LunaApp *app);
 
 // The port the app listens on (the one the OS chose when the config said 0).

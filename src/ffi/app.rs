@@ -8,8 +8,10 @@ use crate::app::{self, App};
 use crate::error::{Error, LunaResult};
 use crate::event::LunaEvent;
 
-/// Writes the messages sent since the last `luna_app_poll` now, instead of at the next poll
-/// or wait. Call it when you handle a batch of events and will not poll again soon.
+/// Sends now what was sent while handling the last `luna_app_poll`'s events, instead of at
+/// the next poll or wait, and ends that batch: later sends go out at once. Call it after
+/// handling a batch when you will not poll again soon. (A host that has blocked in
+/// `luna_app_wait` writes them itself; one that never waits hands them to the I/O thread.)
 #[no_mangle]
 pub extern "C" fn luna_app_flush(app: *mut LunaApp) -> LunaResult {
     guard(|| {
