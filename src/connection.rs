@@ -291,9 +291,8 @@ impl Conn {
         }
         let len = item.len();
         let pending = self.wire().map_or(0, |w| w.pending_len());
-        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel) + pending;
+        let queued = self.queued_bytes.load(Ordering::Acquire) + pending;
         if queued > 0 && queued + len > self.max_send_queue {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             if self.close_on_backpressure {
                 self.close_overflowing();
                 return Err(Error::new(
@@ -308,14 +307,13 @@ impl Conn {
         }
         let item = match item {
             Outgoing::Frame(frame) => match self.write_directly(frame, delivery) {
-                Ok(sent) => {
-                    self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                    return Ok(sent);
-                }
+                Ok(sent) => return Ok(sent),
                 Err(frame) => Outgoing::Frame(frame),
             },
             message => message,
         };
+        // Counted before the push, so the writer never subtracts what was not added yet.
+        self.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if self.outbox.push(item).is_err() {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Err(Error::closed());

@@ -67,6 +67,8 @@ pub struct Wire {
 #[derive(Default)]
 pub struct Pending {
     chunks: VecDeque<Bytes>,
+    /// Bytes in `chunks` not yet written; mirrored in `Wire::pending_len`.
+    len: usize,
     /// How much of the first chunk has been written already.
     written: usize,
     /// The writer task is handing a message to tungstenite: later frames must wait in the
@@ -114,7 +116,8 @@ impl Wire {
     /// Appends a whole frame behind what is pending (dropped once writing failed).
     pub fn push(&self, pending: &mut Pending, frame: Bytes) {
         if !pending.failed && !frame.is_empty() {
-            self.pending_len.fetch_add(frame.len(), Ordering::AcqRel);
+            pending.len += frame.len();
+            self.pending_len.store(pending.len, Ordering::Release);
             pending.chunks.push_back(frame);
         }
     }
@@ -154,7 +157,8 @@ impl Wire {
 
     /// Drops the first `n` bytes of what is pending.
     fn advance(&self, pending: &mut Pending, mut n: usize) {
-        self.pending_len.fetch_sub(n, Ordering::AcqRel);
+        pending.len -= n;
+        self.pending_len.store(pending.len, Ordering::Release);
         while n > 0 {
             let left = pending.chunks[0].len() - pending.written;
             if n < left {
@@ -180,6 +184,7 @@ impl Wire {
     pub fn discard(&self, pending: &mut Pending) {
         pending.chunks = VecDeque::new();
         pending.written = 0;
+        pending.len = 0;
         self.pending_len.store(0, Ordering::Release);
     }
 
