@@ -89,11 +89,17 @@ enum LunaOpcode
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
+  // Continues a fragmented message (never reported: messages arrive whole).
   LUNA_OPCODE_CONTINUATION = 0,
+  // A UTF-8 text message.
   LUNA_OPCODE_TEXT = 1,
+  // A binary message.
   LUNA_OPCODE_BINARY = 2,
+  // A close frame (reported as a CLOSE event).
   LUNA_OPCODE_CLOSE = 8,
+  // A ping (answered automatically; reported when `control_frames` is set).
   LUNA_OPCODE_PING = 9,
+  // A pong (reported when `control_frames` is set).
   LUNA_OPCODE_PONG = 10,
 };
 #ifndef __cplusplus
@@ -111,6 +117,7 @@ typedef struct LunaApp LunaApp;
 // One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
 // next `luna_app_poll` (or `luna_app_free`) on the same app; copy what you keep longer.
 typedef struct LunaEvent {
+  // What happened; it says which of the other fields are set.
   LunaEventKind kind;
   // MESSAGE: 1 = TEXT, 2 = BINARY, 9 = PING, 10 = PONG. Otherwise 0.
   uint32_t opcode;
@@ -118,10 +125,12 @@ typedef struct LunaEvent {
   uint64_t conn;
   // Payload, subprotocol, close reason or error message (see `kind`). Not NUL-terminated.
   const uint8_t *data;
+  // Bytes at `data`.
   size_t len;
   // OPEN: the peer's IP address as text (IPv4 peers of a dual-stack socket appear as plain
   // IPv4). Not NUL-terminated.
   const uint8_t *peer;
+  // Bytes at `peer`.
   size_t peer_len;
   // CLOSE: the close code (1005 = none given, 1006 = no closing handshake).
   // ERROR: the `LunaResult` class of the failure.
@@ -143,9 +152,11 @@ typedef struct LunaClientConfig {
   // Subprotocols to request, in order of preference; may be NULL when the count is 0.
   // When any are requested, the server must agree to one or the connection fails.
   const char *const *protocols;
+  // How many names `protocols` points to.
   size_t protocol_count;
   // Extra request headers as "Name: value" strings; may be NULL when the count is 0.
   const char *const *headers;
+  // How many lines `headers` points to.
   size_t header_count;
   // Limit for resolving, connecting, TLS and the upgrade together. Default 10000.
   uint32_t connect_timeout_ms;
@@ -162,6 +173,7 @@ typedef struct LunaClientConfig {
   const char *tls_ca_file;
   // wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
   const char *tls_cert_file;
+  // The key file that goes with `tls_cert_file`.
   const char *tls_key_file;
   // Largest incoming message; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
   size_t max_message_size;
@@ -199,6 +211,7 @@ typedef struct LunaServerConfig {
   uint8_t close_on_backpressure;
   // Subprotocol names served, `protocol_count` of them; may be NULL when the count is 0.
   const char *const *protocols;
+  // How many names `protocols` points to.
   size_t protocol_count;
   // Largest incoming message; larger ones close the connection with 1009.
   // Default 16 MiB; 0 = unlimited.
@@ -227,6 +240,7 @@ typedef struct LunaServerConfig {
   // A missing, unreadable, mismatched or expired pair makes `luna_server_new` fail with
   // LUNA_RESULT_TLS; a build without TLS fails with LUNA_RESULT_UNSUPPORTED.
   const char *tls_cert_file;
+  // The private key file that goes with `tls_cert_file`.
   const char *tls_key_file;
   // Password of an encrypted key, or NULL.
   const char *tls_key_password;

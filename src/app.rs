@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,33 +10,28 @@ use crossbeam_channel::{Receiver, Select};
 use parking_lot::Mutex;
 
 use crate::backlog::Backlog;
-use crate::client::{Client, ClientConfig};
-use crate::config::ServerConfig;
-use crate::connection::{self, Conn, Delivery, Sent};
-use crate::error::{Error, LunaResult, Result};
-use crate::event::{Event, EventSink, LunaEvent};
+use crate::client::Client;
+use crate::config::{ClientConfig, ServerConfig};
+use crate::conn::{self, Conn, ConnEvent, Sink};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, Opcode};
+use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
 use crate::wakeup::Wakeup;
 
-pub struct App {
-    events: Receiver<Event>,
+/// A server or client app, as the host holds it.
+pub(crate) struct App {
+    events: Receiver<ConnEvent>,
     wakeup: Arc<Wakeup>,
     /// Message bytes queued for the host and not yet polled.
     backlog: Arc<Backlog>,
-    /// The events of the last poll: they own the bytes the caller's `LunaEvent`s point to.
-    polled: Mutex<Vec<Event>>,
+    /// The events of the last poll: they own the bytes the caller was shown.
+    polled: Mutex<Vec<ConnEvent>>,
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
     conns: Mutex<ConnMap>,
-    /// Set from a poll that returned events until the next flush: sends made while the host
-    /// handles a batch are written together, one write per connection (SPEC §7).
-    batch_open: AtomicBool,
-    /// Connections holding frames deferred in the open batch. Host threads only.
-    dirty: Mutex<Vec<Arc<Conn>>>,
-    /// Set once the host blocks in `wait`: from then on it writes its sends itself. A host
-    /// that never waits (a game loop polling every frame) leaves writing to the I/O thread,
-    /// so a busy loop never shares its CPU with socket work and the peers it wakes.
-    host_waits: AtomicBool,
+    /// Who writes what the host sends.
+    batch: HostBatch,
     role: Role,
 }
 
@@ -93,20 +87,18 @@ impl App {
         Ok(app)
     }
 
-    fn new(max_message_size: usize, start: impl FnOnce(EventSink) -> Result<Role>) -> Result<App> {
+    fn new(max_message_size: usize, start: impl FnOnce(Sink) -> Result<Role>) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
         let backlog = Arc::new(Backlog::new(max_message_size));
-        let role = start(EventSink::new(tx, wakeup.clone(), backlog.clone()))?;
+        let role = start(Sink::new(tx, wakeup.clone(), backlog.clone()))?;
         Ok(App {
             events,
             wakeup,
             backlog,
             polled: Mutex::new(Vec::new()),
             conns: Mutex::new(ConnMap::default()),
-            batch_open: AtomicBool::new(false),
-            dirty: Mutex::new(Vec::new()),
-            host_waits: AtomicBool::new(false),
+            batch: HostBatch::default(),
             role,
         })
     }
@@ -127,13 +119,13 @@ impl App {
         }
     }
 
-    /// Moves up to `out.len()` queued events into `out`; returns how many. The bytes they
-    /// point to stay valid until the next call.
-    pub fn poll(&self, out: &mut [LunaEvent]) -> usize {
+    /// Takes up to `max` queued events and shows each to `visit`, in order; returns how
+    /// many. The events (and their bytes) stay owned by the app until the next poll.
+    pub fn poll(&self, max: usize, mut visit: impl FnMut(&ConnEvent)) -> usize {
         self.flush();
         let mut polled = self.polled.lock();
         polled.clear();
-        while polled.len() < out.len() {
+        while polled.len() < max {
             match self.events.try_recv() {
                 Ok(event) => polled.push(event),
                 Err(_) => break,
@@ -141,7 +133,7 @@ impl App {
         }
         let mut conns = self.conns.lock();
         let mut message_bytes = 0;
-        for (slot, event) in out.iter_mut().zip(polled.iter()) {
+        for event in polled.iter() {
             match event {
                 Event::Open(conn) => {
                     conns.insert(conn.id, conn.clone());
@@ -152,12 +144,12 @@ impl App {
                 Event::Message { data, .. } => message_bytes += data.len(),
                 Event::Error { .. } => {}
             }
-            *slot = event.to_c();
+            visit(event);
         }
         drop(conns);
         self.backlog.remove(message_bytes);
         if !polled.is_empty() {
-            self.batch_open.store(true, Ordering::Relaxed);
+            self.batch.open();
         }
         if self.events.is_empty() {
             self.wakeup.clear();
@@ -191,7 +183,7 @@ impl App {
         if let Some(conn) = self.conns.lock().get(&id) {
             return Ok(conn.clone());
         }
-        if connection::was_issued(id) {
+        if conn::was_issued(id) {
             Err(Error::closed())
         } else {
             Err(Error::invalid(format!("unknown connection id {id}")))
@@ -201,40 +193,15 @@ impl App {
     /// Copies `data` once and sends it to connection `id`: written at once, or with the
     /// rest of the batch the host is handling, or by the I/O thread when the socket is full.
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
+        let opcode = Opcode::try_from(opcode)?;
         let conn = self.conn(id)?;
-        let item = conn.outgoing(data, opcode)?;
-        let sent = conn.send(item, self.delivery())?;
-        self.note_deferred(&conn, sent);
-        Ok(())
-    }
-
-    /// Who writes what the host sends now.
-    fn delivery(&self) -> Delivery {
-        if self.batch_open.load(Ordering::Relaxed) {
-            Delivery::Batch
-        } else if self.host_waits.load(Ordering::Relaxed) {
-            Delivery::Now
-        } else {
-            Delivery::IoThread
-        }
-    }
-
-    /// Remembers that `conn` holds deferred frames, once per batch.
-    fn note_deferred(&self, conn: &Arc<Conn>, sent: Sent) {
-        if sent == Sent::Deferred && !conn.dirty.swap(true, Ordering::AcqRel) {
-            self.dirty.lock().push(conn.clone());
-        }
+        self.batch.send(&conn.path, data, opcode)
     }
 
     /// Writes what was sent during the batch the host handled, and closes the batch: later
     /// sends go out at once. `poll` and `wait` call it first.
     pub fn flush(&self) {
-        self.batch_open.store(false, Ordering::Relaxed);
-        let direct = self.host_waits.load(Ordering::Relaxed);
-        let mut dirty = self.dirty.lock();
-        for conn in dirty.drain(..) {
-            conn.flush_deferred(direct);
-        }
+        self.batch.flush();
     }
 
     /// Queues one shared copy of `data` for every open connection, or only those of one
@@ -249,16 +216,14 @@ impl App {
             }
             (None, _) => None,
         };
-        let frame = connection::Broadcast::new(data, opcode)?;
-        let delivery = self.delivery();
+        let message = Broadcast::new(data, Opcode::try_from(opcode)?)?;
         let conns = self.conns.lock();
         let recipients = conns
             .values()
             .filter(|c| group.is_none_or(|g| c.group == g));
         let mut accepted = 0;
         for conn in recipients {
-            if let Ok(sent) = conn.send(frame.for_conn(conn), delivery) {
-                self.note_deferred(conn, sent);
+            if self.batch.send_broadcast(&conn.path, &message).is_ok() {
                 accepted += 1;
             }
         }
@@ -267,12 +232,11 @@ impl App {
 
     /// Starts the closing handshake of connection `id`; closing twice is a no-op.
     pub fn close_conn(&self, id: u64, code: u16, reason: &[u8]) -> Result<()> {
-        connection::validate_close(code, reason)?;
+        let reason = send_path::check_close(code, reason)?;
         let conn = match self.conn(id) {
-            Err(e) if e.code == LunaResult::Closed => return Ok(()),
+            Err(e) if e.kind == ErrorKind::Closed => return Ok(()),
             other => other?,
         };
-        let reason = std::str::from_utf8(reason).unwrap_or_default();
         match &self.role {
             // Nothing to close yet: give up the attempt (CLOSE 1006 follows).
             Role::Client(client) if conn.link().is_err() => client.stop(),
@@ -293,9 +257,9 @@ impl App {
 }
 
 /// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).
-pub fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
+pub(crate) fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
     for app in apps {
-        app.host_waits.store(true, Ordering::Relaxed);
+        app.batch.host_waits();
         app.flush();
     }
     let deadline = timeout.map(|t| Instant::now() + t);

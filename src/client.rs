@@ -13,36 +13,24 @@ use smol::future::FutureExt;
 use smol::net::TcpStream;
 use smol::{Task, Timer};
 
-use crate::config::Limits;
-use crate::connection::{self, Conn, Link, DEFAULT_GROUP};
-use crate::error::{Error, LunaResult, Result};
-use crate::event::{Event, EventSink};
+use crate::config::ClientConfig;
+use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::Event;
 use crate::runtime;
-use crate::tls::{self, ClientTls};
-
-/// Where and how to connect.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    pub url: String,
-    pub protocols: Vec<String>,
-    /// Extra request headers.
-    pub headers: Vec<(String, String)>,
-    /// Covers name resolution, TCP connect, TLS and the upgrade. Default 10 s.
-    pub connect_timeout: Duration,
-    pub tls: ClientTls,
-    pub limits: Limits,
-}
+use crate::session;
+use crate::tls;
 
 /// The parts of a `ws://` or `wss://` URL the connection needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target {
+struct Target {
     pub secure: bool,
     pub host: String,
     pub port: u16,
 }
 
 /// Checks a URL and splits out what the connection needs.
-pub fn parse_url(url: &str) -> Result<Target> {
+fn parse_url(url: &str) -> Result<Target> {
     let uri: Uri = url
         .parse()
         .map_err(|e| Error::invalid(format!("invalid URL '{url}': {e}")))?;
@@ -84,21 +72,21 @@ pub fn parse_url(url: &str) -> Result<Target> {
 }
 
 /// A client connection running on the I/O threads.
-pub struct Client {
+pub(crate) struct Client {
     conn: Arc<Conn>,
     task: Mutex<Option<Task<()>>>,
     close_timeout: Duration,
-    sink: EventSink,
+    sink: Sink,
 }
 
 impl Client {
     /// Checks the config and starts connecting; returns at once. Messages sent before the
     /// connection opens are queued and written, in order, once it does.
-    pub fn connect(config: ClientConfig, sink: EventSink) -> Result<Client> {
+    pub fn connect(config: ClientConfig, sink: Sink) -> Result<Client> {
         let target = parse_url(&config.url)?;
         if target.secure && !cfg!(feature = "tls") {
             return Err(Error::new(
-                LunaResult::Unsupported,
+                ErrorKind::Unsupported,
                 "wss:// needs a build with TLS",
             ));
         }
@@ -108,7 +96,7 @@ impl Client {
         } else {
             None
         };
-        let conn = Conn::new(connection::next_id(), DEFAULT_GROUP, &config.limits);
+        let conn = Conn::new(conn::next_id(), DEFAULT_GROUP, &config.limits);
         let close_timeout = config.limits.close_timeout;
         let run = run(config, target, request, tls, conn.clone(), sink.clone());
         let task = runtime::spawn(run);
@@ -184,19 +172,25 @@ fn build_request(config: &ClientConfig) -> Result<Request> {
 }
 
 /// Why a connection attempt failed.
-pub(crate) struct Failure {
-    code: LunaResult,
+struct Failure {
+    kind: ErrorKind,
     message: String,
     http_status: u16,
 }
 
 impl Failure {
-    pub(crate) fn new(code: LunaResult, message: String) -> Failure {
+    fn new(kind: ErrorKind, message: String) -> Failure {
         Failure {
-            code,
+            kind,
             message,
             http_status: 0,
         }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Failure {
+        Failure::new(err.kind, err.message)
     }
 }
 
@@ -206,7 +200,7 @@ async fn run(
     request: Request,
     tls: Option<tls::Connector>,
     conn: Arc<Conn>,
-    sink: EventSink,
+    sink: Sink,
 ) {
     // The connect timeout bounds connecting, TLS and the upgrade, not the open connection.
     let deadline = Instant::now() + config.connect_timeout;
@@ -215,7 +209,7 @@ async fn run(
         let message = format!("{}: {}", config.url, failure.message);
         sink.push(Event::Error {
             conn: conn.id,
-            code: failure.code,
+            kind: failure.kind,
             message: message.clone(),
             http_status: failure.http_status,
         });
@@ -232,7 +226,7 @@ async fn within<T>(
     let expired = async {
         Timer::at(deadline).await;
         Err(Failure::new(
-            LunaResult::Timeout,
+            ErrorKind::Timeout,
             format!(
                 "connecting to {} timed out after {} ms",
                 config.url,
@@ -251,14 +245,14 @@ async fn establish(
     request: Request,
     tls: Option<tls::Connector>,
     conn: &Arc<Conn>,
-    sink: &EventSink,
+    sink: &Sink,
     deadline: Instant,
 ) -> std::result::Result<(), Failure> {
     let (socket, peer) = within(config, deadline, tcp_connect(target)).await?;
     let _ = socket.set_nodelay(true);
     let ws_config = Some(config.limits.websocket_config());
     let secure = tls.is_some();
-    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol, None);
+    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
     match tls {
         None => {
             let upgrade =
@@ -267,25 +261,24 @@ async fn establish(
                 upgrade.await.map_err(handshake_failure)
             })
             .await?;
-            conn.set_link(link(agreed_protocol(&resp)));
+            conn.open(link(agreed_protocol(&resp)), None);
             sink.push(Event::Open(conn.clone()));
-            connection::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
+            session::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
         }
         Some(connector) => {
-            let stream = within(
-                config,
-                deadline,
-                connector.connect(&target.host, socket.clone()),
-            )
-            .await?;
+            let handshake = async {
+                let stream = connector.connect(&target.host, socket.clone()).await;
+                stream.map_err(Failure::from)
+            };
+            let stream = within(config, deadline, handshake).await?;
             let upgrade = async_tungstenite::client_async_with_config(request, stream, ws_config);
             let (ws, resp) = within(config, deadline, async {
                 upgrade.await.map_err(handshake_failure)
             })
             .await?;
-            conn.set_link(link(agreed_protocol(&resp)));
+            conn.open(link(agreed_protocol(&resp)), None);
             sink.push(Event::Open(conn.clone()));
-            connection::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
+            session::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
         }
     }
     Ok(())
@@ -305,12 +298,9 @@ fn agreed_protocol(
 /// Resolves the host and connects to the first address that answers.
 async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketAddr), Failure> {
     let host = target.host.as_str();
-    let addrs = smol::net::resolve((host, target.port)).await.map_err(|e| {
-        Failure::new(
-            LunaResult::Dns,
-            format!("cannot resolve host '{host}': {e}"),
-        )
-    })?;
+    let addrs = smol::net::resolve((host, target.port))
+        .await
+        .map_err(|e| Failure::new(ErrorKind::Dns, format!("cannot resolve host '{host}': {e}")))?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -320,10 +310,10 @@ async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketA
     }
     Err(match last {
         Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Failure::new(LunaResult::Refused, format!("connection refused by {addr}"))
+            Failure::new(ErrorKind::Refused, format!("connection refused by {addr}"))
         }
-        Some((addr, e)) => Failure::new(LunaResult::Io, format!("cannot connect to {addr}: {e}")),
-        None => Failure::new(LunaResult::Dns, format!("host '{host}' has no address")),
+        Some((addr, e)) => Failure::new(ErrorKind::Io, format!("cannot connect to {addr}: {e}")),
+        None => Failure::new(ErrorKind::Dns, format!("host '{host}' has no address")),
     })
 }
 
@@ -331,7 +321,7 @@ fn handshake_failure(err: WsError) -> Failure {
     use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
     match err {
         WsError::Http(resp) => Failure {
-            code: LunaResult::Protocol,
+            kind: ErrorKind::Protocol,
             message: format!(
                 "the server answered HTTP {} instead of upgrading",
                 resp.status()
@@ -350,15 +340,15 @@ fn handshake_failure(err: WsError) -> Failure {
                     "the server chose a subprotocol although none was requested"
                 }
             };
-            Failure::new(LunaResult::Protocol, why.into())
+            Failure::new(ErrorKind::Protocol, why.into())
         }
         WsError::Protocol(ProtocolError::HandshakeIncomplete)
         | WsError::Io(_)
         | WsError::ConnectionClosed => Failure::new(
-            LunaResult::Io,
+            ErrorKind::Io,
             format!("the server closed the connection during the handshake ({err})"),
         ),
-        other => Failure::new(LunaResult::Protocol, format!("handshake failed: {other}")),
+        other => Failure::new(ErrorKind::Protocol, format!("handshake failed: {other}")),
     }
 }
 

@@ -1,11 +1,15 @@
-//! Limits and options of an app, with their defaults.
+//! Everything an app is configured with: limits, server and client settings, TLS files, and
+//! the rules that turn the C and Lua form of a setting (0 = unlimited) into these values.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::error::{Error, Result};
 
 /// Per-connection limits. Every limit exists so that a hostile or broken peer cannot make the
 /// process use unbounded memory or hold resources forever.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Largest incoming message, reassembled; larger ones close with 1009. Default 16 MiB.
     pub max_message_size: usize,
     /// Largest incoming frame; larger ones close with 1009. Default 16 MiB.
@@ -44,6 +48,10 @@ pub(crate) const DEFAULT_MAX_SEND_QUEUE: usize = 16 << 20;
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 2048;
+/// Covers resolving, connecting, TLS and the upgrade of a client.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough to mean "never" while staying far from `Instant` overflow.
+const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -75,20 +83,99 @@ impl Limits {
     }
 }
 
+/// The limits as C and Lua callers give them: sizes in bytes with 0 = unlimited, times in
+/// milliseconds with 0 = off (or, for timeouts that must exist, "no limit").
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LimitSettings {
+    pub max_message_size: usize,
+    pub max_frame_size: usize,
+    pub max_send_queue: usize,
+    pub max_connections: usize,
+    pub handshake_timeout_ms: u32,
+    pub ping_interval_ms: u32,
+    pub idle_timeout_ms: u32,
+    pub close_timeout_ms: u32,
+    pub read_buffer_size: u32,
+    pub control_frames: bool,
+    pub close_on_backpressure: bool,
+}
+
+impl LimitSettings {
+    /// The defaults, as a C or Lua caller sees them.
+    pub fn defaults() -> LimitSettings {
+        let limits = Limits::default();
+        LimitSettings {
+            max_message_size: limits.max_message_size,
+            max_frame_size: limits.max_frame_size,
+            max_send_queue: limits.max_send_queue,
+            max_connections: 0,
+            handshake_timeout_ms: limits.handshake_timeout.as_millis() as u32,
+            ping_interval_ms: 0,
+            idle_timeout_ms: 0,
+            close_timeout_ms: limits.close_timeout.as_millis() as u32,
+            read_buffer_size: limits.read_buffer_size as u32,
+            control_frames: false,
+            close_on_backpressure: false,
+        }
+    }
+
+    /// The limits these settings ask for; the read buffer size is kept within 256 B..1 MiB.
+    pub fn limits(&self) -> Limits {
+        let size = |v: usize| if v == 0 { usize::MAX } else { v };
+        let optional = |ms: u32| (ms > 0).then(|| millis(ms));
+        Limits {
+            max_message_size: size(self.max_message_size),
+            max_frame_size: size(self.max_frame_size),
+            max_send_queue: size(self.max_send_queue),
+            max_connections: self.max_connections,
+            handshake_timeout: timeout(self.handshake_timeout_ms),
+            ping_interval: optional(self.ping_interval_ms),
+            idle_timeout: optional(self.idle_timeout_ms),
+            close_timeout: millis(self.close_timeout_ms),
+            control_frames: self.control_frames,
+            close_on_backpressure: self.close_on_backpressure,
+            read_buffer_size: match self.read_buffer_size {
+                0 => DEFAULT_READ_BUFFER_SIZE,
+                n => (n as usize).clamp(256, 1 << 20),
+            },
+        }
+    }
+}
+
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+/// A timeout in milliseconds where 0 means "no limit".
+pub(crate) fn timeout(ms: u32) -> Duration {
+    match ms {
+        0 => NO_LIMIT,
+        ms => millis(ms),
+    }
+}
+
 /// Checks subprotocol names: RFC 6455 tokens (visible ASCII, no commas).
-pub fn check_protocol_names(names: &[String]) -> crate::error::Result<()> {
+pub(crate) fn check_protocol_names(names: &[String]) -> Result<()> {
     for name in names {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
             let message = format!("subprotocol name '{name}' is not a valid token");
-            return Err(crate::error::Error::invalid(message));
+            return Err(Error::invalid(message));
         }
     }
     Ok(())
 }
 
+/// Splits a "Name: value" header line.
+pub(crate) fn parse_header_line(line: &str) -> Result<(String, String)> {
+    let (name, value) = line
+        .split_once(':')
+        .ok_or_else(|| Error::invalid(format!("header '{line}' is not 'Name: value'")))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
+}
+
 /// What a server app listens on and which subprotocols it serves.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// `"*"` = every interface (IPv6 dual stack where possible), else a name or an address.
     pub host: String,
     pub port: u16,
@@ -98,5 +185,81 @@ pub struct ServerConfig {
     pub has_default: bool,
     pub limits: Limits,
     /// Serve `wss://` with this certificate and key.
-    pub tls: Option<crate::tls::ServerIdentity>,
+    pub tls: Option<ServerIdentity>,
+}
+
+/// Where and how a client connects.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientConfig {
+    pub url: String,
+    pub protocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Covers name resolution, TCP connect, TLS and the upgrade. Default 10 s.
+    pub connect_timeout: Duration,
+    pub tls: ClientTls,
+    pub limits: Limits,
+}
+
+/// How a client checks the server it connects to.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientTls {
+    /// Verify the certificate chain and the host name. Default true.
+    pub verify: bool,
+    /// Extra trusted CA certificates (PEM), besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) and its key (PEM, PKCS#8), for servers that ask for one.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            verify: true,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+        }
+    }
+}
+
+/// The certificate and key a server presents.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerIdentity {
+    /// PEM: the leaf certificate, optionally followed by intermediates (a full chain).
+    pub cert_file: PathBuf,
+    /// PEM private key: PKCS#8, PKCS#1 RSA or SEC1 EC, optionally encrypted.
+    pub key_file: PathBuf,
+    /// Password of an encrypted key.
+    pub password: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_means_unlimited_and_buffers_stay_in_range() {
+        let limits = LimitSettings::default().limits();
+        assert_eq!(limits.max_message_size, usize::MAX);
+        assert!(limits.ping_interval.is_none());
+        assert_eq!(limits.handshake_timeout, NO_LIMIT);
+        assert_eq!(limits.read_buffer_size, DEFAULT_READ_BUFFER_SIZE);
+        let tiny = LimitSettings {
+            read_buffer_size: 1,
+            ..LimitSettings::defaults()
+        };
+        assert_eq!(tiny.limits().read_buffer_size, 256);
+        let defaults = LimitSettings::defaults().limits();
+        assert_eq!(defaults.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+        assert_eq!(defaults.max_send_queue, DEFAULT_MAX_SEND_QUEUE);
+    }
+
+    #[test]
+    fn header_lines_split_at_the_first_colon() {
+        let (name, value) = parse_header_line("Cookie: a=1; b=2:3").unwrap();
+        assert_eq!((name.as_str(), value.as_str()), ("Cookie", "a=1; b=2:3"));
+        assert!(parse_header_line("no colon").is_err());
+    }
 }

@@ -4,20 +4,24 @@
 //! The crate is shipped as a C library (`include/luna.h`, generated from [`ffi`]) and used from
 //! LuaJIT through the FFI shim in `ffi-lua/`. The host thread never blocks on I/O: it drains
 //! events with `poll`, and queues outgoing messages with `send`, `broadcast` and `close`.
+//! `docs/ARCHITECTURE.md` maps the modules.
+#![deny(missing_docs)]
 
-pub mod app;
-pub mod backlog;
-pub mod client;
-pub mod config;
-pub mod connection;
-pub mod error;
-pub mod event;
+mod app;
+mod backlog;
+mod client;
+mod config;
+mod conn;
+mod error;
+mod event;
 pub mod ffi;
-pub mod outbox;
-pub mod runtime;
-pub mod server;
-pub mod tls;
+mod outbox;
+mod runtime;
+mod send_path;
+mod server;
+mod session;
+mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;
-pub mod wakeup;
-pub mod wire;
+mod wakeup;
+mod wire;

@@ -18,17 +18,18 @@ use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::ServerConfig;
-use crate::connection::{self, Conn, Link, DEFAULT_GROUP};
-use crate::error::{Error, LunaResult, Result};
-use crate::event::{Event, EventSink};
+use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::Event;
 use crate::runtime;
+use crate::session;
 use crate::tls;
 use crate::wire::{Wire, WireStream};
 
 /// The I/O side of a server app.
 struct Shared {
     config: ServerConfig,
-    sink: EventSink,
+    sink: Sink,
     /// Connections past their handshake and not yet finished.
     live: Mutex<HashMap<u64, Arc<Conn>>>,
     handshaking: AtomicUsize,
@@ -40,7 +41,7 @@ struct Shared {
 }
 
 /// A running server; `stop` (or dropping it) shuts it down.
-pub struct Server {
+pub(crate) struct Server {
     shared: Arc<Shared>,
     accept_task: Mutex<Option<Task<()>>>,
     local_addr: SocketAddr,
@@ -48,7 +49,7 @@ pub struct Server {
 
 impl Server {
     /// Binds and starts accepting. The port is bound when this returns.
-    pub fn start(config: ServerConfig, sink: EventSink) -> Result<Server> {
+    pub fn start(config: ServerConfig, sink: Sink) -> Result<Server> {
         // Certificates are checked before binding, so a broken one never leaves a port bound.
         let tls = match &config.tls {
             Some(identity) => Some(tls::acceptor(identity)?),
@@ -147,12 +148,7 @@ fn bind(host: &str, port: u16) -> Result<StdListener> {
     } else {
         let mut addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
-            .map_err(|e| {
-                Error::new(
-                    LunaResult::Dns,
-                    format!("cannot resolve host '{host}': {e}"),
-                )
-            })?
+            .map_err(|e| Error::new(ErrorKind::Dns, format!("cannot resolve host '{host}': {e}")))?
             .collect();
         // Names like "localhost" resolve to both families; IPv4 is what clients try first.
         addrs.sort_by_key(|a| a.is_ipv6());
@@ -180,7 +176,7 @@ fn bind(host: &str, port: u16) -> Result<StdListener> {
     };
     let err = last_err.map_or("no address".to_string(), |e| e.to_string());
     Err(Error::new(
-        LunaResult::Io,
+        ErrorKind::Io,
         format!("cannot listen on {host}:{port}: {err}{hint}"),
     ))
 }
@@ -207,7 +203,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Err(e) => {
                 shared
                     .sink
-                    .error(0, LunaResult::Io, format!("accept failed: {e}"));
+                    .error(0, ErrorKind::Io, format!("accept failed: {e}"));
                 // Out of descriptors, most likely: give closing connections time.
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
@@ -244,9 +240,9 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                 }
                 Some(Err(err)) => {
                     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
-                    let peer = connection::normalize_peer(peer);
+                    let peer = conn::normalize_peer(peer);
                     let message = format!("TLS handshake from {peer} failed: {err}");
-                    shared.sink.error(0, LunaResult::Tls, message);
+                    shared.sink.error(0, ErrorKind::Tls, message);
                 }
                 None => {
                     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
@@ -279,9 +275,9 @@ async fn run_connection<S>(
         return;
     };
     let limits = &shared.config.limits;
-    let id = connection::next_id();
+    let id = conn::next_id();
     let conn = Conn::new(id, selection.group, limits);
-    conn.set_link(Link::new(socket, peer, tls, selection.protocol, wire));
+    conn.open(Link::new(socket, peer, tls, selection.protocol), wire);
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
@@ -289,7 +285,7 @@ async fn run_connection<S>(
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
-    Box::pin(connection::serve(
+    Box::pin(session::serve(
         ws,
         conn,
         shared.sink.clone(),
@@ -318,9 +314,9 @@ async fn bounded<T>(
 
 fn report_timeout(shared: &Shared, peer: SocketAddr) {
     if !shared.stopping.load(Ordering::Acquire) {
-        let peer = connection::normalize_peer(peer);
+        let peer = conn::normalize_peer(peer);
         let message = format!("handshake from {peer} timed out");
-        shared.sink.error(0, LunaResult::Timeout, message);
+        shared.sink.error(0, ErrorKind::Timeout, message);
     }
 }
 
@@ -357,9 +353,9 @@ where
             if let (WsError::Protocol(_), Some(mut raw)) = (&err, raw) {
                 let _ = raw.write_all(BAD_REQUEST).await;
             }
-            let peer = connection::normalize_peer(peer);
+            let peer = conn::normalize_peer(peer);
             let message = format!("handshake from {peer} failed: {err}");
-            shared.sink.error(0, LunaResult::Protocol, message);
+            shared.sink.error(0, ErrorKind::Protocol, message);
             None
         }
         None => {

@@ -1,46 +1,14 @@
 //! TLS for `wss://` through native-tls (system OpenSSL on Linux, SChannel on Windows,
 //! Security.framework on macOS).
 
+#[cfg(feature = "tls")]
 use std::path::PathBuf;
 
-use crate::error::{Error, LunaResult, Result};
-
-/// How a client checks the server it connects to.
-#[derive(Debug, Clone)]
-pub struct ClientTls {
-    /// Verify the certificate chain and the host name. Default true.
-    pub verify: bool,
-    /// Extra trusted CA certificates (PEM), besides the system's.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) and its key (PEM, PKCS#8), for servers that ask for one.
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-}
-
-/// The certificate and key a server presents.
-#[derive(Debug, Clone)]
-pub struct ServerIdentity {
-    /// PEM: the leaf certificate, optionally followed by intermediates (a full chain).
-    pub cert_file: PathBuf,
-    /// PEM private key: PKCS#8, PKCS#1 RSA or SEC1 EC, optionally encrypted.
-    pub key_file: PathBuf,
-    /// Password of an encrypted key.
-    pub password: Option<String>,
-}
-
-impl Default for ClientTls {
-    fn default() -> Self {
-        ClientTls {
-            verify: true,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-        }
-    }
-}
+use crate::config::{ClientTls, ServerIdentity};
+use crate::error::{Error, ErrorKind, Result};
 
 #[cfg(feature = "tls")]
-pub use enabled::*;
+pub(crate) use enabled::*;
 
 #[cfg(feature = "tls")]
 mod enabled {
@@ -51,31 +19,30 @@ mod enabled {
     use smol::net::TcpStream;
 
     use super::*;
-    use crate::client::Failure;
     use crate::tls_stream::{handshake, TlsStream};
 
     fn tls_error(message: String) -> Error {
-        Error::new(LunaResult::Tls, message)
+        Error::new(ErrorKind::Tls, message)
     }
 
     fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
         std::fs::read(path).map_err(|e| {
             Error::new(
-                LunaResult::Tls,
+                ErrorKind::Tls,
                 format!("cannot read {what} '{}': {e}", path.display()),
             )
         })
     }
 
     /// A configured client TLS connector.
-    pub struct Connector(native_tls::TlsConnector);
+    pub(crate) struct Connector(native_tls::TlsConnector);
 
-    pub type ClientStream = TlsStream<TcpStream>;
+    pub(crate) type ClientStream = TlsStream<TcpStream>;
 
     /// A connector for `options`. Building one loads the system's trust store, which takes
     /// tens of milliseconds, so connectors are built once per set of options and file
     /// versions, on the calling thread, never on the I/O threads.
-    pub fn connector(options: &ClientTls) -> Result<Connector> {
+    pub(crate) fn connector(options: &ClientTls) -> Result<Connector> {
         static CACHE: LazyLock<Mutex<HashMap<String, native_tls::TlsConnector>>> =
             LazyLock::new(Default::default);
         let key = cache_key(options);
@@ -144,16 +111,12 @@ mod enabled {
     }
 
     impl Connector {
-        pub(crate) async fn connect(
-            &self,
-            host: &str,
-            socket: TcpStream,
-        ) -> std::result::Result<ClientStream, Failure> {
+        pub(crate) async fn connect(&self, host: &str, socket: TcpStream) -> Result<ClientStream> {
             let connector = &self.0;
             let connected = handshake(socket, |s| connector.connect(host, s)).await;
             connected.map_err(|e| {
-                Failure::new(
-                    LunaResult::Tls,
+                Error::new(
+                    ErrorKind::Tls,
                     format!("TLS handshake with '{host}' failed: {}", describe(&e)),
                 )
             })
@@ -161,12 +124,12 @@ mod enabled {
     }
 
     /// A configured server TLS acceptor.
-    pub struct Acceptor(native_tls::TlsAcceptor);
+    pub(crate) struct Acceptor(native_tls::TlsAcceptor);
 
-    pub type ServerStream = TlsStream<TcpStream>;
+    pub(crate) type ServerStream = TlsStream<TcpStream>;
 
     /// Loads and checks the server's certificate and key.
-    pub fn acceptor(identity: &ServerIdentity) -> Result<Acceptor> {
+    pub(crate) fn acceptor(identity: &ServerIdentity) -> Result<Acceptor> {
         let cert = read(&identity.cert_file, "certificate file")?;
         let key = read(&identity.key_file, "key file")?;
         let key = pkcs8_key(identity, &cert, &key)?;
@@ -243,7 +206,7 @@ mod enabled {
     fn pkcs8_key(identity: &ServerIdentity, _: &[u8], key_pem: &[u8]) -> Result<Vec<u8>> {
         if identity.password.is_some() {
             return Err(Error::new(
-                LunaResult::Unsupported,
+                ErrorKind::Unsupported,
                 "encrypted keys are supported where luna uses OpenSSL; decrypt the key to PKCS#8",
             ));
         }
@@ -263,23 +226,22 @@ mod enabled {
 }
 
 #[cfg(not(feature = "tls"))]
-pub use disabled::*;
+pub(crate) use disabled::*;
 
 #[cfg(not(feature = "tls"))]
 mod disabled {
     use super::*;
-    use crate::client::Failure;
     use smol::net::TcpStream;
 
     /// Never built: `Client::connect` refuses `wss://` without TLS support.
-    pub struct Connector;
+    pub(crate) struct Connector;
 
     /// Never built: a server without TLS support serves plain `ws://` (the caller warns).
-    pub struct Acceptor;
+    pub(crate) struct Acceptor;
 
-    pub fn acceptor(_: &ServerIdentity) -> Result<Acceptor> {
+    pub(crate) fn acceptor(_: &ServerIdentity) -> Result<Acceptor> {
         Err(Error::new(
-            LunaResult::Unsupported,
+            ErrorKind::Unsupported,
             "this build of luna has no TLS support",
         ))
     }
@@ -290,24 +252,20 @@ mod disabled {
         }
     }
 
-    pub type ClientStream = TcpStream;
+    pub(crate) type ClientStream = TcpStream;
 
-    pub fn connector(_: &ClientTls) -> Result<Connector> {
+    pub(crate) fn connector(_: &ClientTls) -> Result<Connector> {
         Err(Error::new(
-            LunaResult::Unsupported,
+            ErrorKind::Unsupported,
             "this build of luna has no TLS support",
         ))
     }
 
     impl Connector {
-        pub(crate) async fn connect(
-            &self,
-            _: &str,
-            _: TcpStream,
-        ) -> std::result::Result<ClientStream, Failure> {
-            Err(Failure::new(
-                LunaResult::Unsupported,
-                "this build of luna has no TLS support".into(),
+        pub(crate) async fn connect(&self, _: &str, _: TcpStream) -> Result<ClientStream> {
+            Err(Error::new(
+                ErrorKind::Unsupported,
+                "this build of luna has no TLS support",
             ))
         }
     }

@@ -5,7 +5,7 @@ mod common;
 use std::ffi::CString;
 
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 #[test]

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use luna::backlog::DEFAULT_BACKLOG_LIMIT;
-use luna::error::LunaResult;
-use luna::event::{LunaEvent, LunaEventKind};
+use luna::ffi::LunaResult;
+use luna::ffi::DEFAULT_BACKLOG_LIMIT;
 use luna::ffi::*;
+use luna::ffi::{LunaEvent, LunaEventKind};
 
 const FRAME: usize = 1 << 20;
 const FRAMES: usize = 100;

@@ -6,7 +6,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 /// A client frame as read off the wire, with its masking key.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use luna::error::LunaResult;
-use luna::event::LunaEventKind;
+use luna::ffi::LunaEventKind;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 /// A server app the test thread polls itself, so it decides when batches end.

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 const MASK: Option<[u8; 4]> = Some([9, 8, 7, 6]);

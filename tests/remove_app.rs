@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 #[test]

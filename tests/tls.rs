@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use common::certs::*;
 use common::*;
-use luna::error::LunaResult;
+use luna::ffi::LunaResult;
 use luna::ffi::*;
 
 fn c(path: &Path) -> CString {

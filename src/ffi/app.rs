@@ -3,10 +3,10 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use super::{bytes, c_str, guard, lookup, unregister, write_out, LunaApp};
+use super::event::{to_c, LunaEvent};
+use super::{bytes, c_str, guard, lookup, unregister, write_out, LunaApp, LunaResult};
 use crate::app::{self, App};
-use crate::error::{Error, LunaResult};
-use crate::event::LunaEvent;
+use crate::error::{Error, ErrorKind};
 
 /// Sends now what was sent while handling the last `luna_app_poll`'s events, instead of at
 /// the next poll or wait, and ends that batch: later sends go out at once. Call it after
@@ -59,7 +59,12 @@ pub extern "C" fn luna_app_poll(
             // SAFETY: non-NULL and size-checked; the caller promises `capacity` writable events.
             unsafe { std::slice::from_raw_parts_mut(events, capacity) }
         };
-        let count = app.poll(slots);
+        let mut slots = slots.iter_mut();
+        let count = app.poll(capacity, |event| {
+            if let Some(slot) = slots.next() {
+                *slot = to_c(event);
+            }
+        });
         // SAFETY: checked for NULL above; the caller promises it is writable.
         unsafe { write_out(out_count, count, "out_count") }
     })
@@ -81,7 +86,7 @@ pub extern "C" fn luna_app_wait(app: *mut LunaApp, timeout_ms: i32) -> LunaResul
         match app.wait(timeout(timeout_ms)) {
             true => Ok(()),
             false => Err(Error::new(
-                LunaResult::Timeout,
+                ErrorKind::Timeout,
                 "no event before the timeout",
             )),
         }
@@ -111,13 +116,13 @@ pub extern "C" fn luna_app_wait_any(
             let pause = timeout(timeout_ms)
                 .ok_or_else(|| Error::invalid("no apps to wait for and no timeout"))?;
             std::thread::sleep(pause);
-            return Err(Error::new(LunaResult::Timeout, "no apps to wait for"));
+            return Err(Error::new(ErrorKind::Timeout, "no apps to wait for"));
         }
         let refs: Vec<&App> = live.iter().map(|a| a.as_ref()).collect();
         match app::wait_any(&refs, timeout(timeout_ms)) {
             true => Ok(()),
             false => Err(Error::new(
-                LunaResult::Timeout,
+                ErrorKind::Timeout,
                 "no event before the timeout",
             )),
         }

@@ -2,14 +2,11 @@
 
 use std::ffi::c_char;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use super::{c_str, guard, lookup, register, server::limits_from, strings, write_out, LunaApp};
+use super::{c_str, guard, lookup, register, strings, write_out, LunaApp, LunaResult};
 use crate::app::App;
-use crate::client::ClientConfig;
-use crate::config::{self, Limits};
-use crate::error::{Error, LunaResult, Result};
-use crate::tls::ClientTls;
+use crate::config::{self, ClientConfig, ClientTls, LimitSettings};
+use crate::error::{Error, Result};
 
 /// How to connect. Fill it with `luna_client_config_default`, then set what you need.
 /// Strings are NUL-terminated UTF-8 and only read during `luna_client_connect`.
@@ -20,9 +17,11 @@ pub struct LunaClientConfig {
     /// Subprotocols to request, in order of preference; may be NULL when the count is 0.
     /// When any are requested, the server must agree to one or the connection fails.
     pub protocols: *const *const c_char,
+    /// How many names `protocols` points to.
     pub protocol_count: usize,
     /// Extra request headers as "Name: value" strings; may be NULL when the count is 0.
     pub headers: *const *const c_char,
+    /// How many lines `headers` points to.
     pub header_count: usize,
     /// Limit for resolving, connecting, TLS and the upgrade together. Default 10000.
     pub connect_timeout_ms: u32,
@@ -39,6 +38,7 @@ pub struct LunaClientConfig {
     pub tls_ca_file: *const c_char,
     /// wss://: a client certificate (PEM) and its PKCS#8 key (PEM); both or neither.
     pub tls_cert_file: *const c_char,
+    /// The key file that goes with `tls_cert_file`.
     pub tls_key_file: *const c_char,
     /// Largest incoming message; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
     pub max_message_size: usize,
@@ -61,27 +61,27 @@ pub struct LunaClientConfig {
 #[no_mangle]
 pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> LunaResult {
     guard(|| {
-        let limits = Limits::default();
+        let limits = LimitSettings::defaults();
         let defaults = LunaClientConfig {
             url: std::ptr::null(),
             protocols: std::ptr::null(),
             protocol_count: 0,
             headers: std::ptr::null(),
             header_count: 0,
-            connect_timeout_ms: 10_000,
+            connect_timeout_ms: config::DEFAULT_CONNECT_TIMEOUT.as_millis() as u32,
             tls_verify: 1,
-            control_frames: 0,
-            close_on_backpressure: 0,
+            control_frames: u8::from(limits.control_frames),
+            close_on_backpressure: u8::from(limits.close_on_backpressure),
             tls_ca_file: std::ptr::null(),
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
             max_message_size: limits.max_message_size,
             max_frame_size: limits.max_frame_size,
             max_send_queue: limits.max_send_queue,
-            ping_interval_ms: 0,
-            idle_timeout_ms: 0,
-            close_timeout_ms: limits.close_timeout.as_millis() as u32,
-            read_buffer_size: limits.read_buffer_size as u32,
+            ping_interval_ms: limits.ping_interval_ms,
+            idle_timeout_ms: limits.idle_timeout_ms,
+            close_timeout_ms: limits.close_timeout_ms,
+            read_buffer_size: limits.read_buffer_size,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -151,14 +151,12 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
     // SAFETY: forwarded from the caller's promise about `c`.
     let protocols = unsafe { strings(c.protocols, c.protocol_count, "config.protocols")? };
     config::check_protocol_names(&protocols)?;
-    let mut headers = Vec::new();
     // SAFETY: forwarded from the caller's promise about `c`.
-    for line in unsafe { strings(c.headers, c.header_count, "config.headers")? } {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| Error::invalid(format!("header '{line}' is not 'Name: value'")))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
+    let lines = unsafe { strings(c.headers, c.header_count, "config.headers")? };
+    let headers = lines
+        .iter()
+        .map(|line| config::parse_header_line(line))
+        .collect::<Result<Vec<_>>>()?;
     let tls = ClientTls {
         verify: c.tls_verify != 0,
         // SAFETY: forwarded from the caller's promise about `c`.
@@ -168,27 +166,24 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
         // SAFETY: forwarded from the caller's promise about `c`.
         key_file: unsafe { path(c.tls_key_file, "config.tls_key_file")? },
     };
-    let mut limits = limits_from(
-        c.max_message_size,
-        c.max_frame_size,
-        c.max_send_queue,
-        c.ping_interval_ms,
-        c.idle_timeout_ms,
-        c.close_timeout_ms,
-        c.read_buffer_size,
-        c.control_frames != 0,
-    );
-    limits.close_on_backpressure = c.close_on_backpressure != 0;
-    let connect_timeout = match c.connect_timeout_ms {
-        0 => super::server::NO_LIMIT,
-        ms => Duration::from_millis(u64::from(ms)),
+    let limits = LimitSettings {
+        max_message_size: c.max_message_size,
+        max_frame_size: c.max_frame_size,
+        max_send_queue: c.max_send_queue,
+        ping_interval_ms: c.ping_interval_ms,
+        idle_timeout_ms: c.idle_timeout_ms,
+        close_timeout_ms: c.close_timeout_ms,
+        read_buffer_size: c.read_buffer_size,
+        control_frames: c.control_frames != 0,
+        close_on_backpressure: c.close_on_backpressure != 0,
+        ..LimitSettings::defaults()
     };
     Ok(ClientConfig {
         url,
         protocols,
         headers,
-        connect_timeout,
+        connect_timeout: config::timeout(c.connect_timeout_ms),
         tls,
-        limits,
+        limits: limits.limits(),
     })
 }

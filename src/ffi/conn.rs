@@ -2,8 +2,9 @@
 
 use std::ffi::c_char;
 
+use super::LunaResult;
 use super::{bytes, guard, lookup, write_out, LunaApp};
-use crate::error::{Error, LunaResult, Result};
+use crate::error::{Error, Result};
 
 /// Sends one message to connection `conn`. The bytes are copied before this returns.
 /// `opcode`: 1 = TEXT (must be valid UTF-8), 2 = BINARY, 9 = PING, 10 = PONG (≤ 125 bytes).
@@ -113,7 +114,7 @@ pub extern "C" fn luna_conn_local(
             .local_addr()
             .map_err(|e| Error::io("local address", e))?;
         write_addr(
-            crate::connection::normalize_peer(local),
+            crate::conn::normalize_peer(local),
             ip,
             ip_capacity,
             out_port,

@@ -9,6 +9,8 @@
 mod app;
 mod client;
 mod conn;
+mod event;
+mod result;
 mod server;
 
 use std::cell::RefCell;
@@ -21,12 +23,18 @@ use std::sync::{Arc, LazyLock};
 use parking_lot::RwLock;
 
 use crate::app::App;
-use crate::error::{Error, LunaResult, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 pub use app::*;
 pub use client::*;
 pub use conn::*;
+pub use event::{LunaEvent, LunaEventKind, LunaOpcode};
+pub use result::LunaResult;
 pub use server::*;
+
+/// Undelivered message bytes per app before its connections pause reading (for tests; the
+/// C API documents the figure on `luna_app_poll`).
+pub const DEFAULT_BACKLOG_LIMIT: usize = crate::backlog::DEFAULT_BACKLOG_LIMIT;
 
 /// An app: a server or a client. Opaque; created by `luna_server_new` or
 /// `luna_client_connect`, released by `luna_app_free`.
@@ -49,7 +57,7 @@ fn guard(f: impl FnOnce() -> Result<()>) -> LunaResult {
         Ok(Ok(())) => LunaResult::Ok,
         Ok(Err(err)) => {
             set_last_error(&err.message);
-            err.code
+            LunaResult::from(err.kind)
         }
         Err(panic) => {
             set_last_error(&format!(
@@ -128,12 +136,8 @@ unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
     }
     // SAFETY: non-NULL; the caller promises NUL termination.
     let raw = unsafe { CStr::from_ptr(ptr) };
-    raw.to_str().map_err(|_| {
-        Error::new(
-            LunaResult::InvalidUtf8,
-            format!("{what} is not valid UTF-8"),
-        )
-    })
+    raw.to_str()
+        .map_err(|_| Error::new(ErrorKind::InvalidUtf8, format!("{what} is not valid UTF-8")))
 }
 
 /// Reads `count` NUL-terminated strings.
@@ -177,25 +181,7 @@ pub extern "C" fn luna_last_error() -> *const c_char {
 /// A static name for a result code, such as "LUNA_RESULT_CLOSED"; never NULL.
 #[no_mangle]
 pub extern "C" fn luna_result_name(code: u32) -> *const c_char {
-    let all = [
-        LunaResult::Ok,
-        LunaResult::Closed,
-        LunaResult::InvalidArgument,
-        LunaResult::Backpressure,
-        LunaResult::Tls,
-        LunaResult::Io,
-        LunaResult::Timeout,
-        LunaResult::Unsupported,
-        LunaResult::Internal,
-        LunaResult::InvalidUtf8,
-        LunaResult::Dns,
-        LunaResult::Protocol,
-        LunaResult::Refused,
-    ];
-    let name = all
-        .iter()
-        .find(|r| **r as u32 == code)
-        .map_or("LUNA_RESULT_UNKNOWN\0", |r| r.name());
+    let name = LunaResult::try_from(code).map_or("LUNA_RESULT_UNKNOWN\0", LunaResult::name);
     name.as_ptr().cast()
 }
 

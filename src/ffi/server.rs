@@ -1,13 +1,11 @@
 //! Creating server apps.
 
 use std::ffi::c_char;
-use std::time::Duration;
 
-use super::{c_str, guard, register, strings, write_out, LunaApp};
+use super::{c_str, guard, register, strings, write_out, LunaApp, LunaResult};
 use crate::app::App;
-use crate::config::{self, Limits, ServerConfig};
-use crate::error::{Error, LunaResult, Result};
-use crate::tls::ServerIdentity;
+use crate::config::{self, LimitSettings, ServerConfig, ServerIdentity};
+use crate::error::{Error, Result};
 
 /// How to start a server. Fill it with `luna_server_config_default`, then set what you need.
 /// Strings are NUL-terminated UTF-8 and only read during `luna_server_new`.
@@ -29,6 +27,7 @@ pub struct LunaServerConfig {
     pub close_on_backpressure: u8,
     /// Subprotocol names served, `protocol_count` of them; may be NULL when the count is 0.
     pub protocols: *const *const c_char,
+    /// How many names `protocols` points to.
     pub protocol_count: usize,
     /// Largest incoming message; larger ones close the connection with 1009.
     /// Default 16 MiB; 0 = unlimited.
@@ -57,6 +56,7 @@ pub struct LunaServerConfig {
     /// A missing, unreadable, mismatched or expired pair makes `luna_server_new` fail with
     /// LUNA_RESULT_TLS; a build without TLS fails with LUNA_RESULT_UNSUPPORTED.
     pub tls_cert_file: *const c_char,
+    /// The private key file that goes with `tls_cert_file`.
     pub tls_key_file: *const c_char,
     /// Password of an encrypted key, or NULL.
     pub tls_key_password: *const c_char,
@@ -66,24 +66,24 @@ pub struct LunaServerConfig {
 #[no_mangle]
 pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> LunaResult {
     guard(|| {
-        let limits = Limits::default();
+        let limits = LimitSettings::defaults();
         let defaults = LunaServerConfig {
             host: std::ptr::null(),
             port: 0,
             has_default: 1,
-            control_frames: 0,
-            close_on_backpressure: 0,
+            control_frames: u8::from(limits.control_frames),
+            close_on_backpressure: u8::from(limits.close_on_backpressure),
             protocols: std::ptr::null(),
             protocol_count: 0,
             max_message_size: limits.max_message_size,
             max_frame_size: limits.max_frame_size,
             max_send_queue: limits.max_send_queue,
-            max_connections: 0,
-            handshake_timeout_ms: limits.handshake_timeout.as_millis() as u32,
-            ping_interval_ms: 0,
-            idle_timeout_ms: 0,
-            close_timeout_ms: limits.close_timeout.as_millis() as u32,
-            read_buffer_size: limits.read_buffer_size as u32,
+            max_connections: limits.max_connections as u32,
+            handshake_timeout_ms: limits.handshake_timeout_ms,
+            ping_interval_ms: limits.ping_interval_ms,
+            idle_timeout_ms: limits.idle_timeout_ms,
+            close_timeout_ms: limits.close_timeout_ms,
+            read_buffer_size: limits.read_buffer_size,
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
             tls_key_password: std::ptr::null(),
@@ -123,21 +123,18 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
     // SAFETY: the caller promises `protocol_count` readable string pointers.
     let protocols = unsafe { strings(c.protocols, c.protocol_count, "config.protocols")? };
     config::check_protocol_names(&protocols)?;
-    let mut limits = limits_from(
-        c.max_message_size,
-        c.max_frame_size,
-        c.max_send_queue,
-        c.ping_interval_ms,
-        c.idle_timeout_ms,
-        c.close_timeout_ms,
-        c.read_buffer_size,
-        c.control_frames != 0,
-    );
-    limits.max_connections = c.max_connections as usize;
-    limits.close_on_backpressure = c.close_on_backpressure != 0;
-    limits.handshake_timeout = match c.handshake_timeout_ms {
-        0 => NO_LIMIT,
-        ms => Duration::from_millis(u64::from(ms)),
+    let limits = LimitSettings {
+        max_message_size: c.max_message_size,
+        max_frame_size: c.max_frame_size,
+        max_send_queue: c.max_send_queue,
+        max_connections: c.max_connections as usize,
+        handshake_timeout_ms: c.handshake_timeout_ms,
+        ping_interval_ms: c.ping_interval_ms,
+        idle_timeout_ms: c.idle_timeout_ms,
+        close_timeout_ms: c.close_timeout_ms,
+        read_buffer_size: c.read_buffer_size,
+        control_frames: c.control_frames != 0,
+        close_on_backpressure: c.close_on_backpressure != 0,
     };
     let tls = match (c.tls_cert_file.is_null(), c.tls_key_file.is_null()) {
         (true, true) => None,
@@ -165,40 +162,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         port: c.port,
         protocols,
         has_default: c.has_default != 0,
-        limits,
+        limits: limits.limits(),
         tls,
     })
 }
-
-/// The limits both configs share; 0 means "unlimited" for sizes and "off" for intervals.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn limits_from(
-    max_message_size: usize,
-    max_frame_size: usize,
-    max_send_queue: usize,
-    ping_interval_ms: u32,
-    idle_timeout_ms: u32,
-    close_timeout_ms: u32,
-    read_buffer_size: u32,
-    control_frames: bool,
-) -> Limits {
-    let size = |v: usize| if v == 0 { usize::MAX } else { v };
-    let optional = |ms: u32| (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
-    Limits {
-        max_message_size: size(max_message_size),
-        max_frame_size: size(max_frame_size),
-        max_send_queue: size(max_send_queue),
-        ping_interval: optional(ping_interval_ms),
-        idle_timeout: optional(idle_timeout_ms),
-        close_timeout: Duration::from_millis(u64::from(close_timeout_ms)),
-        control_frames,
-        read_buffer_size: match read_buffer_size {
-            0 => config::DEFAULT_READ_BUFFER_SIZE,
-            n => (n as usize).clamp(256, 1 << 20),
-        },
-        ..Limits::default()
-    }
-}
-
-/// Long enough to mean "never" while staying far from `Instant` overflow.
-pub(super) const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use luna::error::LunaResult;
-use luna::event::{LunaEvent, LunaEventKind};
+use luna::ffi::LunaResult;
 use luna::ffi::*;
+use luna::ffi::{LunaEvent, LunaEventKind};
 use parking_lot::Mutex;
 
 /// An event copied out of the poll buffer.

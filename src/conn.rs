@@ -1,0 +1,131 @@
+//! The host-side handle of one connection: its id, what its handshake agreed, and the send
+//! path the host writes through. The I/O task that runs it is `session`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use smol::net::TcpStream;
+
+use crate::config::Limits;
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, EventSink};
+use crate::send_path::SendPath;
+use crate::wire::Wire;
+
+/// The events of an app: an OPEN carries the connection's handle.
+pub(crate) type ConnEvent = Event<Arc<Conn>>;
+/// The I/O side's end of an app's event queue.
+pub(crate) type Sink = EventSink<Arc<Conn>>;
+
+/// The group of connections served by the default handler (no subprotocol matched).
+pub(crate) const DEFAULT_GROUP: u32 = u32::MAX;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh connection id; ids are never reused within a process.
+pub(crate) fn next_id() -> u64 {
+    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether `id` was ever handed out (so a missing connection is "closed", not "unknown").
+pub(crate) fn was_issued(id: u64) -> bool {
+    id != 0 && id < NEXT_CONN_ID.load(Ordering::Relaxed)
+}
+
+/// Shows IPv4 peers of a dual-stack socket as plain IPv4.
+pub(crate) fn normalize_peer(peer: SocketAddr) -> SocketAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), peer.port()),
+            None => peer,
+        },
+        IpAddr::V4(_) => peer,
+    }
+}
+
+/// The shared handle of a connection. A client connection exists (and queues sends)
+/// before its socket does.
+pub(crate) struct Conn {
+    pub id: u64,
+    /// Index of the matched protocol in the app's list, or `DEFAULT_GROUP`.
+    pub group: u32,
+    link: OnceLock<Link>,
+    /// Everything outgoing; shared with the app's batch while it holds deferred frames.
+    pub path: Arc<SendPath>,
+    close_emitted: AtomicBool,
+}
+
+/// What a connection is once its handshake has completed.
+pub(crate) struct Link {
+    pub socket: TcpStream,
+    pub peer: SocketAddr,
+    /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
+    pub peer_ip: String,
+    pub tls: bool,
+    /// The subprotocol agreed in the handshake, if any.
+    pub protocol: Option<String>,
+}
+
+impl Link {
+    pub fn new(socket: TcpStream, peer: SocketAddr, tls: bool, protocol: Option<String>) -> Link {
+        let peer = normalize_peer(peer);
+        Link {
+            socket,
+            peer,
+            peer_ip: peer.ip().to_string(),
+            tls,
+            protocol,
+        }
+    }
+}
+
+impl Conn {
+    /// A connection handle, with nothing queued.
+    pub fn new(id: u64, group: u32, limits: &Limits) -> Arc<Conn> {
+        Arc::new(Conn {
+            id,
+            group,
+            link: OnceLock::new(),
+            path: Arc::new(SendPath::new(limits)),
+            close_emitted: AtomicBool::new(false),
+        })
+    }
+
+    /// Records the completed handshake (the first call wins); with a `wire`, the host
+    /// writes to the socket itself from now on.
+    pub fn open(&self, link: Link, wire: Option<Arc<Wire>>) {
+        if let Some(wire) = wire {
+            self.path.attach_wire(wire);
+        }
+        let _ = self.link.set(link);
+    }
+
+    /// The socket, peer and protocol; an error until the handshake has completed.
+    pub fn link(&self) -> Result<&Link> {
+        self.link
+            .get()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the connection is not open yet"))
+    }
+
+    /// Starts the closing handshake; a second call is a no-op. Arguments are trusted here.
+    pub fn close(&self, code: u16, reason: &str) {
+        self.path.close(code, reason);
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.path.is_closing()
+    }
+
+    /// Emits this connection's close event unless one was emitted already.
+    pub fn emit_close(&self, sink: &Sink, code: u16, reason: String, clean: bool) {
+        if !self.close_emitted.swap(true, Ordering::AcqRel) {
+            sink.push(Event::Close {
+                conn: self.id,
+                code,
+                reason,
+                clean,
+            });
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The C form of events and opcodes.
+
+use crate::conn::ConnEvent;
+use crate::event::{Event, Opcode};
+
+use super::LunaResult;
+
+/// What happened. The numbers are part of the ABI.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LunaEventKind {
+    /// A connection completed its handshake: `conn`, `data` = chosen subprotocol (empty when
+    /// none), `peer`/`peer_port` = the peer's address.
+    Open = 1,
+    /// A whole message arrived: `conn`, `opcode`, `data`.
+    Message = 2,
+    /// A connection closed: `conn`, `code`, `data` = reason, `was_clean`. It is the last event
+    /// of that connection.
+    Close = 3,
+    /// Something went wrong: `conn` (0 when no connection is concerned), `code` = a
+    /// `LunaResult` saying what kind of failure, `data` = a message for humans.
+    Error = 4,
+}
+
+/// One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
+/// next `luna_app_poll` (or `luna_app_free`) on the same app; copy what you keep longer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct LunaEvent {
+    /// What happened; it says which of the other fields are set.
+    pub kind: LunaEventKind,
+    /// MESSAGE: 1 = TEXT, 2 = BINARY, 9 = PING, 10 = PONG. Otherwise 0.
+    pub opcode: u32,
+    /// The connection concerned; ids are never reused within a process.
+    pub conn: u64,
+    /// Payload, subprotocol, close reason or error message (see `kind`). Not NUL-terminated.
+    pub data: *const u8,
+    /// Bytes at `data`.
+    pub len: usize,
+    /// OPEN: the peer's IP address as text (IPv4 peers of a dual-stack socket appear as plain
+    /// IPv4). Not NUL-terminated.
+    pub peer: *const u8,
+    /// Bytes at `peer`.
+    pub peer_len: usize,
+    /// CLOSE: the close code (1005 = none given, 1006 = no closing handshake).
+    /// ERROR: the `LunaResult` class of the failure.
+    pub code: u32,
+    /// ERROR of a client handshake: the HTTP status the server answered instead of 101
+    /// (else 0).
+    pub http_status: u16,
+    /// OPEN: the peer's port.
+    pub peer_port: u16,
+    /// CLOSE: 1 when the closing handshake completed, else 0.
+    pub was_clean: u8,
+}
+
+/// WebSocket opcodes (RFC 6455), as `LunaEvent.opcode` reports them and send calls take them.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LunaOpcode {
+    /// Continues a fragmented message (never reported: messages arrive whole).
+    Continuation = 0,
+    /// A UTF-8 text message.
+    Text = 1,
+    /// A binary message.
+    Binary = 2,
+    /// A close frame (reported as a CLOSE event).
+    Close = 8,
+    /// A ping (answered automatically; reported when `control_frames` is set).
+    Ping = 9,
+    /// A pong (reported when `control_frames` is set).
+    Pong = 10,
+}
+
+impl From<Opcode> for LunaOpcode {
+    fn from(opcode: Opcode) -> LunaOpcode {
+        match opcode {
+            Opcode::Text => LunaOpcode::Text,
+            Opcode::Binary => LunaOpcode::Binary,
+            Opcode::Ping => LunaOpcode::Ping,
+            Opcode::Pong => LunaOpcode::Pong,
+        }
+    }
+}
+
+impl Default for LunaEvent {
+    /// An empty ERROR event: what a poll buffer holds before luna fills it.
+    fn default() -> Self {
+        LunaEvent {
+            kind: LunaEventKind::Error,
+            opcode: 0,
+            conn: 0,
+            data: std::ptr::null(),
+            len: 0,
+            peer: std::ptr::null(),
+            peer_len: 0,
+            code: 0,
+            http_status: 0,
+            peer_port: 0,
+            was_clean: 0,
+        }
+    }
+}
+
+/// The C view of `event`, borrowing its bytes.
+pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
+    let mut out = LunaEvent::default();
+    match event {
+        Event::Open(conn) => {
+            out.kind = LunaEventKind::Open;
+            out.conn = conn.id;
+            if let Ok(link) = conn.link() {
+                let protocol = link.protocol.as_deref().unwrap_or("");
+                (out.data, out.len) = (protocol.as_ptr(), protocol.len());
+                (out.peer, out.peer_len) = (link.peer_ip.as_ptr(), link.peer_ip.len());
+                out.peer_port = link.peer.port();
+            }
+        }
+        Event::Message { conn, opcode, data } => {
+            out.kind = LunaEventKind::Message;
+            out.conn = *conn;
+            out.opcode = LunaOpcode::from(*opcode) as u32;
+            (out.data, out.len) = (data.as_ptr(), data.len());
+        }
+        Event::Close {
+            conn,
+            code,
+            reason,
+            clean,
+        } => {
+            out.kind = LunaEventKind::Close;
+            out.conn = *conn;
+            out.code = u32::from(*code);
+            (out.data, out.len) = (reason.as_ptr(), reason.len());
+            out.was_clean = u8::from(*clean);
+        }
+        Event::Error {
+            conn,
+            kind,
+            message,
+            http_status,
+        } => {
+            out.conn = *conn;
+            out.http_status = *http_status;
+            out.code = LunaResult::from(*kind) as u32;
+            (out.data, out.len) = (message.as_ptr(), message.len());
+        }
+    }
+    out
+}
