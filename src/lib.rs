@@ -13,6 +13,7 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod ffi;
+mod http;
 pub mod outbox;
 pub mod runtime;
 pub mod server;
