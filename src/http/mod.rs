@@ -6,3 +6,4 @@
 #![allow(dead_code)]
 
 pub(crate) mod request;
+pub(crate) mod response;
