@@ -500,6 +500,11 @@ mod tests {
         assert_eq!(req.header("accept").as_deref(), Some("a, b"));
         assert_eq!(req.header("cookie").as_deref(), Some("x=1; y=2"));
         assert_eq!(req.header("missing"), None);
+        let twice = b"GET / HTTP/1.1\r\nHost: h\r\nSet-Cookie: a=1, b\r\nSet-Cookie: c=2\r\n\r\n";
+        assert_eq!(
+            request(twice).header("set-cookie").as_deref(),
+            Some("a=1, b")
+        );
         assert!(matches!(req.header("host"), Some(Cow::Borrowed("h"))));
     }
 
