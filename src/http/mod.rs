@@ -1,0 +1,10 @@
+//! The web server's I/O-free parts (SPEC §4a): request heads in, response heads out, and the
+//! static-file decision. Each is a plain function over bytes, paths and metadata, so every rule
+//! is a unit test and the request parser can be fed to a fuzzer; the I/O tasks only move bytes.
+
+// Nothing calls these yet: the server wires them in next (issue 14).
+#![allow(dead_code)]
+
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod static_files;

@@ -1,0 +1,695 @@
+//! HTTP/1.1 request heads: the bytes read so far in, a [`Request`] or the status that refuses it
+//! out. Every request head, upgrade or not, goes through [`parse_request`].
+//!
+//! Decisions: HTTP/1.0 is accepted (curl `--http1.0`, `ab` and health checkers still send it;
+//! it never keeps alive unless asked and never upgrades). Any other version gets 505. A
+//! `Transfer-Encoding` gets 501: request bodies must carry `Content-Length`, so there is no
+//! chunked decoder and no CL/TE smuggling. Bare LF line ends are accepted, as httparse does and
+//! RFC 9112 §2.2 allows; a bare CR is a 400.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use data_encoding::BASE64;
+use sha1::{Digest, Sha1};
+
+/// Bounds on a request head; a head past any of them is refused before it is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Request line through the blank line. Default 16 KiB, Node's default since v13.13: 8 KiB
+    /// proved too small for real browser cookies (nginx allows 4 × 8 KiB lines).
+    pub(crate) max_head_size: usize,
+    /// Header fields. Default 100, Apache's `LimitRequestFields`: browsers send about 20, and
+    /// httparse needs a slot for each up front.
+    pub(crate) max_headers: usize,
+    /// Request target. Default 8 KiB, nginx's request-line buffer (`large_client_header_buffers
+    /// 4 8k`) and about Apache's `LimitRequestLine` (8190).
+    pub(crate) max_target_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_size: 16 * 1024,
+            max_headers: 100,
+            max_target_len: 8 * 1024,
+        }
+    }
+}
+
+/// Why a request head is refused; [`RequestError::status`] is the answer to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestError {
+    /// 400: not a well-formed HTTP/1.x head; the text names the part.
+    BadRequest(&'static str),
+    /// 414: the target is longer than `max_target_len`.
+    UriTooLong,
+    /// 431: the head is larger than `max_head_size` or has more than `max_headers` fields.
+    HeaderFieldsTooLarge,
+    /// 501: the request uses something luna does not implement (a `Transfer-Encoding`).
+    NotImplemented(&'static str),
+    /// 505: a version other than HTTP/1.0 and HTTP/1.1.
+    VersionNotSupported,
+}
+
+impl RequestError {
+    /// The status code that answers this error.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            RequestError::BadRequest(_) => 400,
+            RequestError::UriTooLong => 414,
+            RequestError::HeaderFieldsTooLarge => 431,
+            RequestError::NotImplemented(_) => 501,
+            RequestError::VersionNotSupported => 505,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::BadRequest(what) => write!(f, "bad request: {what}"),
+            RequestError::UriTooLong => f.write_str("request target too long"),
+            RequestError::HeaderFieldsTooLarge => f.write_str("request head too large"),
+            RequestError::NotImplemented(what) => write!(f, "not implemented: {what}"),
+            RequestError::VersionNotSupported => f.write_str("HTTP version not supported"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// What the bytes read so far amount to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Parse {
+    /// The head is not complete yet and still within the limits: read more.
+    Partial,
+    /// A complete head, and its length: the body (if any) starts at that offset.
+    Complete(Request, usize),
+}
+
+/// A parsed request head. Only [`parse_request`] makes one, so it is always well-framed: at most
+/// one `Host`, a consistent `Content-Length`, no `Transfer-Encoding`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// The method token as sent (methods are case-sensitive); the caller decides which it allows.
+    pub(crate) method: String,
+    /// The raw request target: origin-form (`/a?b`), absolute-form (`http://h/a?b`) or `*`.
+    pub(crate) target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) minor_version: u8,
+    /// Header fields in order, names lower-cased, values as sent (outer whitespace trimmed).
+    pub(crate) headers: Vec<(String, String)>,
+    content_length: u64,
+}
+
+/// Parses the request head at the start of `buf` (the bytes read so far). Never panics; a
+/// caller re-parses from the start as more bytes arrive, and stops reading on any error.
+pub(crate) fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse, RequestError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut raw = httparse::Request::new(&mut slots);
+    match raw.parse(buf) {
+        Ok(httparse::Status::Partial) => partial(buf, limits),
+        Ok(httparse::Status::Complete(len)) => complete(&raw, len, limits),
+        Err(httparse::Error::TooManyHeaders) => Err(RequestError::HeaderFieldsTooLarge),
+        Err(httparse::Error::Version) => Err(version_error(buf)),
+        Err(_) => Err(RequestError::BadRequest("malformed request head")),
+    }
+}
+
+/// An incomplete head: keep reading unless it has already outgrown a limit.
+fn partial(buf: &[u8], limits: &Limits) -> Result<Parse, RequestError> {
+    let line = request_line(buf);
+    let line_open = !trim_leading_newlines(buf).contains(&b'\n');
+    let target_so_far = line.split(|&b| b == b' ').nth(1).map_or(0, <[u8]>::len);
+    // A request line that alone fills the head is a target too long, as nginx answers.
+    if line_open && (target_so_far > limits.max_target_len || buf.len() > limits.max_head_size) {
+        return Err(RequestError::UriTooLong);
+    }
+    if buf.len() > limits.max_head_size {
+        return Err(RequestError::HeaderFieldsTooLarge);
+    }
+    Ok(Parse::Partial)
+}
+
+/// A complete head from httparse: check the limits and the framing, then own it.
+fn complete(raw: &httparse::Request, len: usize, limits: &Limits) -> Result<Parse, RequestError> {
+    let method = raw.method.unwrap_or_default();
+    let target = raw.path.unwrap_or_default();
+    if target.len() > limits.max_target_len {
+        return Err(RequestError::UriTooLong);
+    }
+    if len > limits.max_head_size {
+        return Err(RequestError::HeaderFieldsTooLarge);
+    }
+    check_target(method, target)?;
+    let headers: Vec<(String, String)> = raw
+        .headers
+        .iter()
+        .map(|h| {
+            // obs-text (RFC 9110 §5.5) is not UTF-8; U+FFFD keeps it visible rather than fatal.
+            let value = String::from_utf8_lossy(h.value).into_owned();
+            (h.name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    let minor_version = raw.version.unwrap_or(1);
+    check_host(&headers, minor_version)?;
+    let content_length = body_length(&headers)?;
+    let request = Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        minor_version,
+        headers,
+        content_length,
+    };
+    Ok(Parse::Complete(request, len))
+}
+
+/// The request line: the first non-empty line, without its line end.
+fn request_line(buf: &[u8]) -> &[u8] {
+    let rest = trim_leading_newlines(buf);
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// httparse skips empty lines before the request line (RFC 9112 §2.2); so do the checks here.
+fn trim_leading_newlines(buf: &[u8]) -> &[u8] {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+    &buf[start.unwrap_or(buf.len())..]
+}
+
+/// `HTTP/2`, `HTTP/3.0`, `HTTP/1.2`: a version we do not speak (505); anything else is a 400.
+fn version_error(buf: &[u8]) -> RequestError {
+    let line = request_line(buf);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let is_digit = |b: &u8| b.is_ascii_digit();
+    match version.strip_prefix(b"HTTP/") {
+        Some([major]) if is_digit(major) => RequestError::VersionNotSupported,
+        Some([major, b'.', minor]) if is_digit(major) && is_digit(minor) => {
+            RequestError::VersionNotSupported
+        }
+        _ => RequestError::BadRequest("invalid HTTP version"),
+    }
+}
+
+/// Origin-form and absolute-form targets (RFC 9112 §3.2), and `*` for `OPTIONS` only.
+fn check_target(method: &str, target: &str) -> Result<(), RequestError> {
+    let asterisk = method == "OPTIONS" && target == "*";
+    if target.starts_with('/') || strip_scheme(target).is_some() || asterisk {
+        Ok(())
+    } else {
+        Err(RequestError::BadRequest("request target"))
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one.
+fn check_host(headers: &[(String, String)], minor_version: u8) -> Result<(), RequestError> {
+    let hosts = headers.iter().filter(|(name, _)| name == "host").count();
+    match (hosts, minor_version) {
+        (1, _) | (0, 0) => Ok(()),
+        (0, _) => Err(RequestError::BadRequest("missing Host")),
+        _ => Err(RequestError::BadRequest("more than one Host")),
+    }
+}
+
+/// The body's length (RFC 9112 §6.3): `Content-Length`, or 0; repeats must agree.
+fn body_length(headers: &[(String, String)]) -> Result<u64, RequestError> {
+    if headers.iter().any(|(name, _)| name == "transfer-encoding") {
+        return Err(RequestError::NotImplemented("Transfer-Encoding"));
+    }
+    let mut length = None;
+    let values = headers.iter().filter(|(name, _)| name == "content-length");
+    for item in values.flat_map(|(_, value)| value.split(',')) {
+        let n = parse_decimal(item.trim()).ok_or(RequestError::BadRequest("Content-Length"))?;
+        if length.is_some_and(|seen| seen != n) {
+            return Err(RequestError::BadRequest("conflicting Content-Length"));
+        }
+        length = Some(n);
+    }
+    Ok(length.unwrap_or(0))
+}
+
+/// Digits only: `str::parse` would also take a leading `+`; overflow is `None`.
+fn parse_decimal(s: &str) -> Option<u64> {
+    let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| s.parse().ok()).flatten()
+}
+
+/// The part after `http://` or `https://` (any case), for absolute-form targets.
+fn strip_scheme(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    let known = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    known.then_some(rest)
+}
+
+impl Request {
+    /// The raw path: the target without scheme, authority and query; `/` if empty. Not
+    /// percent-decoded (see [`percent_decode`]); `*` for `OPTIONS *`.
+    pub(crate) fn path(&self) -> &str {
+        let origin = match strip_scheme(&self.target) {
+            Some(rest) => rest.find(['/', '?']).map_or("", |i| &rest[i..]),
+            None => &self.target,
+        };
+        let path = origin.split_once('?').map_or(origin, |(path, _)| path);
+        if path.is_empty() {
+            "/"
+        } else {
+            path
+        }
+    }
+
+    /// The raw query, after the first `?`; empty if there is none.
+    pub(crate) fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, query)| query)
+    }
+
+    /// Every value of the header `name` (lower-case), in order.
+    pub(crate) fn header_values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        let named = self.headers.iter().filter(move |(n, _)| n == name);
+        named.map(|(_, value)| value.as_str())
+    }
+
+    /// The header `name` (lower-case), repeats joined as RFC 9110 §5.3 says: with ", ", except
+    /// `cookie` with "; " (RFC 6265 §5.4). `set-cookie` cannot be joined: its first value only.
+    pub(crate) fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        let mut values = self.header_values(name);
+        let first = values.next()?;
+        let separator = match name {
+            "set-cookie" => return Some(Cow::Borrowed(first)),
+            "cookie" => "; ",
+            _ => ", ",
+        };
+        let mut joined = Cow::Borrowed(first);
+        for value in values {
+            let joined = joined.to_mut();
+            joined.push_str(separator);
+            joined.push_str(value);
+        }
+        Some(joined)
+    }
+
+    /// Whether a comma-separated header lists `token`, case-insensitively.
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
+        let items = self.header_values(name).flat_map(|value| value.split(','));
+        items
+            .map(str::trim)
+            .any(|item| item.eq_ignore_ascii_case(token))
+    }
+
+    /// The body's length from `Content-Length`; 0 without one.
+    pub(crate) fn content_length(&self) -> u64 {
+        self.content_length
+    }
+
+    /// Whether the connection stays open after the answer (RFC 9112 §9.3): HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    pub(crate) fn keep_alive(&self) -> bool {
+        if self.has_token("connection", "close") {
+            return false;
+        }
+        self.minor_version >= 1 || self.has_token("connection", "keep-alive")
+    }
+
+    /// Whether this is a WebSocket opening handshake (RFC 6455 §4.2.1) that luna can answer.
+    pub(crate) fn is_websocket_upgrade(&self) -> bool {
+        self.method == "GET"
+            && self.minor_version >= 1
+            && self.has_token("upgrade", "websocket")
+            && self.has_token("connection", "upgrade")
+            && self.header("sec-websocket-version").as_deref() == Some("13")
+            && self.websocket_key().is_some()
+    }
+
+    /// The `Sec-WebSocket-Key`, if there is exactly one and it is base64 of 16 bytes.
+    pub(crate) fn websocket_key(&self) -> Option<&str> {
+        let mut keys = self.header_values("sec-websocket-key");
+        let key = keys.next().filter(|_| keys.next().is_none())?;
+        let decoded = BASE64.decode(key.as_bytes()).ok()?;
+        (decoded.len() == 16).then_some(key)
+    }
+}
+
+/// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+pub(crate) fn websocket_accept(key: &str) -> String {
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut sha1 = Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(GUID);
+    BASE64.encode(&sha1.finalize())
+}
+
+/// Decodes `%XX` escapes once; `None` on an escape that is not two hex digits. `+` stays `+`:
+/// that rule belongs to query strings (form encoding), not paths.
+pub(crate) fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let high = hex_value(*bytes.get(i + 1)?)?;
+            let low = hex_value(*bytes.get(i + 2)?)?;
+            out.push(high << 4 | low);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// One hex digit's value (`u8::from_str_radix` would also take a sign).
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(head: &[u8]) -> Result<Parse, RequestError> {
+        parse_request(head, &Limits::default())
+    }
+
+    fn request(head: &[u8]) -> Request {
+        match parse(head) {
+            Ok(Parse::Complete(request, len)) => {
+                assert_eq!(len, head.len());
+                request
+            }
+            other => panic!("{other:?} for {:?}", String::from_utf8_lossy(head)),
+        }
+    }
+
+    fn error(head: &[u8]) -> u16 {
+        match parse(head) {
+            Err(e) => e.status(),
+            other => panic!("{other:?} for {:?}", String::from_utf8_lossy(head)),
+        }
+    }
+
+    const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n\
+        Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn parses_a_get_head_and_reports_where_the_body_starts() {
+        let head = b"GET /a/b%20c?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-Thing:  v \r\n\r\nBODY";
+        let Ok(Parse::Complete(req, len)) = parse(head) else {
+            panic!()
+        };
+        assert_eq!(&head[len..], b"BODY");
+        assert_eq!((req.method.as_str(), req.minor_version), ("GET", 1));
+        assert_eq!(req.target, "/a/b%20c?x=1&y=2");
+        assert_eq!((req.path(), req.query()), ("/a/b%20c", "x=1&y=2"));
+        assert_eq!(req.header("x-thing").as_deref(), Some("v"));
+        assert_eq!(req.headers[0], ("host".to_owned(), "h".to_owned()));
+        assert_eq!(req.content_length(), 0);
+    }
+
+    #[test]
+    fn every_truncation_of_a_head_is_partial() {
+        for end in 0..UPGRADE.len() {
+            assert_eq!(parse(&UPGRADE[..end]), Ok(Parse::Partial), "at {end}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_and_asterisk_targets() {
+        let req = request(b"GET http://h:8/x/y?q HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!((req.path(), req.query()), ("/x/y", "q"));
+        let req = request(b"GET HTTPS://h?q HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!((req.path(), req.query()), ("/", "q"));
+        assert_eq!(
+            request(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").path(),
+            "*"
+        );
+        assert_eq!(error(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        assert_eq!(error(b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET /\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / XTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\nHost h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n"), 400);
+        assert_eq!(error(b"GET /a\x01 HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\n Host: h\r\n\r\n"), 400);
+        assert_eq!(
+            error(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_accepted_and_empty_leading_lines_skipped() {
+        let req = request(b"GET /x HTTP/1.1\nHost: h\nA: b\n\n");
+        assert_eq!(req.header("a").as_deref(), Some("b"));
+        assert_eq!(
+            request(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n").path(),
+            "/"
+        );
+    }
+
+    #[test]
+    fn versions_other_than_1_0_and_1_1_are_505() {
+        assert_eq!(error(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 505);
+        assert_eq!(error(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n"), 505);
+        assert_eq!(error(b"GET / HTTP/3\r\n"), 505);
+        assert_eq!(error(b"GET / HTTP/2"), 505);
+    }
+
+    #[test]
+    fn http_1_0_is_accepted_without_host_and_closes_unless_asked() {
+        let req = request(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(req.minor_version, 0);
+        assert!(!req.keep_alive());
+        assert!(request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
+    }
+
+    #[test]
+    fn http_1_1_needs_exactly_one_host() {
+        assert_eq!(error(b"GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(error(b"GET / HTTP/1.0\r\nHost: a\r\nHOST: a\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn keep_alive_follows_connection_tokens() {
+        assert!(request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive());
+        let close = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, Close\r\n\r\n";
+        assert!(!request(close).keep_alive());
+        let closing = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n";
+        assert!(request(closing).keep_alive());
+    }
+
+    #[test]
+    fn repeated_headers_join_with_comma_and_cookies_with_semicolon() {
+        let req = request(
+            b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nCookie: x=1\r\naccept: b\r\n\
+              cookie: y=2\r\n\r\n",
+        );
+        assert_eq!(req.header("accept").as_deref(), Some("a, b"));
+        assert_eq!(req.header("cookie").as_deref(), Some("x=1; y=2"));
+        assert_eq!(req.header("missing"), None);
+        let twice = b"GET / HTTP/1.1\r\nHost: h\r\nSet-Cookie: a=1, b\r\nSet-Cookie: c=2\r\n\r\n";
+        assert_eq!(
+            request(twice).header("set-cookie").as_deref(),
+            Some("a=1, b")
+        );
+        assert!(matches!(req.header("host"), Some(Cow::Borrowed("h"))));
+    }
+
+    #[test]
+    fn content_length_must_be_digits_and_agree() {
+        let len = |value: &str| {
+            let head = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {value}\r\n\r\n");
+            parse(head.as_bytes()).map(|p| match p {
+                Parse::Complete(req, _) => req.content_length(),
+                Parse::Partial => panic!("partial"),
+            })
+        };
+        assert_eq!(len("42"), Ok(42));
+        assert_eq!(len("5, 5"), Ok(5));
+        assert_eq!(len("18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            "-1",
+            "+5",
+            "",
+            "5, 6",
+            "1 2",
+            "0x10",
+            "18446744073709551616",
+            "5,",
+        ] {
+            assert_eq!(len(bad).map_err(RequestError::status), Err(400), "{bad:?}");
+        }
+        let twice = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+        assert_eq!(error(twice), 400);
+        let same = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(request(same).content_length(), 3);
+    }
+
+    #[test]
+    fn transfer_encoding_is_501() {
+        let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(error(chunked), 501);
+        let both =
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(error(both), 501);
+    }
+
+    #[test]
+    fn oversize_heads_are_431() {
+        let limits = Limits::default();
+        let mut head = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        while head.len() <= limits.max_head_size {
+            head.extend_from_slice(
+                b"Cookie: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            );
+        }
+        assert_eq!(error(&head), 431, "partial head past the limit");
+        head.extend_from_slice(b"\r\n");
+        let few = Limits {
+            max_headers: 1000,
+            ..limits
+        };
+        assert_eq!(parse_request(&head, &few).unwrap_err().status(), 431);
+        let mut many = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        many.extend(b"A: b\r\n".repeat(limits.max_headers));
+        assert_eq!(error(&many), 431, "more fields than max_headers");
+        many.truncate(many.len() - 6);
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(request(&many).headers.len(), limits.max_headers);
+    }
+
+    #[test]
+    fn long_targets_are_414() {
+        let limits = Limits::default();
+        let target = format!("/{}", "a".repeat(limits.max_target_len));
+        let head = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(error(head.as_bytes()), 414, "complete");
+        assert_eq!(
+            error(&head.as_bytes()[..limits.max_target_len + 8]),
+            414,
+            "partial"
+        );
+        let endless = format!("GET /{}", "a".repeat(limits.max_head_size));
+        let wide = Limits {
+            max_target_len: usize::MAX,
+            ..limits
+        };
+        assert_eq!(
+            parse_request(endless.as_bytes(), &wide)
+                .unwrap_err()
+                .status(),
+            414
+        );
+        let fits = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(8000));
+        assert_eq!(request(fits.as_bytes()).path().len(), 8001);
+    }
+
+    #[test]
+    fn detects_websocket_upgrades() {
+        let req = request(UPGRADE);
+        assert!(req.is_websocket_upgrade());
+        assert_eq!(req.websocket_key(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+        let mixed = String::from_utf8_lossy(UPGRADE)
+            .replace("Upgrade: websocket", "Upgrade: h2c, WebSocket")
+            .replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
+        assert!(request(mixed.as_bytes()).is_websocket_upgrade());
+    }
+
+    #[test]
+    fn rejects_requests_that_are_not_websocket_upgrades() {
+        let text = String::from_utf8_lossy(UPGRADE).into_owned();
+        let variants = [
+            text.replace("GET", "POST"),
+            text.replace("HTTP/1.1", "HTTP/1.0"),
+            text.replace("Upgrade: websocket\r\n", ""),
+            text.replace("Upgrade: websocket", "Upgrade: websockets"),
+            text.replace("Connection: Upgrade", "Connection: keep-alive"),
+            text.replace("Version: 13", "Version: 8"),
+            text.replace("Sec-WebSocket-Version: 13\r\n", ""),
+            text.replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="),
+            text.replace("dGhlIHNhbXBsZSBub25jZQ==", "not base64 at all!!!!!!!"),
+            text.replace(
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            ),
+        ];
+        for head in variants {
+            assert!(!request(head.as_bytes()).is_websocket_upgrade(), "{head}");
+        }
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_6455() {
+        // The worked example of RFC 6455 §1.3 (also what Python's hashlib + base64 give).
+        assert_eq!(
+            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(
+            percent_decode("/a%20b%2F%2e+").as_deref(),
+            Some(&b"/a b/.+"[..])
+        );
+        for bad in ["%", "%2", "%zz", "%+f", "%-1", "a%g0"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+
+    /// xorshift64: enough randomness to mutate heads, no dev-dependency.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn no_input_panics() {
+        let small = Limits {
+            max_head_size: 64,
+            max_headers: 3,
+            max_target_len: 16,
+        };
+        let seeds: [&[u8]; 3] = [
+            UPGRADE,
+            b"GET http://h/?q HTTP/1.0\n\n",
+            b"OPTIONS * HTTP/1.1\r\n",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15;
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let _ = parse_request(&seed[..end], &small);
+            }
+            for _ in 0..3000 {
+                let mut head = seed.to_vec();
+                for _ in 0..1 + next(&mut state) % 4 {
+                    let at = next(&mut state) as usize % head.len();
+                    head[at] = next(&mut state) as u8;
+                }
+                let end = next(&mut state) as usize % (head.len() + 1);
+                for limits in [Limits::default(), small] {
+                    if let Ok(Parse::Complete(req, _)) = parse_request(&head[..end], &limits) {
+                        let _ = (req.path(), req.query(), req.keep_alive());
+                        let _ = (req.is_websocket_upgrade(), req.header("cookie"));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! HTTP/1.1 response heads: a status line and header fields, checked as they are added so no
+//! caller-supplied name or value (from `on_upgrade` or the `http` hook) can inject a line.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::SystemTime;
+
+use super::request::websocket_accept;
+
+/// Why a response head refused a status or a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// A status outside 100..=599.
+    InvalidStatus(u16),
+    /// A field name that is empty or not an RFC 9110 token.
+    InvalidName,
+    /// A value with CR, LF, NUL or another control character but tab: it would split the head.
+    InvalidValue,
+    /// A field luna sets itself because it frames the message or the handshake.
+    Reserved,
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::InvalidStatus(status) => write!(f, "invalid HTTP status {status}"),
+            HeadError::InvalidName => f.write_str("invalid header name"),
+            HeadError::InvalidValue => f.write_str("header value contains a control character"),
+            HeadError::Reserved => f.write_str("header is set by luna"),
+        }
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+/// Fields only luna writes: a caller's copy would contradict the framing or the handshake.
+const RESERVED: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "date",
+    "sec-websocket-accept",
+];
+
+/// The reason phrase for the statuses luna answers with (RFC 9110 §15); other statuses from a
+/// hook get an empty phrase, which HTTP/1.1 allows.
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Whether a response with this status has content (RFC 9110 §6.4.1): not 1xx, 204 or 304.
+pub(crate) fn has_content(status: u16) -> bool {
+    !(status < 200 || status == 204 || status == 304)
+}
+
+/// A response head being built; [`ResponseHead::encode`] writes it out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ResponseHead {
+    status: u16,
+    headers: Vec<(Cow<'static, str>, String)>,
+}
+
+impl ResponseHead {
+    /// A head with this status and no fields yet.
+    pub(crate) fn new(status: u16) -> Result<Self, HeadError> {
+        if !(100..=599).contains(&status) {
+            return Err(HeadError::InvalidStatus(status));
+        }
+        let headers = Vec::new();
+        Ok(ResponseHead { status, headers })
+    }
+
+    /// The 101 that accepts a WebSocket handshake with this `Sec-WebSocket-Key`.
+    pub(crate) fn switching_protocols(key: &str) -> Self {
+        let mut head = ResponseHead::new(101).expect("101 is a valid status");
+        head.push("Upgrade", "websocket".to_owned());
+        head.push("Connection", "Upgrade".to_owned());
+        head.push("Sec-WebSocket-Accept", websocket_accept(key));
+        head
+    }
+
+    /// The status code.
+    pub(crate) fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Adds a field supplied by the app: the name must be a token, the value free of control
+    /// characters, and the field not one luna sets itself.
+    pub(crate) fn header(&mut self, name: &str, value: &str) -> Result<&mut Self, HeadError> {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(HeadError::InvalidName);
+        }
+        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(HeadError::InvalidValue);
+        }
+        if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+            return Err(HeadError::Reserved);
+        }
+        self.headers
+            .push((Cow::Owned(name.to_owned()), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Whether a field named `name` (any case) is already there.
+    pub(crate) fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// `Content-Length`; left out for statuses without content, where RFC 9110 forbids it.
+    pub(crate) fn content_length(&mut self, len: u64) -> &mut Self {
+        if has_content(self.status) {
+            self.push("Content-Length", len.to_string());
+        }
+        self
+    }
+
+    /// `Content-Type`, from luna's own table (app types go through [`ResponseHead::header`]).
+    pub(crate) fn content_type(&mut self, value: &'static str) -> &mut Self {
+        self.push("Content-Type", value.to_owned());
+        self
+    }
+
+    /// `Date` in IMF-fixdate (RFC 9110 §5.6.7), which every origin server with a clock sends.
+    pub(crate) fn date(&mut self, now: SystemTime) -> &mut Self {
+        self.push("Date", httpdate::fmt_http_date(now));
+        self
+    }
+
+    /// `Connection: keep-alive` or `close`, said both ways so HTTP/1.0 clients hear it too.
+    pub(crate) fn connection(&mut self, keep_alive: bool) -> &mut Self {
+        let value = if keep_alive { "keep-alive" } else { "close" };
+        self.push("Connection", value.to_owned());
+        self
+    }
+
+    /// Appends the head, blank line included, to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        let status_line = format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
+        out.extend_from_slice(status_line.as_bytes());
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The head as bytes.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        self.encode(&mut out);
+        out
+    }
+
+    /// Adds a field luna itself wrote: a static name and a value known to be clean.
+    pub(super) fn push(&mut self, name: &'static str, value: String) {
+        debug_assert!(!value.bytes().any(|b| b < b' ' || b == 0x7f));
+        self.headers.push((Cow::Borrowed(name), value));
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`: the bytes of a token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn text(head: &ResponseHead) -> String {
+        String::from_utf8(head.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_status_luna_uses_has_its_reason() {
+        let used = [
+            101, 200, 204, 304, 400, 401, 403, 404, 405, 413, 414, 431, 500, 501, 503, 505,
+        ];
+        for status in used {
+            assert!(!reason_phrase(status).is_empty(), "{status}");
+        }
+        let head = ResponseHead::new(431).unwrap();
+        assert_eq!(
+            text(&head),
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n"
+        );
+        assert_eq!(
+            text(&ResponseHead::new(418).unwrap()),
+            "HTTP/1.1 418 \r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn statuses_outside_100_to_599_are_refused() {
+        for status in [0, 99, 600, 1000] {
+            assert_eq!(
+                ResponseHead::new(status),
+                Err(HeadError::InvalidStatus(status))
+            );
+        }
+    }
+
+    #[test]
+    fn builds_a_full_head_in_order() {
+        let mut head = ResponseHead::new(200).unwrap();
+        let rfc_example = SystemTime::UNIX_EPOCH + Duration::from_secs(784111777);
+        head.date(rfc_example)
+            .content_type("text/plain; charset=utf-8");
+        head.content_length(5).connection(false);
+        head.header("X-Id", "a\tb").unwrap();
+        assert!(head.has_header("x-id") && !head.has_header("x-other"));
+        assert_eq!(
+            text(&head),
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\
+             Connection: close\r\nX-Id: a\tb\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn content_length_is_left_out_where_there_is_no_content() {
+        for status in [101, 204, 304] {
+            let mut head = ResponseHead::new(status).unwrap();
+            head.content_length(10);
+            assert!(!head.has_header("content-length"), "{status}");
+        }
+    }
+
+    #[test]
+    fn switching_protocols_answers_the_rfc_example() {
+        let head = ResponseHead::switching_protocols("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(
+            text(&head),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let mut head = ResponseHead::new(200).unwrap();
+        let values = [
+            "a\r\nSet-Cookie: x=1",
+            "a\nb",
+            "a\rb",
+            "a\0b",
+            "a\x7fb",
+            "\x1b[0m",
+        ];
+        for value in values {
+            assert_eq!(
+                head.header("X-A", value),
+                Err(HeadError::InvalidValue),
+                "{value:?}"
+            );
+        }
+        for name in ["", "X A", "X:A", "X\r\nY", "X\0", "Ü", "(x)"] {
+            assert_eq!(
+                head.header(name, "v"),
+                Err(HeadError::InvalidName),
+                "{name:?}"
+            );
+        }
+        assert_eq!(text(&head), "HTTP/1.1 200 OK\r\n\r\n");
+    }
+
+    #[test]
+    fn fields_luna_owns_are_reserved() {
+        let mut head = ResponseHead::new(101).unwrap();
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "CONNECTION",
+            "Upgrade",
+            "Date",
+        ] {
+            assert_eq!(head.header(name, "1"), Err(HeadError::Reserved), "{name}");
+        }
+        assert_eq!(
+            head.header("Sec-WebSocket-Accept", "x"),
+            Err(HeadError::Reserved)
+        );
+        assert!(head.header("Set-Cookie", "id=1; HttpOnly; Secure").is_ok());
+        assert!(head.header("Sec-WebSocket-Protocol", "chat").is_ok());
+    }
+}
