@@ -192,6 +192,35 @@ typedef struct LunaClientConfig {
   uint32_t read_buffer_size;
 } LunaClientConfig;
 
+// The opening handshake request of a server connection, as `luna_conn_request` gives it.
+// Not NUL-terminated; the pointers stay valid until the `luna_app_poll` that returns the
+// connection's CLOSE event (or `luna_app_free`).
+typedef struct LunaRequest {
+  // "GET".
+  const uint8_t *method;
+  // Bytes at `method`.
+  size_t method_len;
+  // The request target as sent: path and query, such as "/chat?room=1".
+  const uint8_t *target;
+  // Bytes at `target`.
+  size_t target_len;
+  // How many header fields `luna_conn_header` can read (0 .. header_count - 1).
+  size_t header_count;
+} LunaRequest;
+
+// One header field of a handshake request: the name in lower case, the value as sent
+// (repeated fields come one by one, in order). Valid as long as `LunaRequest`'s pointers.
+typedef struct LunaHeader {
+  // The field name, lower case.
+  const uint8_t *name;
+  // Bytes at `name`.
+  size_t name_len;
+  // The value, without surrounding whitespace.
+  const uint8_t *value;
+  // Bytes at `value`.
+  size_t value_len;
+} LunaHeader;
+
 // How to start a server. Fill it with `luna_server_config_default`, then set what you need.
 // Strings are NUL-terminated UTF-8 and only read during `luna_server_new`.
 typedef struct LunaServerConfig {
@@ -244,6 +273,22 @@ typedef struct LunaServerConfig {
   const char *tls_key_file;
   // Password of an encrypted key, or NULL.
   const char *tls_key_password;
+  // Browser origins allowed to connect, such as "https://example.com" (compared with the
+  // handshake's Origin header, ignoring case); a handshake from another origin is refused
+  // with HTTP 403 before any event. Count 0 = every origin (the default). Handshakes
+  // without an Origin header (non-browser clients) are not refused.
+  const char *const *origins;
+  // How many strings `origins` points to.
+  size_t origin_count;
+  // Serve the files under this directory to plain HTTP GET and HEAD requests on the same
+  // port (Content-Type by extension, ETag/Last-Modified with 304, keep-alive; nothing
+  // outside the directory, no listings). NULL (the default): plain requests get HTTP 400.
+  const char *static_root;
+  // The file that answers for a directory. NULL = "index.html".
+  const char *static_index;
+  // Largest request head (request line and headers) in bytes; larger ones are answered
+  // 431. Default 16384; 0 = the default.
+  uint32_t max_head_size;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -383,6 +428,17 @@ LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t ena
 
 // Turns TCP keepalive probes on (1) or off (0).
 LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
+
+// The handshake request of server connection `conn` (readable once its OPEN event was
+// polled). A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
+
+// Header field `index` (0-based, in the order sent) of connection `conn`'s handshake
+// request; LUNA_RESULT_INVALID_ARGUMENT past the last one.
+LunaResult luna_conn_header(struct LunaApp *app,
+                            uint64_t conn,
+                            size_t index,
+                            struct LunaHeader *out_header);
 
 // Fills `config` with the defaults documented on each field (host NULL, port 0).
 LunaResult luna_server_config_default(struct LunaServerConfig *config);

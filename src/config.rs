@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub(crate) use crate::http::request::Limits as HttpLimits;
 
 /// Per-connection limits. Every limit exists so that a hostile or broken peer cannot make the
 /// process use unbounded memory or hold resources forever.
@@ -186,6 +187,39 @@ pub(crate) struct ServerConfig {
     pub limits: Limits,
     /// Serve `wss://` with this certificate and key.
     pub tls: Option<ServerIdentity>,
+    /// Browser origins allowed to connect (`Origin` header, compared case-insensitively);
+    /// `None` = every origin.
+    pub origins: Option<Vec<String>>,
+    /// Files served to plain HTTP requests on the same port; `None` = none (400).
+    pub static_files: Option<StaticFiles>,
+    /// Bounds on request heads.
+    pub http_limits: HttpLimits,
+}
+
+pub(crate) use crate::http::static_files::DEFAULT_INDEX;
+
+/// Checks static-file settings: a root and an index file name (no path separators).
+pub(crate) fn static_files(root: &str, index: String) -> Result<StaticFiles> {
+    if root.is_empty() {
+        return Err(Error::invalid("the static root is empty"));
+    }
+    if index.is_empty() || index.contains(['/', '\\', '\0']) || index == ".." {
+        return Err(Error::invalid(format!(
+            "static index '{index}' must be a plain file name"
+        )));
+    }
+    Ok(StaticFiles {
+        root: PathBuf::from(root),
+        index,
+    })
+}
+
+/// A directory served over HTTP beside the WebSocket endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct StaticFiles {
+    pub root: PathBuf,
+    /// The file that answers for a directory. Default `index.html`.
+    pub index: String,
 }
 
 /// Where and how a client connects.

@@ -10,6 +10,7 @@ use smol::net::TcpStream;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventSink};
+use crate::http::request::Request;
 use crate::send_path::SendPath;
 use crate::wire::Wire;
 
@@ -65,6 +66,8 @@ pub(crate) struct Link {
     pub tls: bool,
     /// The subprotocol agreed in the handshake, if any.
     pub protocol: Option<String>,
+    /// A server connection's opening handshake request.
+    pub request: Option<Request>,
 }
 
 impl Link {
@@ -76,6 +79,15 @@ impl Link {
             peer_ip: peer.ip().to_string(),
             tls,
             protocol,
+            request: None,
+        }
+    }
+
+    /// The link of a server connection, which keeps its handshake request.
+    pub fn with_request(self, request: Request) -> Link {
+        Link {
+            request: Some(request),
+            ..self
         }
     }
 }

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use async_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::tungstenite::protocol::Role;
+use async_tungstenite::WebSocketStream;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -21,6 +20,10 @@ use crate::config::ServerConfig;
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
+use crate::handshake::{self, HttpService, Outcome};
+use crate::http::request::Request;
+use crate::http::response::ResponseHead;
+use crate::http::static_files::StaticRoot;
 use crate::runtime;
 use crate::session;
 use crate::tls;
@@ -38,6 +41,8 @@ struct Shared {
     stop_signal: smol::channel::Sender<()>,
     stopped: smol::channel::Receiver<()>,
     tls: Option<tls::Acceptor>,
+    /// The static-file root, checked when the app starts.
+    statics: Option<StaticRoot>,
 }
 
 /// A running server; `stop` (or dropping it) shuts it down.
@@ -53,6 +58,13 @@ impl Server {
         // Certificates are checked before binding, so a broken one never leaves a port bound.
         let tls = match &config.tls {
             Some(identity) => Some(tls::acceptor(identity)?),
+            None => None,
+        };
+        let statics = match &config.static_files {
+            Some(files) => Some(StaticRoot::new(&files.root, &files.index).map_err(|e| {
+                let root = files.root.display();
+                Error::invalid(format!("static root '{root}' cannot be served: {e}"))
+            })?),
             None => None,
         };
         let std_listener = bind(&config.host, config.port)?;
@@ -71,6 +83,7 @@ impl Server {
             stop_signal,
             stopped,
             tls,
+            statics,
         });
         let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
         Ok(Server {
@@ -215,28 +228,49 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// The outcome of the subprotocol selection in the handshake callback.
-#[derive(Default)]
+/// The outcome of the upgrade decision: which subprotocol, which group.
 struct Selection {
     protocol: Option<String>,
     group: u32,
 }
 
 async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let deadline = Instant::now() + shared.config.limits.handshake_timeout;
     match &shared.tls {
         None => {
+            let mut http_side = stream.clone();
+            let Some((request, rest)) = http_phase(&shared, &mut http_side, peer).await else {
+                return;
+            };
             let wire = Wire::new(stream.clone());
             let transport = WireStream::new(wire.clone());
-            run_connection(&shared, stream, transport, Some(wire), peer, deadline).await
+            let upgrade = Upgrade {
+                socket: stream,
+                wire: Some(wire),
+                peer,
+                request,
+                rest,
+            };
+            run_connection(&shared, transport, upgrade).await
         }
         Some(acceptor) => {
+            let deadline = Instant::now() + shared.config.limits.handshake_timeout;
             let accepted = bounded(&shared, deadline, async {
                 Some(Box::pin(acceptor.accept(stream.clone())).await)
             });
             match accepted.await {
-                Some(Ok(tls_stream)) => {
-                    run_connection(&shared, stream, tls_stream, None, peer, deadline).await
+                Some(Ok(mut tls_stream)) => {
+                    let phase = http_phase(&shared, &mut tls_stream, peer).await;
+                    let Some((request, rest)) = phase else {
+                        return;
+                    };
+                    let upgrade = Upgrade {
+                        socket: stream,
+                        wire: None,
+                        peer,
+                        request,
+                        rest,
+                    };
+                    run_connection(&shared, tls_stream, upgrade).await
                 }
                 Some(Err(err)) => {
                     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
@@ -253,31 +287,84 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     }
 }
 
-/// Upgrades `transport` (TLS over `socket`, or plain TCP through `wire`) and serves it
-/// until it closes.
-async fn run_connection<S>(
-    shared: &Arc<Shared>,
+/// Serves HTTP requests until one asks for a WebSocket (returned with the bytes read past
+/// its head); reports refusals and timeouts. Ends at `stop`.
+async fn http_phase<S>(
+    shared: &Shared,
+    stream: &mut S,
+    peer: SocketAddr,
+) -> Option<(Request, Vec<u8>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let service = HttpService {
+        limits: &shared.config.http_limits,
+        statics: shared.statics.as_ref(),
+        timeout: shared.config.limits.handshake_timeout,
+    };
+    let serving = async { Some(Box::pin(handshake::serve(stream, &service)).await) };
+    let stopped = async {
+        let _ = shared.stopped.recv().await;
+        None
+    };
+    let outcome = serving.or(stopped).await;
+    let peer = conn::normalize_peer(peer);
+    match outcome {
+        Some(Outcome::Upgrade { request, rest }) => return Some((request, rest)),
+        Some(Outcome::Refused(status, why)) => {
+            let message = format!("request from {peer} refused: {status} {why}");
+            shared.sink.error(0, ErrorKind::Protocol, message);
+        }
+        Some(Outcome::TimedOut) => report_timeout(shared, peer),
+        Some(Outcome::Done) | None => {}
+    }
+    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+    None
+}
+
+/// A WebSocket opening handshake read by the HTTP phase, not yet answered.
+struct Upgrade {
     socket: TcpStream,
-    transport: S,
+    /// The direct write side, for plain-TCP connections.
     wire: Option<Arc<Wire>>,
     peer: SocketAddr,
-    deadline: Instant,
-) where
+    request: Request,
+    /// What the client sent after the head (its first frames, if it did not wait).
+    rest: Vec<u8>,
+}
+
+/// Answers the upgrade on `transport` and serves the connection until it closes.
+async fn run_connection<S>(shared: &Arc<Shared>, mut transport: S, upgrade: Upgrade)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let tls = wire.is_none();
-    let raw = (!tls).then(|| socket.clone());
-    // Boxed, like `serve` below: the task keeps only what the open connection needs, not
-    // room for the handshake's state for the connection's whole life.
-    let upgraded = Box::pin(upgrade(shared, transport, raw, peer, deadline)).await;
+    let decided = decide(shared, &upgrade.request);
+    let accepted = match decided {
+        Ok(selection) => match answer_101(&mut transport, &upgrade.request, &selection).await {
+            true => Some(selection),
+            false => None,
+        },
+        Err((status, why)) => {
+            handshake::refuse(&mut transport, status, why, &[]).await;
+            let peer = conn::normalize_peer(upgrade.peer);
+            let message = format!("handshake from {peer} refused: {status} {why}");
+            shared.sink.error(0, ErrorKind::Protocol, message);
+            None
+        }
+    };
     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
-    let Some((ws, selection)) = upgraded else {
+    let Some(selection) = accepted else {
         return;
     };
     let limits = &shared.config.limits;
+    let config = Some(limits.websocket_config());
+    let ws = WebSocketStream::from_partially_read(transport, upgrade.rest, Role::Server, config);
+    let ws = ws.await;
     let id = conn::next_id();
     let conn = Conn::new(id, selection.group, limits);
-    conn.open(Link::new(socket, peer, tls, selection.protocol), wire);
+    let tls = upgrade.wire.is_none();
+    let link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
+    conn.open(link.with_request(upgrade.request), upgrade.wire);
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
@@ -293,6 +380,20 @@ async fn run_connection<S>(
     ))
     .await;
     shared.live.lock().remove(&id);
+}
+
+/// Writes the 101 that accepts `request`; false when the client is gone.
+async fn answer_101<S>(transport: &mut S, request: &Request, selection: &Selection) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let key = request.websocket_key().unwrap_or_default();
+    let mut head = ResponseHead::switching_protocols(key);
+    if let Some(protocol) = &selection.protocol {
+        // Names were checked as tokens when the app was configured.
+        let _ = head.header("Sec-WebSocket-Protocol", protocol);
+    }
+    transport.write_all(&head.to_bytes()).await.is_ok() && transport.flush().await.is_ok()
 }
 
 /// Runs `step` until `deadline`, or until `stop`; `None` when either came first.
@@ -320,109 +421,49 @@ fn report_timeout(shared: &Shared, peer: SocketAddr) {
     }
 }
 
-/// Performs the HTTP upgrade, bounded by the handshake deadline and aborted by `stop`.
-/// `raw` is the plain socket, for answering requests tungstenite rejects silently.
-async fn upgrade<S>(
-    shared: &Arc<Shared>,
-    transport: S,
-    raw: Option<TcpStream>,
-    peer: SocketAddr,
-    deadline: Instant,
-) -> Option<(async_tungstenite::WebSocketStream<S>, Selection)>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let selection = Arc::new(Mutex::new(Selection::default()));
-    let callback = {
-        let shared = shared.clone();
-        let selection = selection.clone();
-        #[allow(clippy::result_large_err)]
-        move |req: &Request, resp: Response| select_protocol(&shared, req, resp, &selection)
-    };
-    let config = Some(shared.config.limits.websocket_config());
-    let handshake = async {
-        Some(async_tungstenite::accept_hdr_async_with_config(transport, callback, config).await)
-    };
-    match bounded(shared, deadline, handshake).await {
-        Some(Ok(ws)) => {
-            let selection = std::mem::take(&mut *selection.lock());
-            Some((ws, selection))
-        }
-        Some(Err(err)) => {
-            // Requests tungstenite rejects without an answer still deserve a 400.
-            if let (WsError::Protocol(_), Some(mut raw)) = (&err, raw) {
-                let _ = raw.write_all(BAD_REQUEST).await;
+/// Decides an opening handshake (SPEC §4, §4a): the origin allow-list first, then
+/// `max_connections`, then the first subprotocol of the client's list that the app serves.
+fn decide(
+    shared: &Shared,
+    request: &Request,
+) -> std::result::Result<Selection, (u16, &'static str)> {
+    if let Some(allowed) = &shared.config.origins {
+        // Browsers always send Origin; other clients may not, and are not refused for it.
+        if let Some(origin) = request.header("origin") {
+            if !allowed
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(origin.trim()))
+            {
+                return Err((403, "this origin may not connect"));
             }
-            let peer = conn::normalize_peer(peer);
-            let message = format!("handshake from {peer} failed: {err}");
-            shared.sink.error(0, ErrorKind::Protocol, message);
-            None
-        }
-        None => {
-            report_timeout(shared, peer);
-            None
         }
     }
-}
-
-const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\r\nthis is a WebSocket server only.\n";
-
-/// Picks the first protocol of the client's list that the app serves (SPEC §4), enforcing
-/// `max_connections` first.
-// The error type is tungstenite's callback contract, not ours to shrink.
-#[allow(clippy::result_large_err)]
-fn select_protocol(
-    shared: &Shared,
-    req: &Request,
-    mut resp: Response,
-    selection: &Mutex<Selection>,
-) -> std::result::Result<Response, ErrorResponse> {
     let max = shared.config.limits.max_connections;
     if max > 0 {
         let busy = shared.live.lock().len() + shared.handshaking.load(Ordering::Acquire);
         if busy > max {
-            return Err(refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many connections",
-            ));
+            return Err((503, "too many connections"));
         }
     }
-    let offered = req
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    let offered = request
+        .header_values("sec-websocket-protocol")
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|p| !p.is_empty());
     let protocols = &shared.config.protocols;
     for name in offered {
         if let Some(index) = protocols.iter().position(|p| p == name) {
-            if let Ok(value) = HeaderValue::from_str(name) {
-                resp.headers_mut().insert("sec-websocket-protocol", value);
-            }
-            *selection.lock() = Selection {
+            return Ok(Selection {
                 protocol: Some(name.to_owned()),
                 group: index as u32,
-            };
-            return Ok(resp);
+            });
         }
     }
     if shared.config.has_default {
-        *selection.lock() = Selection {
+        return Ok(Selection {
             protocol: None,
             group: DEFAULT_GROUP,
-        };
-        return Ok(resp);
+        });
     }
-    Err(refuse(
-        StatusCode::BAD_REQUEST,
-        "no requested subprotocol is served here",
-    ))
-}
-
-fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
-    let mut resp = ErrorResponse::new(Some(format!("{why}\n")));
-    *resp.status_mut() = status;
-    resp
+    Err((400, "no requested subprotocol is served here"))
 }

@@ -11,13 +11,13 @@ LAYERS = {
     "ffi": 1,
     "app": 2,
     "server": 3, "client": 3,
-    "session": 4,
+    "session": 4, "handshake": 4,
     "conn": 5,
     "send_path": 6,
     "wire": 7, "outbox": 7,
     # The leaves: events and TLS sit on config, backlog, wakeup and the TLS stream; every
     # module may use error.
-    "event": 8, "tls": 8, "http": 8,
+    "event": 8, "tls": 8, "http": 10,
     "config": 9, "backlog": 9, "wakeup": 9, "runtime": 9, "tls_stream": 9,
     "error": 10,
 }

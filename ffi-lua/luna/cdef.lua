@@ -88,6 +88,21 @@ const char *tls_cert_file;
   uint32_t read_buffer_size;
 } LunaClientConfig;
 
+typedef struct LunaRequest {
+  const uint8_t *method;
+  size_t method_len;
+  const uint8_t *target;
+  size_t target_len;
+  size_t header_count;
+} LunaRequest;
+
+typedef struct LunaHeader {
+  const uint8_t *name;
+  size_t name_len;
+  const uint8_t *value;
+  size_t value_len;
+} LunaHeader;
+
 typedef struct LunaServerConfig {
   const char *host;
   uint16_t port;
@@ -109,6 +124,12 @@ typedef struct LunaServerConfig {
 const char *tls_cert_file;
   const char *tls_key_file;
   const char *tls_key_password;
+
+const char *const *origins;
+  size_t origin_count;
+  const char *static_root;
+  const char *static_index;
+  uint32_t max_head_size;
 } LunaServerConfig;
 
 const char *luna_last_error(void);
@@ -182,6 +203,13 @@ LunaResult luna_conn_is_tls(struct LunaApp *app, uint64_t conn, uint8_t *out_tls
 LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t enable);
 
 LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
+
+LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
+
+LunaResult luna_conn_header(struct LunaApp *app,
+                            uint64_t conn,
+                            size_t index,
+                            struct LunaHeader *out_header);
 
 LunaResult luna_server_config_default(struct LunaServerConfig *config);
 

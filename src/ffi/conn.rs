@@ -178,3 +178,93 @@ pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: 
             .map_err(|e| Error::io("SO_KEEPALIVE", e))
     })
 }
+
+/// The opening handshake request of a server connection, as `luna_conn_request` gives it.
+/// Not NUL-terminated; the pointers stay valid until the `luna_app_poll` that returns the
+/// connection's CLOSE event (or `luna_app_free`).
+#[repr(C)]
+pub struct LunaRequest {
+    /// "GET".
+    pub method: *const u8,
+    /// Bytes at `method`.
+    pub method_len: usize,
+    /// The request target as sent: path and query, such as "/chat?room=1".
+    pub target: *const u8,
+    /// Bytes at `target`.
+    pub target_len: usize,
+    /// How many header fields `luna_conn_header` can read (0 .. header_count - 1).
+    pub header_count: usize,
+}
+
+/// One header field of a handshake request: the name in lower case, the value as sent
+/// (repeated fields come one by one, in order). Valid as long as `LunaRequest`'s pointers.
+#[repr(C)]
+pub struct LunaHeader {
+    /// The field name, lower case.
+    pub name: *const u8,
+    /// Bytes at `name`.
+    pub name_len: usize,
+    /// The value, without surrounding whitespace.
+    pub value: *const u8,
+    /// Bytes at `value`.
+    pub value_len: usize,
+}
+
+/// The handshake request of server connection `conn` (readable once its OPEN event was
+/// polled). A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn luna_conn_request(
+    app: *mut LunaApp,
+    conn: u64,
+    out_request: *mut LunaRequest,
+) -> LunaResult {
+    guard(|| {
+        let conn = lookup(app)?.conn(conn)?;
+        let request = handshake_request(&conn)?;
+        let out = LunaRequest {
+            method: request.method.as_ptr(),
+            method_len: request.method.len(),
+            target: request.target.as_ptr(),
+            target_len: request.target.len(),
+            header_count: request.headers.len(),
+        };
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_request, out, "out_request") }
+    })
+}
+
+/// Header field `index` (0-based, in the order sent) of connection `conn`'s handshake
+/// request; LUNA_RESULT_INVALID_ARGUMENT past the last one.
+#[no_mangle]
+pub extern "C" fn luna_conn_header(
+    app: *mut LunaApp,
+    conn: u64,
+    index: usize,
+    out_header: *mut LunaHeader,
+) -> LunaResult {
+    guard(|| {
+        let conn = lookup(app)?.conn(conn)?;
+        let request = handshake_request(&conn)?;
+        let (name, value) = request.headers.get(index).ok_or_else(|| {
+            let count = request.headers.len();
+            Error::invalid(format!(
+                "header index {index} is past the last ({count} fields)"
+            ))
+        })?;
+        let out = LunaHeader {
+            name: name.as_ptr(),
+            name_len: name.len(),
+            value: value.as_ptr(),
+            value_len: value.len(),
+        };
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_header, out, "out_header") }
+    })
+}
+
+fn handshake_request(conn: &crate::conn::Conn) -> Result<&crate::http::request::Request> {
+    conn.link()?
+        .request
+        .as_ref()
+        .ok_or_else(|| Error::invalid("a client connection has no handshake request"))
+}

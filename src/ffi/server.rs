@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::{c_str, guard, register, strings, write_out, LunaApp, LunaResult};
 use crate::app::App;
-use crate::config::{self, LimitSettings, ServerConfig, ServerIdentity};
+use crate::config::{self, HttpLimits, LimitSettings, ServerConfig, ServerIdentity, StaticFiles};
 use crate::error::{Error, Result};
 
 /// How to start a server. Fill it with `luna_server_config_default`, then set what you need.
@@ -60,6 +60,22 @@ pub struct LunaServerConfig {
     pub tls_key_file: *const c_char,
     /// Password of an encrypted key, or NULL.
     pub tls_key_password: *const c_char,
+    /// Browser origins allowed to connect, such as "https://example.com" (compared with the
+    /// handshake's Origin header, ignoring case); a handshake from another origin is refused
+    /// with HTTP 403 before any event. Count 0 = every origin (the default). Handshakes
+    /// without an Origin header (non-browser clients) are not refused.
+    pub origins: *const *const c_char,
+    /// How many strings `origins` points to.
+    pub origin_count: usize,
+    /// Serve the files under this directory to plain HTTP GET and HEAD requests on the same
+    /// port (Content-Type by extension, ETag/Last-Modified with 304, keep-alive; nothing
+    /// outside the directory, no listings). NULL (the default): plain requests get HTTP 400.
+    pub static_root: *const c_char,
+    /// The file that answers for a directory. NULL = "index.html".
+    pub static_index: *const c_char,
+    /// Largest request head (request line and headers) in bytes; larger ones are answered
+    /// 431. Default 16384; 0 = the default.
+    pub max_head_size: u32,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -87,6 +103,11 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
             tls_key_password: std::ptr::null(),
+            origins: std::ptr::null(),
+            origin_count: 0,
+            static_root: std::ptr::null(),
+            static_index: std::ptr::null(),
+            max_head_size: HttpLimits::default().max_head_size as u32,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -164,5 +185,37 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         has_default: c.has_default != 0,
         limits: limits.limits(),
         tls,
+        // SAFETY: the caller promises `origin_count` readable string pointers.
+        origins: match unsafe { strings(c.origins, c.origin_count, "config.origins")? } {
+            list if list.is_empty() => None,
+            list => Some(list),
+        },
+        // SAFETY: forwarded from the caller's promise about `c`.
+        static_files: unsafe { static_files(c)? },
+        http_limits: HttpLimits {
+            max_head_size: match c.max_head_size {
+                0 => HttpLimits::default().max_head_size,
+                n => n as usize,
+            },
+            ..HttpLimits::default()
+        },
     })
+}
+
+/// The static-file settings of `c`.
+///
+/// # Safety
+/// `static_root` and `static_index` must be NULL or NUL-terminated strings.
+unsafe fn static_files(c: &LunaServerConfig) -> Result<Option<StaticFiles>> {
+    if c.static_root.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+    let root = unsafe { c_str(c.static_root, "config.static_root")? };
+    let index = match c.static_index.is_null() {
+        true => config::DEFAULT_INDEX.to_owned(),
+        // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+        false => unsafe { c_str(c.static_index, "config.static_index")? }.to_owned(),
+    };
+    config::static_files(root, index).map(Some)
 }
