@@ -340,11 +340,12 @@ end
 
 -- Polls one batch of `app` and hands each event to the module; returns how many it held.
 function Loop:poll_once(app)
-  depth = depth + 1
-  local events = event_arrays[depth]
+  local level = depth + 1
+  depth = level
+  local events = event_arrays[level]
   if not events then
     events = ffi_new("LunaEvent[?]", EVENTS)
-    event_arrays[depth] = events
+    event_arrays[level] = events
   end
   local rc = C.luna_app_poll(app._handle, events, EVENTS, count_out)
   local n = rc == OK and tonumber(count_out[0]) or 0
@@ -362,7 +363,7 @@ function Loop:poll_once(app)
       on.error(app, ev)
     end
   end
-  depth = depth - 1
+  depth = level - 1
   if rc ~= OK then
     result(rc, app, self.name .. ".update: poll")
   end
