@@ -27,6 +27,11 @@ lib:
 	$(CARGO) build $(CARGO_FLAGS)
 	@# Programs linked here record the soname: give it a name in the build directory too.
 	@ln -sf libluna.so $(BUILD)/libluna.so.$(MAJOR)
+	@# For C programs built from the checkout: PKG_CONFIG_PATH=$$PWD/build pkg-config luna
+	@# finds this file (pkg-config prefers NAME-uninstalled.pc); its rpath finds the library.
+	@mkdir -p build
+	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|^Libs: .*|Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lluna|' luna.pc.in > build/luna-uninstalled.pc
 
 examples: lib $(EXAMPLES)
 

@@ -320,14 +320,29 @@ async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketA
 fn handshake_failure(err: WsError) -> Failure {
     use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
     match err {
-        WsError::Http(resp) => Failure {
-            kind: ErrorKind::Protocol,
-            message: format!(
+        WsError::Http(resp) => {
+            // The body says why (e.g. which subprotocols are served): keep its start, on
+            // one line, so a refused client can tell its user.
+            const MAX_BODY: usize = 200;
+            let body = resp.body().as_deref().unwrap_or_default();
+            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]);
+            let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if body.len() > MAX_BODY {
+                text.push_str("...");
+            }
+            let mut message = format!(
                 "the server answered HTTP {} instead of upgrading",
                 resp.status()
-            ),
-            http_status: resp.status().as_u16(),
-        },
+            );
+            if !text.is_empty() {
+                message = format!("{message}: {text}");
+            }
+            Failure {
+                kind: ErrorKind::Protocol,
+                message,
+                http_status: resp.status().as_u16(),
+            }
+        }
         WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(e)) => {
             let why = match e {
                 SubProtocolError::NoSubProtocol => {

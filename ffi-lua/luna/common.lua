@@ -1,24 +1,56 @@
--- Helpers shared by `luna` (servers) and `lunac` (clients): argument checks, config
--- validation, the error policy (error_handler / stderr / debug log), send results and the
--- update / wait / run loop.
+-- What `luna` (servers) and `lunac` (clients) share: the one mapping of C result codes, the
+-- error policy, send and close, config checks, and the event pump behind update / wait / run.
+-- An app here is a table with `name`, `debug`, `no_errors`, `error_handler`, `_tag` ("luna"
+-- or "lunac") and `_handle`.
 local ffi = require("ffi")
 local C = require("luna.lib").load()
 
-local ffi_string = ffi.string
-local type, tostring, pcall, floor, format = type, tostring, pcall, math.floor, string.format
-local stderr = io.stderr
+local ffi_new, ffi_string = ffi.new, ffi.string
+local type, tostring, tonumber, error, pcall = type, tostring, tonumber, error, pcall
+local pairs, ipairs, setmetatable, unpack = pairs, ipairs, setmetatable, unpack
+local floor, min, format, remove = math.floor, math.min, string.format, table.remove
+local stderr, stdout = io.stderr, io.stdout
+-- Logs go through the global print of the moment: a host (a LÖVE console, a test) may
+-- redirect it.
+local G = _G
 
 local OK, CLOSED, BACKPRESSURE = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED, C.LUNA_RESULT_BACKPRESSURE
-local TIMEOUT = C.LUNA_RESULT_TIMEOUT
+local TIMEOUT, INVALID_ARGUMENT = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_INVALID_ARGUMENT
+local INVALID_UTF8 = C.LUNA_RESULT_INVALID_UTF8
+local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
+local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
+local TEXT, BINARY = tonumber(C.LUNA_OPCODE_TEXT), tonumber(C.LUNA_OPCODE_BINARY)
+
+local EVENTS = 256
+-- Batches polled per app per update; later events wait for the next call.
+local MAX_ROUNDS = 8
+-- How long an update that re-raises a handler error waits for the closes it started.
+local SETTLE_ROUNDS, SETTLE_MS = 50, 20
+
+local count_out = ffi_new("size_t[1]")
+-- One event array per nesting level: a callback may remove (and so drain) another app while
+-- the batch it belongs to is still being dispatched.
+local event_arrays = {}
+local depth = 0
 
 local M = {}
 
-M.opcodes = { CONTINUATION = 0, TEXT = 1, BINARY = 2, CLOSE = 8, PING = 9, PONG = 10 }
+-- The header's opcodes (LUNA_OPCODE_*), under the seed's names.
+M.opcodes = {
+  CONTINUATION = tonumber(C.LUNA_OPCODE_CONTINUATION), TEXT = TEXT, BINARY = BINARY,
+  CLOSE = tonumber(C.LUNA_OPCODE_CLOSE), PING = tonumber(C.LUNA_OPCODE_PING),
+  PONG = tonumber(C.LUNA_OPCODE_PONG),
+}
+M.version = ffi_string(C.luna_version())
+M.has_tls = C.luna_has_tls() ~= 0
 
 
 function M.last_error()
   return ffi_string(C.luna_last_error())
 end
+
+
+local last_error = M.last_error
 
 
 -- A value as an error message shows it: `string "abc"`, `number 3`, `nil`.
@@ -34,74 +66,43 @@ local describe = M.describe
 
 
 -------------------------------------------------------------------------------
--- The error policy. `app` has `name`, `debug`, `error_handler`; `tag` is "luna" or "lunac".
+-- The error policy
 
 
-function M.log(tag, app, msg)
+-- Debug log: one line on stdout, flushed at once (stdout is block-buffered under a pipe).
+function M.log(app, msg)
   if app.debug then
-    print(format("[%s %s] %s", tag, app.name, msg))
+    G.print(format("[%s %s] %s", app._tag, app.name, msg))
+    stdout:flush()
   end
 end
 
 
-function M.call_error_handler(tag, app, msg)
+function M.call_error_handler(app, msg)
   local ok, err = pcall(app.error_handler, msg)
   if not ok then
-    stderr:write(format("[%s %s] error_handler failed: %s\n", tag, app.name, tostring(err)))
+    stderr:write(format("[%s %s] error_handler failed: %s\n", app._tag, app.name, tostring(err)))
   end
 end
 
 
 -- Every error of an app goes to its error_handler, else to stderr.
-function M.report(tag, app, msg)
+function M.report(app, msg)
   if app.error_handler then
-    M.call_error_handler(tag, app, msg)
+    M.call_error_handler(app, msg)
   else
-    stderr:write(format("[%s %s] %s\n", tag, app.name, msg))
+    stderr:write(format("[%s %s] %s\n", app._tag, app.name, msg))
   end
 end
 
 
--------------------------------------------------------------------------------
--- Arguments of send and close. Misuse raises at the caller's caller (level 3).
-
-
-function M.payload(data, who)
-  local t = type(data)
-  if t == "string" then
-    return data
-  elseif t == "number" then
-    return tostring(data)
-  end
-  error(format("%s: data must be a string, got %s", who, describe(data)), 3)
-end
-
-
-function M.opcode_arg(opcode, who)
-  if opcode == nil then
-    return 1
-  elseif type(opcode) ~= "number" then
-    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
-  end
-  return opcode
-end
-
-
--- A TEXT or BINARY opcode (or none: TEXT), the common case of send.
-function M.data_opcode(opcode)
-  return opcode == nil or (type(opcode) == "number" and (opcode == 2 or opcode == 1))
-end
-
-
-function M.sendable_opcode(opcode)
-  if opcode ~= 1 and opcode ~= 2 and opcode ~= 9 and opcode ~= 10 then
-    return nil, format("bad opcode %s (use TEXT 1, BINARY 2, PING 9 or PONG 10)", tostring(opcode))
-  end
-  return true
-end
-
-
-function M.send_result(rc)
+-- The one mapping of a C result code, the same in luna and lunac. OK: true. CLOSED,
+-- BACKPRESSURE: nil, "closed" / "backpressure". INVALID_UTF8 (a payload's content): nil,
+-- message. INVALID_ARGUMENT is misuse, raised (so is any failure without an app): `level`
+-- counts from the caller of `result` (1) up, default 2 (its caller). Anything else is a
+-- runtime failure: reported by the app's policy, then nil, message. Callers that may raise
+-- do not tail-call it, so the levels stay true.
+function M.result(rc, app, who, level)
   if rc == OK then
     return true
   elseif rc == CLOSED then
@@ -109,26 +110,86 @@ function M.send_result(rc)
   elseif rc == BACKPRESSURE then
     return nil, "backpressure"
   end
-  return nil, M.last_error()
+  local msg = who .. ": " .. last_error()
+  if rc == INVALID_ARGUMENT or not app then
+    error(msg, (level or 2) + 1)
+  elseif rc ~= INVALID_UTF8 then
+    M.report(app, msg)
+  end
+  return nil, msg
 end
 
 
-local function valid_close_code(code)
-  return code == floor(code) and ((code >= 1000 and code <= 1003) or (code >= 1007 and code <= 1014)
-    or (code >= 3000 and code <= 4999))
+local result = M.result
+
+
+-- A constructor's runtime failure: nil, msg with no_errors (after error_handler), else raised
+-- at the caller of the module function.
+function M.fail_new(config, msg)
+  if config.no_errors then
+    if config.error_handler then
+      pcall(config.error_handler, msg)
+    end
+    return nil, msg
+  end
+  error(msg, 3)
 end
 
 
--- Defaults and checks the arguments of a close call; returns code, reason.
-function M.close_args(code, reason, who)
+-------------------------------------------------------------------------------
+-- Send and close. Type errors are raised here; the values themselves are checked by the
+-- library (INVALID_ARGUMENT raises through `result`). Called (not tail-called) by the method
+-- `who`, they raise at its caller.
+
+
+local function payload(data, who)
+  if type(data) == "number" then
+    return tostring(data)
+  end
+  error(format("%s: data must be a string, got %s", who, describe(data)), 4)
+end
+
+
+-- Sends on connection `id` of `app` (whose handle is nil once it is gone).
+function M.send(app, id, data, opcode, who)
+  if type(data) ~= "string" then
+    data = payload(data, who)
+  end
+  if opcode == nil then
+    opcode = TEXT
+  elseif type(opcode) ~= "number" then
+    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 2)
+  end
+  local handle = app._handle
+  if handle == nil then
+    return nil, "closed"
+  end
+  local rc = C.luna_conn_send(handle, id, data, #data, opcode)
+  if rc == OK then
+    return true
+  end
+  local ok, err = result(rc, app, who, 3)
+  return ok, err
+end
+
+
+-- Starts the closing handshake of connection `id`; a no-op on a closed one.
+function M.close(app, id, code, reason, who)
   code = code == nil and 1000 or code
   reason = reason == nil and "" or reason
-  if type(code) ~= "number" or not valid_close_code(code) then
-    error(who .. ": code must be 1000-1003, 1007-1014 or 3000-4999, got " .. describe(code), 3)
-  elseif type(reason) ~= "string" or #reason > 123 then
-    error(who .. ": reason must be a string of at most 123 bytes, got " .. describe(reason), 3)
+  if type(code) ~= "number" or code ~= floor(code) then
+    error(format("%s: code must be an integer, got %s", who, describe(code)), 3)
+  elseif type(reason) ~= "string" then
+    error(format("%s: reason must be a string, got %s", who, describe(reason)), 3)
   end
-  return code, reason
+  if app._handle == nil then
+    return true
+  end
+  -- Out of uint32_t's range, a code would wrap around to a valid-looking one.
+  local wire_code = (code < 0 or code > 0xFFFFFFFF) and 0xFFFFFFFF or code
+  local rc = C.luna_conn_close(app._handle, id, wire_code, reason, #reason)
+  local ok, err = result(rc, app, who, 3)
+  return ok, err
 end
 
 
@@ -140,12 +201,17 @@ function M.timeout_ms(timeout, who)
   elseif type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
     error(who .. ": timeout must be a number of seconds >= 0 or nil, got " .. describe(timeout), 4)
   end
-  return floor(math.min(timeout * 1000, 2147483647))
+  return floor(min(timeout * 1000, 2147483647))
 end
 
 
 -------------------------------------------------------------------------------
--- Config validation: checker(who) gives functions that raise "who: 'key' must be ...".
+-- Config checks: checker(who) gives functions that raise "who: 'key' must be ...".
+
+
+-- Limits and timers servers and clients both have (README "Limits and defaults").
+M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
+  "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure" }
 
 
 function M.checker(who)
@@ -178,12 +244,12 @@ function M.checker(who)
     return v
   end
 
-  function c.integer(config, key, min, max, default)
+  function c.integer(config, key, min_value, max_value, default)
     local v = config[key]
     if v == nil then
       return default
-    elseif type(v) ~= "number" or v ~= floor(v) or v < min or v > max then
-      c.bad(key, format("an integer %d..%d", min, max), v)
+    elseif type(v) ~= "number" or v ~= floor(v) or v < min_value or v > max_value then
+      c.bad(key, format("an integer %d..%d", min_value, max_value), v)
     end
     return v
   end
@@ -198,7 +264,7 @@ function M.checker(who)
     return floor(v * 1000 + 0.5)
   end
 
-  -- Size limits and timers both apps have, onto a C config struct `cfg`.
+  -- The LIMIT_KEYS of `config` onto a C config struct `cfg`.
   function c.limits(config, cfg)
     local huge = 2 ^ 52
     cfg.max_message_size = c.integer(config, "max_message_size", 0, huge, tonumber(cfg.max_message_size))
@@ -206,33 +272,34 @@ function M.checker(who)
     cfg.max_send_queue = c.integer(config, "max_send_queue", 0, huge, tonumber(cfg.max_send_queue))
     cfg.ping_interval_ms = c.millis(config, "ping_interval", cfg.ping_interval_ms)
     cfg.idle_timeout_ms = c.millis(config, "idle_timeout", cfg.idle_timeout_ms)
-    cfg.control_frames = config.control_frames and 1 or 0
+    cfg.close_timeout_ms = c.millis(config, "close_timeout", cfg.close_timeout_ms)
+    cfg.read_buffer_size = c.integer(config, "read_buffer_size", 0, 4294967295, cfg.read_buffer_size)
+    cfg.control_frames = c.opt_type(config, "control_frames", "boolean") and 1 or 0
+    cfg.close_on_backpressure = c.opt_type(config, "close_on_backpressure", "boolean") and 1 or 0
   end
 
   return c
 end
 
 
-M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
-  "idle_timeout", "control_frames" }
-
-
 -------------------------------------------------------------------------------
--- The loop of one module: its live apps, and update / wait / run over them.
+-- The loop of one module: its live apps, the event pump, and update / wait / run over them.
 
 local Loop = {}
 Loop.__index = Loop
 
 
 -- `name` prefixes its errors ("luna"); `inside` names what update must not be called from;
--- `poll_app(app)` dispatches what one app has pending (set before the first update).
-function M.new_loop(name, inside)
+-- `on` holds the module's event handlers (open, message, close, error: function(app, ev))
+-- and `after_poll(app)`, called after each dispatch of an app.
+function M.new_loop(name, inside, on)
   return setmetatable({
-    name = name, inside = inside, poll_app = nil,
+    name = name, inside = inside, on = on,
     order = {},     -- live apps in creation order
     snapshot = {},  -- a copy of order for update to walk; replaced, never changed
     handles = nil, count = 0, updating = false,
     pending_error = nil, -- first handler error of this update, re-raised at its end
+    closing = {},   -- {app, conn} closed by a failing handler: waited for before the re-raise
   }, Loop)
 end
 
@@ -240,7 +307,7 @@ end
 function Loop:rebuild()
   self.snapshot = { unpack(self.order) }
   self.count = #self.order
-  self.handles = ffi.new("LunaApp*[?]", self.count + 1)
+  self.handles = ffi_new("LunaApp*[?]", self.count + 1)
   for i, app in ipairs(self.order) do
     self.handles[i - 1] = app._handle
   end
@@ -256,7 +323,7 @@ end
 function Loop:remove(app)
   for i, other in ipairs(self.order) do
     if other == app then
-      table.remove(self.order, i)
+      remove(self.order, i)
       self:rebuild()
       return
     end
@@ -264,10 +331,81 @@ function Loop:remove(app)
 end
 
 
--- Remembers a handler error, to be raised when the current update ends.
-function Loop:raise_later(msg)
+function Loop:list()
+  local list = {}
+  for i, app in ipairs(self.order) do list[i] = app end
+  return list
+end
+
+
+-- Polls one batch of `app` and hands each event to the module; returns how many it held.
+function Loop:poll_once(app)
+  local level = depth + 1
+  depth = level
+  local events = event_arrays[level]
+  if not events then
+    events = ffi_new("LunaEvent[?]", EVENTS)
+    event_arrays[level] = events
+  end
+  local rc = C.luna_app_poll(app._handle, events, EVENTS, count_out)
+  local n = rc == OK and tonumber(count_out[0]) or 0
+  local on = self.on
+  for i = 0, n - 1 do
+    local ev = events[i]
+    local kind = ev.kind
+    if kind == EV_MESSAGE then
+      on.message(app, ev)
+    elseif kind == EV_OPEN then
+      on.open(app, ev)
+    elseif kind == EV_CLOSE then
+      on.close(app, ev)
+    elseif kind == EV_ERROR then
+      on.error(app, ev)
+    end
+  end
+  depth = level - 1
+  if rc ~= OK then
+    result(rc, app, self.name .. ".update: poll")
+  end
+  return n
+end
+
+
+-- Dispatches what is left of a removed app's events.
+function Loop:drain(app)
+  for _ = 1, 10000 do
+    if self:poll_once(app) == 0 then
+      return
+    end
+  end
+end
+
+
+-- Dispatches what `app` has pending (up to MAX_ROUNDS batches), then writes what the
+-- callbacks sent, one write per connection.
+function Loop:poll_app(app)
+  app._dispatching = true
+  for _ = 1, MAX_ROUNDS do
+    if self:poll_once(app) < EVENTS or app.removed or app.state == "closed" then
+      break
+    end
+  end
+  app._dispatching = false
+  if app._handle then
+    result(C.luna_app_flush(app._handle), app, self.name .. ".update: flush")
+  end
+  self.on.after_poll(app)
+end
+
+
+-- Remembers a handler error, to be raised when the current update ends; `conn`, if given,
+-- is the connection the failing handler closed.
+function Loop:raise_later(msg, app, conn)
   if not self.pending_error then
     self.pending_error = msg
+  end
+  if conn then
+    self.closing[#self.closing + 1] = { app, conn }
   end
 end
 
@@ -280,9 +418,35 @@ function Loop:forget_error()
 end
 
 
-local function poll_all(snapshot, poll_app)
-  for _, app in ipairs(snapshot) do
-    poll_app(app)
+-- Before a handler error is re-raised (which often ends the program), lets the closes the
+-- failing handlers started complete, so their peers see the close code.
+function Loop:settle()
+  local closing = self.closing
+  self.closing = {}
+  for _, entry in ipairs(closing) do
+    local app, conn = entry[1], entry[2]
+    for _ = 1, SETTLE_ROUNDS do
+      if conn.state == "closed" or not app._handle or app.removed then
+        break
+      end
+      local rc = C.luna_app_wait(app._handle, SETTLE_MS)
+      if rc ~= TIMEOUT then
+        result(rc, app, self.name .. ".update: wait")
+      end
+      self:poll_app(app)
+    end
+  end
+end
+
+
+local function poll_all(loop)
+  for _, app in ipairs(loop.snapshot) do
+    if not app.removed and app._handle then
+      loop:poll_app(app)
+    end
+  end
+  if loop.pending_error then
+    loop:settle()
   end
 end
 
@@ -293,8 +457,8 @@ function Loop:update()
     error(format("%s.update: called again from inside %s", self.name, self.inside), 3)
   end
   self.updating, self.pending_error = true, nil
-  local ok, err = pcall(poll_all, self.snapshot, self.poll_app)
-  self.updating = false
+  local ok, err = pcall(poll_all, self)
+  self.updating, self.closing = false, {}
   if not ok then
     error(err, 0)
   end
@@ -313,7 +477,7 @@ function Loop:wait(timeout)
   end
   local rc = C.luna_app_wait_any(self.handles, self.count, ms)
   if rc ~= OK and rc ~= TIMEOUT then
-    error(self.name .. ".wait: " .. M.last_error(), 3)
+    result(rc, nil, self.name .. ".wait", 3)
   end
   self:update()
   return rc == OK
@@ -324,13 +488,6 @@ function Loop:run()
   while #self.order > 0 do
     self:wait(1)
   end
-end
-
-
-function Loop:list()
-  local list = {}
-  for i, app in ipairs(self.order) do list[i] = app end
-  return list
 end
 
 

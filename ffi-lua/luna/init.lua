@@ -7,36 +7,38 @@ local C = lib.load()
 local ffi_new, ffi_string = ffi.new, ffi.string
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_running, co_status = coroutine.running, coroutine.status
-local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
+local type, tostring, tonumber, pairs, ipairs, next = type, tostring, tonumber, pairs, ipairs, next
+local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
+local traceback = debug.traceback
 local format, sort = string.format, table.sort
+local stderr = io.stderr
+local describe, last_error, result = common.describe, common.last_error, common.result
+local log, report, call_error_handler = common.log, common.report, common.call_error_handler
+local send, close = common.send, common.close
 
-local OK, CLOSED = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED
-local TIMEOUT = C.LUNA_RESULT_TIMEOUT
-local PROTOCOL = C.LUNA_RESULT_PROTOCOL
-local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
-local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
+local OK = C.LUNA_RESULT_OK
+local TIMEOUT, PROTOCOL = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_PROTOCOL
 
-local EVENTS = 256
--- Batches polled per app per update; later events wait for the next call.
-local MAX_ROUNDS = 8
+local TAG = "luna"
 local DEFAULT_MAX_QUEUED = 1024
+-- Said by a handler error re-raised from luna.update.
+local KEEP_SERVING = "no_errors = true in luna.new_web_app keeps the server running"
 
-local events = ffi_new("LunaEvent[?]", EVENTS)
-local count_out = ffi_new("size_t[1]")
 local port_out = ffi_new("uint16_t[1]")
 local fd_out = ffi_new("int64_t[1]")
 local tls_out = ffi_new("uint8_t[1]")
+local count_out = ffi_new("size_t[1]")
 local ip_buf = ffi_new("char[64]")
 
 local luna = {}
 local opcodes = common.opcodes
 luna.opcodes = opcodes
-luna.version = ffi_string(C.luna_version())
+luna.version = common.version
 luna.lib_path = lib.path
-luna.has_tls = C.luna_has_tls() ~= 0
+luna.has_tls = common.has_tls
 
 local apps = {}        -- name -> app, live apps only
-local loop = common.new_loop("luna", "a handler or callback")
+local loop             -- common.new_loop, made once the event handlers exist
 local RECEIVE = {}     -- what ws:receive() yields; anything else is a misbehaving handler
 local current          -- the ws whose handler is running (set around coroutine.resume)
 
@@ -44,31 +46,16 @@ local App, WS, Raw = {}, {}, {}
 App.__index, WS.__index, Raw.__index = App, WS, Raw
 
 
-local last_error, describe = common.last_error, common.describe
-
-
-local function log(app, msg)
-  common.log("luna", app, msg)
-end
-
-
-local function call_error_handler(app, msg)
-  common.call_error_handler("luna", app, msg)
-end
-
-
--- Every error of an app goes to its error_handler, else to stderr.
-local function report(app, msg)
-  common.report("luna", app, msg)
-end
-
-
--- A handler error: reported, and re-raised from luna.update unless no_errors.
-local function handler_error(app, msg)
-  report(app, msg)
-  if not app.no_errors then
-    loop:raise_later(msg)
+-- A handler error: with no_errors only reported; else passed to error_handler (if any) and
+-- re-raised from luna.update as `raised`, which the host then shows: printed once.
+local function handler_error(app, msg, raised, ws)
+  if app.no_errors then
+    return report(app, msg)
   end
+  if app.error_handler then
+    call_error_handler(app, msg)
+  end
+  loop:raise_later(raised or msg, app, ws)
 end
 
 
@@ -86,11 +73,12 @@ end
 
 function Raw:getfd()
   local ws = self._ws
-  if ws.state == "closed" then
+  if ws.state == "closed" or not ws.app._handle then
     return nil, "closed"
   end
-  if C.luna_conn_fd(ws.app._handle, ws.id, fd_out) ~= OK then
-    return nil, last_error()
+  local ok, err = result(C.luna_conn_fd(ws.app._handle, ws.id, fd_out), ws.app, "raw_socket:getfd")
+  if not ok then
+    return nil, err
   end
   return tonumber(fd_out[0])
 end
@@ -116,13 +104,11 @@ function Raw:setoption(name, value)
       describe(name)), 2)
   end
   local ws = self._ws
-  if ws.state == "closed" then
+  if ws.state == "closed" or not ws.app._handle then
     return nil, "closed"
   end
-  if C[fn](ws.app._handle, ws.id, value and 1 or 0) ~= OK then
-    return nil, last_error()
-  end
-  return true
+  local ok, err = result(C[fn](ws.app._handle, ws.id, value and 1 or 0), ws.app, "raw_socket:setoption")
+  return ok, err
 end
 
 
@@ -150,48 +136,24 @@ function WS:getpeername()
 end
 
 
-local send_result, payload, opcode_arg = common.send_result, common.payload, common.opcode_arg
-local sendable_opcode, data_opcode = common.sendable_opcode, common.data_opcode
-
-
 function WS:send(data, opcode)
-  -- Fast path: the checks below would all pass.
-  if type(data) == "string" and data_opcode(opcode) and self.state ~= "closed" then
-    local rc = C.luna_conn_send(self.app._handle, self.id, data, #data, opcode or 1)
-    if rc == OK then
-      return true
-    end
-    return send_result(rc)
-  end
-  data = payload(data, "ws:send")
-  opcode = opcode_arg(opcode, "ws:send")
-  if self.state == "closed" then
-    return nil, "closed"
-  end
-  local ok, err = sendable_opcode(opcode)
-  if not ok then
-    return nil, err
-  end
-  return send_result(C.luna_conn_send(self.app._handle, self.id, data, #data, opcode))
+  local ok, err = send(self.app, self.id, data, opcode, "ws:send")
+  return ok, err
 end
 
 
 function WS:close(code, reason)
-  code, reason = common.close_args(code, reason, "ws:close")
-  if self.state ~= "open" then
-    return true
+  local ok, err = close(self.app, self.id, code, reason, "ws:close")
+  if ok and self.state == "open" then
+    self.state = "closing"
   end
-  local rc = C.luna_conn_close(self.app._handle, self.id, code, reason, #reason)
-  if rc ~= OK and rc ~= CLOSED then
-    error("ws:close: " .. last_error(), 2)
-  end
-  self.state = "closing"
-  return true
+  return ok, err
 end
 
 
 function WS:broadcast(data, opcode)
-  return self.app:_broadcast(data, opcode, self.protocol or "", "ws:broadcast")
+  local count, err = self.app:_broadcast(data, opcode, self.protocol or "", "ws:broadcast")
+  return count, err
 end
 
 
@@ -232,65 +194,53 @@ end
 -- Running handlers
 
 
-local function handler_failed(ws, err)
-  local app = ws.app
+-- Starts the closing handshake of ws from the library's side (handler ended or failed).
+local function close_ws(ws, code, reason)
   if ws.state == "open" then
-    C.luna_conn_close(app._handle, ws.id, 1011, "handler error", 13)
+    close(ws.app, ws.id, code, reason, "luna: closing " .. tostring(ws))
     ws.state = "closing"
   end
-  handler_error(app, format("handler of %s failed: %s", tostring(ws), err))
 end
 
 
--- Deals with how the handler of ws stopped, unless it waits in ws:receive().
-local function resumed(ws, co, ok, what)
-  if not ok then
-    ws._co = nil
-    return handler_failed(ws, debug.traceback(co, tostring(what)))
-  end
-  if co_status(co) == "dead" then
-    ws._co = nil
-    if ws.state == "open" then
-      C.luna_conn_close(ws.app._handle, ws.id, 1000, nil, 0)
-      ws.state = "closing"
-    end
-  elseif what ~= RECEIVE then
-    ws._co, ws._waiting = nil, false
-    handler_failed(ws, debug.traceback(co, "yielded " .. describe(what)
-      .. "; a handler may only suspend in ws:receive()"))
-  end
+local function handler_failed(ws, err)
+  close_ws(ws, 1011, "handler error")
+  local msg = format("handler of %s failed: %s", tostring(ws), err)
+  local raised = format("handler of %s failed (its connection was closed with 1011; %s): %s",
+    tostring(ws), KEEP_SERVING, err)
+  handler_error(ws.app, msg, raised, ws)
 end
 
 
--- Resumes the handler of ws with the given values.
+-- Resumes the handler of ws with the given values, and deals with how it stopped unless it
+-- waits in ws:receive() again.
 local function resume(ws, ...)
   local co, outer = ws._co, current
   current = ws
   local ok, what = co_resume(co, ...)
   current = outer
-  if what ~= RECEIVE or not ok then
-    resumed(ws, co, ok, what)
+  if ok and what == RECEIVE then
+    return
   end
-end
-
-
--- Resumes the handler of ws, which waits in ws:receive(), with a message.
-local function deliver(ws, msg, op)
-  local co, outer = ws._co, current
-  current = ws
-  local ok, what = co_resume(co, msg, op)
-  current = outer
-  if what ~= RECEIVE or not ok then
-    resumed(ws, co, ok, what)
+  ws._co, ws._waiting = nil, false
+  if not ok then
+    handler_failed(ws, traceback(co, tostring(what)))
+  elseif co_status(co) == "dead" then
+    close_ws(ws, 1000, "")
+  else
+    handler_failed(ws, traceback(co, "yielded " .. describe(what)
+      .. "; a handler may only suspend in ws:receive()"))
   end
 end
 
 
 local function cache_local_address(ws, app)
-  if C.luna_conn_local(app._handle, ws.id, ip_buf, 64, port_out) == OK then
+  local ok = result(C.luna_conn_local(app._handle, ws.id, ip_buf, 64, port_out), app,
+    "luna: local address of " .. tostring(ws))
+  if ok then
     ws._local_ip, ws._local_port = ffi_string(ip_buf), port_out[0]
   end
-  if C.luna_conn_is_tls(app._handle, ws.id, tls_out) == OK then
+  if result(C.luna_conn_is_tls(app._handle, ws.id, tls_out), app, "luna: TLS state of " .. tostring(ws)) then
     ws.raw_socket.tls = tls_out[0] ~= 0
   end
 end
@@ -325,12 +275,11 @@ local function on_message(app, ev)
   if ws._waiting then
     -- A waiting handler has nothing queued: hand it the message directly.
     ws._waiting = false
-    return deliver(ws, ffi_string(ev.data, ev.len), ev.opcode)
+    return resume(ws, ffi_string(ev.data, ev.len), ev.opcode)
   end
   local q = ws._queue
   if (q.tail - q.head + 1) / 2 >= app.max_queued_messages then
-    C.luna_conn_close(app._handle, ws.id, 1008, "receive queue full", 18)
-    ws.state = "closing"
+    close_ws(ws, 1008, "receive queue full")
     return report(app, format("%s: more than %d messages queued, closed with 1008",
       tostring(ws), app.max_queued_messages))
   end
@@ -342,15 +291,17 @@ end
 local function fire_on_close(ws, code, reason)
   local cb = ws.on_close
   if cb then
-    local ok, err = xpcall(function() return cb(ws, code, reason) end, debug.traceback)
+    local ok, err = xpcall(function() return cb(ws, code, reason) end, traceback)
     if not ok then
-      handler_error(ws.app, format("on_close of %s failed: %s", tostring(ws), tostring(err)))
+      local msg = format("on_close of %s failed: %s", tostring(ws), tostring(err))
+      handler_error(ws.app, msg, format("%s (%s)", msg, KEEP_SERVING))
     end
   end
 end
 
 
-local function close_ws(app, ws, code, reason, was_clean)
+-- The connection is over: forget it, tell on_close and a waiting handler.
+local function closed(app, ws, code, reason, was_clean)
   app._conns[ws.id] = nil
   ws.state = "closed"
   ws._close_code, ws._close_reason, ws._was_clean = code, reason, was_clean
@@ -367,7 +318,7 @@ end
 local function on_close(app, ev)
   local ws = app._conns[tonumber(ev.conn)]
   if ws then
-    close_ws(app, ws, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
+    closed(app, ws, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
   end
 end
 
@@ -375,7 +326,7 @@ end
 local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if ev.code == PROTOCOL or ev.code == TIMEOUT then
-    -- Peer misbehaviour and failed handshakes never reach the host outside debug mode.
+    -- Peer misbehaviour and failed upgrades never reach the host outside debug mode.
     if app.debug then
       log(app, msg)
       if app.error_handler then
@@ -388,62 +339,29 @@ local function on_error(app, ev)
 end
 
 
--- Polls one batch of app and dispatches it; returns how many events it held.
-local function poll_once(app)
-  if C.luna_app_poll(app._handle, events, EVENTS, count_out) ~= OK then
-    report(app, "poll failed: " .. last_error())
-    return 0
-  end
-  local n = tonumber(count_out[0])
-  for i = 0, n - 1 do
-    local ev = events[i]
-    local kind = ev.kind
-    if kind == EV_MESSAGE then
-      on_message(app, ev)
-    elseif kind == EV_OPEN then
-      on_open(app, ev)
-    elseif kind == EV_CLOSE then
-      on_close(app, ev)
-    elseif kind == EV_ERROR then
-      on_error(app, ev)
-    end
-  end
-  return n
-end
-
-
 -- Frees a removed app after dispatching what is left of its events.
 local function finish_removal(app)
-  for _ = 1, 10000 do
-    if poll_once(app) == 0 then
-      break
-    end
-  end
+  loop:drain(app)
   local left = {}
   for _, ws in pairs(app._conns) do left[#left + 1] = ws end
   for _, ws in ipairs(left) do
-    close_ws(app, ws, 1006, "app removed", false)
+    closed(app, ws, 1006, "app removed", false)
   end
-  C.luna_app_free(app._handle)
+  local handle = app._handle
   app._handle = nil
+  result(C.luna_app_free(handle), app, "luna.remove_web_app: free")
   log(app, "removed")
 end
 
 
-local function poll_app(app)
-  app._dispatching = true
-  for _ = 1, MAX_ROUNDS do
-    if poll_once(app) < EVENTS or app.removed then
-      break
+loop = common.new_loop("luna", "a handler or callback", {
+  open = on_open, message = on_message, close = on_close, error = on_error,
+  after_poll = function(app)
+    if app.removed then
+      finish_removal(app)
     end
-  end
-  app._dispatching = false
-  -- What the handlers sent goes out now, one write per connection.
-  if app._handle then C.luna_app_flush(app._handle) end
-  if app.removed then
-    finish_removal(app)
-  end
-end
+  end,
+})
 
 
 -------------------------------------------------------------------------------
@@ -452,25 +370,25 @@ end
 
 local KNOWN = {
   name = true, host = true, port = true, debug = true, no_errors = true, error_handler = true,
-  ssl = true, protocols = true, max_message_size = true, max_frame_size = true,
-  max_connections = true, handshake_timeout = true, ping_interval = true, idle_timeout = true,
-  max_send_queue = true, control_frames = true, max_queued_messages = true,
-  close_on_backpressure = true,
+  ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
+  max_queued_messages = true,
 }
+for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
 
 local check = common.checker("luna.new_web_app")
 local bad, opt_type, integer, millis = check.bad, check.opt_type, check.integer, check.millis
 
 
+-- Types only: the library checks the names themselves (RFC 6455 tokens).
 local function check_protocols(protocols)
   if type(protocols) ~= "table" then
     bad("protocols", "a table of subprotocol name -> handler function", protocols)
   end
   local names = {}
   for name, handler in pairs(protocols) do
-    if type(name) ~= "string" or name == "" or name:find("[%s,;\"]") then
-      bad("protocols", "keyed by subprotocol names (non-empty, no spaces or commas)", name)
+    if type(name) ~= "string" then
+      bad("protocols", "keyed by subprotocol names (strings)", name)
     elseif type(handler) ~= "function" then
       bad("protocols." .. name, "a handler function", handler)
     end
@@ -511,8 +429,6 @@ local function validate(config)
   if config.port == nil then bad("port", "an integer 0..65535", nil) end
   opt_type(config, "debug", "boolean")
   opt_type(config, "no_errors", "boolean")
-  opt_type(config, "control_frames", "boolean")
-  opt_type(config, "close_on_backpressure", "boolean")
   opt_type(config, "error_handler", "function")
   integer(config, "max_queued_messages", 1, 2 ^ 31, DEFAULT_MAX_QUEUED)
   check_ssl(config.ssl)
@@ -522,7 +438,7 @@ end
 
 local function c_config(config, names)
   local cfg = ffi_new("LunaServerConfig")
-  C.luna_server_config_default(cfg)
+  result(C.luna_server_config_default(cfg), nil, "luna.new_web_app")
   cfg.host = config.host
   cfg.port = config.port
   cfg.has_default = config.protocols.default and 1 or 0
@@ -532,7 +448,6 @@ local function c_config(config, names)
   check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
-  cfg.close_on_backpressure = config.close_on_backpressure and 1 or 0
   local ssl = config.ssl
   if ssl and luna.has_tls then
     cfg.tls_cert_file = ssl.cert or ssl.certificate
@@ -553,26 +468,15 @@ end
 -- Apps
 
 
-local function fail_new(config, msg)
-  if config.no_errors then
-    if config.error_handler then
-      pcall(config.error_handler, msg)
-    end
-    return nil, msg
-  end
-  error(msg, 3)
-end
-
-
 local function make_app(config, handle)
   local app = setmetatable({
     name = config.name, host = config.host, opcodes = opcodes, protocols = config.protocols,
     debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, ssl = config.ssl,
     max_queued_messages = config.max_queued_messages or DEFAULT_MAX_QUEUED,
-    _handle = handle, _conns = {}, removed = false, _dispatching = false,
+    _tag = TAG, _handle = handle, _conns = {}, removed = false, _dispatching = false,
   }, App)
-  C.luna_app_port(handle, port_out)
+  result(C.luna_app_port(handle, port_out), app, "luna.new_web_app: port")
   app.port = port_out[0]
   return app
 end
@@ -584,16 +488,16 @@ function luna.new_web_app(config)
     error(cfg, 2)
   end
   if apps[config.name] then
-    return fail_new(config, format("luna.new_web_app: an app named %q already exists", config.name))
+    return common.fail_new(config, format("luna.new_web_app: an app named %q already exists", config.name))
   end
   if config.ssl and not luna.has_tls then
-    io.stderr:write(format("[luna %s] warning: this libluna was built without TLS; 'ssl' is ignored "
+    stderr:write(format("[luna %s] warning: this libluna was built without TLS; 'ssl' is ignored "
       .. "and plain ws:// (not wss://) is served\n", config.name))
   end
   local handle = C.luna_server_new(cfg)
   anchors[#anchors + 1] = cfg
   if handle == nil then
-    return fail_new(config, format("luna.new_web_app: cannot start %q on %s port %d: %s",
+    return common.fail_new(config, format("luna.new_web_app: cannot start %q on %s port %d: %s",
       config.name, config.host, config.port, last_error()))
   end
   local app = make_app(config, handle)
@@ -623,9 +527,7 @@ function luna.remove_web_app(app_or_name)
   app.removed = true
   apps[app.name] = nil
   loop:remove(app)
-  if C.luna_app_stop(app._handle) ~= OK then
-    report(app, "stop failed: " .. last_error())
-  end
+  result(C.luna_app_stop(app._handle), app, "luna.remove_web_app: stop")
   if not app._dispatching then
     finish_removal(app)
     loop:forget_error()
@@ -648,21 +550,27 @@ end
 
 
 function App:_broadcast(data, opcode, group, who)
-  data = payload(data, who)
-  opcode = opcode_arg(opcode, who)
+  if type(data) ~= "string" and type(data) ~= "number" then
+    error(format("%s: data must be a string, got %s", who, describe(data)), 3)
+  elseif opcode ~= nil and type(opcode) ~= "number" then
+    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
+  end
   if self.removed then
     return nil, "closed"
   end
-  local rc = C.luna_app_broadcast(self._handle, data, #data, opcode, group, count_out)
-  if rc ~= OK then
-    return nil, last_error()
+  data = tostring(data)
+  local rc = C.luna_app_broadcast(self._handle, data, #data, opcode or opcodes.TEXT, group, count_out)
+  local ok, err = result(rc, self, who, 3)
+  if not ok then
+    return nil, err
   end
   return tonumber(count_out[0])
 end
 
 
 function App:broadcast(data, opcode)
-  return self:_broadcast(data, opcode, nil, "app:broadcast")
+  local count, err = self:_broadcast(data, opcode, nil, "app:broadcast")
+  return count, err
 end
 
 
@@ -681,11 +589,6 @@ end
 
 -------------------------------------------------------------------------------
 -- The loop
-
-
-loop.poll_app = function(app)
-  if not app.removed then poll_app(app) end
-end
 
 
 function luna.update(dt)

@@ -1,6 +1,7 @@
 -- Finds and loads the luna shared library once per Lua state; `luna` and `lunac` share it.
 -- Order: $LUNA_LIB, directories added with add_path(), next to this module (the directory
--- holding luna/ and its parent), LÖVE's source directories, then the system's search path.
+-- holding luna/ and its parent, then a checkout's target/release/), LÖVE's source
+-- directories, where `make install` put it, package.cpath, then the system's search path.
 local ffi = require("ffi")
 require("luna.cdef")
 
@@ -58,6 +59,8 @@ local function candidates()
   if here then
     dirs[#dirs + 1] = parent(here)
     dirs[#dirs + 1] = parent(parent(here))
+    -- Loaded from a checkout's ffi-lua/: the library `make` built next to it.
+    dirs[#dirs + 1] = parent(parent(here)) .. SEP .. "target" .. SEP .. "release"
   end
   for _, dir in ipairs(love_dirs()) do dirs[#dirs + 1] = dir end
   -- `make install` records where it put the library.

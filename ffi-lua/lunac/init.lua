@@ -6,33 +6,30 @@ local C = lib.load()
 
 local ffi_new, ffi_string = ffi.new, ffi.string
 local type, tostring, pairs, ipairs, tonumber = type, tostring, pairs, ipairs, tonumber
-local setmetatable, getmetatable, xpcall, traceback = setmetatable, getmetatable, xpcall, debug.traceback
+local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
+local traceback = debug.traceback
 local format, sort = string.format, table.sort
-local describe, report, last_error = common.describe, common.report, common.last_error
-local data_opcode, send_result = common.data_opcode, common.send_result
-
-local OK, CLOSED = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED
-local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
-local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
+local open = io.open
+local describe, last_error, result = common.describe, common.last_error, common.result
+local log, report = common.log, common.report
+local send, close = common.send, common.close
 
 local TAG = "lunac"
-local EVENTS = 256
--- Batches polled per app per update; later events wait for the next call.
-local MAX_ROUNDS = 8
+local WHO = "lunac.connect_to_web_app"
+-- Said by a callback error re-raised from lunac.update.
+local KEEP_RUNNING = "no_errors = true in lunac.connect_to_web_app keeps the client running"
 
-local events = ffi_new("LunaEvent[?]", EVENTS)
-local count_out = ffi_new("size_t[1]")
 local conn_out = ffi_new("uint64_t[1]")
 
 local lunac = {}
 local opcodes = common.opcodes
 lunac.opcodes = opcodes
-lunac.version = ffi_string(C.luna_version())
+lunac.version = common.version
 lunac.lib_path = lib.path
-lunac.has_tls = C.luna_has_tls() ~= 0
+lunac.has_tls = common.has_tls
 
 local apps = {}        -- name -> app, live apps only
-local loop = common.new_loop("lunac", "a callback")
+local loop             -- common.new_loop, made once the event handlers exist
 
 local App = {}
 App.__index = App
@@ -48,11 +45,6 @@ local FAILURE = {
 }
 
 
-local function log(app, msg)
-  common.log(TAG, app, msg)
-end
-
-
 -- Takes app out of the live list: its name is free again, update no longer polls it.
 local function unlist(app)
   if apps[app.name] == app then
@@ -62,23 +54,31 @@ local function unlist(app)
 end
 
 
--- A callback error: reported, and re-raised from update unless no_errors.
-local function callback_error(app, msg)
-  report(TAG, app, msg)
-  if not app.no_errors then
-    loop:raise_later(msg)
-  end
+local function free(app)
+  local handle = app._handle
+  app._handle = nil
+  result(C.luna_app_free(handle), app, "lunac: free")
 end
 
 
+-- A callback error: with no_errors only reported; else passed to error_handler (if any)
+-- and re-raised from lunac.update, which the host then shows: printed once.
 local function call(app, what, fn, ...)
   if not fn then
     return
   end
   local ok, err = xpcall(fn, traceback, app, ...)
-  if not ok then
-    callback_error(app, format("%s of %q failed: %s", what, app.name, tostring(err)))
+  if ok then
+    return
   end
+  local msg = format("%s of %q failed: %s", what, app.name, tostring(err))
+  if app.no_errors then
+    return report(app, msg)
+  end
+  if app.error_handler then
+    common.call_error_handler(app, msg)
+  end
+  loop:raise_later(format("%s of %q failed (%s): %s", what, app.name, KEEP_RUNNING, tostring(err)))
 end
 
 
@@ -143,121 +143,50 @@ local function on_error(app, ev)
     msg = format("%s: %s: %s", app.name, ffi_string(C.luna_result_name(ev.code)), msg)
   end
   log(app, msg)
-  report(TAG, app, msg)
-end
-
-
--- Polls one batch of app and dispatches it; returns how many events it held.
-local function poll_once(app)
-  if C.luna_app_poll(app._handle, events, EVENTS, count_out) ~= OK then
-    report(TAG, app, "poll failed: " .. last_error())
-    return 0
-  end
-  local n = tonumber(count_out[0])
-  for i = 0, n - 1 do
-    local ev = events[i]
-    local kind = ev.kind
-    if kind == EV_MESSAGE then
-      on_message(app, ev)
-    elseif kind == EV_OPEN then
-      on_open(app, ev)
-    elseif kind == EV_CLOSE then
-      on_close(app, ev)
-    elseif kind == EV_ERROR then
-      on_error(app, ev)
-    end
-  end
-  return n
-end
-
-
-local function free(app)
-  C.luna_app_free(app._handle)
-  app._handle = nil
+  report(app, msg)
 end
 
 
 -- Dispatches what is left of a disconnected app's events, then frees it.
 local function finish_disconnect(app)
-  if C.luna_app_stop(app._handle) ~= OK then
-    report(TAG, app, "stop failed: " .. last_error())
-  end
-  for _ = 1, 10000 do
-    if poll_once(app) == 0 then
-      break
-    end
-  end
+  -- Waits (at most close_timeout) for the closing handshake start_disconnect began.
+  result(C.luna_app_stop(app._handle), app, "lunac.disconnect_to_web_app: stop")
+  loop:drain(app)
   close_app(app, 1006, "disconnected", false)
   free(app)
   log(app, "disconnected")
 end
 
 
-local function poll_app(app)
-  app._dispatching = true
-  for _ = 1, MAX_ROUNDS do
-    if poll_once(app) < EVENTS or app.removed or app.state == "closed" then
-      break
+loop = common.new_loop("lunac", "a callback", {
+  open = on_open, message = on_message, close = on_close, error = on_error,
+  after_poll = function(app)
+    if app.removed then
+      finish_disconnect(app)
+    elseif app.state == "closed" then
+      -- The connection is over: forget the app (its name is free again).
+      unlist(app)
+      free(app)
     end
-  end
-  app._dispatching = false
-  -- What the callbacks sent goes out now.
-  if app._handle then C.luna_app_flush(app._handle) end
-  if app.removed then
-    finish_disconnect(app)
-  elseif app.state == "closed" then
-    -- The connection is over: forget the app (its name is free again).
-    unlist(app)
-    free(app)
-  end
-end
+  end,
+})
 
 
 -------------------------------------------------------------------------------
 -- Configuration
 
 
-local WHO = "lunac.connect_to_web_app"
 local check = common.checker(WHO)
 
 local KNOWN = {
   name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
   ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true, close_timeout = true, close_on_backpressure = true,
+  connect_timeout = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
 
--- Checks what the C side cannot tell apart from a DNS failure; it rejects the rest.
-local function check_url(url)
-  if type(url) ~= "string" or url == "" then
-    check.bad("url", "a ws:// or wss:// URL string", url)
-  end
-  local scheme, rest = url:match("^([%a][%w+.-]*)://(.*)$")
-  if not scheme or (scheme:lower() ~= "ws" and scheme:lower() ~= "wss") then
-    check.bad("url", "a ws:// or wss:// URL", url)
-  end
-  local authority = rest:match("^[^/?#]*")
-  authority = authority:match("@(.*)$") or authority
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^(%[[^%]]*%])(.*)$")
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-  end
-  if not host or host == "" or host == "[]" then
-    check.fail(format("'url' has no host: %q", url))
-  end
-  if port ~= "" then
-    local n = tonumber(port:match("^:(%d+)$"))
-    if not n or n < 1 or n > 65535 then
-      check.fail(format("'url' has a bad port %q (expected 1..65535): %q", port:sub(2), url))
-    end
-  end
-  return scheme:lower() == "wss"
-end
-
-
+-- Types only: the library checks the names themselves (RFC 6455 tokens).
 local function check_protocol(protocol)
   if protocol == nil then
     return {}
@@ -265,9 +194,9 @@ local function check_protocol(protocol)
   local list = type(protocol) == "table" and protocol or { protocol }
   local names = {}
   for i, name in ipairs(list) do
-    if type(name) ~= "string" or name == "" or name:find("[%s,;\"]") then
+    if type(name) ~= "string" then
       check.bad(type(protocol) == "table" and "protocol[" .. i .. "]" or "protocol",
-        "a subprotocol name (non-empty, no spaces or commas)", name)
+        "a subprotocol name (a string)", name)
     end
     names[i] = name
   end
@@ -278,6 +207,8 @@ local function check_protocol(protocol)
 end
 
 
+-- Header lines cross the C ABI as "Name: value" C strings: a name with ':' or a value with
+-- a NUL or line break would change their meaning there.
 local function check_headers(headers)
   if headers == nil then
     return {}
@@ -302,7 +233,7 @@ local function readable(key, path)
   if type(path) ~= "string" then
     check.bad(key, "a file path string", path)
   end
-  local f, err = io.open(path, "rb")
+  local f, err = open(path, "rb")
   if not f then
     check.fail(format("'%s': cannot read %s", key, err))
   end
@@ -345,30 +276,31 @@ local function string_list(strings)
 end
 
 
--- Validates config; returns the C config and the Lua values it points into (keep them alive).
+-- Checks types; returns the C config and the Lua values it points into (keep them alive).
+-- The URL and the subprotocol names are checked by the library.
 local function prepare(config)
   check.known(config, KNOWN)
-  check_url(config.url)
+  if type(config.url) ~= "string" then
+    check.bad("url", "a ws:// or wss:// URL string", config.url)
+  end
   if config.name ~= nil and (type(config.name) ~= "string" or config.name == "") then
     check.bad("name", "a non-empty string", config.name)
   end
-  for _, key in ipairs({ "debug", "no_errors", "control_frames", "close_on_backpressure" }) do check.opt_type(config, key, "boolean") end
+  for _, key in ipairs({ "debug", "no_errors" }) do check.opt_type(config, key, "boolean") end
   for _, key in ipairs({ "error_handler", "on_connect", "on_message", "on_close" }) do
     check.opt_type(config, key, "function")
   end
   local protocols, headers, ssl = check_protocol(config.protocol), check_headers(config.headers),
     check_ssl(config.ssl)
   local cfg = ffi_new("LunaClientConfig")
-  C.luna_client_config_default(cfg)
+  result(C.luna_client_config_default(cfg), nil, WHO)
   cfg.url = config.url
   local plist, hlist
   plist, cfg.protocol_count = string_list(protocols)
   hlist, cfg.header_count = string_list(headers)
   cfg.protocols, cfg.headers = plist, hlist
   cfg.connect_timeout_ms = check.millis(config, "connect_timeout", cfg.connect_timeout_ms)
-  cfg.close_timeout_ms = check.millis(config, "close_timeout", cfg.close_timeout_ms)
   check.limits(config, cfg)
-  cfg.close_on_backpressure = config.close_on_backpressure and 1 or 0
   cfg.tls_verify = ssl.verify == false and 0 or 1
   cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
   return cfg, { plist, hlist, protocols, headers, ssl, config.url }
@@ -379,17 +311,6 @@ end
 -- Apps
 
 
-local function fail_connect(config, msg)
-  if config.no_errors then
-    if config.error_handler then
-      pcall(config.error_handler, msg)
-    end
-    return nil, msg
-  end
-  error(msg, 3)
-end
-
-
 function lunac.connect_to_web_app(config)
   local ok, cfg, anchors = pcall(prepare, config)
   if not ok then
@@ -397,13 +318,14 @@ function lunac.connect_to_web_app(config)
   end
   local name = config.name or config.url
   if apps[name] then
-    return fail_connect(config, format("%s: a client named %q already exists", WHO, name))
+    return common.fail_new(config, format("%s: a client named %q already exists", WHO, name))
   end
   local handle = C.luna_client_connect(cfg, conn_out)
   anchors[#anchors + 1] = cfg
   if handle == nil then
-    -- The URL checks above pass only URLs the C side can parse, so this is a bad URL part
-    -- (characters, path) or a certificate it cannot load: misuse, raised at the call.
+    -- Everything luna_client_connect checks is the config (the URL, subprotocol names,
+    -- headers, certificate files): misuse, raised at the call. Network failures come later,
+    -- as events.
     error(format("%s: cannot connect to %q: %s", WHO, config.url, last_error()), 2)
   end
   local app = setmetatable({
@@ -411,7 +333,7 @@ function lunac.connect_to_web_app(config)
     id = tonumber(conn_out[0]), debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, on_connect = config.on_connect,
     on_message = config.on_message, on_close = config.on_close,
-    removed = false, _handle = handle, _dispatching = false,
+    removed = false, _tag = TAG, _handle = handle, _dispatching = false,
   }, App)
   apps[name] = app
   loop:add(app)
@@ -435,7 +357,7 @@ local function start_disconnect(app)
   unlist(app)
   app.removed = true
   if app.state == "connecting" or app.state == "open" then
-    C.luna_conn_close(app._handle, app.id, 1000, nil, 0)
+    close(app, app.id, 1000, "", "lunac.disconnect_to_web_app")
     app.state = "closing"
   end
 end
@@ -465,43 +387,18 @@ end
 
 
 function App:send(data, opcode)
-  -- Fast path: the checks below would all pass.
-  if type(data) == "string" and data_opcode(opcode) and self.state ~= "closed" and self._handle then
-    local rc = C.luna_conn_send(self._handle, self.id, data, #data, opcode or 1)
-    if rc == OK then
-      return true
-    end
-    return send_result(rc)
-  end
-  data = common.payload(data, "app:send")
-  opcode = common.opcode_arg(opcode, "app:send")
-  if self.state == "closed" or not self._handle then
-    return nil, "closed"
-  end
-  local ok, err = common.sendable_opcode(opcode)
-  if not ok then
-    return nil, err
-  end
-  return common.send_result(C.luna_conn_send(self._handle, self.id, data, #data, opcode))
+  local ok, err = send(self, self.id, data, opcode, "app:send")
+  return ok, err
 end
 
 
+-- While connecting, luna_conn_close gives up the attempt (CLOSE 1006 follows).
 function App:close(code, reason)
-  code, reason = common.close_args(code, reason, "app:close")
-  if (self.state ~= "open" and self.state ~= "connecting") or not self._handle then
-    return true
+  local ok, err = close(self, self.id, code, reason, "app:close")
+  if ok and (self.state == "open" or self.state == "connecting") then
+    self.state = "closing"
   end
-  local rc = C.luna_conn_close(self._handle, self.id, code, reason, #reason)
-  if rc ~= OK and rc ~= CLOSED then
-    error("app:close: " .. last_error(), 2)
-  end
-  if self.state == "connecting" then
-    -- luna_conn_close does not abort a connection attempt; stopping the app does
-    -- (CLOSE 1006 follows), and returns at once while the attempt is still in progress.
-    C.luna_app_stop(self._handle)
-  end
-  self.state = "closing"
-  return true
+  return ok, err
 end
 
 
@@ -517,11 +414,6 @@ end
 
 -------------------------------------------------------------------------------
 -- The loop
-
-
-loop.poll_app = function(app)
-  if not app.removed and app._handle then poll_app(app) end
-end
 
 
 function lunac.update(dt)

@@ -1,7 +1,8 @@
 // Headless Chromium opens examples/chat/index.html from disk twice, first over ws:// then over
 // wss://, against the LuaJIT chat server (examples/chat/server.lua), and checks:
 // both pages negotiate subprotocol "chat"; a message typed on one appears on both; a 1 MiB
-// ArrayBuffer sent on the "echo" subprotocol comes back byte-identical; "/bye" makes the server
+// ArrayBuffer sent on the "echo" subprotocol comes back byte-identical; when the connection
+// drops, the page reconnects and sends what was typed meanwhile; "/bye" makes the server
 // close with 4001 "bye", which reaches the page's onclose; the other page sees it leave.
 // usage: node chat_in_chromium.cjs WS_PORT WSS_PORT REPO [SCREENSHOT]. Prints "N passed, M failed".
 const { chromium } = require("playwright-core");
@@ -67,6 +68,17 @@ async function run(scheme, port, extra_args) {
     check(t("echo protocol negotiated"), echo.protocol === "echo", JSON.stringify(echo));
     check(t("1 MiB ArrayBuffer echoed byte-identical"),
           echo.binary && echo.length === 1 << 20 && echo.same, JSON.stringify(echo));
+
+    // The connection drops: what a types meanwhile waits, and is sent once the page has
+    // reconnected by itself.
+    await a.evaluate(() => ws.close());
+    await a.fill("#text", "typed while away");
+    await a.press("#text", "Enter");
+    await wait_for(a, t("a reconnects and sends what was typed while disconnected"),
+      () => document.getElementById("status").textContent.startsWith("connected") &&
+        [...document.querySelectorAll("#log div")].some((d) => /^guest\d+: typed while away$/.test(d.textContent)));
+    await wait_for(b, t("b sees what a typed while disconnected"),
+      () => document.getElementById("log").textContent.includes(": typed while away"));
 
     // "/bye" typed on b: the server closes b with 4001 "bye"; b's onclose gets both.
     const closed = b.evaluate(() => new Promise((resolve) => {

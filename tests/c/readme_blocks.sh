@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Every code block of README.md whose info string holds the word `runnable`
-# (```c runnable, ```lua runnable, ```sh runnable) is extracted and run:
-#   c    compiled with -std=c99 -Wall -Wextra -Werror against include/ and target/release, run;
-#   lua  run by luajit with LUA_PATH on ffi-lua/ and LUNA_LIB set; a block that defines
-#        love.* callbacks is driven as LÖVE would: love.load() once, then love.update(dt)
-#        every 16 ms (no window: the test does not need one);
+# (```c runnable, ```lua runnable, ```sh runnable) is extracted and run, as a user would, from
+# a temporary folder outside the checkout:
+#   c    saved as server.c and compiled by the README's ```sh c-build block: its lines up to
+#        the first `cc` run in the checkout (where the user ran make), the rest in the folder
+#        of server.c; the compiler must print nothing (no warnings); the program runs with no
+#        LD_LIBRARY_PATH (its rpath must find the library);
+#   lua  run by luajit with the README's own `export LUA_PATH=...` line (evaluated in the
+#        checkout) and no LUNA_LIB: the modules must find the library themselves; a block that
+#        defines love.* callbacks is driven as LÖVE would: love.load() once, then
+#        love.update(dt) every 16 ms (no window: the test does not need one);
 #   sh   run by bash.
 # A plain block passes when it exits with 0 within 30 s.
 # A block marked `runnable server` serves forever. The test edits two things in it, so that it
@@ -22,6 +27,8 @@ py=build/venv/bin/python
 [ -f "$readme" ] || { echo "readme blocks: $readme missing"; exit 1; }
 [ -f "$lib" ] || { echo "readme blocks: $lib missing (run make)"; exit 1; }
 tmp=$(mktemp -d)
+outside=$tmp/outside
+mkdir -p "$outside"
 server_pid=
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -89,6 +96,20 @@ with ws:
     print("answer: %r" % answer)
 PY
 
+# The README's LUA_PATH, as `export LUA_PATH=...` in the checkout sets it.
+lua_path=$(grep -m1 '^export LUA_PATH=' "$readme" | sed 's/[[:space:]]*#.*$//')
+[ -n "$lua_path" ] && lua_path=$(unset LUA_PATH; eval "$lua_path"; printf '%s' "$LUA_PATH")
+# The README's commands that compile server.c.
+awk '/^```sh c-build/ { inside = 1; next } inside && /^```/ { exit } inside { print }' "$readme" \
+    >"$tmp/c-build.sh"
+c_build() {
+    local before after
+    before=$(awk '/^cc / { exit } { print }' "$tmp/c-build.sh")
+    after=$(awk 'found || /^cc / { found = 1; print }' "$tmp/c-build.sh")
+    [ -n "$after" ] || { echo "README has no \`\`\`sh c-build block with a cc line"; return 1; }
+    (unset PKG_CONFIG_PATH; eval "$before"; cd "$outside" && eval "$after")
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -110,16 +131,18 @@ for ((n = 1; n <= count; n++)); do
     fi
     case $lang in
         c)
-            cp "$src" "$tmp/$n.c"
-            if ! cc -std=c99 -Wall -Wextra -Werror -Iinclude "$tmp/$n.c" -Ltarget/release -lluna \
-                    -o "$tmp/$n.bin" >"$log" 2>&1; then
-                echo "FAIL $name: does not compile"; cat "$log"; failed=$((failed + 1)); continue
+            rm -f "$outside/server.c" "$outside/server"
+            cp "$src" "$outside/server.c"
+            if ! c_build >"$log" 2>&1 || [ -s "$log" ] || [ ! -x "$outside/server" ]; then
+                echo "FAIL $name: does not compile cleanly with the README's commands"; cat "$log"
+                failed=$((failed + 1)); continue
             fi
-            cmd=(env LD_LIBRARY_PATH="$PWD/target/release" "$tmp/$n.bin") ;;
+            cmd=(env -u LD_LIBRARY_PATH "$outside/server") ;;
         lua)
-            cp "$src" "$tmp/$n.lua"
-            cmd=(env LUA_PATH="$PWD/ffi-lua/?.lua;$PWD/ffi-lua/?/init.lua;;" LUNA_LIB="$lib"
-                 luajit "$tmp/driver.lua" "$tmp/$n.lua") ;;
+            [ -n "$lua_path" ] || {
+                echo "FAIL $name: README has no \`export LUA_PATH=...\` line"; failed=$((failed + 1)); continue; }
+            cp "$src" "$outside/$n.lua"
+            cmd=(env -u LUNA_LIB LUA_PATH="$lua_path" luajit "$tmp/driver.lua" "$n.lua") ;;
         sh)
             cp "$src" "$tmp/$n.sh"
             cmd=(bash "$tmp/$n.sh") ;;
@@ -127,7 +150,7 @@ for ((n = 1; n <= count; n++)); do
             echo "FAIL $name: no runner for language '$lang'"; failed=$((failed + 1)); continue ;;
     esac
     if [ "$server" = no ]; then
-        if timeout 30 "${cmd[@]}" >"$log" 2>&1; then
+        if (cd "$outside" && timeout 30 "${cmd[@]}") >"$log" 2>&1; then
             passed=$((passed + 1))
         else
             echo "FAIL $name: exited with $?"; cat "$log"; failed=$((failed + 1))
@@ -135,7 +158,7 @@ for ((n = 1; n <= count; n++)); do
         continue
     fi
     [ -x "$py" ] || { echo "FAIL $name: $py missing (run tests/setup.sh)"; failed=$((failed + 1)); continue; }
-    timeout 30 "${cmd[@]}" >"$log" 2>&1 &
+    (cd "$outside" && exec timeout 30 "${cmd[@]}") >"$log" 2>&1 &
     server_pid=$!
     if out=$(timeout 25 "$py" "$tmp/client.py" "$port" 2>&1) && kill -0 "$server_pid" 2>/dev/null; then
         passed=$((passed + 1))

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# examples/chat/server.lua: two clients with subprotocol "chat" both receive every message.
+# examples/chat/server.lua, started as `make demo` starts it (examples/demo.sh) with PORT=0:
+# it prints the real port and one "open" line with an absolute file:// URL of the page; two
+# clients with subprotocol "chat" both receive every message. HOST= picks the address it
+# listens on.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 command -v luajit >/dev/null || { echo "chat_example: luajit is not installed" >&2; exit 1; }
@@ -7,15 +10,23 @@ py=build/venv/bin/python
 [ -x $py ] || { echo "chat_example: $py missing (run tests/setup.sh)" >&2; exit 1; }
 : "${LUNA_LIB:=$PWD/target/release/libluna.so}"
 export LUNA_LIB
-log=$(mktemp)
-luajit examples/chat/server.lua 0 >"$log" 2>&1 &
+log=$(mktemp); log2=$(mktemp); pid=; pid2=
+trap 'kill $pid $pid2 2>/dev/null; rm -f "$log" "$log2"' EXIT
+fail() { echo "chat_example: $1"; cat "$2"; exit 1; }
+
+# Starts a server with its output in $1; sets $port to the port it prints.
+wait_port() {
+    for _ in $(seq 50); do grep -q "listening on" "$1" && break; sleep 0.1; done
+    port=$(sed -n 's|.*listening on ws://[^ ]*:\([0-9]*\) .*|\1|p' "$1")
+}
+PORT=0 bash examples/demo.sh >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 50); do grep -q "listening on" "$log" && break; sleep 0.1; done
-port=$(sed -n 's|.*listening on ws://127.0.0.1:\([0-9]*\).*|\1|p' "$log")
-[ -n "$port" ] || { echo "chat_example: server did not start:"; cat "$log"; exit 1; }
-grep -q "open .*index.html?port=$port" "$log" || { echo "chat_example: no 'open' hint:"; cat "$log"; exit 1; }
-timeout 20 $py - "$port" <<'PY'
+wait_port "$log"
+[ -n "$port" ] && [ "$port" != 0 ] || fail "PORT=0: no real port printed:" "$log"
+[ "$(grep -c "open " "$log")" = 1 ] || fail "not exactly one 'open' line:" "$log"
+grep -q "^open file://$PWD/examples/chat/index.html?port=$port in a browser" "$log" ||
+    fail "the 'open' line is not the page's absolute URL with port $port:" "$log"
+timeout 20 $py - "$port" <<'PY' || exit 1
 import sys, warnings
 warnings.simplefilter("ignore")
 from websockets.sync.client import connect
@@ -29,5 +40,20 @@ with connect(url, subprotocols=["chat"]) as a, connect(url, subprotocols=["chat"
     a.send("hello room")
     got_a, got_b = a.recv(timeout=5), b.recv(timeout=5)
     assert got_a == got_b and got_a.endswith(": hello room"), (got_a, got_b)
-print("chat_example: passed")
 PY
+
+# HOST=127.0.0.2 (still loopback): it listens there, and the page is told to connect there.
+(cd /tmp && HOST=127.0.0.2 exec luajit "$OLDPWD/examples/chat/server.lua" 0) >"$log2" 2>&1 &
+pid2=$!
+wait_port "$log2"
+[ -n "$port" ] || fail "HOST=127.0.0.2: server did not start:" "$log2"
+grep -q "listening on ws://127.0.0.2:$port " "$log2" || fail "HOST=127.0.0.2 not used:" "$log2"
+grep -q "index.html?port=$port&host=127.0.0.2 " "$log2" || fail "the page is not sent to 127.0.0.2:" "$log2"
+timeout 10 $py -c '
+import sys, warnings
+warnings.simplefilter("ignore")
+from websockets.sync.client import connect
+with connect("ws://127.0.0.2:%s" % sys.argv[1], subprotocols=["chat"]) as c:
+    assert c.recv(timeout=5).endswith("joined")
+' "$port" || fail "no chat on 127.0.0.2:$port" "$log2"
+echo "chat_example: passed"

@@ -105,6 +105,41 @@ function t.py(code, port, ...)
 end
 
 
+-- Starts `code` in its own luajit process (modules from ffi-lua/), its stdout a pipe (as
+-- under systemd or `| tee`) read into a file, its stderr a file; killed after 20 s at the
+-- latest. Returns a process object.
+function t.luajit(code)
+  local script, out, err, rc = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
+  os.remove(rc)
+  local sf = assert(io.open(script, "wb"))
+  sf:write('package.path = "ffi-lua/?.lua;ffi-lua/?/init.lua;" .. package.path\n', code, "\n")
+  sf:close()
+  os.execute(("((timeout -k 2 20 luajit %q 2> %q; echo $? > %q.tmp) | cat > %q; mv %q.tmp %q) &")
+    :format(script, err, rc, out, rc, rc))
+  local proc = {}
+  function proc.done() return read_file(rc) ~= nil end
+  function proc.stdout() return read_file(out) or "" end
+  function proc.stderr() return read_file(err) or "" end
+  function proc.rc() return tonumber(read_file(rc)) end
+  -- Waits (pumping luna) until stdout matches `pattern`; returns its captures.
+  function proc.wait_for(pattern, timeout)
+    t.pump_until(function() return proc.stdout():find(pattern) or proc.done() end, timeout or 10,
+      "luajit output matching " .. pattern)
+    local found = { proc.stdout():match(pattern) }
+    if #found == 0 then
+      error(("luajit exited without printing %s; stdout:\n%s\nstderr:\n%s")
+        :format(pattern, proc.stdout(), proc.stderr()), 2)
+    end
+    return unpack(found)
+  end
+  function proc.finish(timeout)
+    t.pump_until(proc.done, timeout or 10, "the luajit process to exit")
+    return proc.rc(), proc.stdout(), proc.stderr()
+  end
+  return proc
+end
+
+
 -- Pumps luna until cond() is true; fails after `timeout` seconds.
 function t.pump_until(cond, timeout, what)
   local deadline = os.time() + (timeout or 10)

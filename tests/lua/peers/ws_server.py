@@ -8,7 +8,7 @@ usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what i
   tls CERT KEY [N]  the same over TLS (wss://) with that certificate and key
   ping              send a ping on connect, print "pong" once it is answered, then echo
   close CODE REASON close every connection at once with CODE and REASON
-  status CODE       answer the upgrade request with HTTP CODE
+  status CODE [TEXT N]  answer the upgrade request with HTTP CODE (body: TEXT repeated N times)
   noproto           complete the upgrade but never choose a subprotocol
   drop              raw TCP: read the request head, then drop the connection unanswered
   silent            raw TCP: accept (prints "accepted") and never answer, until the client
@@ -86,10 +86,11 @@ async def main():
         await run_ws(handler, done)
     elif MODE == "status":
         status = int(ARGS[0])
+        body = (ARGS[1] * int(ARGS[2])).encode() if len(ARGS) > 2 else b""
 
         def refuse(connection, request):
             done.set()
-            return Response(status, "Nope", Headers([("Content-Length", "0")]), b"")
+            return Response(status, "Nope", Headers([("Content-Length", str(len(body)))]), body)
         await run_ws(echo, done, process_request=refuse)
     elif MODE == "noproto":
         async def handler(ws):

@@ -28,6 +28,10 @@ t.raises(function() luna.new_web_app(base({ handshake_timeout = -2 })) end, "'ha
 t.raises(function() luna.new_web_app(base({ idle_timeout = "1" })) end, "'idle_timeout' must be a number of seconds")
 t.raises(function() luna.new_web_app(base({ max_queued_messages = 0 })) end, "'max_queued_messages' must be an integer")
 t.raises(function() luna.new_web_app(base({ control_frames = "on" })) end, "'control_frames' must be a boolean")
+t.raises(function() luna.new_web_app(base({ close_timeout = "1" })) end, "'close_timeout' must be a number of seconds")
+t.raises(function() luna.new_web_app(base({ read_buffer_size = 1.5 })) end, "'read_buffer_size' must be an integer")
+-- Subprotocol names are checked by the library, whose message is included.
+t.raises(function() luna.new_web_app(base({ protocols = { ["not ok"] = h.default } })) end, "subprotocol name 'not ok' is not a valid token")
 t.raises(function() luna.new_web_app(base({ ssl = "yes" })) end, "'ssl' must be a table")
 t.raises(function() luna.new_web_app(base({ ssl = { key = "/nonexistent.key", cert = "/nonexistent.crt" } })) end, "cannot read")
 t.raises(function() luna.new_web_app(base({ prot = h })) end, "unknown key 'prot'")
