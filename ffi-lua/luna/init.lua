@@ -29,6 +29,8 @@ local fd_out = ffi_new("int64_t[1]")
 local tls_out = ffi_new("uint8_t[1]")
 local count_out = ffi_new("size_t[1]")
 local ip_buf = ffi_new("char[64]")
+local request_out = ffi_new("LunaRequest[1]")
+local header_out = ffi_new("LunaHeader[1]")
 
 local luna = {}
 local opcodes = common.opcodes
@@ -246,6 +248,38 @@ local function cache_local_address(ws, app)
 end
 
 
+-- Joins a repeated request header as HTTP says (RFC 9110 §5.3; cookies with "; ").
+local function add_header(headers, name, value)
+  local seen = headers[name]
+  if seen == nil then
+    headers[name] = value
+  else
+    headers[name] = seen .. (name == "cookie" and "; " or ", ") .. value
+  end
+end
+
+
+-- The handshake request: ws.method, ws.path, ws.query (raw, "" when none), ws.headers.
+local function read_request(ws, app)
+  local who = "luna: request of " .. tostring(ws)
+  if not result(C.luna_conn_request(app._handle, ws.id, request_out), app, who) then
+    return
+  end
+  local req = request_out[0]
+  local target = ffi_string(req.target, req.target_len)
+  ws.method = ffi_string(req.method, req.method_len)
+  ws.path, ws.query = target:match("^([^?]*)%??(.*)$")
+  local headers = {}
+  for i = 0, tonumber(req.header_count) - 1 do
+    if result(C.luna_conn_header(app._handle, ws.id, i, header_out), app, who) then
+      local h = header_out[0]
+      add_header(headers, ffi_string(h.name, h.name_len), ffi_string(h.value, h.value_len))
+    end
+  end
+  ws.headers = headers
+end
+
+
 local function on_open(app, ev)
   if app.removed then
     return
@@ -260,6 +294,7 @@ local function on_open(app, ev)
   local raw = setmetatable({ _ws = ws, tls = false }, Raw)
   ws.raw_socket, ws.raw_sock = raw, raw
   cache_local_address(ws, app)
+  read_request(ws, app)
   app._conns[id] = ws
   log(app, format("open %s protocol %s", tostring(ws), ws.protocol or "(default)"))
   ws._co = co_create(app.protocols[ws.protocol or "default"])
@@ -371,7 +406,7 @@ loop = common.new_loop("luna", "a handler or callback", {
 local KNOWN = {
   name = true, host = true, port = true, debug = true, no_errors = true, error_handler = true,
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
-  max_queued_messages = true,
+  max_queued_messages = true, origins = true, static = true, max_head_size = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -421,6 +456,41 @@ local function check_ssl(ssl)
 end
 
 
+-- A list of non-empty strings (origins), or nil.
+local function check_origins(origins)
+  if origins == nil then
+    return nil
+  elseif type(origins) ~= "table" or #origins == 0 then
+    bad("origins", "a non-empty list of origins such as \"https://example.com\"", origins)
+  end
+  for i, origin in ipairs(origins) do
+    if type(origin) ~= "string" or origin == "" then
+      bad("origins[" .. i .. "]", "a non-empty string", origin)
+    end
+  end
+  return origins
+end
+
+
+-- static = "dir" or { root = "dir", index = "index.html" }: returns root, index.
+local function check_static(static)
+  if static == nil then
+    return nil
+  elseif type(static) == "string" and static ~= "" then
+    return static, nil
+  elseif type(static) ~= "table" then
+    bad("static", "a directory path, or a table { root = path, index = file name }", static)
+  end
+  if type(static.root) ~= "string" or static.root == "" then
+    bad("static.root", "a directory path string", static.root)
+  end
+  if static.index ~= nil and (type(static.index) ~= "string" or static.index == "") then
+    bad("static.index", "a file name string", static.index)
+  end
+  return static.root, static.index
+end
+
+
 local function validate(config)
   check.known(config, KNOWN)
   if type(config.name) ~= "string" or config.name == "" then bad("name", "a non-empty string", config.name) end
@@ -432,6 +502,8 @@ local function validate(config)
   opt_type(config, "error_handler", "function")
   integer(config, "max_queued_messages", 1, 2 ^ 31, DEFAULT_MAX_QUEUED)
   check_ssl(config.ssl)
+  check_origins(config.origins)
+  check_static(config.static)
   return check_protocols(config.protocols)
 end
 
@@ -454,8 +526,18 @@ local function c_config(config, names)
     cfg.tls_key_file = ssl.key
     cfg.tls_key_password = ssl.password
   end
+  local origins = config.origins
+  local origin_list
+  if origins then
+    origin_list = ffi_new("const char*[?]", #origins)
+    for i, origin in ipairs(origins) do origin_list[i - 1] = origin end
+    cfg.origins, cfg.origin_count = origin_list, #origins
+  end
+  local root, index = check_static(config.static)
+  cfg.static_root, cfg.static_index = root, index
+  cfg.max_head_size = integer(config, "max_head_size", 1024, 4294967295, cfg.max_head_size)
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
-  return cfg, { list, names, config.host, ssl }
+  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index }
 end
 
 
@@ -608,6 +690,28 @@ end
 
 function luna.apps()
   return loop:list()
+end
+
+
+local function unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+
+-- Decodes a query string ("a=1&b=x%20y"): a table name -> value (the first value of a
+-- repeated name), and a list of every { name, value } pair in order.
+function luna.parse_query(query)
+  if type(query) ~= "string" then
+    error("luna.parse_query: expected a string, got " .. describe(query), 2)
+  end
+  local values, pairs_list = {}, {}
+  for part in query:gmatch("[^&;]+") do
+    local name, value = part:match("^([^=]*)=?(.*)$")
+    name, value = unescape(name), unescape(value)
+    pairs_list[#pairs_list + 1] = { name, value }
+    if values[name] == nil then values[name] = value end
+  end
+  return values, pairs_list
 end
 
 
