@@ -3,8 +3,9 @@
 --   PORT: default 8765; 0 picks a free port (the line printed says which).
 --   HOST: the address to listen on, default 127.0.0.1 (this machine only); "*" = every
 --   interface, IPv4 and IPv6.
--- It prints the page to open: examples/chat/index.html with the port (and host) to use.
--- With CERT and KEY (PEM files) it serves wss:// instead (the page then gets &wss=1).
+-- It serves its own page (examples/chat/public/) on the same port and prints the URL to open:
+-- http://HOST:PORT/ (add ?name=NAME to join under a name). With CERT and KEY (PEM files) it
+-- serves https:// and wss:// instead.
 -- Subprotocols: "chat" (the room; the message "/bye" makes the server close that connection
 -- with 4001 "bye") and "echo" (every message is sent back as is, with its opcode).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
@@ -22,8 +23,16 @@ if cert and not key then
 end
 local app
 
+-- The name the page asked for (?name=), if it is a plain short word.
+local function asked_name(ws)
+  local name = luna.parse_query(ws.query or "").name
+  if name and #name <= 24 and name:find("^[%w_%-]+$") then
+    return name
+  end
+end
+
 local function chat(ws)
-  local nick = "guest" .. ws.id
+  local nick = asked_name(ws) or ("guest" .. ws.id)
   ws:broadcast("* " .. nick .. " joined")
   while true do
     local message, opcode = ws:receive()
@@ -61,21 +70,18 @@ app = luna.new_web_app({
   port = port,
   protocols = { chat = chat, echo = echo },
   ssl = cert and { cert = cert, key = key } or nil,
+  static = here .. "/public",
 })
 
--- The page as an absolute file:// URL, so it opens from wherever the server was started.
+-- Where a browser on this machine finds the page ("*" and the like: this machine's loopback).
 local function page_url()
-  local dir = here:gsub("^%./", "")
-  if not dir:find("^/") and not dir:find("^%a:[/\\]") then
-    local cwd = os.getenv("PWD") or "."
-    dir = dir == "." and cwd or cwd .. "/" .. dir
+  local shown = host
+  if host == "*" or host == "0.0.0.0" or host == "::" then
+    shown = "127.0.0.1"
+  elseif host:find(":", 1, true) then
+    shown = "[" .. host .. "]"
   end
-  local query = "?port=" .. app.port
-  -- Listening on one address other than this machine's: the page must connect there.
-  if host ~= "127.0.0.1" and host ~= "*" and host ~= "0.0.0.0" and host ~= "::" and host ~= "localhost" then
-    query = query .. "&host=" .. host
-  end
-  return "file://" .. dir .. "/index.html" .. query .. (app.tls and "&wss=1" or "")
+  return ("%s://%s:%d/"):format(app.tls and "https" or "http", shown, app.port)
 end
 
 local scheme = app.tls and "wss" or "ws"

@@ -1,16 +1,13 @@
-// Headless Chromium opens examples/chat/index.html from disk twice, first over ws:// then over
-// wss://, against the LuaJIT chat server (examples/chat/server.lua), and checks:
+// Headless Chromium opens the chat page that the LuaJIT chat server (examples/chat/server.lua)
+// serves itself, first over http:// + ws:// then over https:// + wss://, and checks:
 // both pages negotiate subprotocol "chat"; a message typed on one appears on both; a 1 MiB
 // ArrayBuffer sent on the "echo" subprotocol comes back byte-identical; when the connection
 // drops, the page reconnects and sends what was typed meanwhile; "/bye" makes the server
 // close with 4001 "bye", which reaches the page's onclose; the other page sees it leave.
 // usage: node chat_in_chromium.cjs WS_PORT WSS_PORT REPO [SCREENSHOT]. Prints "N passed, M failed".
 const { chromium } = require("playwright-core");
-const { pathToFileURL } = require("node:url");
-const path = require("node:path");
 
-const [ws_port, wss_port, repo, shot] = process.argv.slice(2);
-const page_file = pathToFileURL(path.join(repo, "examples/chat/index.html")).href;
+const [ws_port, wss_port, , shot] = process.argv.slice(2);
 let passed = 0, failed = 0;
 const check = (name, ok, detail = "") => {
   if (ok) passed++; else { failed++; console.log("FAIL", name, detail); }
@@ -27,7 +24,7 @@ async function run(scheme, port, extra_args) {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: args.concat(extra_args),
   });
   try {
-    const page_url = page_file + "?port=" + port + (scheme === "wss" ? "&wss=1" : "");
+    const page_url = (scheme === "wss" ? "https" : "http") + "://127.0.0.1:" + port + "/";
     const a = await browser.newPage();
     const b = await browser.newPage();
     for (const p of [a, b]) {

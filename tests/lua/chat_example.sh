@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # examples/chat/server.lua, started as `make demo` starts it (examples/demo.sh) with PORT=0:
-# it prints the real port and one "open" line with an absolute file:// URL of the page; two
-# clients with subprotocol "chat" both receive every message. HOST= picks the address it
-# listens on.
+# it prints the real port and one "open" line with the http:// URL of the page it serves
+# itself; the page comes from that URL; a client joining as /chat?name=ann is called ann;
+# two clients with subprotocol "chat" both receive every message. HOST= picks the address
+# it listens on.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 command -v luajit >/dev/null || { echo "chat_example: luajit is not installed" >&2; exit 1; }
@@ -24,13 +25,21 @@ pid=$!
 wait_port "$log"
 [ -n "$port" ] && [ "$port" != 0 ] || fail "PORT=0: no real port printed:" "$log"
 [ "$(grep -c "open " "$log")" = 1 ] || fail "not exactly one 'open' line:" "$log"
-grep -q "^open file://$PWD/examples/chat/index.html?port=$port in a browser" "$log" ||
-    fail "the 'open' line is not the page's absolute URL with port $port:" "$log"
+grep -q "^open http://127.0.0.1:$port/ in a browser" "$log" ||
+    fail "the 'open' line is not the page's http:// URL with port $port:" "$log"
 timeout 20 $py - "$port" <<'PY' || exit 1
-import sys, warnings
+import http.client, sys, warnings
 warnings.simplefilter("ignore")
 from websockets.sync.client import connect
+page = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+page.request("GET", "/")
+r = page.getresponse()
+body = r.read().decode()
+assert r.status == 200 and "<h1>luna chat</h1>" in body, (r.status, body[:200])
+assert r.getheader("Content-Type") == "text/html; charset=utf-8", r.getheader("Content-Type")
 url = "ws://127.0.0.1:%s" % sys.argv[1]
+with connect(url + "/chat?name=ann", subprotocols=["chat"]) as named:
+    assert named.recv(timeout=5) == "* ann joined"
 with connect(url, subprotocols=["chat"]) as a, connect(url, subprotocols=["chat"]) as b:
     assert a.subprotocol == "chat", a.subprotocol
     a.recv(timeout=5)                      # "* guestN joined" (a's own)
@@ -48,7 +57,7 @@ pid2=$!
 wait_port "$log2"
 [ -n "$port" ] || fail "HOST=127.0.0.2: server did not start:" "$log2"
 grep -q "listening on ws://127.0.0.2:$port " "$log2" || fail "HOST=127.0.0.2 not used:" "$log2"
-grep -q "index.html?port=$port&host=127.0.0.2 " "$log2" || fail "the page is not sent to 127.0.0.2:" "$log2"
+grep -q "^open http://127.0.0.2:$port/ " "$log2" || fail "the page is not sent to 127.0.0.2:" "$log2"
 timeout 10 $py -c '
 import sys, warnings
 warnings.simplefilter("ignore")
