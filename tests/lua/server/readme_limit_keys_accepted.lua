@@ -1,6 +1,6 @@
 -- Every key the README's "Limits and defaults" table names is true to the code: a name
 -- ending in _ms is a field of LunaServerConfig, every other one a key luna.new_web_app accepts,
--- and lunac.connect_to_web_app too, but for the three server-only ones the README names.
+-- and lunac.connect_to_web_app too, but for the server-only ones the README names.
 local t = require("helper")
 local ffi = require("ffi")
 local luna = t.luna
@@ -12,7 +12,10 @@ local table_text = section and section:match("\n(|.-)\n\n")
 t.check(table_text, "README has a 'Limits and defaults' table")
 local lunac = require("lunac")
 local BOOLEAN = { control_frames = true, close_on_backpressure = true }
-local SERVER_ONLY = { max_connections = true, handshake_timeout = true, max_queued_messages = true }
+local SERVER_ONLY = { max_connections = true, handshake_timeout = true, max_queued_messages = true,
+  max_head_size = true }
+-- Keys whose smallest sensible value is above 2.
+local VALUES = { max_head_size = 4096 }
 local seen = 0
 for row in table_text:gmatch("[^\n]+") do
   local last = row:match("|([^|]*)|%s*$")
@@ -23,7 +26,7 @@ for row in table_text:gmatch("[^\n]+") do
         "C field " .. name .. " exists")
     else
       local config = { name = "keys", host = "127.0.0.1", port = 0, protocols = { default = function() end } }
-      config[name] = BOOLEAN[name] or 2
+      config[name] = BOOLEAN[name] or VALUES[name] or 2
       local ok, app = pcall(luna.new_web_app, config)
       t.check(ok, ("luna.new_web_app accepts '%s': %s"):format(name, tostring(app)))
       app:close()
