@@ -15,7 +15,7 @@ endif
 BUILD := target/release
 CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
-EXAMPLES := build/echo_server build/client build/echo_client
+EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
 .PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory check-targets
 

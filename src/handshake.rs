@@ -66,8 +66,15 @@ where
         let Some(statics) = service.statics else {
             return refused(stream, 400, "this is a WebSocket server only.").await;
         };
-        // Static files take no body; reading one would only hold the connection.
+        // Static files take no body; reading one would only hold the connection. A POST or
+        // PUT with a body is still a 405 (its method is what is wrong), closed in stages
+        // since its body is never read.
         if request.content_length() > 0 {
+            if request.method != "GET" && request.method != "HEAD" {
+                let allow = [("Allow", "GET, HEAD")];
+                refuse(stream, 405, "405 Method Not Allowed", &allow).await;
+                return Outcome::Done;
+            }
             return refused(stream, 413, "requests for files carry no body").await;
         }
         buf.drain(..head_len);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 tools="luajit:luajit pkg-config:pkg-config"
 if [ "${1:-}" != "--build" ]; then
     tools="$tools love:love xvfb-run:xvfb xauth:xauth valgrind:valgrind chromium:chromium"
-    tools="$tools luarocks:luarocks openssl:openssl"
+    tools="$tools luarocks:luarocks openssl:openssl curl:curl"
 fi
 need_apt=()
 for pair in $tools; do
