@@ -2,7 +2,8 @@
 //! static-file decision. Each is a plain function over bytes, paths and metadata, so every rule
 //! is a unit test and the request parser can be fed to a fuzzer; the I/O tasks only move bytes.
 
-// Nothing calls these yet: the server wires them in next (issue 14).
+// A few helpers (percent_decode, reason phrases for codes luna does not send yet) wait for
+// the `http` hook of issue 14.
 #![allow(dead_code)]
 
 pub(crate) mod request;
