@@ -312,7 +312,7 @@ where
     match outcome {
         Some(Outcome::Upgrade { request, rest }) => return Some((request, rest)),
         Some(Outcome::Refused(status, why)) => {
-            let message = format!("request from {peer} refused: {status} {why}");
+            let message = format!("handshake from {peer} refused: {status} {why}");
             shared.sink.error(0, ErrorKind::Protocol, message);
         }
         Some(Outcome::TimedOut) => report_timeout(shared, peer),
