@@ -136,6 +136,8 @@ int run(int argc, char **argv) {
                 std::cout << "closed " << ev.code << " '" << ev.data << "'\n";
                 closed = true;
                 break;
+            case LUNA_EVENT_KIND_UPGRADE: // servers only
+                break;
             }
         });
         idle_ms = any ? 0 : idle_ms + 100;

@@ -74,6 +74,14 @@ enum LunaEventKind
   // Something went wrong: `conn` (0 when no connection is concerned), `code` = a
   // `LunaResult` saying what kind of failure, `data` = a message for humans.
   LUNA_EVENT_KIND_ERROR = 4,
+  // A handshake waits for the host's decision (only with `upgrade_events`): `conn` = the
+  // id the connection gets if accepted, `data` = the request target (path and query),
+  // `peer`/`peer_port` = the client's address. Read the request with `luna_conn_request`
+  // and `luna_conn_header`, then answer with `luna_upgrade_accept` or
+  // `luna_upgrade_reject` before `handshake_timeout_ms` passes (else the client gets 503
+  // and an ERROR of kind TIMEOUT follows). After an accept, OPEN follows (or CLOSE 1006
+  // if the client left first).
+  LUNA_EVENT_KIND_UPGRADE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -127,8 +135,8 @@ typedef struct LunaEvent {
   const uint8_t *data;
   // Bytes at `data`.
   size_t len;
-  // OPEN: the peer's IP address as text (IPv4 peers of a dual-stack socket appear as plain
-  // IPv4). Not NUL-terminated.
+  // OPEN and UPGRADE: the peer's IP address as text (IPv4 peers of a dual-stack socket
+  // appear as plain IPv4). Not NUL-terminated.
   const uint8_t *peer;
   // Bytes at `peer`.
   size_t peer_len;
@@ -138,7 +146,7 @@ typedef struct LunaEvent {
   // ERROR of a client handshake: the HTTP status the server answered instead of 101
   // (else 0).
   uint16_t http_status;
-  // OPEN: the peer's port.
+  // OPEN and UPGRADE: the peer's port.
   uint16_t peer_port;
   // CLOSE: 1 when the closing handshake completed, else 0.
   uint8_t was_clean;
@@ -289,6 +297,11 @@ typedef struct LunaServerConfig {
   // Largest request head (request line and headers) in bytes; larger ones are answered
   // 431. Default 16384; 0 = the default.
   uint32_t max_head_size;
+  // 1 = hold every handshake that passed the origin, connection-count and subprotocol
+  // checks until the host decides it: an UPGRADE event, answered by `luna_upgrade_accept`
+  // or `luna_upgrade_reject` (authentication, routing, cookies). Costs one host round trip
+  // per handshake. Default 0: luna accepts on its own.
+  uint8_t upgrade_events;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -429,8 +442,9 @@ LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t ena
 // Turns TCP keepalive probes on (1) or off (0).
 LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
 
-// The handshake request of server connection `conn` (readable once its OPEN event was
-// polled). A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+// The handshake request of server connection `conn`: readable from its UPGRADE event (see
+// `upgrade_events`) or its OPEN event until the poll that returns its CLOSE. A client
+// connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
 
 // Header field `index` (0-based, in the order sent) of connection `conn`'s handshake
@@ -446,6 +460,31 @@ LunaResult luna_server_config_default(struct LunaServerConfig *config);
 // Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
 // host); `luna_last_error` says why. When it returns, the port is bound.
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
+
+// Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when
+// `protocol_len` is 0: luna's own choice) must be one the client offered and the app serves;
+// `headers` are extra "Name: value" fields for the 101 answer, such as "Set-Cookie: ...",
+// `header_count` of them (NULL when 0). LUNA_RESULT_CLOSED when the handshake already timed
+// out or was answered; LUNA_RESULT_INVALID_ARGUMENT for a field luna writes itself or one
+// with a line break.
+LunaResult luna_upgrade_accept(struct LunaApp *app,
+                               uint64_t conn,
+                               const uint8_t *protocol,
+                               size_t protocol_len,
+                               const char *const *headers,
+                               size_t header_count);
+
+// Refuses the handshake of UPGRADE event `conn` with HTTP `status` (300-599, such as 401,
+// 403 or 404), extra "Name: value" `headers` (NULL when `header_count` is 0) and a `body`
+// of at most 64 KiB (may be NULL when `body_len` is 0; sent as text/plain unless a
+// Content-Type header says otherwise). The client sees the status and the body.
+LunaResult luna_upgrade_reject(struct LunaApp *app,
+                               uint64_t conn,
+                               uint32_t status,
+                               const char *const *headers,
+                               size_t header_count,
+                               const uint8_t *body,
+                               size_t body_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,8 +15,11 @@ use crate::config::{ClientConfig, ServerConfig};
 use crate::conn::{self, Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, Opcode};
+use crate::http::request::Request;
+use crate::http::response::ResponseHead;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
+use crate::upgrade::Decision;
 use crate::wakeup::Wakeup;
 
 /// A server or client app, as the host holds it.
@@ -123,6 +126,9 @@ impl App {
     /// many. The events (and their bytes) stay owned by the app until the next poll.
     pub fn poll(&self, max: usize, mut visit: impl FnMut(&ConnEvent)) -> usize {
         self.flush();
+        if let Role::Server(server) = &self.role {
+            server.upgrades().sweep();
+        }
         let mut polled = self.polled.lock();
         polled.clear();
         while polled.len() < max {
@@ -142,7 +148,7 @@ impl App {
                     conns.remove(conn);
                 }
                 Event::Message { data, .. } => message_bytes += data.len(),
-                Event::Error { .. } => {}
+                Event::Error { .. } | Event::Upgrade { .. } => {}
             }
             visit(event);
         }
@@ -187,6 +193,87 @@ impl App {
             Err(Error::closed())
         } else {
             Err(Error::invalid(format!("unknown connection id {id}")))
+        }
+    }
+
+    /// The handshake request of server connection `id`, open or waiting for a decision.
+    pub fn request(&self, id: u64) -> Result<Arc<Request>> {
+        if let Role::Server(server) = &self.role {
+            if let Some(request) = server.upgrades().request(id) {
+                return Ok(request);
+            }
+        }
+        let conn = self.conn(id)?;
+        let link = conn.link()?;
+        link.request
+            .clone()
+            .ok_or_else(|| Error::invalid("a client connection has no handshake request"))
+    }
+
+    /// Accepts held handshake `id`, optionally choosing `protocol` (one the client offered
+    /// and the app serves) and adding `headers` to the 101.
+    pub fn accept_upgrade(
+        &self,
+        id: u64,
+        protocol: Option<&str>,
+        headers: Vec<(String, String)>,
+    ) -> Result<()> {
+        let server = self.server()?;
+        let request = server
+            .upgrades()
+            .request(id)
+            .ok_or_else(|| Error::invalid(format!("no handshake {id} waits for a decision")))?;
+        if let Some(name) = protocol {
+            let offered = request
+                .header_values("sec-websocket-protocol")
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim() == name);
+            if !offered || server.group_of(name).is_none() || name.is_empty() {
+                return Err(Error::invalid(format!(
+                    "subprotocol '{name}' was not offered by the client or is not served by the app"
+                )));
+            }
+        }
+        check_fields(&headers, &["sec-websocket-protocol"])?;
+        let decision = Decision::Accept {
+            protocol: protocol.map(str::to_owned),
+            headers,
+        };
+        server.upgrades().answer(id, decision)
+    }
+
+    /// Refuses held handshake `id` with `status` (300-599), `headers` and `body`.
+    pub fn reject_upgrade(
+        &self,
+        id: u64,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<()> {
+        let server = self.server()?;
+        if !(300..=599).contains(&status) {
+            return Err(Error::invalid(format!(
+                "status {status} cannot refuse a handshake (use 300-599)"
+            )));
+        }
+        if body.len() > MAX_REFUSAL_BODY {
+            return Err(Error::invalid(format!(
+                "a refusal body is limited to {MAX_REFUSAL_BODY} bytes"
+            )));
+        }
+        check_fields(&headers, &[])?;
+        let decision = Decision::Reject {
+            status,
+            headers,
+            body: body.to_vec(),
+        };
+        server.upgrades().answer(id, decision)
+    }
+
+    fn server(&self) -> Result<&Server> {
+        match &self.role {
+            Role::Server(server) => Ok(server),
+            Role::Client(_) => Err(Error::invalid("a client app has no handshakes to decide")),
         }
     }
 
@@ -254,6 +341,24 @@ impl App {
             Role::Client(client) => client.stop(),
         }
     }
+}
+
+/// The largest body a host may answer a refused handshake with.
+const MAX_REFUSAL_BODY: usize = 64 << 10;
+
+/// Checks header fields the host adds to a handshake answer: tokens for names, no control
+/// characters in values, none of the fields luna writes itself (nor those in `also`).
+fn check_fields(headers: &[(String, String)], also: &[&str]) -> Result<()> {
+    let mut scratch = ResponseHead::new(200).expect("200 is a valid status");
+    for (name, value) in headers {
+        if also.iter().any(|a| name.eq_ignore_ascii_case(a)) {
+            return Err(Error::invalid(format!("header '{name}' is set by luna")));
+        }
+        scratch
+            .header(name, value)
+            .map_err(|e| Error::invalid(format!("header '{name}' cannot be sent: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).

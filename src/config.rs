@@ -194,6 +194,8 @@ pub(crate) struct ServerConfig {
     pub static_files: Option<StaticFiles>,
     /// Bounds on request heads.
     pub http_limits: HttpLimits,
+    /// Hold each handshake for the host's decision (an UPGRADE event).
+    pub upgrade_events: bool,
 }
 
 pub(crate) use crate::http::static_files::DEFAULT_INDEX;

@@ -67,7 +67,7 @@ pub(crate) struct Link {
     /// The subprotocol agreed in the handshake, if any.
     pub protocol: Option<String>,
     /// A server connection's opening handshake request.
-    pub request: Option<Request>,
+    pub request: Option<Arc<Request>>,
 }
 
 impl Link {
@@ -84,7 +84,7 @@ impl Link {
     }
 
     /// The link of a server connection, which keeps its handshake request.
-    pub fn with_request(self, request: Request) -> Link {
+    pub fn with_request(self, request: Arc<Request>) -> Link {
         Link {
             request: Some(request),
             ..self

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use crate::backlog::Backlog;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::request::Request;
 use crate::wakeup::Wakeup;
 
 /// The opcodes of the messages a host sends and receives (RFC 6455 §5.2 numbers them).
@@ -42,6 +43,14 @@ impl TryFrom<u32> for Opcode {
 pub(crate) enum Event<C> {
     /// A connection completed its handshake.
     Open(C),
+    /// A handshake waits for the host's decision (`upgrade_events`); `conn` becomes the
+    /// connection's id if the host accepts.
+    Upgrade {
+        conn: u64,
+        request: Arc<Request>,
+        peer_ip: String,
+        peer_port: u16,
+    },
     /// A whole message arrived.
     Message {
         conn: u64,

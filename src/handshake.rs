@@ -212,9 +212,17 @@ pub(crate) async fn refuse<S>(stream: &mut S, status: u16, why: &str, extra: &[(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut out = error_head(status, why.len() + 1, extra);
-    out.extend_from_slice(why.as_bytes());
-    out.push(b'\n');
+    let body = format!("{why}\n");
+    refuse_with(stream, status, extra, body.as_bytes()).await
+}
+
+/// Like `refuse`, with a body of the caller's.
+pub(crate) async fn refuse_with<S>(stream: &mut S, status: u16, extra: &[(&str, &str)], body: &[u8])
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut out = error_head(status, body.len(), extra);
+    out.extend_from_slice(body);
     if stream.write_all(&out).await.is_err() || stream.close().await.is_err() {
         return;
     }
@@ -241,8 +249,10 @@ fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
     for (name, value) in extra {
         let _ = head.header(name, value);
     }
-    head.content_type("text/plain; charset=utf-8")
-        .content_length(len as u64)
+    if !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
+    }
+    head.content_length(len as u64)
         .date(SystemTime::now())
         .connection(false);
     head.to_bytes()

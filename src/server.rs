@@ -27,6 +27,7 @@ use crate::http::static_files::StaticRoot;
 use crate::runtime;
 use crate::session;
 use crate::tls;
+use crate::upgrade::{Decision, Upgrades};
 use crate::wire::{Wire, WireStream};
 
 /// The I/O side of a server app.
@@ -43,6 +44,18 @@ struct Shared {
     tls: Option<tls::Acceptor>,
     /// The static-file root, checked when the app starts.
     statics: Option<StaticRoot>,
+    /// Handshakes held for the host's decision.
+    upgrades: Arc<Upgrades>,
+}
+
+impl Shared {
+    fn group_of(&self, protocol: &str) -> Option<u32> {
+        if protocol.is_empty() {
+            return Some(DEFAULT_GROUP);
+        }
+        let index = self.config.protocols.iter().position(|p| p == protocol)?;
+        Some(index as u32)
+    }
 }
 
 /// A running server; `stop` (or dropping it) shuts it down.
@@ -84,6 +97,7 @@ impl Server {
             stopped,
             tls,
             statics,
+            upgrades: Arc::new(Upgrades::default()),
         });
         let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
         Ok(Server {
@@ -100,16 +114,12 @@ impl Server {
 
     /// The index of `protocol` in the app's list, `DEFAULT_GROUP` for "", `None` if unknown.
     pub fn group_of(&self, protocol: &str) -> Option<u32> {
-        if protocol.is_empty() {
-            return Some(DEFAULT_GROUP);
-        }
-        let index = self
-            .shared
-            .config
-            .protocols
-            .iter()
-            .position(|p| p == protocol)?;
-        Some(index as u32)
+        self.shared.group_of(protocol)
+    }
+
+    /// The handshakes held for the host's decision.
+    pub fn upgrades(&self) -> &Upgrades {
+        &self.shared.upgrades
     }
 
     /// Stops listening (the port is free when this returns), closes every connection with
@@ -293,7 +303,7 @@ async fn http_phase<S>(
     shared: &Shared,
     stream: &mut S,
     peer: SocketAddr,
-) -> Option<(Request, Vec<u8>)>
+) -> Option<(Arc<Request>, Vec<u8>)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -310,7 +320,7 @@ where
     let outcome = serving.or(stopped).await;
     let peer = conn::normalize_peer(peer);
     match outcome {
-        Some(Outcome::Upgrade { request, rest }) => return Some((request, rest)),
+        Some(Outcome::Upgrade { request, rest }) => return Some((Arc::new(request), rest)),
         Some(Outcome::Refused(status, why)) => {
             let message = format!("handshake from {peer} refused: {status} {why}");
             shared.sink.error(0, ErrorKind::Protocol, message);
@@ -328,9 +338,32 @@ struct Upgrade {
     /// The direct write side, for plain-TCP connections.
     wire: Option<Arc<Wire>>,
     peer: SocketAddr,
-    request: Request,
+    request: Arc<Request>,
     /// What the client sent after the head (its first frames, if it did not wait).
     rest: Vec<u8>,
+}
+
+/// Why a handshake is refused, and the answer that says so.
+struct Refusal {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Refusal {
+    fn text(status: u16, why: &str) -> Refusal {
+        Refusal {
+            status,
+            headers: Vec::new(),
+            body: format!("{why}\n").into_bytes(),
+        }
+    }
+}
+
+/// An accepted handshake: the subprotocol and any extra fields of the 101.
+struct Accepted {
+    selection: Selection,
+    headers: Vec<(String, String)>,
 }
 
 /// Answers the upgrade on `transport` and serves the connection until it closes.
@@ -338,16 +371,47 @@ async fn run_connection<S>(shared: &Arc<Shared>, mut transport: S, upgrade: Upgr
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let decided = decide(shared, &upgrade.request);
+    let id = conn::next_id();
+    let peer = conn::normalize_peer(upgrade.peer);
+    let decided = match decide(shared, &upgrade.request) {
+        Ok(selection) if shared.config.upgrade_events => {
+            ask_host(shared, id, &upgrade, selection).await
+        }
+        Ok(selection) => Ok(Accepted {
+            selection,
+            headers: Vec::new(),
+        }),
+        Err((status, why)) => Err(Refusal::text(status, why)),
+    };
     let accepted = match decided {
-        Ok(selection) => match answer_101(&mut transport, &upgrade.request, &selection).await {
-            true => Some(selection),
-            false => None,
-        },
-        Err((status, why)) => {
-            handshake::refuse(&mut transport, status, why, &[]).await;
-            let peer = conn::normalize_peer(upgrade.peer);
-            let message = format!("handshake from {peer} refused: {status} {why}");
+        Ok(accepted) => {
+            let sent = answer_101(&mut transport, &upgrade.request, &accepted).await;
+            if !sent && shared.config.upgrade_events {
+                // The host accepted this id: it hears how it ended.
+                let reason = "the client left before the handshake completed".to_owned();
+                let event = Event::Close {
+                    conn: id,
+                    code: 1006,
+                    reason,
+                    clean: false,
+                };
+                shared.sink.push(event);
+            }
+            sent.then_some(accepted.selection)
+        }
+        Err(refusal) => {
+            let headers: Vec<(&str, &str)> = refusal
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            handshake::refuse_with(&mut transport, refusal.status, &headers, &refusal.body).await;
+            let why = String::from_utf8_lossy(&refusal.body);
+            let message = format!(
+                "handshake from {peer} refused: {} {}",
+                refusal.status,
+                why.trim()
+            );
             shared.sink.error(0, ErrorKind::Protocol, message);
             None
         }
@@ -360,7 +424,6 @@ where
     let config = Some(limits.websocket_config());
     let ws = WebSocketStream::from_partially_read(transport, upgrade.rest, Role::Server, config);
     let ws = ws.await;
-    let id = conn::next_id();
     let conn = Conn::new(id, selection.group, limits);
     let tls = upgrade.wire.is_none();
     let link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
@@ -369,6 +432,7 @@ where
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
         shared.live.lock().remove(&id);
+        conn.emit_close(&shared.sink, 1001, "going away".into(), false);
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
@@ -382,16 +446,67 @@ where
     shared.live.lock().remove(&id);
 }
 
+/// Holds the handshake for the host's decision (an UPGRADE event), bounded by the
+/// handshake timeout and by `stop`.
+async fn ask_host(
+    shared: &Shared,
+    id: u64,
+    upgrade: &Upgrade,
+    default: Selection,
+) -> std::result::Result<Accepted, Refusal> {
+    let answer = shared.upgrades.hold(id, upgrade.request.clone());
+    let peer = conn::normalize_peer(upgrade.peer);
+    shared.sink.push(Event::Upgrade {
+        conn: id,
+        request: upgrade.request.clone(),
+        peer_ip: peer.ip().to_string(),
+        peer_port: peer.port(),
+    });
+    let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+    let decision = bounded(shared, deadline, async { answer.recv().await.ok() }).await;
+    shared.upgrades.give_up(id);
+    match decision {
+        Some(Decision::Accept { protocol, headers }) => {
+            let selection = match protocol {
+                Some(name) => Selection {
+                    group: shared.group_of(&name).unwrap_or(default.group),
+                    protocol: Some(name),
+                },
+                None => default,
+            };
+            Ok(Accepted { selection, headers })
+        }
+        Some(Decision::Reject {
+            status,
+            headers,
+            body,
+        }) => Err(Refusal {
+            status,
+            headers,
+            body,
+        }),
+        None => {
+            let message = format!("handshake from {peer}: the host did not decide in time");
+            shared.sink.error(id, ErrorKind::Timeout, message);
+            Err(Refusal::text(503, "the server did not decide in time"))
+        }
+    }
+}
+
 /// Writes the 101 that accepts `request`; false when the client is gone.
-async fn answer_101<S>(transport: &mut S, request: &Request, selection: &Selection) -> bool
+async fn answer_101<S>(transport: &mut S, request: &Request, accepted: &Accepted) -> bool
 where
     S: AsyncWrite + Unpin,
 {
     let key = request.websocket_key().unwrap_or_default();
     let mut head = ResponseHead::switching_protocols(key);
-    if let Some(protocol) = &selection.protocol {
+    if let Some(protocol) = &accepted.selection.protocol {
         // Names were checked as tokens when the app was configured.
         let _ = head.header("Sec-WebSocket-Protocol", protocol);
+    }
+    for (name, value) in &accepted.headers {
+        // Checked by the host's accept call.
+        let _ = head.header(name, value);
     }
     transport.write_all(&head.to_bytes()).await.is_ok() && transport.flush().await.is_ok()
 }

@@ -32,6 +32,7 @@ enum LunaEventKind
   LUNA_EVENT_KIND_MESSAGE = 2,
   LUNA_EVENT_KIND_CLOSE = 3,
   LUNA_EVENT_KIND_ERROR = 4,
+  LUNA_EVENT_KIND_UPGRADE = 5,
 };
 typedef uint32_t LunaEventKind;
 
@@ -130,6 +131,7 @@ const char *const *origins;
   const char *static_root;
   const char *static_index;
   uint32_t max_head_size;
+  uint8_t upgrade_events;
 } LunaServerConfig;
 
 const char *luna_last_error(void);
@@ -214,6 +216,21 @@ LunaResult luna_conn_header(struct LunaApp *app,
 LunaResult luna_server_config_default(struct LunaServerConfig *config);
 
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
+
+LunaResult luna_upgrade_accept(struct LunaApp *app,
+                               uint64_t conn,
+                               const uint8_t *protocol,
+                               size_t protocol_len,
+                               const char *const *headers,
+                               size_t header_count);
+
+LunaResult luna_upgrade_reject(struct LunaApp *app,
+                               uint64_t conn,
+                               uint32_t status,
+                               const char *const *headers,
+                               size_t header_count,
+                               const uint8_t *body,
+                               size_t body_len);
 ]]
 
 return true

@@ -18,6 +18,7 @@ local send, close = common.send, common.close
 
 local OK = C.LUNA_RESULT_OK
 local TIMEOUT, PROTOCOL = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_PROTOCOL
+local INVALID = C.LUNA_RESULT_INVALID_ARGUMENT
 
 local TAG = "luna"
 local DEFAULT_MAX_QUEUED = 1024
@@ -259,24 +260,25 @@ local function add_header(headers, name, value)
 end
 
 
--- The handshake request: ws.method, ws.path, ws.query (raw, "" when none), ws.headers.
-local function read_request(ws, app)
-  local who = "luna: request of " .. tostring(ws)
-  if not result(C.luna_conn_request(app._handle, ws.id, request_out), app, who) then
+-- The handshake request of connection `id` into `into`: method, path, query (raw, "" when
+-- none), headers.
+local function read_request(into, app, id)
+  local who = "luna: request of connection " .. id
+  if not result(C.luna_conn_request(app._handle, id, request_out), app, who) then
     return
   end
   local req = request_out[0]
   local target = ffi_string(req.target, req.target_len)
-  ws.method = ffi_string(req.method, req.method_len)
-  ws.path, ws.query = target:match("^([^?]*)%??(.*)$")
+  into.method = ffi_string(req.method, req.method_len)
+  into.path, into.query = target:match("^([^?]*)%??(.*)$")
   local headers = {}
   for i = 0, tonumber(req.header_count) - 1 do
-    if result(C.luna_conn_header(app._handle, ws.id, i, header_out), app, who) then
+    if result(C.luna_conn_header(app._handle, id, i, header_out), app, who) then
       local h = header_out[0]
       add_header(headers, ffi_string(h.name, h.name_len), ffi_string(h.value, h.value_len))
     end
   end
-  ws.headers = headers
+  into.headers = headers
 end
 
 
@@ -294,7 +296,9 @@ local function on_open(app, ev)
   local raw = setmetatable({ _ws = ws, tls = false }, Raw)
   ws.raw_socket, ws.raw_sock = raw, raw
   cache_local_address(ws, app)
-  read_request(ws, app)
+  read_request(ws, app, id)
+  ws.data = app._upgrade_data[id]
+  app._upgrade_data[id] = nil
   app._conns[id] = ws
   log(app, format("open %s protocol %s", tostring(ws), ws.protocol or "(default)"))
   ws._co = co_create(app.protocols[ws.protocol or "default"])
@@ -351,7 +355,9 @@ end
 
 
 local function on_close(app, ev)
-  local ws = app._conns[tonumber(ev.conn)]
+  local id = tonumber(ev.conn)
+  app._upgrade_data[id] = nil
+  local ws = app._conns[id]
   if ws then
     closed(app, ws, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
   end
@@ -374,6 +380,91 @@ local function on_error(app, ev)
 end
 
 
+-- "Name: value" lines for the C call from a table name -> value (or -> list of values).
+local function header_lines(headers)
+  if headers == nil then
+    return nil, 0
+  elseif type(headers) ~= "table" then
+    return nil, -1
+  end
+  local lines = {}
+  for name, value in pairs(headers) do
+    local values = type(value) == "table" and value or { value }
+    for _, v in ipairs(values) do
+      lines[#lines + 1] = tostring(name) .. ": " .. tostring(v)
+    end
+  end
+  local list = ffi_new("const char*[?]", #lines + 1)
+  for i, line in ipairs(lines) do list[i - 1] = line end
+  return list, #lines, lines
+end
+
+
+-- Refuses a handshake because the hook failed: 500, and the error handled like a handler's.
+local function upgrade_failed(app, id, msg)
+  local body = "internal error\n"
+  C.luna_upgrade_reject(app._handle, id, 500, nil, 0, body, #body)
+  handler_error(app, "luna: on_upgrade: " .. msg)
+end
+
+
+-- Carries out what on_upgrade returned: true[, { protocol, headers, data }] or
+-- false[, status[, body[, headers]]].
+local function answer_upgrade(app, id, req, verdict, a, b, c)
+  if verdict == true then
+    local opts = type(a) == "table" and a or {}
+    local protocol = opts.protocol
+    if protocol ~= nil and type(protocol) ~= "string" then
+      return upgrade_failed(app, id, "protocol must be a string, got " .. describe(protocol))
+    end
+    local list, count, anchor = header_lines(opts.headers)
+    if count < 0 then
+      return upgrade_failed(app, id, "headers must be a table, got " .. describe(opts.headers))
+    end
+    local rc = C.luna_upgrade_accept(app._handle, id, protocol, protocol and #protocol or 0, list, count)
+    if rc == OK then
+      local data = opts.data
+      if data == nil then data = req.data end
+      app._upgrade_data[id] = data
+    elseif rc == INVALID then
+      return upgrade_failed(app, id, last_error())
+    end
+    return anchor
+  elseif verdict == false then
+    local status = a == nil and 403 or a
+    local body = b == nil and "" or tostring(b)
+    local list, count, anchor = header_lines(c)
+    if type(status) ~= "number" or count < 0 then
+      return upgrade_failed(app, id, "a refusal is false, status, body, headers; got status "
+        .. describe(status) .. " and headers " .. describe(c))
+    end
+    local rc = C.luna_upgrade_reject(app._handle, id, status, list, count, body, #body)
+    if rc == INVALID then
+      return upgrade_failed(app, id, last_error())
+    end
+    log(app, format("refused a handshake from %s: %d", req.peer, status))
+    return anchor
+  end
+  upgrade_failed(app, id, "must return true or false, returned " .. describe(verdict))
+end
+
+
+-- UPGRADE: the app's on_upgrade(req) decides the handshake (SPEC §4a).
+local function on_upgrade(app, ev)
+  local id = tonumber(ev.conn)
+  if app.removed then
+    return
+  end
+  local req = { id = id, peer = ffi_string(ev.peer, ev.peer_len), port = ev.peer_port }
+  read_request(req, app, id)
+  local results = { xpcall(app.on_upgrade, traceback, req) }
+  if not results[1] then
+    return upgrade_failed(app, id, tostring(results[2]))
+  end
+  answer_upgrade(app, id, req, results[2], results[3], results[4], results[5])
+end
+
+
 -- Frees a removed app after dispatching what is left of its events.
 local function finish_removal(app)
   loop:drain(app)
@@ -390,7 +481,7 @@ end
 
 
 loop = common.new_loop("luna", "a handler or callback", {
-  open = on_open, message = on_message, close = on_close, error = on_error,
+  open = on_open, message = on_message, close = on_close, error = on_error, upgrade = on_upgrade,
   after_poll = function(app)
     if app.removed then
       finish_removal(app)
@@ -407,6 +498,7 @@ local KNOWN = {
   name = true, host = true, port = true, debug = true, no_errors = true, error_handler = true,
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
+  on_upgrade = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -500,6 +592,7 @@ local function validate(config)
   opt_type(config, "debug", "boolean")
   opt_type(config, "no_errors", "boolean")
   opt_type(config, "error_handler", "function")
+  opt_type(config, "on_upgrade", "function")
   integer(config, "max_queued_messages", 1, 2 ^ 31, DEFAULT_MAX_QUEUED)
   check_ssl(config.ssl)
   check_origins(config.origins)
@@ -536,6 +629,7 @@ local function c_config(config, names)
   local root, index = check_static(config.static)
   cfg.static_root, cfg.static_index = root, index
   cfg.max_head_size = integer(config, "max_head_size", 1024, 4294967295, cfg.max_head_size)
+  cfg.upgrade_events = config.on_upgrade and 1 or 0
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
   return cfg, { list, names, config.host, ssl, origins, origin_list, root, index }
 end
@@ -554,7 +648,8 @@ local function make_app(config, handle)
   local app = setmetatable({
     name = config.name, host = config.host, opcodes = opcodes, protocols = config.protocols,
     debug = config.debug or false, no_errors = config.no_errors or false,
-    error_handler = config.error_handler, ssl = config.ssl,
+    error_handler = config.error_handler, ssl = config.ssl, on_upgrade = config.on_upgrade,
+    _upgrade_data = {},
     max_queued_messages = config.max_queued_messages or DEFAULT_MAX_QUEUED,
     _tag = TAG, _handle = handle, _conns = {}, removed = false, _dispatching = false,
   }, App)

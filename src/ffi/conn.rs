@@ -210,8 +210,9 @@ pub struct LunaHeader {
     pub value_len: usize,
 }
 
-/// The handshake request of server connection `conn` (readable once its OPEN event was
-/// polled). A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+/// The handshake request of server connection `conn`: readable from its UPGRADE event (see
+/// `upgrade_events`) or its OPEN event until the poll that returns its CLOSE. A client
+/// connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn luna_conn_request(
     app: *mut LunaApp,
@@ -219,8 +220,7 @@ pub extern "C" fn luna_conn_request(
     out_request: *mut LunaRequest,
 ) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
-        let request = handshake_request(&conn)?;
+        let request = lookup(app)?.request(conn)?;
         let out = LunaRequest {
             method: request.method.as_ptr(),
             method_len: request.method.len(),
@@ -243,8 +243,7 @@ pub extern "C" fn luna_conn_header(
     out_header: *mut LunaHeader,
 ) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
-        let request = handshake_request(&conn)?;
+        let request = lookup(app)?.request(conn)?;
         let (name, value) = request.headers.get(index).ok_or_else(|| {
             let count = request.headers.len();
             Error::invalid(format!(
@@ -260,11 +259,4 @@ pub extern "C" fn luna_conn_header(
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_header, out, "out_header") }
     })
-}
-
-fn handshake_request(conn: &crate::conn::Conn) -> Result<&crate::http::request::Request> {
-    conn.link()?
-        .request
-        .as_ref()
-        .ok_or_else(|| Error::invalid("a client connection has no handshake request"))
 }

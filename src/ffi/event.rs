@@ -20,6 +20,14 @@ pub enum LunaEventKind {
     /// Something went wrong: `conn` (0 when no connection is concerned), `code` = a
     /// `LunaResult` saying what kind of failure, `data` = a message for humans.
     Error = 4,
+    /// A handshake waits for the host's decision (only with `upgrade_events`): `conn` = the
+    /// id the connection gets if accepted, `data` = the request target (path and query),
+    /// `peer`/`peer_port` = the client's address. Read the request with `luna_conn_request`
+    /// and `luna_conn_header`, then answer with `luna_upgrade_accept` or
+    /// `luna_upgrade_reject` before `handshake_timeout_ms` passes (else the client gets 503
+    /// and an ERROR of kind TIMEOUT follows). After an accept, OPEN follows (or CLOSE 1006
+    /// if the client left first).
+    Upgrade = 5,
 }
 
 /// One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
@@ -37,8 +45,8 @@ pub struct LunaEvent {
     pub data: *const u8,
     /// Bytes at `data`.
     pub len: usize,
-    /// OPEN: the peer's IP address as text (IPv4 peers of a dual-stack socket appear as plain
-    /// IPv4). Not NUL-terminated.
+    /// OPEN and UPGRADE: the peer's IP address as text (IPv4 peers of a dual-stack socket
+    /// appear as plain IPv4). Not NUL-terminated.
     pub peer: *const u8,
     /// Bytes at `peer`.
     pub peer_len: usize,
@@ -48,7 +56,7 @@ pub struct LunaEvent {
     /// ERROR of a client handshake: the HTTP status the server answered instead of 101
     /// (else 0).
     pub http_status: u16,
-    /// OPEN: the peer's port.
+    /// OPEN and UPGRADE: the peer's port.
     pub peer_port: u16,
     /// CLOSE: 1 when the closing handshake completed, else 0.
     pub was_clean: u8,
@@ -115,6 +123,18 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
                 (out.peer, out.peer_len) = (link.peer_ip.as_ptr(), link.peer_ip.len());
                 out.peer_port = link.peer.port();
             }
+        }
+        Event::Upgrade {
+            conn,
+            request,
+            peer_ip,
+            peer_port,
+        } => {
+            out.kind = LunaEventKind::Upgrade;
+            out.conn = *conn;
+            (out.data, out.len) = (request.target.as_ptr(), request.target.len());
+            (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
+            out.peer_port = *peer_port;
         }
         Event::Message { conn, opcode, data } => {
             out.kind = LunaEventKind::Message;

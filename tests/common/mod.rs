@@ -44,6 +44,11 @@ pub enum Ev {
         message: String,
         http_status: u16,
     },
+    Upgrade {
+        conn: u64,
+        target: String,
+        peer: String,
+    },
 }
 
 fn bytes_of(ptr: *const u8, len: usize) -> Vec<u8> {
@@ -79,6 +84,11 @@ pub fn copy_event(ev: &LunaEvent) -> Ev {
             code: ev.code,
             message: text(ev.data, ev.len),
             http_status: ev.http_status,
+        },
+        LunaEventKind::Upgrade => Ev::Upgrade {
+            conn: ev.conn,
+            target: text(ev.data, ev.len),
+            peer: text(ev.peer, ev.peer_len),
         },
     }
 }

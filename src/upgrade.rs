@@ -1,0 +1,95 @@
+//! Upgrade decisions by the host (SPEC §4a `on_upgrade`): while the host decides, the I/O
+//! task holds the handshake and waits here for the answer, bounded by the handshake timeout.
+//!
+//! Entries are removed only on the host thread (at its next poll), so a request the host
+//! reads through `luna_conn_request` stays valid until then, whatever the I/O side does.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::request::Request;
+
+/// What the host decided for a held handshake.
+pub(crate) enum Decision {
+    /// Answer 101, with this subprotocol (else luna's own choice) and extra header fields.
+    Accept {
+        protocol: Option<String>,
+        headers: Vec<(String, String)>,
+    },
+    /// Answer `status` with these fields and this body, and close.
+    Reject {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+}
+
+/// One handshake waiting for the host.
+pub(crate) struct Held {
+    pub request: Arc<Request>,
+    reply: smol::channel::Sender<Decision>,
+    /// Answered, or given up by the I/O side: the host's next poll forgets it.
+    done: AtomicBool,
+}
+
+/// The handshakes an app's host has not decided yet, by connection id.
+#[derive(Default)]
+pub(crate) struct Upgrades {
+    held: Mutex<HashMap<u64, Arc<Held>>>,
+}
+
+impl Upgrades {
+    /// I/O side: holds handshake `id`; the answer arrives on the returned channel.
+    pub fn hold(&self, id: u64, request: Arc<Request>) -> smol::channel::Receiver<Decision> {
+        let (reply, answer) = smol::channel::bounded(1);
+        let held = Held {
+            request,
+            reply,
+            done: AtomicBool::new(false),
+        };
+        self.held.lock().insert(id, Arc::new(held));
+        answer
+    }
+
+    /// I/O side: handshake `id` ended without an answer (timeout, client gone, stop).
+    pub fn give_up(&self, id: u64) {
+        if let Some(held) = self.held.lock().get(&id) {
+            held.done.store(true, Ordering::Release);
+            held.reply.close();
+        }
+    }
+
+    /// Host: the request of held handshake `id`.
+    pub fn request(&self, id: u64) -> Option<Arc<Request>> {
+        self.held.lock().get(&id).map(|held| held.request.clone())
+    }
+
+    /// Host: answers handshake `id`; CLOSED once it was answered or given up.
+    pub fn answer(&self, id: u64, decision: Decision) -> Result<()> {
+        let held = self.held.lock().get(&id).cloned();
+        let Some(held) = held else {
+            return Err(Error::invalid(format!(
+                "no handshake {id} waits for a decision"
+            )));
+        };
+        if held.done.swap(true, Ordering::AcqRel) || held.reply.try_send(decision).is_err() {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                format!("handshake {id} was already answered or has timed out"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Host, at each poll: forgets the handshakes that were answered or given up.
+    pub fn sweep(&self) {
+        let mut held = self.held.lock();
+        if !held.is_empty() {
+            held.retain(|_, h| !h.done.load(Ordering::Acquire));
+        }
+    }
+}
