@@ -20,7 +20,7 @@ use crate::config::ServerConfig;
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
-use crate::handshake::{self, HttpService, Outcome};
+use crate::handshake::{self, HttpService, Outcome, Replay};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
@@ -372,58 +372,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = conn::next_id();
-    let peer = conn::normalize_peer(upgrade.peer);
-    let decided = match decide(shared, &upgrade.request) {
-        Ok(selection) if shared.config.upgrade_events => {
-            ask_host(shared, id, &upgrade, selection).await
-        }
-        Ok(selection) => Ok(Accepted {
-            selection,
-            headers: Vec::new(),
-        }),
-        Err((status, why)) => Err(Refusal::text(status, why)),
-    };
-    let accepted = match decided {
-        Ok(accepted) => {
-            let sent = answer_101(&mut transport, &upgrade.request, &accepted).await;
-            if !sent && shared.config.upgrade_events {
-                // The host accepted this id: it hears how it ended.
-                let reason = "the client left before the handshake completed".to_owned();
-                let event = Event::Close {
-                    conn: id,
-                    code: 1006,
-                    reason,
-                    clean: false,
-                };
-                shared.sink.push(event);
-            }
-            sent.then_some(accepted.selection)
-        }
-        Err(refusal) => {
-            let headers: Vec<(&str, &str)> = refusal
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            handshake::refuse_with(&mut transport, refusal.status, &headers, &refusal.body).await;
-            let why = String::from_utf8_lossy(&refusal.body);
-            let message = format!(
-                "handshake from {peer} refused: {} {}",
-                refusal.status,
-                why.trim()
-            );
-            shared.sink.error(0, ErrorKind::Protocol, message);
-            None
-        }
-    };
+    // Boxed: the task keeps only what the open connection needs, not room for the
+    // handshake's state for the connection's whole life.
+    let accepted = Box::pin(settle(shared, &mut transport, &upgrade, id)).await;
     shared.handshaking.fetch_sub(1, Ordering::AcqRel);
     let Some(selection) = accepted else {
         return;
     };
     let limits = &shared.config.limits;
     let config = Some(limits.websocket_config());
-    let ws = WebSocketStream::from_partially_read(transport, upgrade.rest, Role::Server, config);
-    let ws = ws.await;
+    // tungstenite reads what the client sent after its head first (a pipelined first frame).
+    let transport = Replay::new(upgrade.rest, transport);
+    let ws = WebSocketStream::from_raw_socket(transport, Role::Server, config).await;
     let conn = Conn::new(id, selection.group, limits);
     let tls = upgrade.wire.is_none();
     let link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
@@ -444,6 +404,63 @@ where
     ))
     .await;
     shared.live.lock().remove(&id);
+}
+
+/// Decides the handshake (by luna, or by the host) and answers it: the selection once the
+/// 101 went out, `None` when it was refused or the client left.
+async fn settle<S>(
+    shared: &Shared,
+    transport: &mut S,
+    upgrade: &Upgrade,
+    id: u64,
+) -> Option<Selection>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = conn::normalize_peer(upgrade.peer);
+    let decided = match decide(shared, &upgrade.request) {
+        Ok(selection) if shared.config.upgrade_events => {
+            ask_host(shared, id, &upgrade, selection).await
+        }
+        Ok(selection) => Ok(Accepted {
+            selection,
+            headers: Vec::new(),
+        }),
+        Err((status, why)) => Err(Refusal::text(status, why)),
+    };
+    match decided {
+        Ok(accepted) => {
+            let sent = answer_101(transport, &upgrade.request, &accepted).await;
+            if !sent && shared.config.upgrade_events {
+                // The host accepted this id: it hears how it ended.
+                let reason = "the client left before the handshake completed".to_owned();
+                let event = Event::Close {
+                    conn: id,
+                    code: 1006,
+                    reason,
+                    clean: false,
+                };
+                shared.sink.push(event);
+            }
+            sent.then_some(accepted.selection)
+        }
+        Err(refusal) => {
+            let headers: Vec<(&str, &str)> = refusal
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            handshake::refuse_with(transport, refusal.status, &headers, &refusal.body).await;
+            let why = String::from_utf8_lossy(&refusal.body);
+            let message = format!(
+                "handshake from {peer} refused: {} {}",
+                refusal.status,
+                why.trim()
+            );
+            shared.sink.error(0, ErrorKind::Protocol, message);
+            None
+        }
+    }
 }
 
 /// Holds the handshake for the host's decision (an UPGRADE event), bounded by the
