@@ -99,8 +99,47 @@ pub(crate) struct Request {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub(crate) minor_version: u8,
     /// Header fields in order, names lower-cased, values as sent (outer whitespace trimmed).
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     content_length: u64,
+}
+
+/// Header fields in order, kept in one string: a server connection holds its request for its
+/// whole life, and one allocation instead of two per field saves about half a KiB each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Headers {
+    text: String,
+    /// Per field: where its name ends and where its value ends in `text`.
+    ends: Vec<(u32, u32)>,
+}
+
+impl Headers {
+    fn push(&mut self, name: &str, value: &str) {
+        self.text.push_str(name);
+        let name_end = self.text.len() as u32;
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len() as u32));
+    }
+
+    /// How many fields there are.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Field `index`: its lower-case name and its value.
+    pub(crate) fn get(&self, index: usize) -> Option<(&str, &str)> {
+        let &(name_end, value_end) = self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1].1 as usize,
+        };
+        let (name_end, value_end) = (name_end as usize, value_end as usize);
+        Some((&self.text[start..name_end], &self.text[name_end..value_end]))
+    }
+
+    /// Every field, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
 }
 
 /// Parses the request head at the start of `buf` (the bytes read so far). Never panics; a
@@ -143,15 +182,16 @@ fn complete(raw: &httparse::Request, len: usize, limits: &Limits) -> Result<Pars
         return Err(RequestError::HeaderFieldsTooLarge);
     }
     check_target(method, target)?;
-    let headers: Vec<(String, String)> = raw
-        .headers
-        .iter()
-        .map(|h| {
-            // obs-text (RFC 9110 §5.5) is not UTF-8; U+FFFD keeps it visible rather than fatal.
-            let value = String::from_utf8_lossy(h.value).into_owned();
-            (h.name.to_ascii_lowercase(), value)
-        })
-        .collect();
+    let mut headers = Headers::default();
+    for h in raw.headers.iter() {
+        // obs-text (RFC 9110 §5.5) is not UTF-8; U+FFFD keeps it visible rather than fatal.
+        headers.push(
+            &h.name.to_ascii_lowercase(),
+            &String::from_utf8_lossy(h.value),
+        );
+    }
+    headers.text.shrink_to_fit();
+    headers.ends.shrink_to_fit();
     let minor_version = raw.version.unwrap_or(1);
     check_host(&headers, minor_version)?;
     let content_length = body_length(&headers)?;
@@ -203,8 +243,8 @@ fn check_target(method: &str, target: &str) -> Result<(), RequestError> {
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one.
-fn check_host(headers: &[(String, String)], minor_version: u8) -> Result<(), RequestError> {
-    let hosts = headers.iter().filter(|(name, _)| name == "host").count();
+fn check_host(headers: &Headers, minor_version: u8) -> Result<(), RequestError> {
+    let hosts = headers.iter().filter(|(name, _)| *name == "host").count();
     match (hosts, minor_version) {
         (1, _) | (0, 0) => Ok(()),
         (0, _) => Err(RequestError::BadRequest("missing Host")),
@@ -213,12 +253,12 @@ fn check_host(headers: &[(String, String)], minor_version: u8) -> Result<(), Req
 }
 
 /// The body's length (RFC 9112 §6.3): `Content-Length`, or 0; repeats must agree.
-fn body_length(headers: &[(String, String)]) -> Result<u64, RequestError> {
+fn body_length(headers: &Headers) -> Result<u64, RequestError> {
     if headers.iter().any(|(name, _)| name == "transfer-encoding") {
         return Err(RequestError::NotImplemented("Transfer-Encoding"));
     }
     let mut length = None;
-    let values = headers.iter().filter(|(name, _)| name == "content-length");
+    let values = headers.iter().filter(|(name, _)| *name == "content-length");
     for item in values.flat_map(|(_, value)| value.split(',')) {
         let n = parse_decimal(item.trim()).ok_or(RequestError::BadRequest("Content-Length"))?;
         if length.is_some_and(|seen| seen != n) {
@@ -268,8 +308,8 @@ impl Request {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        let named = self.headers.iter().filter(move |(n, _)| n == name);
-        named.map(|(_, value)| value.as_str())
+        let named = self.headers.iter().filter(move |(n, _)| *n == name);
+        named.map(|(_, value)| value)
     }
 
     /// The header `name` (lower-case), repeats joined as RFC 9110 §5.3 says: with ", ", except
@@ -406,7 +446,7 @@ mod tests {
         assert_eq!(req.target, "/a/b%20c?x=1&y=2");
         assert_eq!((req.path(), req.query()), ("/a/b%20c", "x=1&y=2"));
         assert_eq!(req.header("x-thing").as_deref(), Some("v"));
-        assert_eq!(req.headers[0], ("host".to_owned(), "h".to_owned()));
+        assert_eq!(req.headers.get(0), Some(("host", "h")));
         assert_eq!(req.content_length(), 0);
     }
 
