@@ -137,6 +137,7 @@ int run(int argc, char **argv) {
                 closed = true;
                 break;
             case LUNA_EVENT_KIND_UPGRADE: // servers only
+            case LUNA_EVENT_KIND_HTTP:
                 break;
             }
         });

@@ -82,6 +82,12 @@ enum LunaEventKind
   // and an ERROR of kind TIMEOUT follows). After an accept, OPEN follows (or CLOSE 1006
   // if the client left first).
   LUNA_EVENT_KIND_UPGRADE = 5,
+  // A plain HTTP request for the host (only with `http_events`): `conn` = the id to answer
+  // with `luna_http_respond`, `data` = the request body (may be empty), `peer`/`peer_port`
+  // = the client's address. Read the method, target and headers with `luna_conn_request`
+  // and `luna_conn_header`. Files of `static_root` never come here: only what no file
+  // answers (404, 405). Unanswered within `handshake_timeout_ms`: the client gets 503.
+  LUNA_EVENT_KIND_HTTP = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -135,7 +141,7 @@ typedef struct LunaEvent {
   const uint8_t *data;
   // Bytes at `data`.
   size_t len;
-  // OPEN and UPGRADE: the peer's IP address as text (IPv4 peers of a dual-stack socket
+  // OPEN, UPGRADE and HTTP: the peer's IP address as text (IPv4 peers of a dual-stack socket
   // appear as plain IPv4). Not NUL-terminated.
   const uint8_t *peer;
   // Bytes at `peer`.
@@ -146,7 +152,7 @@ typedef struct LunaEvent {
   // ERROR of a client handshake: the HTTP status the server answered instead of 101
   // (else 0).
   uint16_t http_status;
-  // OPEN and UPGRADE: the peer's port.
+  // OPEN, UPGRADE and HTTP: the peer's port.
   uint16_t peer_port;
   // CLOSE: 1 when the closing handshake completed, else 0.
   uint8_t was_clean;
@@ -302,6 +308,14 @@ typedef struct LunaServerConfig {
   // or `luna_upgrade_reject` (authentication, routing, cookies). Costs one host round trip
   // per handshake. Default 0: luna accepts on its own.
   uint8_t upgrade_events;
+  // 1 = plain HTTP requests that no file of `static_root` answers (a missing file, a
+  // method other than GET/HEAD, or every request without `static_root`) become HTTP
+  // events, answered by `luna_http_respond` (dynamic routes, health checks, small APIs).
+  // Default 0: they get 404/405 (with `static_root`) or 400.
+  uint8_t http_events;
+  // Largest request body an HTTP event carries; larger ones are answered 413.
+  // Default 1 MiB.
+  size_t max_body_size;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -485,6 +499,18 @@ LunaResult luna_upgrade_reject(struct LunaApp *app,
                                size_t header_count,
                                const uint8_t *body,
                                size_t body_len);
+
+// Answers HTTP event `conn` with `status` (200-599), extra "Name: value" `headers` (NULL
+// when `header_count` is 0; Content-Type defaults to text/plain; Content-Length, Date and
+// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD).
+// The connection stays open for the client's next request when HTTP allows it.
+LunaResult luna_http_respond(struct LunaApp *app,
+                             uint64_t conn,
+                             uint32_t status,
+                             const char *const *headers,
+                             size_t header_count,
+                             const uint8_t *body,
+                             size_t body_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,7 +19,7 @@ use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
-use crate::upgrade::Decision;
+use crate::upgrade::{Decision, Question};
 use crate::wakeup::Wakeup;
 
 /// A server or client app, as the host holds it.
@@ -148,7 +148,7 @@ impl App {
                     conns.remove(conn);
                 }
                 Event::Message { data, .. } => message_bytes += data.len(),
-                Event::Error { .. } | Event::Upgrade { .. } => {}
+                Event::Error { .. } | Event::Upgrade { .. } | Event::Http { .. } => {}
             }
             visit(event);
         }
@@ -199,7 +199,7 @@ impl App {
     /// The handshake request of server connection `id`, open or waiting for a decision.
     pub fn request(&self, id: u64) -> Result<Arc<Request>> {
         if let Role::Server(server) = &self.role {
-            if let Some(request) = server.upgrades().request(id) {
+            if let Some((request, _)) = server.upgrades().request(id) {
                 return Ok(request);
             }
         }
@@ -219,10 +219,14 @@ impl App {
         headers: Vec<(String, String)>,
     ) -> Result<()> {
         let server = self.server()?;
-        let request = server
-            .upgrades()
-            .request(id)
-            .ok_or_else(|| Error::invalid(format!("no handshake {id} waits for a decision")))?;
+        let request = match server.upgrades().request(id) {
+            Some((request, Question::Upgrade)) => request,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "no handshake {id} waits for a decision"
+                )))
+            }
+        };
         if let Some(name) = protocol {
             let offered = request
                 .header_values("sec-websocket-protocol")
@@ -239,7 +243,7 @@ impl App {
             protocol: protocol.map(str::to_owned),
             headers,
         };
-        server.upgrades().answer(id, decision)
+        server.upgrades().answer(id, Question::Upgrade, decision)
     }
 
     /// Refuses held handshake `id` with `status` (300-599), `headers` and `body`.
@@ -262,12 +266,35 @@ impl App {
             )));
         }
         check_fields(&headers, &[])?;
-        let decision = Decision::Reject {
+        let decision = Decision::Respond {
             status,
             headers,
             body: body.to_vec(),
         };
-        server.upgrades().answer(id, decision)
+        server.upgrades().answer(id, Question::Upgrade, decision)
+    }
+
+    /// Answers held HTTP request `id` with `status` (200-599), `headers` and `body`.
+    pub fn respond_http(
+        &self,
+        id: u64,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<()> {
+        let server = self.server()?;
+        if !(200..=599).contains(&status) {
+            return Err(Error::invalid(format!(
+                "status {status} cannot answer a request (use 200-599)"
+            )));
+        }
+        check_fields(&headers, &[])?;
+        let decision = Decision::Respond {
+            status,
+            headers,
+            body: body.to_vec(),
+        };
+        server.upgrades().answer(id, Question::Http, decision)
     }
 
     fn server(&self) -> Result<&Server> {

@@ -49,6 +49,9 @@ pub(crate) const DEFAULT_MAX_SEND_QUEUE: usize = 16 << 20;
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 2048;
+/// The largest request body an `http` hook gets: enough for a form or a small JSON API, small
+/// enough that a client cannot make the server hold much.
+pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 1 << 20;
 /// Covers resolving, connecting, TLS and the upgrade of a client.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough to mean "never" while staying far from `Instant` overflow.
@@ -196,6 +199,9 @@ pub(crate) struct ServerConfig {
     pub http_limits: HttpLimits,
     /// Hold each handshake for the host's decision (an UPGRADE event).
     pub upgrade_events: bool,
+    /// Hand requests no file answers to the host (HTTP events), with bodies up to this many
+    /// bytes; `None` = no host routes.
+    pub http_events: Option<usize>,
 }
 
 pub(crate) use crate::http::static_files::DEFAULT_INDEX;

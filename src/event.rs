@@ -51,6 +51,16 @@ pub(crate) enum Event<C> {
         peer_ip: String,
         peer_port: u16,
     },
+    /// A plain HTTP request for the host (`http` hook); `conn` identifies the answer.
+    Http {
+        conn: u64,
+        /// Held until the next poll, so what `luna_conn_request` showed stays valid.
+        #[allow(dead_code)]
+        request: Arc<Request>,
+        body: Bytes,
+        peer_ip: String,
+        peer_port: u16,
+    },
     /// A whole message arrived.
     Message {
         conn: u64,

@@ -13,7 +13,7 @@ use smol::Timer;
 
 use crate::http::request::{parse_request, Limits, Parse, Request};
 use crate::http::response::{has_content, reason_phrase, ResponseHead};
-use crate::http::static_files::{StaticFile, StaticRoot};
+use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
 
 /// How a connection's HTTP phase ended.
 pub(crate) enum Outcome {
@@ -25,6 +25,8 @@ pub(crate) enum Outcome {
     Refused(u16, &'static str),
     /// No request arrived in time.
     TimedOut,
+    /// A request for the host to answer (`respond`), with its body; call `serve` again after.
+    Dynamic { request: Request, body: Vec<u8> },
 }
 
 /// What the HTTP phase serves besides upgrades.
@@ -33,6 +35,16 @@ pub(crate) struct HttpService<'a> {
     pub statics: Option<&'a StaticRoot>,
     /// Each request head must arrive within this time (also between keep-alive requests).
     pub timeout: Duration,
+    /// Requests no file answers go to the host (the `http` hook), with bodies up to this
+    /// size; `None` = no host routes.
+    pub dynamic: Option<usize>,
+}
+
+/// What a connection's HTTP phase has read so far, kept across the requests the host answers.
+#[derive(Default)]
+pub(crate) struct Reader {
+    buf: Vec<u8>,
+    served: usize,
 }
 
 /// Bytes read from the socket at a time while reading a head.
@@ -44,28 +56,44 @@ const FILE_CHUNK: usize = 64 << 10;
 const LINGER_BYTES: usize = 1 << 20;
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Serves requests on `stream` until one asks for a WebSocket, or the connection ends.
-pub(crate) async fn serve<S>(stream: &mut S, service: &HttpService<'_>) -> Outcome
+/// Serves requests on `stream` until one asks for a WebSocket or for the host, or the
+/// connection ends.
+pub(crate) async fn serve<S>(
+    stream: &mut S,
+    service: &HttpService<'_>,
+    reader: &mut Reader,
+) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = Vec::new();
-    let mut served = 0;
     loop {
-        let head = read_head(stream, &mut buf, service).await;
+        let head = read_head(stream, &mut reader.buf, service).await;
         let (request, head_len) = match head {
             Ok(Head::Complete(request, len)) => (request, len),
             Ok(Head::Gone) => return Outcome::Done,
             // An idle keep-alive connection ending is no news.
-            Ok(Head::TooSlow) if served > 0 => return Outcome::Done,
+            Ok(Head::TooSlow) if reader.served > 0 => return Outcome::Done,
             Ok(Head::TooSlow) => return Outcome::TimedOut,
             Err(status) => return refused(stream, status, reason_phrase(status)).await,
         };
         if request.is_websocket_upgrade() {
-            let rest = buf.split_off(head_len);
+            let rest = reader.buf.split_off(head_len);
             return Outcome::Upgrade { request, rest };
         }
-        let Some(statics) = service.statics else {
+        reader.buf.drain(..head_len);
+        reader.served += 1;
+        // Files first (no host round trip); what no file answers goes to the host.
+        let answer = service.statics.map(|statics| statics.answer(&request));
+        let missing = answer
+            .as_ref()
+            .is_none_or(|a| matches!(a.head.status(), 404 | 405));
+        if let (true, Some(max_body)) = (missing, service.dynamic) {
+            return match read_body(stream, reader, &request, max_body, service.timeout).await {
+                Ok(body) => Outcome::Dynamic { request, body },
+                Err(status) => refused(stream, status, reason_phrase(status)).await,
+            };
+        }
+        let Some(answer) = answer else {
             return refused(stream, 400, "this is a WebSocket server only.").await;
         };
         // Static files take no body; reading one would only hold the connection. A POST or
@@ -79,14 +107,83 @@ where
             }
             return refused(stream, 413, "requests for files carry no body").await;
         }
-        buf.drain(..head_len);
-        served += 1;
         let keep_alive = request.keep_alive();
-        if !serve_file(stream, statics, &request, keep_alive).await || !keep_alive {
+        if !serve_file(stream, answer, &request, keep_alive).await || !keep_alive {
             let _ = stream.close().await;
             return Outcome::Done;
         }
     }
+}
+
+/// Reads the body of `request` (after its head, in `reader`); `Err(status)` when it is too
+/// large (413) or does not arrive in time (408).
+async fn read_body<S>(
+    stream: &mut S,
+    reader: &mut Reader,
+    request: &Request,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, u16>
+where
+    S: AsyncRead + Unpin,
+{
+    let len = request.content_length();
+    if len > max_body as u64 {
+        return Err(413);
+    }
+    let len = len as usize;
+    let reading = async {
+        while reader.buf.len() < len {
+            let start = reader.buf.len();
+            reader.buf.resize(len, 0);
+            match stream.read(&mut reader.buf[start..]).await {
+                Ok(0) | Err(_) => return Err(400),
+                Ok(n) => reader.buf.truncate(start + n),
+            }
+        }
+        Ok(reader.buf.drain(..len).collect())
+    };
+    reading
+        .or(async {
+            Timer::after(timeout).await;
+            Err(408)
+        })
+        .await
+}
+
+/// Writes the host's answer to `request`; false when the connection must end.
+pub(crate) async fn respond<S>(
+    stream: &mut S,
+    request: &Request,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let keep_alive = request.keep_alive();
+    let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
+    for (name, value) in headers {
+        // Checked by the host's respond call.
+        let _ = head.header(name, value);
+    }
+    if has_content(status) && !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
+    }
+    head.content_length(body.len() as u64)
+        .date(SystemTime::now())
+        .connection(keep_alive);
+    let mut out = head.to_bytes();
+    if request.method != "HEAD" && has_content(status) {
+        out.extend_from_slice(body);
+    }
+    let sent = stream.write_all(&out).await.is_ok();
+    if !sent || !keep_alive {
+        let _ = stream.close().await;
+        return false;
+    }
+    true
 }
 
 /// What reading a head gave.
@@ -135,14 +232,13 @@ where
 /// Answers one static-file request; false when the connection must end.
 async fn serve_file<S>(
     stream: &mut S,
-    statics: &StaticRoot,
+    mut answer: StaticAnswer,
     request: &Request,
     keep_alive: bool,
 ) -> bool
 where
     S: AsyncWrite + Unpin,
 {
-    let mut answer = statics.answer(request);
     let status = answer.head.status();
     let text = format!("{status} {}\n", reason_phrase(status));
     let error_body = answer.body.is_none() && has_content(status) && status != 200;

@@ -20,14 +20,14 @@ use crate::config::ServerConfig;
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
-use crate::handshake::{self, HttpService, Outcome, Replay};
+use crate::handshake::{self, HttpService, Outcome, Reader, Replay};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
 use crate::runtime;
 use crate::session;
 use crate::tls;
-use crate::upgrade::{Decision, Upgrades};
+use crate::upgrade::{Decision, Question, Upgrades};
 use crate::wire::{Wire, WireStream};
 
 /// The I/O side of a server app.
@@ -298,7 +298,8 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
 }
 
 /// Serves HTTP requests until one asks for a WebSocket (returned with the bytes read past
-/// its head); reports refusals and timeouts. Ends at `stop`.
+/// its head); asks the host about the requests its `http` hook answers; reports refusals
+/// and timeouts. Ends at `stop`.
 async fn http_phase<S>(
     shared: &Shared,
     stream: &mut S,
@@ -311,25 +312,79 @@ where
         limits: &shared.config.http_limits,
         statics: shared.statics.as_ref(),
         timeout: shared.config.limits.handshake_timeout,
+        dynamic: shared.config.http_events,
     };
-    let serving = async { Some(Box::pin(handshake::serve(stream, &service)).await) };
-    let stopped = async {
-        let _ = shared.stopped.recv().await;
-        None
-    };
-    let outcome = serving.or(stopped).await;
     let peer = conn::normalize_peer(peer);
-    match outcome {
-        Some(Outcome::Upgrade { request, rest }) => return Some((Arc::new(request), rest)),
-        Some(Outcome::Refused(status, why)) => {
-            let message = format!("handshake from {peer} refused: {status} {why}");
-            shared.sink.error(0, ErrorKind::Protocol, message);
+    let mut reader = Reader::default();
+    let upgrade = loop {
+        let serving =
+            async { Some(Box::pin(handshake::serve(stream, &service, &mut reader)).await) };
+        let stopped = async {
+            let _ = shared.stopped.recv().await;
+            None
+        };
+        match serving.or(stopped).await {
+            Some(Outcome::Upgrade { request, rest }) => break Some((Arc::new(request), rest)),
+            Some(Outcome::Dynamic { request, body }) => {
+                let answered = Box::pin(answer_http(shared, stream, request, body, peer)).await;
+                if answered {
+                    continue;
+                }
+            }
+            Some(Outcome::Refused(status, why)) => {
+                let message = format!("handshake from {peer} refused: {status} {why}");
+                shared.sink.error(0, ErrorKind::Protocol, message);
+            }
+            Some(Outcome::TimedOut) => report_timeout(shared, peer),
+            Some(Outcome::Done) | None => {}
         }
-        Some(Outcome::TimedOut) => report_timeout(shared, peer),
-        Some(Outcome::Done) | None => {}
+        break None;
+    };
+    if upgrade.is_none() {
+        shared.handshaking.fetch_sub(1, Ordering::AcqRel);
     }
-    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
-    None
+    upgrade
+}
+
+/// Asks the host to answer an HTTP request (an HTTP event) and sends its answer, or 503 when
+/// it does not answer within the handshake timeout; false when the connection must end.
+async fn answer_http<S>(
+    shared: &Shared,
+    stream: &mut S,
+    request: Request,
+    body: Vec<u8>,
+    peer: SocketAddr,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = conn::next_id();
+    let request = Arc::new(request);
+    let answer = shared.upgrades.hold(id, request.clone(), Question::Http);
+    shared.sink.push(Event::Http {
+        conn: id,
+        request: request.clone(),
+        body: body.into(),
+        peer_ip: peer.ip().to_string(),
+        peer_port: peer.port(),
+    });
+    let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+    let decision = bounded(shared, deadline, async { answer.recv().await.ok() }).await;
+    shared.upgrades.give_up(id);
+    match decision {
+        Some(Decision::Respond {
+            status,
+            headers,
+            body,
+        }) => handshake::respond(stream, &request, status, &headers, &body).await,
+        _ => {
+            let message = format!("HTTP request from {peer}: the host did not answer in time");
+            shared.sink.error(id, ErrorKind::Timeout, message);
+            let why = "the server did not answer in time";
+            handshake::refuse(stream, 503, why, &[]).await;
+            false
+        }
+    }
 }
 
 /// A WebSocket opening handshake read by the HTTP phase, not yet answered.
@@ -471,7 +526,9 @@ async fn ask_host(
     upgrade: &Upgrade,
     default: Selection,
 ) -> std::result::Result<Accepted, Refusal> {
-    let answer = shared.upgrades.hold(id, upgrade.request.clone());
+    let answer = shared
+        .upgrades
+        .hold(id, upgrade.request.clone(), Question::Upgrade);
     let peer = conn::normalize_peer(upgrade.peer);
     shared.sink.push(Event::Upgrade {
         conn: id,
@@ -493,7 +550,7 @@ async fn ask_host(
             };
             Ok(Accepted { selection, headers })
         }
-        Some(Decision::Reject {
+        Some(Decision::Respond {
             status,
             headers,
             body,

@@ -1,5 +1,6 @@
-//! Upgrade decisions by the host (SPEC §4a `on_upgrade`): while the host decides, the I/O
-//! task holds the handshake and waits here for the answer, bounded by the handshake timeout.
+//! Requests the host answers (SPEC §4a): upgrade decisions (`on_upgrade`) and HTTP routes
+//! (`http`). While the host decides, the I/O task holds the request and waits here for the
+//! answer, bounded by the handshake timeout.
 //!
 //! Entries are removed only on the host thread (at its next poll), so a request the host
 //! reads through `luna_conn_request` stays valid until then, whatever the I/O side does.
@@ -20,17 +21,27 @@ pub(crate) enum Decision {
         protocol: Option<String>,
         headers: Vec<(String, String)>,
     },
-    /// Answer `status` with these fields and this body, and close.
-    Reject {
+    /// Answer `status` with these fields and this body (and, for a handshake, close).
+    Respond {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
 }
 
-/// One handshake waiting for the host.
+/// What the host is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Question {
+    /// Accept or refuse a WebSocket handshake.
+    Upgrade,
+    /// Answer a plain HTTP request.
+    Http,
+}
+
+/// One request waiting for the host.
 pub(crate) struct Held {
     pub request: Arc<Request>,
+    pub question: Question,
     reply: smol::channel::Sender<Decision>,
     /// Answered, or given up by the I/O side: the host's next poll forgets it.
     done: AtomicBool,
@@ -44,10 +55,16 @@ pub(crate) struct Upgrades {
 
 impl Upgrades {
     /// I/O side: holds handshake `id`; the answer arrives on the returned channel.
-    pub fn hold(&self, id: u64, request: Arc<Request>) -> smol::channel::Receiver<Decision> {
+    pub fn hold(
+        &self,
+        id: u64,
+        request: Arc<Request>,
+        question: Question,
+    ) -> smol::channel::Receiver<Decision> {
         let (reply, answer) = smol::channel::bounded(1);
         let held = Held {
             request,
+            question,
             reply,
             done: AtomicBool::new(false),
         };
@@ -63,23 +80,29 @@ impl Upgrades {
         }
     }
 
-    /// Host: the request of held handshake `id`.
-    pub fn request(&self, id: u64) -> Option<Arc<Request>> {
-        self.held.lock().get(&id).map(|held| held.request.clone())
+    /// Host: the request of held request `id`, and what is asked.
+    pub fn request(&self, id: u64) -> Option<(Arc<Request>, Question)> {
+        let held = self.held.lock();
+        held.get(&id).map(|h| (h.request.clone(), h.question))
     }
 
-    /// Host: answers handshake `id`; CLOSED once it was answered or given up.
-    pub fn answer(&self, id: u64, decision: Decision) -> Result<()> {
+    /// Host: answers request `id`, which must ask `question`; CLOSED once it was answered
+    /// or given up.
+    pub fn answer(&self, id: u64, question: Question, decision: Decision) -> Result<()> {
         let held = self.held.lock().get(&id).cloned();
-        let Some(held) = held else {
+        let Some(held) = held.filter(|h| h.question == question) else {
+            let what = match question {
+                Question::Upgrade => "handshake",
+                Question::Http => "HTTP request",
+            };
             return Err(Error::invalid(format!(
-                "no handshake {id} waits for a decision"
+                "no {what} {id} waits for an answer"
             )));
         };
         if held.done.swap(true, Ordering::AcqRel) || held.reply.try_send(decision).is_err() {
             return Err(Error::new(
                 ErrorKind::Closed,
-                format!("handshake {id} was already answered or has timed out"),
+                format!("request {id} was already answered or has timed out"),
             ));
         }
         Ok(())

@@ -33,6 +33,7 @@ enum LunaEventKind
   LUNA_EVENT_KIND_CLOSE = 3,
   LUNA_EVENT_KIND_ERROR = 4,
   LUNA_EVENT_KIND_UPGRADE = 5,
+  LUNA_EVENT_KIND_HTTP = 6,
 };
 typedef uint32_t LunaEventKind;
 
@@ -132,6 +133,8 @@ const char *const *origins;
   const char *static_index;
   uint32_t max_head_size;
   uint8_t upgrade_events;
+  uint8_t http_events;
+  size_t max_body_size;
 } LunaServerConfig;
 
 const char *luna_last_error(void);
@@ -231,6 +234,14 @@ LunaResult luna_upgrade_reject(struct LunaApp *app,
                                size_t header_count,
                                const uint8_t *body,
                                size_t body_len);
+
+LunaResult luna_http_respond(struct LunaApp *app,
+                             uint64_t conn,
+                             uint32_t status,
+                             const char *const *headers,
+                             size_t header_count,
+                             const uint8_t *body,
+                             size_t body_len);
 ]]
 
 return true

@@ -19,7 +19,7 @@ local TIMEOUT, INVALID_ARGUMENT = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_INVALID_A
 local INVALID_UTF8 = C.LUNA_RESULT_INVALID_UTF8
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
-local EV_UPGRADE = C.LUNA_EVENT_KIND_UPGRADE
+local EV_UPGRADE, EV_HTTP = C.LUNA_EVENT_KIND_UPGRADE, C.LUNA_EVENT_KIND_HTTP
 local TEXT, BINARY = tonumber(C.LUNA_OPCODE_TEXT), tonumber(C.LUNA_OPCODE_BINARY)
 
 local EVENTS = 256
@@ -291,8 +291,8 @@ Loop.__index = Loop
 
 
 -- `name` prefixes its errors ("luna"); `inside` names what update must not be called from;
--- `on` holds the module's event handlers (open, message, close, error, and upgrade for a
--- server: function(app, ev))
+-- `on` holds the module's event handlers (open, message, close, error, and upgrade and
+-- http for a server: function(app, ev))
 -- and `after_poll(app)`, called after each dispatch of an app.
 function M.new_loop(name, inside, on)
   return setmetatable({
@@ -365,6 +365,8 @@ function Loop:poll_once(app)
       on.error(app, ev)
     elseif kind == EV_UPGRADE then
       on.upgrade(app, ev)
+    elseif kind == EV_HTTP then
+      on.http(app, ev)
     end
   end
   depth = level - 1

@@ -465,6 +465,45 @@ local function on_upgrade(app, ev)
 end
 
 
+-- Answers an HTTP event with what the app's http(req) returned: status[, body[, headers]],
+-- or nil for 404. A hook that raises or returns something else answers 500 and reports.
+local function on_http(app, ev)
+  local id = tonumber(ev.conn)
+  if app.removed then
+    return
+  end
+  local req = { id = id, peer = ffi_string(ev.peer, ev.peer_len), port = ev.peer_port,
+    body = ffi_string(ev.data, ev.len) }
+  read_request(req, app, id)
+  local ok, status, body, headers = xpcall(app.http, traceback, req)
+  local problem
+  if not ok then
+    problem = tostring(status)
+  elseif status == nil then
+    status, body = 404, "not found"
+  elseif type(status) ~= "number" then
+    problem = "must return a status number, got " .. describe(status)
+  end
+  body = body == nil and "" or tostring(body)
+  local list, count, anchor = header_lines(headers)
+  if not problem and count < 0 then
+    problem = "headers must be a table, got " .. describe(headers)
+  end
+  if not problem then
+    local rc = C.luna_http_respond(app._handle, id, status, list, count, body, #body)
+    if rc == INVALID then
+      problem = last_error()
+    end
+  end
+  if problem then
+    local text = "internal error\n"
+    C.luna_http_respond(app._handle, id, 500, nil, 0, text, #text)
+    handler_error(app, "luna: http: " .. problem)
+  end
+  return anchor
+end
+
+
 -- Frees a removed app after dispatching what is left of its events.
 local function finish_removal(app)
   loop:drain(app)
@@ -482,6 +521,7 @@ end
 
 loop = common.new_loop("luna", "a handler or callback", {
   open = on_open, message = on_message, close = on_close, error = on_error, upgrade = on_upgrade,
+  http = on_http,
   after_poll = function(app)
     if app.removed then
       finish_removal(app)
@@ -498,7 +538,7 @@ local KNOWN = {
   name = true, host = true, port = true, debug = true, no_errors = true, error_handler = true,
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
-  on_upgrade = true,
+  on_upgrade = true, http = true, max_body_size = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -593,6 +633,7 @@ local function validate(config)
   opt_type(config, "no_errors", "boolean")
   opt_type(config, "error_handler", "function")
   opt_type(config, "on_upgrade", "function")
+  opt_type(config, "http", "function")
   integer(config, "max_queued_messages", 1, 2 ^ 31, DEFAULT_MAX_QUEUED)
   check_ssl(config.ssl)
   check_origins(config.origins)
@@ -630,6 +671,8 @@ local function c_config(config, names)
   cfg.static_root, cfg.static_index = root, index
   cfg.max_head_size = integer(config, "max_head_size", 1024, 4294967295, cfg.max_head_size)
   cfg.upgrade_events = config.on_upgrade and 1 or 0
+  cfg.http_events = config.http and 1 or 0
+  cfg.max_body_size = integer(config, "max_body_size", 0, 2 ^ 31, tonumber(cfg.max_body_size))
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
   return cfg, { list, names, config.host, ssl, origins, origin_list, root, index }
 end
@@ -649,6 +692,7 @@ local function make_app(config, handle)
     name = config.name, host = config.host, opcodes = opcodes, protocols = config.protocols,
     debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, ssl = config.ssl, on_upgrade = config.on_upgrade,
+    http = config.http,
     _upgrade_data = {},
     max_queued_messages = config.max_queued_messages or DEFAULT_MAX_QUEUED,
     _tag = TAG, _handle = handle, _conns = {}, removed = false, _dispatching = false,

@@ -28,6 +28,12 @@ pub enum LunaEventKind {
     /// and an ERROR of kind TIMEOUT follows). After an accept, OPEN follows (or CLOSE 1006
     /// if the client left first).
     Upgrade = 5,
+    /// A plain HTTP request for the host (only with `http_events`): `conn` = the id to answer
+    /// with `luna_http_respond`, `data` = the request body (may be empty), `peer`/`peer_port`
+    /// = the client's address. Read the method, target and headers with `luna_conn_request`
+    /// and `luna_conn_header`. Files of `static_root` never come here: only what no file
+    /// answers (404, 405). Unanswered within `handshake_timeout_ms`: the client gets 503.
+    Http = 6,
 }
 
 /// One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
@@ -45,7 +51,7 @@ pub struct LunaEvent {
     pub data: *const u8,
     /// Bytes at `data`.
     pub len: usize,
-    /// OPEN and UPGRADE: the peer's IP address as text (IPv4 peers of a dual-stack socket
+    /// OPEN, UPGRADE and HTTP: the peer's IP address as text (IPv4 peers of a dual-stack socket
     /// appear as plain IPv4). Not NUL-terminated.
     pub peer: *const u8,
     /// Bytes at `peer`.
@@ -56,7 +62,7 @@ pub struct LunaEvent {
     /// ERROR of a client handshake: the HTTP status the server answered instead of 101
     /// (else 0).
     pub http_status: u16,
-    /// OPEN and UPGRADE: the peer's port.
+    /// OPEN, UPGRADE and HTTP: the peer's port.
     pub peer_port: u16,
     /// CLOSE: 1 when the closing handshake completed, else 0.
     pub was_clean: u8,
@@ -133,6 +139,19 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             out.kind = LunaEventKind::Upgrade;
             out.conn = *conn;
             (out.data, out.len) = (request.target.as_ptr(), request.target.len());
+            (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
+            out.peer_port = *peer_port;
+        }
+        Event::Http {
+            conn,
+            body,
+            peer_ip,
+            peer_port,
+            ..
+        } => {
+            out.kind = LunaEventKind::Http;
+            out.conn = *conn;
+            (out.data, out.len) = (body.as_ptr(), body.len());
             (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
             out.peer_port = *peer_port;
         }

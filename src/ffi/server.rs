@@ -81,6 +81,14 @@ pub struct LunaServerConfig {
     /// or `luna_upgrade_reject` (authentication, routing, cookies). Costs one host round trip
     /// per handshake. Default 0: luna accepts on its own.
     pub upgrade_events: u8,
+    /// 1 = plain HTTP requests that no file of `static_root` answers (a missing file, a
+    /// method other than GET/HEAD, or every request without `static_root`) become HTTP
+    /// events, answered by `luna_http_respond` (dynamic routes, health checks, small APIs).
+    /// Default 0: they get 404/405 (with `static_root`) or 400.
+    pub http_events: u8,
+    /// Largest request body an HTTP event carries; larger ones are answered 413.
+    /// Default 1 MiB.
+    pub max_body_size: usize,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -114,6 +122,8 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             static_index: std::ptr::null(),
             max_head_size: HttpLimits::default().max_head_size as u32,
             upgrade_events: 0,
+            http_events: 0,
+            max_body_size: config::DEFAULT_MAX_BODY_SIZE,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -206,6 +216,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
             ..HttpLimits::default()
         },
         upgrade_events: c.upgrade_events != 0,
+        http_events: (c.http_events != 0).then_some(c.max_body_size),
     })
 }
 
@@ -278,6 +289,32 @@ pub extern "C" fn luna_upgrade_reject(
         let status = u16::try_from(status)
             .map_err(|_| Error::invalid(format!("status {status} is out of range")))?;
         app.reject_upgrade(conn, status, headers, body)
+    })
+}
+
+/// Answers HTTP event `conn` with `status` (200-599), extra "Name: value" `headers` (NULL
+/// when `header_count` is 0; Content-Type defaults to text/plain; Content-Length, Date and
+/// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD).
+/// The connection stays open for the client's next request when HTTP allows it.
+#[no_mangle]
+pub extern "C" fn luna_http_respond(
+    app: *mut LunaApp,
+    conn: u64,
+    status: u32,
+    headers: *const *const c_char,
+    header_count: usize,
+    body: *const u8,
+    body_len: usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `header_count` readable string pointers.
+        let headers = unsafe { header_lines(headers, header_count)? };
+        // SAFETY: the caller promises `body_len` readable bytes at `body`.
+        let body = unsafe { bytes(body, body_len, "body")? };
+        let status = u16::try_from(status)
+            .map_err(|_| Error::invalid(format!("status {status} is out of range")))?;
+        app.respond_http(conn, status, headers, body)
     })
 }
 

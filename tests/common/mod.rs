@@ -49,6 +49,10 @@ pub enum Ev {
         target: String,
         peer: String,
     },
+    Http {
+        conn: u64,
+        body: Vec<u8>,
+    },
 }
 
 fn bytes_of(ptr: *const u8, len: usize) -> Vec<u8> {
@@ -84,6 +88,10 @@ pub fn copy_event(ev: &LunaEvent) -> Ev {
             code: ev.code,
             message: text(ev.data, ev.len),
             http_status: ev.http_status,
+        },
+        LunaEventKind::Http => Ev::Http {
+            conn: ev.conn,
+            body: bytes_of(ev.data, ev.len),
         },
         LunaEventKind::Upgrade => Ev::Upgrade {
             conn: ev.conn,
