@@ -475,7 +475,7 @@ where
     let peer = conn::normalize_peer(upgrade.peer);
     let decided = match decide(shared, &upgrade.request) {
         Ok(selection) if shared.config.upgrade_events => {
-            ask_host(shared, id, &upgrade, selection).await
+            ask_host(shared, id, upgrade, selection).await
         }
         Ok(selection) => Ok(Accepted {
             selection,
