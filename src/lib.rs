@@ -25,5 +25,6 @@ mod session;
 mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;
+mod topics;
 mod wakeup;
 mod wire;
