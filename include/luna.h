@@ -361,7 +361,7 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
 // recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
 // accepted it (0 for a topic nobody subscribed to); those that are closing or past their
 // `max_send_queue` are skipped. LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8,
-// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app. Host threads only.
+// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app.
 LunaResult luna_app_publish(struct LunaApp *app,
                             const uint8_t *topic,
                             size_t topic_len,
@@ -460,7 +460,7 @@ LunaResult luna_conn_header(struct LunaApp *app,
 // it was not subscribed yet, 0 when it already was. Subscriptions end by themselves with
 // the `luna_app_poll` that returns the connection's CLOSE event. Returns
 // LUNA_RESULT_CLOSED for a closed connection, LUNA_RESULT_INVALID_ARGUMENT for a longer
-// topic or a client app (clients have no topics). Host threads only, like `luna_app_poll`.
+// topic or a client app (clients have no topics).
 LunaResult luna_conn_subscribe(struct LunaApp *app,
                                uint64_t conn,
                                const uint8_t *topic,

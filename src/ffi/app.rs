@@ -174,7 +174,7 @@ pub extern "C" fn luna_app_broadcast(
 /// recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
 /// accepted it (0 for a topic nobody subscribed to); those that are closing or past their
 /// `max_send_queue` are skipped. LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8,
-/// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app. Host threads only.
+/// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app.
 #[no_mangle]
 pub extern "C" fn luna_app_publish(
     app: *mut LunaApp,

@@ -274,7 +274,7 @@ fn handshake_request(conn: &crate::conn::Conn) -> Result<&crate::http::request::
 /// it was not subscribed yet, 0 when it already was. Subscriptions end by themselves with
 /// the `luna_app_poll` that returns the connection's CLOSE event. Returns
 /// LUNA_RESULT_CLOSED for a closed connection, LUNA_RESULT_INVALID_ARGUMENT for a longer
-/// topic or a client app (clients have no topics). Host threads only, like `luna_app_poll`.
+/// topic or a client app (clients have no topics).
 #[no_mangle]
 pub extern "C" fn luna_conn_subscribe(
     app: *mut LunaApp,
