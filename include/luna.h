@@ -382,6 +382,21 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
                               const char *protocol,
                               size_t *out_count);
 
+// Sends one message to every subscriber of `topic` (`topic_len` bytes, at most 256; may be
+// NULL when `topic_len` is 0; see `luna_conn_subscribe`). `data` and `opcode` as in
+// `luna_conn_send`: it is checked and encoded once, and the frame shared by every
+// recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
+// accepted it (0 for a topic nobody subscribed to); those that are closing or past their
+// `max_send_queue` are skipped. LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8,
+// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app.
+LunaResult luna_app_publish(struct LunaApp *app,
+                            const uint8_t *topic,
+                            size_t topic_len,
+                            const uint8_t *data,
+                            size_t len,
+                            uint32_t opcode,
+                            size_t *out_count);
+
 // Stops the app: stops listening (the port can be bound again when this returns), closes
 // every connection with 1001 "going away", and waits (at most the close timeout plus a
 // little) for them to finish. Their CLOSE events stay queued: poll them before freeing.
@@ -467,6 +482,53 @@ LunaResult luna_conn_header(struct LunaApp *app,
                             uint64_t conn,
                             size_t index,
                             struct LunaHeader *out_header);
+
+// Subscribes open server connection `conn` to `topic`: `topic_len` bytes (any bytes, at
+// most 256; may be NULL when `topic_len` is 0). `out_changed` (may be NULL) receives 1 when
+// it was not subscribed yet, 0 when it already was. Subscriptions end by themselves with
+// the `luna_app_poll` that returns the connection's CLOSE event. Returns
+// LUNA_RESULT_CLOSED for a closed connection, LUNA_RESULT_INVALID_ARGUMENT for a longer
+// topic or a client app (clients have no topics).
+LunaResult luna_conn_subscribe(struct LunaApp *app,
+                               uint64_t conn,
+                               const uint8_t *topic,
+                               size_t topic_len,
+                               uint8_t *out_changed);
+
+// Unsubscribes open server connection `conn` from `topic` (as in `luna_conn_subscribe`).
+// `out_changed` (may be NULL) receives 1 when it was subscribed, 0 when it was not.
+LunaResult luna_conn_unsubscribe(struct LunaApp *app,
+                                 uint64_t conn,
+                                 const uint8_t *topic,
+                                 size_t topic_len,
+                                 uint8_t *out_changed);
+
+// How many topics open server connection `conn` is subscribed to, in `out_count`.
+LunaResult luna_conn_subscription_count(struct LunaApp *app, uint64_t conn, size_t *out_count);
+
+// Topic `index` (0-based, in the order subscribed) of open server connection `conn`:
+// `out_topic` points to its `out_len` bytes (not NUL-terminated). The bytes stay valid
+// until the connection's subscriptions next change (`luna_conn_subscribe`,
+// `luna_conn_unsubscribe`, the `luna_app_poll` that returns its CLOSE) or `luna_app_free`;
+// copy them before. LUNA_RESULT_INVALID_ARGUMENT past the last one.
+LunaResult luna_conn_subscription(struct LunaApp *app,
+                                  uint64_t conn,
+                                  size_t index,
+                                  const uint8_t **out_topic,
+                                  size_t *out_len);
+
+// Sends one message to every subscriber of `topic` but `conn` (typically the connection
+// whose message is being handled, so a sender does not get its own message back), as
+// `luna_app_publish` does. `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
+// closed (nothing is sent).
+LunaResult luna_conn_publish(struct LunaApp *app,
+                             uint64_t conn,
+                             const uint8_t *topic,
+                             size_t topic_len,
+                             const uint8_t *data,
+                             size_t len,
+                             uint32_t opcode,
+                             size_t *out_count);
 
 // Fills `config` with the defaults documented on each field (host NULL, port 0).
 LunaResult luna_server_config_default(struct LunaServerConfig *config);

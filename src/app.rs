@@ -19,6 +19,7 @@ use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
+use crate::topics::{self, Topics};
 use crate::upgrade::{Decision, Question};
 use crate::wakeup::Wakeup;
 
@@ -33,6 +34,9 @@ pub(crate) struct App {
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
     conns: Mutex<ConnMap>,
+    /// Which of those connections subscribed to which topics (server apps only). Host
+    /// threads only; taken after `conns` when both are held.
+    topics: Mutex<Topics<Arc<Conn>>>,
     /// Who writes what the host sends.
     batch: HostBatch,
     role: Role,
@@ -101,6 +105,7 @@ impl App {
             backlog,
             polled: Mutex::new(Vec::new()),
             conns: Mutex::new(ConnMap::default()),
+            topics: Mutex::new(Topics::default()),
             batch: HostBatch::default(),
             role,
         })
@@ -138,6 +143,7 @@ impl App {
             }
         }
         let mut conns = self.conns.lock();
+        let mut topics = self.topics.lock();
         let mut message_bytes = 0;
         for event in polled.iter() {
             match event {
@@ -146,12 +152,14 @@ impl App {
                 }
                 Event::Close { conn, .. } => {
                     conns.remove(conn);
+                    topics.forget(*conn);
                 }
                 Event::Message { data, .. } => message_bytes += data.len(),
                 Event::Error { .. } | Event::Upgrade { .. } | Event::Http { .. } => {}
             }
             visit(event);
         }
+        drop(topics);
         drop(conns);
         self.backlog.remove(message_bytes);
         if !polled.is_empty() {
@@ -186,13 +194,9 @@ impl App {
 
     /// The host-side handle of an open connection.
     pub fn conn(&self, id: u64) -> Result<Arc<Conn>> {
-        if let Some(conn) = self.conns.lock().get(&id) {
-            return Ok(conn.clone());
-        }
-        if conn::was_issued(id) {
-            Err(Error::closed())
-        } else {
-            Err(Error::invalid(format!("unknown connection id {id}")))
+        match self.conns.lock().get(&id) {
+            Some(conn) => Ok(conn.clone()),
+            None => Err(not_open(id)),
         }
     }
 
@@ -344,6 +348,75 @@ impl App {
         Ok(accepted)
     }
 
+    /// Topics belong to server apps.
+    fn check_server(&self) -> Result<()> {
+        match &self.role {
+            Role::Server(_) => Ok(()),
+            Role::Client(_) => Err(Error::invalid("a client app has no topics")),
+        }
+    }
+
+    /// Subscribes open connection `id` to `topic`; `false` if it already was. The
+    /// subscription ends with the poll that reports the connection's CLOSE.
+    pub fn subscribe(&self, id: u64, topic: &[u8]) -> Result<bool> {
+        self.check_server()?;
+        topics::check_topic(topic)?;
+        // Under the map's lock, so a CLOSE polled on another thread cannot slip in between.
+        let conns = self.conns.lock();
+        let conn = conns.get(&id).ok_or_else(|| not_open(id))?;
+        self.topics.lock().subscribe(id, conn.clone(), topic)
+    }
+
+    /// Unsubscribes open connection `id` from `topic`; `false` if it was not subscribed.
+    pub fn unsubscribe(&self, id: u64, topic: &[u8]) -> Result<bool> {
+        self.check_server()?;
+        topics::check_topic(topic)?;
+        let conns = self.conns.lock();
+        if !conns.contains_key(&id) {
+            return Err(not_open(id));
+        }
+        self.topics.lock().unsubscribe(id, topic)
+    }
+
+    /// Shows open connection `id`'s topics, in the order it subscribed, to `visit`.
+    pub fn with_subscriptions<R>(
+        &self,
+        id: u64,
+        visit: impl FnOnce(&[Box<[u8]>]) -> R,
+    ) -> Result<R> {
+        self.check_server()?;
+        let conns = self.conns.lock();
+        if !conns.contains_key(&id) {
+            return Err(not_open(id));
+        }
+        Ok(visit(self.topics.lock().subscriptions(id)))
+    }
+
+    /// Queues one shared copy of `data` for every subscriber of `topic` but `except` (an
+    /// open connection). Returns how many accepted it.
+    pub fn publish(
+        &self,
+        topic: &[u8],
+        data: &[u8],
+        opcode: u32,
+        except: Option<u64>,
+    ) -> Result<usize> {
+        self.check_server()?;
+        topics::check_topic(topic)?;
+        let message = Broadcast::new(data, Opcode::try_from(opcode)?)?;
+        if let Some(id) = except {
+            self.conn(id)?;
+        }
+        let topics = self.topics.lock();
+        let mut accepted = 0;
+        for (id, conn) in topics.subscribers(topic) {
+            if Some(id) != except && self.batch.send_broadcast(&conn.path, &message).is_ok() {
+                accepted += 1;
+            }
+        }
+        Ok(accepted)
+    }
+
     /// Starts the closing handshake of connection `id`; closing twice is a no-op.
     pub fn close_conn(&self, id: u64, code: u16, reason: &[u8]) -> Result<()> {
         let reason = send_path::check_close(code, reason)?;
@@ -386,6 +459,15 @@ fn check_fields(headers: &[(String, String)], also: &[&str]) -> Result<()> {
             .map_err(|e| Error::invalid(format!("header '{name}' cannot be sent: {e}")))?;
     }
     Ok(())
+}
+
+/// Why connection `id` is not in the map: closed, or never ours.
+fn not_open(id: u64) -> Error {
+    if conn::was_issued(id) {
+        Error::closed()
+    } else {
+        Error::invalid(format!("unknown connection id {id}"))
+    }
 }
 
 /// Blocks until one of `apps` has an event pending or `timeout` passes (`None` = forever).

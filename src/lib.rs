@@ -25,6 +25,7 @@ mod session;
 mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;
+mod topics;
 mod upgrade;
 mod wakeup;
 mod wire;

@@ -52,6 +52,23 @@ fn every_call_answers(app: *mut LunaApp, conn: u64, want: LunaResult) {
     assert_eq!(luna_conn_is_tls(app, conn, &mut u8_out), want);
     assert_eq!(luna_conn_set_nodelay(app, conn, 1), want);
     assert_eq!(luna_conn_set_keepalive(app, conn, 1), want);
+    let topic = b"t".as_ptr();
+    assert_eq!(luna_conn_subscribe(app, conn, topic, 1, &mut u8_out), want);
+    assert_eq!(
+        luna_conn_unsubscribe(app, conn, topic, 1, &mut u8_out),
+        want
+    );
+    assert_eq!(luna_conn_subscription_count(app, conn, &mut n), want);
+    let mut topic_out = std::ptr::null();
+    assert_eq!(
+        luna_conn_subscription(app, conn, 0, &mut topic_out, &mut n),
+        want
+    );
+    assert_eq!(luna_app_publish(app, topic, 1, topic, 1, 1, &mut n), want);
+    assert_eq!(
+        luna_conn_publish(app, conn, topic, 1, topic, 1, 1, &mut n),
+        want
+    );
     assert_eq!(luna_app_stop(app), want);
     assert!(!last_error().is_empty());
 }
@@ -259,6 +276,14 @@ fn connection_calls_from_many_threads_while_the_app_is_freed() {
                         let _ = luna_conn_set_keepalive(app, conn, (i % 2) as u8);
                         let _ =
                             luna_app_broadcast(app, b"b".as_ptr(), 1, 2, std::ptr::null(), &mut n);
+                        let (topic, no) = (b"room".as_ptr(), std::ptr::null_mut());
+                        let _ = luna_conn_subscribe(app, conn, topic, 4, no);
+                        let _ = luna_app_publish(app, topic, 4, b"p".as_ptr(), 1, 2, &mut n);
+                        let _ = luna_conn_publish(app, conn, topic, 4, topic, 1, 2, &mut n);
+                        let _ = luna_conn_subscription_count(app, conn, &mut n);
+                        if i % 3 == 0 {
+                            let _ = luna_conn_unsubscribe(app, conn, topic, 4, no);
+                        }
                         if i % 50 == 49 && t == round {
                             let _ = luna_conn_close(app, conn, 1000, std::ptr::null(), 0);
                         }

@@ -4,12 +4,22 @@
 --   wait:   luna.wait(1) in a loop (a standalone server that sleeps until events arrive)
 -- Prints "ready PORT" once listening. Clients asking for the subprotocol "broadcast" form
 -- a group: each message one of them sends goes to all of them (ws:broadcast); every other
--- connection is echoed. Exits by itself after BENCH_SERVER_MAX_SECONDS (default 900).
+-- connection is echoed. Clients asking for "publish" subscribe to one topic, and each
+-- message is published to it (app:publish); stderr then gets one line per publish with the
+-- host's time: queueing the copies (app:publish) and writing them (luna_app_flush, which
+-- in `update` mode hands the writes to the I/O thread instead).
+-- Exits by itself after BENCH_SERVER_MAX_SECONDS (default 900).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local root = here .. "/../.."
 package.path = root .. "/ffi-lua/?.lua;" .. root .. "/ffi-lua/?/init.lua;" .. package.path
 require("luna.lib").add_path(root .. "/target/release")
 local luna = require("luna")
+local ffi = require("ffi")
+local C = require("luna.lib").load()
+ffi.cdef([[
+struct bench_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clock, struct bench_timespec *ts);
+]])
 
 local port = tonumber(arg[1] or "0") or 0
 local mode = arg[2] or "update"
@@ -38,11 +48,42 @@ local function broadcast(ws)
 end
 
 
-local app = luna.new_web_app({
+local ts = ffi.new("struct bench_timespec")
+local CLOCK_MONOTONIC = 1
+
+
+local function micros()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
+
+
+local app
+
+
+local function publish(ws)
+  ws:subscribe("bench")
+  while true do
+    local message, opcode = ws:receive()
+    if not message then
+      return
+    end
+    local t0 = micros()
+    local count = app:publish("bench", message, opcode)
+    local t1 = micros()
+    C.luna_app_flush(app._handle)
+    local t2 = micros()
+    io.stderr:write(string.format("publish to %d: %.0f us queueing + %.0f us writing on the host\n",
+      count, t1 - t0, t2 - t1))
+  end
+end
+
+
+app = luna.new_web_app({
   name = "bench",
   host = "127.0.0.1",
   port = port,
-  protocols = { default = echo, broadcast = broadcast },
+  protocols = { default = echo, broadcast = broadcast, publish = publish },
 })
 io.stdout:setvbuf("line")
 print("ready " .. app.port)

@@ -6,6 +6,7 @@
 //!   luna-bench large PORT [PID]           16 KiB echo
 //!   luna-bench ping PORT                  ping-pong latency
 //!   luna-bench broadcast PORT             broadcast fan-out (subprotocol "broadcast")
+//!   luna-bench publish PORT               the same through a topic (subprotocol "publish")
 //!   luna-bench hold PORT PID              connect-and-hold, server RSS per connection
 //! Settings come from BENCH_* environment variables (bench/README.md lists them).
 
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let s = Settings::from_env();
     let Some(mode) = args.first() else {
-        eprintln!("usage: luna-bench suite | echo|large|ping|broadcast|hold PORT [PID]");
+        eprintln!("usage: luna-bench suite | echo|large|ping|broadcast|publish|hold PORT [PID]");
         return ExitCode::from(2);
     };
     if mode == "suite" {
@@ -72,7 +73,9 @@ fn main() -> ExitCode {
                 )
             })
         }
-        "broadcast" => modes::broadcast(t, s.bcast_n, s.bcast_rounds).map(|b| {
+        // The same fan-out through a topic: the server's "publish" group subscribes each
+        // connection and publishes every message (bench/servers/luna_echo.lua).
+        "broadcast" | "publish" => modes::broadcast(t, s.bcast_n, s.bcast_rounds, mode).map(|b| {
             format!(
                 "{} receivers: {:.0} deliveries/s, spread {:.2} ms",
                 s.bcast_n, b.deliveries_per_s, b.spread_ms

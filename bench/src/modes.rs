@@ -334,10 +334,11 @@ pub struct Broadcast {
     pub spread_ms: f64,
 }
 
-/// `receivers` connections plus one sender, all in the server's "broadcast" group; the
-/// sender sends `rounds` 64-byte messages one at a time, each delivered to all.
-pub fn broadcast(t: Target, receivers: usize, rounds: usize) -> io::Result<Broadcast> {
-    let conns = ws::connect_many(t.addr, receivers + 1, Some("broadcast"), 4096)?;
+/// `receivers` connections plus one sender, all in the server's `group` (the subprotocol
+/// "broadcast" or "publish"); the sender sends `rounds` 64-byte messages one at a time, each
+/// delivered to all.
+pub fn broadcast(t: Target, receivers: usize, rounds: usize, group: &str) -> io::Result<Broadcast> {
+    let conns = ws::connect_many(t.addr, receivers + 1, Some(group), 4096)?;
     let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
     let poller = register(&peers)?;
     let result = (|| {

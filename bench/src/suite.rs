@@ -312,7 +312,7 @@ fn run_modes(s: &Settings, server: &Server, target: Target, samples: &mut Sample
     );
 
     if server.broadcast {
-        let b = modes::broadcast(target, s.bcast_n, s.bcast_rounds).map_err(fail);
+        let b = modes::broadcast(target, s.bcast_n, s.bcast_rounds, "broadcast").map_err(fail);
         eprint!(" broadcast");
         record(
             samples,

@@ -167,6 +167,14 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
                               const char *protocol,
                               size_t *out_count);
 
+LunaResult luna_app_publish(struct LunaApp *app,
+                            const uint8_t *topic,
+                            size_t topic_len,
+                            const uint8_t *data,
+                            size_t len,
+                            uint32_t opcode,
+                            size_t *out_count);
+
 LunaResult luna_app_stop(struct LunaApp *app);
 
 LunaResult luna_app_free(struct LunaApp *app);
@@ -215,6 +223,35 @@ LunaResult luna_conn_header(struct LunaApp *app,
                             uint64_t conn,
                             size_t index,
                             struct LunaHeader *out_header);
+
+LunaResult luna_conn_subscribe(struct LunaApp *app,
+                               uint64_t conn,
+                               const uint8_t *topic,
+                               size_t topic_len,
+                               uint8_t *out_changed);
+
+LunaResult luna_conn_unsubscribe(struct LunaApp *app,
+                                 uint64_t conn,
+                                 const uint8_t *topic,
+                                 size_t topic_len,
+                                 uint8_t *out_changed);
+
+LunaResult luna_conn_subscription_count(struct LunaApp *app, uint64_t conn, size_t *out_count);
+
+LunaResult luna_conn_subscription(struct LunaApp *app,
+                                  uint64_t conn,
+                                  size_t index,
+                                  const uint8_t **out_topic,
+                                  size_t *out_len);
+
+LunaResult luna_conn_publish(struct LunaApp *app,
+                             uint64_t conn,
+                             const uint8_t *topic,
+                             size_t topic_len,
+                             const uint8_t *data,
+                             size_t len,
+                             uint32_t opcode,
+                             size_t *out_count);
 
 LunaResult luna_server_config_default(struct LunaServerConfig *config);
 

@@ -29,6 +29,7 @@ local MAX_ROUNDS = 8
 local SETTLE_ROUNDS, SETTLE_MS = 50, 20
 
 local count_out = ffi_new("size_t[1]")
+local published_out = ffi_new("size_t[1]")
 -- One event array per nesting level: a callback may remove (and so drain) another app while
 -- the batch it belongs to is still being dispatched.
 local event_arrays = {}
@@ -138,7 +139,7 @@ end
 
 
 -------------------------------------------------------------------------------
--- Send and close. Type errors are raised here; the values themselves are checked by the
+-- Send, publish and close. Type errors are raised here; the values themselves are checked by the
 -- library (INVALID_ARGUMENT raises through `result`). Called (not tail-called) by the method
 -- `who`, they raise at its caller.
 
@@ -171,6 +172,38 @@ function M.send(app, id, data, opcode, who)
   end
   local ok, err = result(rc, app, who, 3)
   return ok, err
+end
+
+
+-- Publishes to every subscriber of `topic` in `app`, but connection `except` when given;
+-- returns how many connections accepted it.
+function M.publish(app, except, topic, data, opcode, who)
+  if type(topic) ~= "string" then
+    error(format("%s: topic must be a string, got %s", who, describe(topic)), 3)
+  end
+  if type(data) ~= "string" then
+    data = payload(data, who)
+  end
+  if opcode == nil then
+    opcode = TEXT
+  elseif type(opcode) ~= "number" then
+    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
+  end
+  local handle = app._handle
+  if handle == nil or app.removed then
+    return nil, "closed"
+  end
+  local rc
+  if except then
+    rc = C.luna_conn_publish(handle, except, topic, #topic, data, #data, opcode, published_out)
+  else
+    rc = C.luna_app_publish(handle, topic, #topic, data, #data, opcode, published_out)
+  end
+  local ok, err = result(rc, app, who, 3)
+  if not ok then
+    return nil, err
+  end
+  return tonumber(published_out[0])
 end
 
 

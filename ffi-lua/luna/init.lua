@@ -14,7 +14,7 @@ local format, sort = string.format, table.sort
 local stderr = io.stderr
 local describe, last_error, result = common.describe, common.last_error, common.result
 local log, report, call_error_handler = common.log, common.report, common.call_error_handler
-local send, close = common.send, common.close
+local send, close, publish = common.send, common.close, common.publish
 
 local OK = C.LUNA_RESULT_OK
 local TIMEOUT, PROTOCOL = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_PROTOCOL
@@ -32,6 +32,9 @@ local count_out = ffi_new("size_t[1]")
 local ip_buf = ffi_new("char[64]")
 local request_out = ffi_new("LunaRequest[1]")
 local header_out = ffi_new("LunaHeader[1]")
+local changed_out = ffi_new("uint8_t[1]")
+local topic_out = ffi_new("const uint8_t*[1]")
+local topic_len_out = ffi_new("size_t[1]")
 
 local luna = {}
 local opcodes = common.opcodes
@@ -156,6 +159,65 @@ end
 
 function WS:broadcast(data, opcode)
   local count, err = self.app:_broadcast(data, opcode, self.protocol or "", "ws:broadcast")
+  return count, err
+end
+
+
+-- Subscribes or unsubscribes (`fn`) ws: true when that changed something, false when not.
+local function change_subscription(ws, fn, topic, who)
+  if type(topic) ~= "string" then
+    error(format("%s: topic must be a string, got %s", who, describe(topic)), 3)
+  end
+  local app = ws.app
+  if app._handle == nil then
+    return nil, "closed"
+  end
+  local ok, err = result(fn(app._handle, ws.id, topic, #topic, changed_out), app, who, 3)
+  if not ok then
+    return nil, err
+  end
+  return changed_out[0] ~= 0
+end
+
+
+function WS:subscribe(topic)
+  local ok, err = change_subscription(self, C.luna_conn_subscribe, topic, "ws:subscribe")
+  return ok, err
+end
+
+
+function WS:unsubscribe(topic)
+  local ok, err = change_subscription(self, C.luna_conn_unsubscribe, topic, "ws:unsubscribe")
+  return ok, err
+end
+
+
+-- The topics of ws, in the order it subscribed.
+function WS:subscriptions()
+  local app, id = self.app, self.id
+  local handle = app._handle
+  if handle == nil then
+    return nil, "closed"
+  end
+  local ok, err = result(C.luna_conn_subscription_count(handle, id, count_out), app, "ws:subscriptions")
+  if not ok then
+    return nil, err
+  end
+  local list = {}
+  for i = 1, tonumber(count_out[0]) do
+    ok, err = result(C.luna_conn_subscription(handle, id, i - 1, topic_out, topic_len_out), app,
+      "ws:subscriptions")
+    if not ok then
+      return nil, err
+    end
+    list[i] = ffi_string(topic_out[0], topic_len_out[0])
+  end
+  return list
+end
+
+
+function WS:publish(topic, data, opcode)
+  local count, err = publish(self.app, self.id, topic, data, opcode, "ws:publish")
   return count, err
 end
 
@@ -791,6 +853,12 @@ end
 
 function App:broadcast(data, opcode)
   local count, err = self:_broadcast(data, opcode, nil, "app:broadcast")
+  return count, err
+end
+
+
+function App:publish(topic, data, opcode)
+  local count, err = publish(self, nil, topic, data, opcode, "app:publish")
   return count, err
 end
 

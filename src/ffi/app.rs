@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use super::event::{to_c, LunaEvent};
-use super::{bytes, c_str, guard, lookup, unregister, write_out, LunaApp, LunaResult};
+use super::{bytes, c_str, guard, lookup, unregister, write_count, write_out, LunaApp, LunaResult};
 use crate::app::{self, App};
 use crate::error::{Error, ErrorKind};
 
@@ -164,11 +164,35 @@ pub extern "C" fn luna_app_broadcast(
             false => Some(unsafe { c_str(protocol, "protocol")? }),
         };
         let sent = app.broadcast(data, opcode, group)?;
-        if !out_count.is_null() {
-            // SAFETY: non-NULL; the caller promises it is writable.
-            unsafe { write_out(out_count, sent, "out_count")? };
-        }
-        Ok(())
+        write_count(out_count, sent)
+    })
+}
+
+/// Sends one message to every subscriber of `topic` (`topic_len` bytes, at most 256; may be
+/// NULL when `topic_len` is 0; see `luna_conn_subscribe`). `data` and `opcode` as in
+/// `luna_conn_send`: it is checked and encoded once, and the frame shared by every
+/// recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
+/// accepted it (0 for a topic nobody subscribed to); those that are closing or past their
+/// `max_send_queue` are skipped. LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8,
+/// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app.
+#[no_mangle]
+pub extern "C" fn luna_app_publish(
+    app: *mut LunaApp,
+    topic: *const u8,
+    topic_len: usize,
+    data: *const u8,
+    len: usize,
+    opcode: u32,
+    out_count: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `topic_len` readable bytes at `topic`.
+        let topic = unsafe { bytes(topic, topic_len, "topic")? };
+        // SAFETY: the caller promises `len` readable bytes at `data`.
+        let data = unsafe { bytes(data, len, "data")? };
+        let sent = app.publish(topic, data, opcode, None)?;
+        write_count(out_count, sent)
     })
 }
 

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::LunaResult;
-use super::{bytes, guard, lookup, write_out, LunaApp};
+use super::{bytes, guard, lookup, write_count, write_out, LunaApp};
 use crate::error::{Error, Result};
 
 /// Sends one message to connection `conn`. The bytes are copied before this returns.
@@ -258,5 +258,129 @@ pub extern "C" fn luna_conn_header(
         };
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_header, out, "out_header") }
+    })
+}
+
+/// Subscribes open server connection `conn` to `topic`: `topic_len` bytes (any bytes, at
+/// most 256; may be NULL when `topic_len` is 0). `out_changed` (may be NULL) receives 1 when
+/// it was not subscribed yet, 0 when it already was. Subscriptions end by themselves with
+/// the `luna_app_poll` that returns the connection's CLOSE event. Returns
+/// LUNA_RESULT_CLOSED for a closed connection, LUNA_RESULT_INVALID_ARGUMENT for a longer
+/// topic or a client app (clients have no topics).
+#[no_mangle]
+pub extern "C" fn luna_conn_subscribe(
+    app: *mut LunaApp,
+    conn: u64,
+    topic: *const u8,
+    topic_len: usize,
+    out_changed: *mut u8,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `topic_len` readable bytes at `topic`.
+        let topic = unsafe { bytes(topic, topic_len, "topic")? };
+        let changed = app.subscribe(conn, topic)?;
+        write_changed(out_changed, changed)
+    })
+}
+
+/// Unsubscribes open server connection `conn` from `topic` (as in `luna_conn_subscribe`).
+/// `out_changed` (may be NULL) receives 1 when it was subscribed, 0 when it was not.
+#[no_mangle]
+pub extern "C" fn luna_conn_unsubscribe(
+    app: *mut LunaApp,
+    conn: u64,
+    topic: *const u8,
+    topic_len: usize,
+    out_changed: *mut u8,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `topic_len` readable bytes at `topic`.
+        let topic = unsafe { bytes(topic, topic_len, "topic")? };
+        let changed = app.unsubscribe(conn, topic)?;
+        write_changed(out_changed, changed)
+    })
+}
+
+fn write_changed(out_changed: *mut u8, changed: bool) -> Result<()> {
+    if out_changed.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-NULL; the caller promises it is writable.
+    unsafe { write_out(out_changed, u8::from(changed), "out_changed") }
+}
+
+/// How many topics open server connection `conn` is subscribed to, in `out_count`.
+#[no_mangle]
+pub extern "C" fn luna_conn_subscription_count(
+    app: *mut LunaApp,
+    conn: u64,
+    out_count: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        let count = lookup(app)?.with_subscriptions(conn, |topics| topics.len())?;
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_count, count, "out_count") }
+    })
+}
+
+/// Topic `index` (0-based, in the order subscribed) of open server connection `conn`:
+/// `out_topic` points to its `out_len` bytes (not NUL-terminated). The bytes stay valid
+/// until the connection's subscriptions next change (`luna_conn_subscribe`,
+/// `luna_conn_unsubscribe`, the `luna_app_poll` that returns its CLOSE) or `luna_app_free`;
+/// copy them before. LUNA_RESULT_INVALID_ARGUMENT past the last one.
+#[no_mangle]
+pub extern "C" fn luna_conn_subscription(
+    app: *mut LunaApp,
+    conn: u64,
+    index: usize,
+    out_topic: *mut *const u8,
+    out_len: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        if out_topic.is_null() || out_len.is_null() {
+            return Err(Error::invalid("out_topic or out_len is NULL"));
+        }
+        let topic = lookup(app)?.with_subscriptions(conn, |topics| {
+            let topic = topics.get(index).ok_or_else(|| {
+                let count = topics.len();
+                Error::invalid(format!(
+                    "subscription index {index} is past the last ({count} topics)"
+                ))
+            })?;
+            Ok::<_, Error>((topic.as_ptr(), topic.len()))
+        })??;
+        // SAFETY: both checked for NULL; the caller promises they are writable.
+        unsafe {
+            write_out(out_topic, topic.0, "out_topic")?;
+            write_out(out_len, topic.1, "out_len")
+        }
+    })
+}
+
+/// Sends one message to every subscriber of `topic` but `conn` (typically the connection
+/// whose message is being handled, so a sender does not get its own message back), as
+/// `luna_app_publish` does. `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
+/// closed (nothing is sent).
+#[no_mangle]
+pub extern "C" fn luna_conn_publish(
+    app: *mut LunaApp,
+    conn: u64,
+    topic: *const u8,
+    topic_len: usize,
+    data: *const u8,
+    len: usize,
+    opcode: u32,
+    out_count: *mut usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `topic_len` readable bytes at `topic`.
+        let topic = unsafe { bytes(topic, topic_len, "topic")? };
+        // SAFETY: the caller promises `len` readable bytes at `data`.
+        let data = unsafe { bytes(data, len, "data")? };
+        let sent = app.publish(topic, data, opcode, Some(conn))?;
+        write_count(out_count, sent)
     })
 }

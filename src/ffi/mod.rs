@@ -171,6 +171,15 @@ unsafe fn write_out<T>(ptr: *mut T, value: T, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Writes an optional count out-parameter: NULL means the caller does not want it.
+fn write_count(out_count: *mut usize, count: usize) -> Result<()> {
+    if out_count.is_null() {
+        return Ok(());
+    }
+    // SAFETY: non-NULL; the caller promises it is writable.
+    unsafe { write_out(out_count, count, "out_count") }
+}
+
 /// The message of the last failed luna call on this thread ("" if none). The string stays
 /// valid until the next failing call on the same thread.
 #[no_mangle]

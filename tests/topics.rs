@@ -1,0 +1,403 @@
+//! Topics through the C ABI: publish reaches exactly the subscribers (all but the sender
+//! with `luna_conn_publish`), subscribe and unsubscribe are idempotent, a connection lists
+//! its topics and loses them when it closes, arguments are checked, and 1,000 subscribers
+//! (and TLS ones) all receive the same bytes of one publish.
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use luna::ffi::LunaResult;
+use luna::ffi::*;
+
+const BAD: LunaResult = LunaResult::InvalidArgument;
+
+/// A server that only records events (no echo).
+fn quiet_server() -> TestServer {
+    TestServer::start(Options {
+        echo: false,
+        ..Options::default()
+    })
+}
+
+/// Connects a raw client and returns it with its connection id.
+fn join(s: &TestServer) -> (RawClient, u64) {
+    let before = s.count(|e| matches!(e, Ev::Open { .. }));
+    let client = RawClient::connect(s.port, "");
+    assert_eq!(client.status(), 101);
+    s.wait_until(5, "open", || {
+        s.count(|e| matches!(e, Ev::Open { .. })) > before
+    });
+    let id = s
+        .snapshot()
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Open { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .nth(before)
+        .unwrap();
+    (client, id)
+}
+
+fn subscribe(s: &TestServer, conn: u64, topic: &[u8]) -> (LunaResult, u8) {
+    let mut changed = 9u8;
+    let rc = luna_conn_subscribe(
+        app_ptr(s.app),
+        conn,
+        topic.as_ptr(),
+        topic.len(),
+        &mut changed,
+    );
+    (rc, changed)
+}
+
+fn unsubscribe(s: &TestServer, conn: u64, topic: &[u8]) -> (LunaResult, u8) {
+    let mut changed = 9u8;
+    let rc = luna_conn_unsubscribe(
+        app_ptr(s.app),
+        conn,
+        topic.as_ptr(),
+        topic.len(),
+        &mut changed,
+    );
+    (rc, changed)
+}
+
+fn publish(s: &TestServer, topic: &[u8], data: &[u8], opcode: u32) -> (LunaResult, usize) {
+    let mut n = usize::MAX;
+    let rc = luna_app_publish(
+        app_ptr(s.app),
+        topic.as_ptr(),
+        topic.len(),
+        data.as_ptr(),
+        data.len(),
+        opcode,
+        &mut n,
+    );
+    (rc, n)
+}
+
+fn publish_from(s: &TestServer, conn: u64, topic: &[u8], data: &[u8]) -> (LunaResult, usize) {
+    let mut n = usize::MAX;
+    let rc = luna_conn_publish(
+        app_ptr(s.app),
+        conn,
+        topic.as_ptr(),
+        topic.len(),
+        data.as_ptr(),
+        data.len(),
+        1,
+        &mut n,
+    );
+    (rc, n)
+}
+
+fn subscriptions(s: &TestServer, conn: u64) -> Result<Vec<Vec<u8>>, LunaResult> {
+    let mut count = 0usize;
+    let rc = luna_conn_subscription_count(app_ptr(s.app), conn, &mut count);
+    if rc != LunaResult::Ok {
+        return Err(rc);
+    }
+    let mut topics = Vec::new();
+    for i in 0..count {
+        let (mut ptr, mut len) = (std::ptr::null(), 0usize);
+        let rc = luna_conn_subscription(app_ptr(s.app), conn, i, &mut ptr, &mut len);
+        assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+        // SAFETY: luna points to `len` bytes, valid until the subscriptions change.
+        topics.push(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec());
+    }
+    Ok(topics)
+}
+
+/// The next text message a raw client reads.
+fn next_text(c: &mut RawClient) -> String {
+    let (fin, opcode, payload) = c.read().expect("a message");
+    assert!(fin);
+    assert_eq!(opcode, 1);
+    String::from_utf8(payload).unwrap()
+}
+
+#[test]
+fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
+    let s = quiet_server();
+    let (mut a, ida) = join(&s);
+    let (mut b, idb) = join(&s);
+    let (mut c, idc) = join(&s);
+    assert_eq!(subscribe(&s, ida, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(
+        subscribe(&s, ida, b"room"),
+        (LunaResult::Ok, 0),
+        "idempotent"
+    );
+    assert_eq!(subscribe(&s, idb, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(subscribe(&s, idc, b"other"), (LunaResult::Ok, 1));
+
+    assert_eq!(publish(&s, b"room", b"one", 1), (LunaResult::Ok, 2));
+    assert_eq!(publish(&s, b"other", b"two", 1), (LunaResult::Ok, 1));
+    assert_eq!(publish(&s, b"nobody", b"x", 1), (LunaResult::Ok, 0));
+    assert_eq!(publish(&s, b"", b"x", 2), (LunaResult::Ok, 0));
+    assert_eq!(next_text(&mut a), "one");
+    assert_eq!(next_text(&mut b), "one");
+    assert_eq!(next_text(&mut c), "two", "c never got the room's message");
+
+    // a publishes to its room: everyone in it but a; c need not be subscribed to publish.
+    assert_eq!(
+        publish_from(&s, ida, b"room", b"from a"),
+        (LunaResult::Ok, 1)
+    );
+    assert_eq!(
+        publish_from(&s, idc, b"room", b"from c"),
+        (LunaResult::Ok, 2)
+    );
+    assert_eq!(next_text(&mut b), "from a");
+    assert_eq!(next_text(&mut b), "from c");
+    assert_eq!(next_text(&mut a), "from c", "a skipped its own message");
+
+    assert_eq!(unsubscribe(&s, idb, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(
+        unsubscribe(&s, idb, b"room"),
+        (LunaResult::Ok, 0),
+        "idempotent"
+    );
+    assert_eq!(unsubscribe(&s, idb, b"never"), (LunaResult::Ok, 0));
+    assert_eq!(publish(&s, b"room", b"three", 1), (LunaResult::Ok, 1));
+    assert_eq!(publish(&s, b"other", b"four", 1), (LunaResult::Ok, 1));
+    assert_eq!(next_text(&mut a), "three");
+    assert_eq!(next_text(&mut c), "four");
+    // b's next message is one sent to it alone: it got nothing from the room since.
+    let hello = b"direct";
+    assert_eq!(
+        luna_conn_send(app_ptr(s.app), idb, hello.as_ptr(), hello.len(), 1),
+        LunaResult::Ok
+    );
+    assert_eq!(next_text(&mut b), "direct");
+    // NULL out-parameters are optional for subscribe and publish.
+    let rc = luna_conn_subscribe(app_ptr(s.app), idb, b"x".as_ptr(), 1, std::ptr::null_mut());
+    assert_eq!(rc, LunaResult::Ok);
+    let rc = luna_app_publish(
+        app_ptr(s.app),
+        b"x".as_ptr(),
+        1,
+        b"y".as_ptr(),
+        1,
+        2,
+        std::ptr::null_mut(),
+    );
+    assert_eq!(rc, LunaResult::Ok);
+}
+
+#[test]
+fn subscriptions_are_listed_in_order_and_end_with_the_connection() {
+    let s = quiet_server();
+    let (mut a, ida) = join(&s);
+    let (_b, idb) = join(&s);
+    for topic in [&b"chat"[..], b"", b"\xff\x00bytes", b"game:42"] {
+        assert_eq!(subscribe(&s, ida, topic).0, LunaResult::Ok);
+    }
+    assert_eq!(subscribe(&s, idb, b"chat").0, LunaResult::Ok);
+    assert_eq!(unsubscribe(&s, ida, b"").0, LunaResult::Ok);
+    assert_eq!(
+        subscriptions(&s, ida).unwrap(),
+        [&b"chat"[..], b"\xff\x00bytes", b"game:42"]
+    );
+    assert_eq!(subscriptions(&s, idb).unwrap(), [b"chat"]);
+    let (mut ptr, mut len) = (std::ptr::null(), 0usize);
+    let app = app_ptr(s.app);
+    assert_eq!(luna_conn_subscription(app, ida, 3, &mut ptr, &mut len), BAD);
+    assert!(last_error().contains("past the last"), "{}", last_error());
+    let null = std::ptr::null_mut();
+    assert_eq!(luna_conn_subscription(app, ida, 0, null, &mut len), BAD);
+    assert_eq!(
+        luna_conn_subscription(app, ida, 0, &mut ptr, null.cast()),
+        BAD
+    );
+    assert_eq!(luna_conn_subscription_count(app, ida, null.cast()), BAD);
+
+    // a closes; once its CLOSE is polled it is in no topic.
+    a.send(8, &1000u16.to_be_bytes());
+    assert_eq!(a.read_close(), 1000);
+    s.wait_for(
+        5,
+        "a's close",
+        |e| matches!(e, Ev::Close { conn, .. } if *conn == ida),
+    );
+    assert_eq!(publish(&s, b"game:42", b"x", 1), (LunaResult::Ok, 0));
+    assert_eq!(publish(&s, b"chat", b"x", 1), (LunaResult::Ok, 1), "b only");
+    assert_eq!(subscriptions(&s, ida), Err(LunaResult::Closed));
+    assert_eq!(subscribe(&s, ida, b"chat").0, LunaResult::Closed);
+    assert_eq!(unsubscribe(&s, ida, b"chat").0, LunaResult::Closed);
+    assert_eq!(publish_from(&s, ida, b"chat", b"x").0, LunaResult::Closed);
+    // An id luna never issued is a bad argument, not a closed connection.
+    assert_eq!(subscribe(&s, u64::MAX, b"chat").0, BAD);
+    assert_eq!(publish_from(&s, u64::MAX, b"chat", b"x").0, BAD);
+    assert_eq!(subscriptions(&s, u64::MAX), Err(BAD));
+}
+
+#[test]
+fn bad_topics_payloads_and_apps_are_refused() {
+    let s = quiet_server();
+    let (_a, ida) = join(&s);
+    let app = app_ptr(s.app);
+    let longest = vec![b't'; 256];
+    let long = vec![b't'; 257];
+    assert_eq!(subscribe(&s, ida, &longest), (LunaResult::Ok, 1));
+    assert_eq!(subscribe(&s, ida, &long).0, BAD);
+    assert!(last_error().contains("256"), "{}", last_error());
+    assert_eq!(unsubscribe(&s, ida, &long).0, BAD);
+    assert_eq!(publish(&s, &long, b"x", 1).0, BAD);
+    assert_eq!(publish_from(&s, ida, &long, b"x").0, BAD);
+    assert_eq!(publish(&s, &longest, b"x", 1), (LunaResult::Ok, 1));
+
+    // TEXT must be UTF-8, even for a topic nobody has; BINARY may be anything.
+    assert_eq!(
+        publish(&s, b"nobody", b"\xff\xfe", 1).0,
+        LunaResult::InvalidUtf8
+    );
+    assert_eq!(
+        publish(&s, &longest, b"\xff\xfe", 1).0,
+        LunaResult::InvalidUtf8
+    );
+    assert_eq!(publish(&s, &longest, b"\xff\xfe", 2), (LunaResult::Ok, 1));
+    for opcode in [0, 3, 8, 99] {
+        assert_eq!(publish(&s, b"t", b"x", opcode).0, BAD, "opcode {opcode}");
+    }
+    assert_eq!(publish(&s, b"t", &[b'p'; 126], 9).0, BAD, "long ping");
+
+    // NULL with a length, NULL apps.
+    let null = std::ptr::null();
+    assert_eq!(
+        luna_conn_subscribe(app, ida, null, 3, std::ptr::null_mut()),
+        BAD
+    );
+    assert_eq!(
+        luna_conn_unsubscribe(app, ida, null, 3, std::ptr::null_mut()),
+        BAD
+    );
+    assert_eq!(
+        luna_conn_subscribe(app, ida, null, 0, std::ptr::null_mut()),
+        LunaResult::Ok
+    );
+    let mut n = 0usize;
+    assert_eq!(
+        luna_app_publish(app, null, 1, b"x".as_ptr(), 1, 1, &mut n),
+        BAD
+    );
+    assert_eq!(
+        luna_app_publish(app, b"t".as_ptr(), 1, null, 1, 1, &mut n),
+        BAD
+    );
+    assert_eq!(
+        luna_conn_publish(app, ida, null, 1, b"x".as_ptr(), 1, 1, &mut n),
+        BAD
+    );
+    let none = std::ptr::null_mut();
+    assert_eq!(
+        luna_conn_subscribe(none, ida, b"t".as_ptr(), 1, std::ptr::null_mut()),
+        BAD
+    );
+    assert_eq!(
+        luna_app_publish(none, b"t".as_ptr(), 1, b"x".as_ptr(), 1, 1, &mut n),
+        BAD
+    );
+    assert_eq!(luna_conn_subscription_count(none, ida, &mut n), BAD);
+
+    // A client app has no topics.
+    let mut client = TestClient::connect(&s.url(), |_| {});
+    client.until(5, "open", TestClient::opened);
+    let capp = app_ptr(client.app);
+    let t = b"t".as_ptr();
+    assert_eq!(
+        luna_conn_subscribe(capp, client.conn, t, 1, std::ptr::null_mut()),
+        BAD
+    );
+    assert!(last_error().contains("client"), "{}", last_error());
+    assert_eq!(
+        luna_conn_unsubscribe(capp, client.conn, t, 1, std::ptr::null_mut()),
+        BAD
+    );
+    assert_eq!(luna_conn_subscription_count(capp, client.conn, &mut n), BAD);
+    assert_eq!(luna_app_publish(capp, t, 1, t, 1, 1, &mut n), BAD);
+    assert_eq!(
+        luna_conn_publish(capp, client.conn, t, 1, t, 1, 1, &mut n),
+        BAD
+    );
+}
+
+#[test]
+fn thousand_subscribers_receive_the_same_bytes_of_one_publish() {
+    let s = quiet_server();
+    let mut clients: Vec<RawClient> = (0..1000).map(|_| RawClient::connect(s.port, "")).collect();
+    s.wait_until(20, "1,000 opens", || {
+        s.count(|e| matches!(e, Ev::Open { .. })) == 1000
+    });
+    for ev in s.snapshot() {
+        if let Ev::Open { conn, .. } = ev {
+            assert_eq!(subscribe(&s, conn, b"everyone"), (LunaResult::Ok, 1));
+        }
+    }
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let start = Instant::now();
+    let (rc, n) = publish(&s, b"everyone", &payload, 2);
+    let took = start.elapsed();
+    assert_eq!((rc, n), (LunaResult::Ok, 1000));
+    eprintln!("publish of 1000 bytes to 1,000 subscribers: {took:?} on the host");
+    for c in &mut clients {
+        let (fin, opcode, data) = c.read().expect("the published message");
+        assert!(fin && opcode == 2);
+        assert_eq!(data, payload);
+    }
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_subscribers_receive_a_publish() {
+    use common::certs::*;
+    use std::ffi::CString;
+    let ca = Ca::new(temp_dir("topics"));
+    let key = ec_key();
+    let cert = ca.leaf(&key, &["localhost", "127.0.0.1"], valid_now(), "cert.pem");
+    write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
+    let (cert, key) = (
+        CString::new(cert.to_str().unwrap()).unwrap(),
+        CString::new(ca.path("key.pem").to_str().unwrap()).unwrap(),
+    );
+    let s = TestServer::start(Options {
+        echo: false,
+        tweak: Box::new(move |config| {
+            config.tls_cert_file = cert.as_ptr();
+            config.tls_key_file = key.as_ptr();
+        }),
+        ..Options::default()
+    });
+    let ca_file = CString::new(ca.path("ca.pem").to_str().unwrap()).unwrap();
+    let url = format!("wss://localhost:{}/", s.port);
+    let mut clients: Vec<TestClient> = (0..3)
+        .map(|_| TestClient::connect(&url, |c| c.tls_ca_file = ca_file.as_ptr()))
+        .collect();
+    s.wait_until(20, "3 opens", || {
+        s.count(|e| matches!(e, Ev::Open { .. })) == 3
+    });
+    let ids: Vec<u64> = s
+        .snapshot()
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Open { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    for id in &ids {
+        assert_eq!(subscribe(&s, *id, b"secure").0, LunaResult::Ok);
+    }
+    assert_eq!(publish(&s, b"secure", b"over tls", 1), (LunaResult::Ok, 3));
+    assert_eq!(
+        publish_from(&s, ids[0], b"secure", b"not to 0"),
+        (LunaResult::Ok, 2)
+    );
+    for client in &mut clients {
+        client.until(20, "the publish", |evs| {
+            evs.iter()
+                .any(|e| matches!(e, Ev::Msg { data, .. } if data == b"over tls"))
+        });
+    }
+}
