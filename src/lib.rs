@@ -15,6 +15,7 @@ mod conn;
 mod error;
 mod event;
 pub mod ffi;
+mod frame;
 mod handshake;
 mod http;
 mod outbox;
