@@ -10,6 +10,8 @@
 pub(crate) mod decode;
 pub(crate) mod deflate_params;
 pub(crate) mod encode;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 mod mask;
 mod utf8;
 
