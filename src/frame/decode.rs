@@ -277,9 +277,11 @@ impl Decoder {
     /// Unmasks, and in a text message checks, the payload bytes that arrived since last time.
     fn check_payload(&mut self, header: Header, input: &mut BytesMut) -> Result<(), Violation> {
         let end = header.len.min(input.len());
-        let fresh = &mut input[self.checked..end];
+        // min: a caller that dropped buffered bytes gets a wrong frame, never a panic.
+        let start = self.checked.min(end);
+        let fresh = &mut input[start..end];
         if let Some(key) = header.mask {
-            apply_mask(fresh, key, self.checked);
+            apply_mask(fresh, key, start);
         }
         self.checked = end;
         let utf8 = self.message.as_mut().and_then(|m| m.utf8.as_mut());
@@ -329,7 +331,8 @@ fn parse_header(
     let Some(field) = input.get(2..len_end) else {
         return Ok(None);
     };
-    let len = payload_len(second & 0x7F, field, config.max_frame_size)?;
+    let len = payload_len(second & 0x7F, field)?;
+    let len = check_len(len, opcode, config.max_frame_size)?;
     let header_len = len_end + if masked { 4 } else { 0 };
     let Some(key) = input.get(len_end..header_len) else {
         return Ok(None);
@@ -381,9 +384,6 @@ fn check_second_byte(byte: u8, fin: bool, code: u8, role: Role) -> Result<bool, 
     if code >= opcode::CLOSE && !fin {
         return Err(protocol("fragmented control frame"));
     }
-    if code >= opcode::CLOSE && usize::from(byte & 0x7F) > MAX_CONTROL_PAYLOAD {
-        return Err(protocol("control frame payload longer than 125 bytes"));
-    }
     Ok(masked)
 }
 
@@ -404,16 +404,25 @@ fn header_size(input: &[u8]) -> usize {
     }
 }
 
-/// The payload length from the 7-bit field and its extension, checked against the limit.
-/// Longer forms than needed are allowed: RFC 6455 §5.2 only says "minimal number of bytes"
-/// for senders, and no receiver rule refuses them.
-fn payload_len(len7: u8, field: &[u8], max: usize) -> Result<usize, Violation> {
+/// The payload length from the 7-bit field and its extension. Longer forms than needed are
+/// allowed: RFC 6455 §5.2 asks senders for the minimal form, and no receiver rule refuses
+/// others.
+fn payload_len(len7: u8, field: &[u8]) -> Result<u64, Violation> {
     let start = if field.is_empty() { u64::from(len7) } else { 0 };
     let len = field
         .iter()
         .fold(start, |acc, byte| acc << 8 | u64::from(*byte));
     if len >> 63 != 0 {
         return Err(protocol("64-bit payload length with the high bit set"));
+    }
+    Ok(len)
+}
+
+/// The length checked against the control-frame bound (a protocol error, so first) and the
+/// frame limit.
+fn check_len(len: u64, code: u8, max: usize) -> Result<usize, Violation> {
+    if code >= opcode::CLOSE && len > MAX_CONTROL_PAYLOAD as u64 {
+        return Err(protocol("control frame payload longer than 125 bytes"));
     }
     if len > max as u64 {
         return Err(too_big("frame larger than max_frame_size"));

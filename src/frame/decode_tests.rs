@@ -261,8 +261,25 @@ fn control_frames_must_be_short_and_whole() {
     assert_eq!(refused(Role::Server, &masked(0x89, &long)), 1002);
     assert_eq!(refused(Role::Server, &masked(0x8A, &long)), 1002);
     assert_eq!(refused(Role::Server, &masked(0x88, &long)), 1002);
-    // A non-minimal 2-byte length of 5 is still a long form on a control frame.
-    assert_eq!(refused(Role::Client, b"\x89\x7E\x00\x05hello"), 1002);
+    // The bound is on the length, not its form: a non-minimal 5 is fine, 126 is not.
+    let ping = Item::Ping(Bytes::from_static(b"hello"));
+    assert_eq!(ok(Role::Client, b"\x89\x7E\x00\x05hello"), [ping]);
+    assert_eq!(
+        refused(Role::Client, b"\x89\x7E\x00\x7E"),
+        1002,
+        "before the payload"
+    );
+    let tiny_limit = DecoderConfig {
+        max_frame_size: 10,
+        ..config(Role::Client)
+    };
+    let long_ping = b"\x89\x7F\x00\x00\x00\x00\x00\x00\x10\x00";
+    let (_, violation) = decode_with(&mut Decoder::new(tiny_limit), long_ping);
+    assert_eq!(
+        violation.unwrap().code,
+        1002,
+        "a long ping is a protocol error first"
+    );
     assert_eq!(
         refused(Role::Server, &masked(0x09, b"")),
         1002,
