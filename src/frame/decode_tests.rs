@@ -656,3 +656,21 @@ fn round_trip_server_to_client() {
         round_trip(Role::Server, Role::Client, seed);
     }
 }
+
+#[test]
+fn a_single_frame_message_leaves_the_buffer_without_a_copy() {
+    let payload = vec![b'a'; 16 * 1024];
+    let frame = masked(0x81, &payload);
+    let mut input = BytesMut::from(&frame[..]);
+    let payload_at = input[frame.len() - payload.len()..].as_ptr();
+    let item = Decoder::new(config(Role::Server)).feed(&mut input).unwrap();
+    let Some(Item::Message(message)) = item else {
+        panic!("a message, got {item:?}");
+    };
+    assert_eq!(
+        message.data.as_ptr(),
+        payload_at,
+        "unmasked in place, split off"
+    );
+    assert_eq!(message.data, payload);
+}
