@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory check-targets
+.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory check-targets fuzz
 
 all: lib examples
 
@@ -63,6 +63,12 @@ test: setup all
 # minute under valgrind; it is not part of `make test`.
 check-memory: examples
 	bash tests/soak/check_memory.sh
+
+# Fuzzes each target of fuzz/ (frame decoder, extension parser) for FUZZ_SECONDS with AFL++
+# through cargo-afl on stable Rust, installing both first if needed; fails on any crash.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -15,6 +15,7 @@ mod conn;
 mod error;
 mod event;
 pub mod ffi;
+mod frame;
 mod handshake;
 mod http;
 mod outbox;
@@ -29,3 +30,19 @@ mod topics;
 mod upgrade;
 mod wakeup;
 mod wire;
+
+/// Entry points for the fuzz targets in `fuzz/` (cargo feature `fuzzing`); not luna's API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Feeds arbitrary bytes to server- and client-role frame decoders, and round-trips them.
+    pub fn frames(data: &[u8]) {
+        crate::frame::fuzz::decode_frames(data);
+        crate::frame::fuzz::round_trip(data);
+    }
+
+    /// Parses arbitrary bytes as a `Sec-WebSocket-Extensions` value, as server and client.
+    pub fn extensions(data: &[u8]) {
+        crate::frame::fuzz::parse_extensions(data);
+    }
+}

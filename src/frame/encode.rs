@@ -1,0 +1,199 @@
+//! Frames out: headers in their shortest form, client payloads masked with a fresh key per
+//! frame (RFC 6455 §5.3), and close payloads.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::mask::apply_mask;
+use super::{close_code_allowed, Role, MAX_CONTROL_PAYLOAD};
+
+/// The first header byte of a frame to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameHead {
+    /// The last (or only) frame of its message.
+    pub fin: bool,
+    /// permessage-deflate: set on the first frame of a compressed message only.
+    pub rsv1: bool,
+    /// One of [`super::opcode`].
+    pub opcode: u8,
+}
+
+impl FrameHead {
+    /// A whole message, or a control frame, in one frame.
+    pub(crate) fn single(opcode: u8) -> FrameHead {
+        FrameHead {
+            fin: true,
+            rsv1: false,
+            opcode,
+        }
+    }
+}
+
+/// Writes the frames of one connection.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    /// Mask keys for a client; a server does not mask.
+    masks: Option<fastrand::Rng>,
+}
+
+impl Encoder {
+    pub(crate) fn new(role: Role) -> Encoder {
+        Encoder {
+            masks: (role == Role::Client).then(mask_rng),
+        }
+    }
+
+    /// Appends one frame carrying `payload` to `out`.
+    pub(crate) fn encode(&mut self, head: FrameHead, payload: &[u8], out: &mut BytesMut) {
+        let key = self.masks.as_mut().map(|rng| rng.u32(..).to_ne_bytes());
+        out.reserve(header_len(payload.len(), key.is_some()) + payload.len());
+        put_header(out, head, payload.len(), key);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(key) = key {
+            apply_mask(&mut out[start..], key, 0);
+        }
+    }
+
+    /// One frame with FIN set, on its own.
+    pub(crate) fn frame(&mut self, opcode: u8, payload: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(FrameHead::single(opcode), payload, &mut out);
+        out.freeze()
+    }
+}
+
+/// A wyrand generator (fast, not cryptographic: masks only need to be unpredictable to the
+/// page's script) seeded once per connection from the OS.
+fn mask_rng() -> fastrand::Rng {
+    match getrandom::u64() {
+        Ok(seed) => fastrand::Rng::with_seed(seed),
+        // No OS randomness: fastrand's own seed (time and thread hashed) still varies.
+        Err(_) => fastrand::Rng::new(),
+    }
+}
+
+/// The size of a header for a payload of `len` bytes.
+pub(crate) fn header_len(len: usize, masked: bool) -> usize {
+    let field = match len {
+        0..=125 => 0,
+        126..=0xFFFF => 2,
+        _ => 8,
+    };
+    2 + field + if masked { 4 } else { 0 }
+}
+
+/// Appends a header with the shortest length form RFC 6455 §5.2 asks of senders.
+fn put_header(out: &mut BytesMut, head: FrameHead, len: usize, key: Option<[u8; 4]>) {
+    let fin = if head.fin { 0x80 } else { 0 };
+    let rsv1 = if head.rsv1 { 0x40 } else { 0 };
+    out.put_u8(fin | rsv1 | (head.opcode & 0x0F));
+    let mask_bit = if key.is_some() { 0x80 } else { 0 };
+    match len {
+        0..=125 => out.put_u8(mask_bit | len as u8),
+        126..=0xFFFF => {
+            out.put_u8(mask_bit | 126);
+            out.put_u16(len as u16);
+        }
+        _ => {
+            out.put_u8(mask_bit | 127);
+            out.put_u64(len as u64);
+        }
+    }
+    if let Some(key) = key {
+        out.put_slice(&key);
+    }
+}
+
+/// The payload of a close frame: the code (one allowed on the wire) and a reason that fits
+/// the 125 bytes of a control frame.
+pub(crate) fn close_payload(code: u16, reason: &str) -> Result<Vec<u8>, &'static str> {
+    if !close_code_allowed(code) {
+        return Err("close code not allowed on the wire");
+    }
+    if 2 + reason.len() > MAX_CONTROL_PAYLOAD {
+        return Err("close reason longer than 123 bytes");
+    }
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(reason.as_bytes());
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::opcode;
+
+    #[test]
+    fn server_frames_match_rfc_6455_section_5_7() {
+        let mut server = Encoder::new(Role::Server);
+        let hello = server.frame(opcode::TEXT, b"Hello");
+        assert_eq!(&hello[..], b"\x81\x05Hello");
+        assert_eq!(&server.frame(opcode::PING, b"Hello")[..], b"\x89\x05Hello");
+        let mut out = BytesMut::new();
+        let first = FrameHead {
+            fin: false,
+            rsv1: false,
+            opcode: opcode::TEXT,
+        };
+        let last = FrameHead {
+            fin: true,
+            rsv1: false,
+            opcode: opcode::CONTINUATION,
+        };
+        server.encode(first, b"Hel", &mut out);
+        server.encode(last, b"lo", &mut out);
+        assert_eq!(&out[..], b"\x01\x03Hel\x80\x02lo");
+    }
+
+    #[test]
+    fn lengths_use_the_shortest_form() {
+        let mut server = Encoder::new(Role::Server);
+        assert_eq!(&server.frame(opcode::BINARY, &[0; 125])[..2], b"\x82\x7d");
+        assert_eq!(
+            &server.frame(opcode::BINARY, &[0; 256])[..4],
+            b"\x82\x7e\x01\x00"
+        );
+        assert_eq!(
+            &server.frame(opcode::BINARY, &vec![0; 65536])[..10],
+            b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"
+        );
+        assert_eq!(server.frame(opcode::BINARY, &[0; 65535]).len(), 4 + 65535);
+    }
+
+    #[test]
+    fn client_frames_are_masked_with_changing_keys() {
+        let mut client = Encoder::new(Role::Client);
+        let a = client.frame(opcode::TEXT, b"Hello");
+        let b = client.frame(opcode::TEXT, b"Hello");
+        assert_eq!(a[1], 0x85);
+        assert_eq!(a.len(), 2 + 4 + 5);
+        let unmasked: Vec<u8> = (0..5).map(|i| a[6 + i] ^ a[2 + i % 4]).collect();
+        assert_eq!(unmasked, b"Hello");
+        assert_ne!(a[2..6], b[2..6], "a fresh key per frame");
+    }
+
+    #[test]
+    fn rsv1_is_written_when_asked() {
+        let mut server = Encoder::new(Role::Server);
+        let head = FrameHead {
+            fin: true,
+            rsv1: true,
+            opcode: opcode::TEXT,
+        };
+        let mut out = BytesMut::new();
+        server.encode(head, b"x", &mut out);
+        assert_eq!(out[0], 0xC1);
+    }
+
+    #[test]
+    fn close_payloads_carry_allowed_codes_and_short_reasons() {
+        assert_eq!(close_payload(1000, "bye").unwrap(), b"\x03\xe8bye");
+        assert_eq!(close_payload(4999, "").unwrap(), b"\x13\x87");
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert!(close_payload(code, "").is_err(), "{code}");
+        }
+        assert!(close_payload(1000, &"x".repeat(123)).is_ok());
+        assert!(close_payload(1000, &"x".repeat(124)).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! What the fuzz targets in `fuzz/` run (through `luna::fuzzing`), and the deterministic
+//! mutation test over their seed corpus that `cargo test` runs. Each harness checks the
+//! invariants a crash-only fuzzer would miss; a broken one panics.
+
+use bytes::BytesMut;
+
+use super::decode::{DataOpcode, Decoder, DecoderConfig, Item};
+use super::deflate_params::{accept, check_response, offer, parse_offers, Settings};
+use super::encode::{Encoder, FrameHead};
+use super::{opcode, Role, MAX_CONTROL_PAYLOAD};
+
+/// Feeds `data` to a server-role and a client-role decoder. The first byte picks the
+/// settings (deflate, small limits) and how the rest is cut into reads.
+pub(crate) fn decode_frames(data: &[u8]) {
+    let Some((&setup, bytes)) = data.split_first() else {
+        return;
+    };
+    for role in [Role::Server, Role::Client] {
+        let config = DecoderConfig {
+            role,
+            deflate: setup & 1 != 0,
+            max_frame_size: if setup & 2 != 0 { 64 } else { 1 << 20 },
+            max_message_size: if setup & 4 != 0 { 100 } else { 1 << 20 },
+        };
+        // 0 feeds everything at once; otherwise reads of 1..=31 bytes.
+        decode_in_reads(config, bytes, usize::from(setup >> 3));
+    }
+}
+
+fn decode_in_reads(config: DecoderConfig, bytes: &[u8], read_size: usize) {
+    let mut decoder = Decoder::new(config);
+    let mut input = BytesMut::new();
+    let reads = bytes.chunks(if read_size == 0 {
+        bytes.len().max(1)
+    } else {
+        read_size
+    });
+    for read in reads {
+        input.extend_from_slice(read);
+        loop {
+            match decoder.feed(&mut input) {
+                Ok(Some(item)) => check_item(&config, &item),
+                Ok(None) => break,
+                Err(violation) => {
+                    assert!(matches!(violation.code, 1002 | 1007 | 1009));
+                    assert_eq!(decoder.feed(&mut input), Err(violation), "violations stay");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What every item the decoder lets through must be.
+fn check_item(config: &DecoderConfig, item: &Item) {
+    match item {
+        Item::Message(message) => {
+            assert!(message.data.len() <= config.max_message_size);
+            assert!(config.deflate || !message.compressed);
+            if message.opcode == DataOpcode::Text && !message.compressed {
+                assert!(std::str::from_utf8(&message.data).is_ok(), "text is UTF-8");
+            }
+        }
+        Item::Ping(payload) | Item::Pong(payload) => {
+            assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
+        }
+        Item::Close(Some((code, reason))) => {
+            assert!(super::close_code_allowed(*code));
+            assert!(reason.len() <= MAX_CONTROL_PAYLOAD - 2);
+        }
+        Item::Close(None) => {}
+    }
+}
+
+/// Encodes `data` as a binary message, cut where its first byte says, and decodes it back.
+pub(crate) fn round_trip(data: &[u8]) {
+    let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    for (writer, reader) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+        let mut encoder = Encoder::new(writer);
+        let mut wire = BytesMut::new();
+        let first = FrameHead {
+            fin: false,
+            rsv1: false,
+            opcode: opcode::BINARY,
+        };
+        encoder.encode(first, &data[..cut], &mut wire);
+        encoder.encode(
+            FrameHead::single(opcode::PING),
+            &data[..cut.min(125)],
+            &mut wire,
+        );
+        let last = FrameHead {
+            fin: true,
+            rsv1: false,
+            opcode: opcode::CONTINUATION,
+        };
+        encoder.encode(last, &data[cut..], &mut wire);
+        let config = DecoderConfig {
+            role: reader,
+            max_frame_size: usize::MAX,
+            max_message_size: usize::MAX,
+            deflate: false,
+        };
+        let mut decoder = Decoder::new(config);
+        let ping = decoder.feed(&mut wire);
+        assert!(matches!(ping, Ok(Some(Item::Ping(_)))));
+        match decoder.feed(&mut wire) {
+            Ok(Some(Item::Message(message))) => assert_eq!(message.data, data),
+            other => panic!("round trip gave {other:?}"),
+        }
+    }
+}
+
+/// Parses `data` as a `Sec-WebSocket-Extensions` value on both sides.
+pub(crate) fn parse_extensions(data: &[u8]) {
+    let Ok(value) = std::str::from_utf8(data) else {
+        return;
+    };
+    let offers = parse_offers(value);
+    if let Some(agreed) = accept(&offers, &Settings::default()) {
+        // Whatever the server answers, it answers with one valid offer-shaped element.
+        assert_eq!(parse_offers(&agreed.header).len(), 1, "{}", agreed.header);
+    }
+    let _ = check_response(value, &Settings::default());
+    assert_eq!(parse_offers(&offer(&Settings::default())).len(), 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The seed corpus of a fuzz target.
+    fn seeds(target: &str) -> Vec<Vec<u8>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| std::fs::read(path).unwrap())
+            .collect()
+    }
+
+    /// Deterministic mutations of `seed`: bit flips, byte changes, cuts and splices.
+    fn mutations(seed: &[u8], rng: &mut u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for _ in 0..300 {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            let mut bytes = seed.to_vec();
+            let at = (*rng >> 8) as usize % bytes.len().max(1);
+            match *rng % 5 {
+                0 if !bytes.is_empty() => bytes[at] ^= 1 << ((*rng >> 40) % 8),
+                1 if !bytes.is_empty() => bytes[at] = (*rng >> 32) as u8,
+                2 => bytes.truncate(at),
+                3 => bytes.extend_from_slice(&seed[at.min(seed.len())..]),
+                _ => bytes.insert(at.min(bytes.len()), (*rng >> 24) as u8),
+            }
+            out.push(bytes);
+        }
+        out
+    }
+
+    fn run(target: &str, harness: fn(&[u8])) {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let seeds = seeds(target);
+        assert!(seeds.len() >= 5, "a seed corpus for {target}");
+        for seed in &seeds {
+            harness(seed);
+            for mutant in mutations(seed, &mut rng) {
+                harness(&mutant);
+            }
+        }
+    }
+
+    #[test]
+    fn frame_seeds_and_their_mutations_keep_every_invariant() {
+        run("frames", super::decode_frames);
+        run("frames", super::round_trip);
+    }
+
+    #[test]
+    fn extension_seeds_and_their_mutations_keep_every_invariant() {
+        run("extensions", super::parse_extensions);
+    }
+}
