@@ -15,7 +15,7 @@ run() {
 run "header in sync, C99 and C++" make -s check-header
 run "rust: imports run down the layers, unsafe only in ffi" python3 tests/check_layers.py
 run "rust: C ABI tests" cargo test --release --quiet
-for suite in tests/c/*.sh tests/lua/*.sh tests/browser/*.sh; do
+for suite in tests/c/*.sh tests/lua/*.sh tests/browser/*.sh tests/fuzz_smoke.sh; do
     [ -e "$suite" ] || continue
     run "$suite" bash "$suite"
 done
