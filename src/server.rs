@@ -251,7 +251,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
             let Some((request, rest)) = http_phase(&shared, &mut http_side, peer).await else {
                 return;
             };
-            let wire = Wire::new(stream.clone());
+            let wire = Wire::new(stream.clone(), shared.config.limits.max_send_queue);
             let transport = WireStream::new(wire.clone());
             let upgrade = Upgrade {
                 socket: stream,

@@ -83,7 +83,14 @@ async fn read_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(item) = receiver.next().await {
+    loop {
+        // A peer that does not read what we send (pongs included) is not read either.
+        if let Some(wire) = conn.path.wire() {
+            wire.room().await;
+        }
+        let Some(item) = receiver.next().await else {
+            break;
+        };
         activity.touch();
         let (opcode, data) = match item {
             Ok(Message::Text(text)) => (Opcode::Text, Bytes::from(text)),

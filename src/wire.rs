@@ -54,6 +54,14 @@ pub fn encode_server_frame(opcode: u8, payload: &[u8]) -> (Bytes, usize) {
 
 pub struct Wire {
     socket: Arc<Async<std::net::TcpStream>>,
+    /// Bytes pending past which tungstenite's own frames (pongs, close answers) wait: the
+    /// connection's `max_send_queue`, so a peer that sends pings and never reads stops being
+    /// read instead of growing the server.
+    limit: usize,
+    /// The reader, woken once what is pending fell below `limit` again.
+    drained: AtomicWaker,
+    /// Set while the reader waits for `drained`.
+    full: AtomicBool,
     state: Mutex<Pending>,
     /// Bytes accepted but not yet written; read without the lock for backpressure checks.
     pending_len: AtomicUsize,
@@ -91,9 +99,12 @@ pub enum Flushed {
 }
 
 impl Wire {
-    pub fn new(socket: TcpStream) -> Arc<Wire> {
+    pub fn new(socket: TcpStream, limit: usize) -> Arc<Wire> {
         Arc::new(Wire {
             socket: socket.into(),
+            limit,
+            drained: AtomicWaker::new(),
+            full: AtomicBool::new(false),
             state: Mutex::new(Pending::default()),
             pending_len: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
@@ -159,6 +170,9 @@ impl Wire {
     fn advance(&self, pending: &mut Pending, mut n: usize) {
         pending.len -= n;
         self.pending_len.store(pending.len, Ordering::Release);
+        if pending.len < self.limit {
+            self.wake_reader();
+        }
         while n > 0 {
             let left = pending.chunks[0].len() - pending.written;
             if n < left {
@@ -186,6 +200,33 @@ impl Wire {
         pending.written = 0;
         pending.len = 0;
         self.pending_len.store(0, Ordering::Release);
+        self.wake_reader();
+    }
+
+    /// Waits until what is pending is below the limit: the reader calls it before reading
+    /// on, so a peer that does not read its pongs (or anything else) stops being read.
+    pub async fn room(&self) {
+        std::future::poll_fn(|cx| {
+            if self.pending_len() < self.limit || self.broken.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.drained.register(cx.waker());
+            self.full.store(true, Ordering::Release);
+            // Checked again after registering, so a drain in between is never missed.
+            if self.pending_len() < self.limit {
+                return Poll::Ready(());
+            }
+            self.flusher.wake();
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Wakes a reader that waits for room, if one does.
+    fn wake_reader(&self) {
+        if self.full.swap(false, Ordering::AcqRel) {
+            self.drained.wake();
+        }
     }
 
     pub fn wake_flusher(&self) {
@@ -240,15 +281,25 @@ impl AsyncRead for WireStream {
 
 impl AsyncWrite for WireStream {
     /// Takes all of `buf` and writes what it can: tungstenite hands over whole frames (its
-    /// handshake answer, pongs, close frames), which must not interleave with the host's.
+    /// pongs, close frames), which must not interleave with the host's. Past the wire's limit
+    /// it waits instead.
     fn poll_write(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut pending = self.wire.lock();
+        let wire = &self.wire;
+        let mut pending = wire.lock();
         if pending.failed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if pending.len >= wire.limit && wire.try_write(&mut pending) == Flushed::Partly {
+            // The peer does not read: wait (and stop reading) until the writer task, woken
+            // here, has made room. Registered under the lock that `advance` takes.
+            wire.drained.register(cx.waker());
+            wire.full.store(true, Ordering::Release);
+            wire.flusher.wake();
+            return Poll::Pending;
         }
         self.wire.push(&mut pending, Bytes::copy_from_slice(buf));
         // tungstenite does not always flush after writing (its answer to a close frame).
