@@ -14,6 +14,9 @@
  *   TLS_CERT       PEM certificate and private key: serve https:// and wss:// instead
  *   TLS_KEY        of http:// and ws:// (both or neither).
  *   HANDSHAKE_MS   how long a request head may take to arrive (default 10000).
+ *   TOKEN          decide every handshake here (UPGRADE events): only a target whose query
+ *                  has token=TOKEN is accepted, with a Set-Cookie on the 101; others get
+ *                  401 "missing or wrong token".
  *
  * It prints "listening on PORT" once bound (PORT 0 picks a free one). On each WebSocket
  * open it prints the request it came with:
@@ -89,8 +92,42 @@ static void on_open(LunaApp *app, uint64_t conn) {
         fprintf(stderr, "send to %llu: %s\n", (unsigned long long)conn, luna_last_error());
 }
 
-static void handle(LunaApp *app, const LunaEvent *ev) {
+/* Whether the query of `target` (len bytes) has token=TOKEN as one of its fields. */
+static int has_token(const char *target, size_t len, const char *token) {
+    const char *query = memchr(target, '?', len);
+    size_t want = strlen(token);
+    for (const char *at = query; at && at < target + len; at = memchr(at + 1, '&', (size_t)(target + len - at - 1))) {
+        const char *field = at + 1;
+        size_t left = (size_t)(target + len - field);
+        if (left >= 6 + want && memcmp(field, "token=", 6) == 0 &&
+            memcmp(field + 6, token, want) == 0 && (left == 6 + want || field[6 + want] == '&'))
+            return 1;
+    }
+    return 0;
+}
+
+/* An upgrade decision: the handshake waits for this answer (at most HANDSHAKE_MS). */
+static void on_upgrade(LunaApp *app, const LunaEvent *ev, const char *token) {
+    LunaResult answered;
+    if (has_token((const char *)ev->data, ev->len, token)) {
+        const char *headers[] = {"Set-Cookie: seen=1; HttpOnly; SameSite=Strict"};
+        answered = luna_upgrade_accept(app, ev->conn, NULL, 0, headers, 1);
+    } else {
+        static const char why[] = "missing or wrong token\n";
+        answered = luna_upgrade_reject(app, ev->conn, 401, NULL, 0, (const uint8_t *)why,
+                                       sizeof why - 1);
+    }
+    if (answered != LUNA_RESULT_OK)
+        fprintf(stderr, "answer to %llu: %s\n", (unsigned long long)ev->conn, luna_last_error());
+}
+
+static void handle(LunaApp *app, const LunaEvent *ev, const char *token) {
     switch (ev->kind) {
+    case LUNA_EVENT_KIND_UPGRADE:
+        on_upgrade(app, ev, token);
+        break;
+    case LUNA_EVENT_KIND_HTTP: /* not asked for: http_events is 0 */
+        break;
     case LUNA_EVENT_KIND_OPEN:
         on_open(app, ev->conn);
         break;
@@ -150,6 +187,8 @@ int main(int argc, char **argv) {
     }
     config.tls_cert_file = getenv("TLS_CERT");
     config.tls_key_file = getenv("TLS_KEY");
+    const char *token = getenv("TOKEN");
+    config.upgrade_events = token && *token;
     const char *handshake_ms = getenv("HANDSHAKE_MS");
     if (handshake_ms && *handshake_ms)
         config.handshake_timeout_ms = (uint32_t)strtoul(handshake_ms, NULL, 10);
@@ -180,7 +219,7 @@ int main(int argc, char **argv) {
         if (luna_app_poll(app, events, 256, &count) != LUNA_RESULT_OK)
             return fail("poll");
         for (size_t i = 0; i < count; i++)
-            handle(app, &events[i]);
+            handle(app, &events[i], token);
         fflush(stdout);
     }
     luna_app_free(app);

@@ -245,6 +245,7 @@ pub(crate) struct ClientConfig {
 
 /// How a client checks the server it connects to.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct ClientTls {
     /// Verify the certificate chain and the host name. Default true.
     pub verify: bool,
@@ -268,6 +269,7 @@ impl Default for ClientTls {
 
 /// The certificate and key a server presents.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct ServerIdentity {
     /// PEM: the leaf certificate, optionally followed by intermediates (a full chain).
     pub cert_file: PathBuf,

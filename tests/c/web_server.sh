@@ -160,6 +160,29 @@ start_server noroot
 fetch "http://127.0.0.1:$port/"; expect "no static root" 400
 check "no static root: says why" grep -q "WebSocket server only" "$body"
 
+# An upgrade decision in C (TOKEN): the right token opens with a Set-Cookie on the 101, a
+# wrong or missing one gets 401 with the example's body.
+start_server token TOKEN=s3cret
+timeout 20 "$PY" - "$port" > "$tmp/token.out" 2>&1 <<'PY'
+import sys, warnings
+warnings.simplefilter("ignore")
+from websockets.sync.client import connect
+from websockets.exceptions import InvalidStatus
+url = "ws://127.0.0.1:%s" % sys.argv[1]
+with connect(url + "/play?room=1&token=s3cret") as c:
+    print("accepted", c.recv(timeout=5), c.response.headers.get("Set-Cookie"))
+for path in ("/play?token=wrong", "/play", "/play?token=s3cretX"):
+    try:
+        connect(url + path, open_timeout=5)
+        print("accepted", path)
+    except InvalidStatus as e:
+        print("refused", path, e.response.status_code, e.response.body.decode().strip())
+PY
+check "token: accepted with a cookie" grep -qF "accepted hello /play?room=1&token=s3cret seen=1; HttpOnly; SameSite=Strict" "$tmp/token.out"
+for path in "/play?token=wrong" "/play" "/play?token=s3cretX"; do
+    check "token: $path refused" grep -qF "refused $path 401 missing or wrong token" "$tmp/token.out"
+done
+
 # ---- https:// and wss:// ----------------------------------------------------------------
 CURL_TLS=(--cacert "$tmp/cert.pem")
 start_server tls ROOT="$root" ORIGINS="https://good.example" HANDSHAKE_MS=500 \
@@ -183,7 +206,7 @@ fi
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
-for log in plain noroot tls; do
+for log in plain noroot token tls; do
     check "$log server stops cleanly" grep -q '^bye$' "$tmp/$log.log"
 done
 echo "web server (curl): $passed passed, $failed failed"
