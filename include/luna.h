@@ -316,6 +316,18 @@ typedef struct LunaServerConfig {
   // Largest request body an HTTP event carries; larger ones are answered 413.
   // Default 1 MiB.
   size_t max_body_size;
+  // Join a cluster through Redis pub/sub: "redis://[[user]:password@]host[:port][/db]" or
+  // "rediss://..." (TLS, verified against the system's trust store). Publishes and
+  // broadcasts then also reach the matching connections of every app with the same Redis
+  // and prefix (their counts stay local). The app subscribes in Redis only to topics with
+  // local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
+  // goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
+  // with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
+  // dropped, and reported). NULL (the default): no Redis code runs.
+  const char *cluster_redis;
+  // The start of every Redis channel name the cluster uses, so several clusters can
+  // share one Redis. NULL = "luna:". Only with `cluster_redis`.
+  const char *cluster_prefix;
 } LunaServerConfig;
 
 #ifdef __cplusplus
