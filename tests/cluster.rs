@@ -310,3 +310,51 @@ fn bad_cluster_settings_fail_the_app() {
     let hidden = bad(Some("redis://:hunter2@127.0.0.1/x"), None);
     assert!(!hidden.contains("hunter2"), "{hidden}");
 }
+
+/// Figures for docs/SCALING.md (not run by `make test`):
+/// `cargo test --release --test cluster -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_cross_node_throughput_and_latency() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis.url()), node(&redis.url()));
+    let (_a1, ida1) = join(&a);
+    let (mut b1, idb1) = join(&b);
+    subscribe(&a, ida1, b"room");
+    subscribe(&b, idb1, b"room");
+    redis.wait_until(5, "both nodes on luna:room", |r| {
+        r.subscribers("luna:room") == 2
+    });
+    let payload = [b'x'; 64];
+    let total = 200_000;
+    let start = std::time::Instant::now();
+    let reader = std::thread::spawn(move || {
+        for _ in 0..total {
+            b1.read().expect("a message");
+        }
+        (b1, start.elapsed())
+    });
+    for _ in 0..total {
+        publish(&a, b"room", &payload);
+    }
+    let published = start.elapsed();
+    let (mut b1, received) = reader.join().unwrap();
+    println!(
+        "{total} x 64 B: published in {published:?} ({:.0}/s on the host), received on node B in {received:?} ({:.0}/s)",
+        total as f64 / published.as_secs_f64(),
+        total as f64 / received.as_secs_f64()
+    );
+    let mut rtt = Vec::new();
+    for _ in 0..2000 {
+        let t = std::time::Instant::now();
+        publish(&a, b"room", &payload);
+        b1.read().expect("a message");
+        rtt.push(t.elapsed());
+    }
+    rtt.sort();
+    println!(
+        "publish on A -> frame read on B: p50 {:?}, p99 {:?}",
+        rtt[rtt.len() / 2],
+        rtt[rtt.len() * 99 / 100]
+    );
+}
