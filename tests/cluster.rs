@@ -358,3 +358,25 @@ fn measure_cross_node_throughput_and_latency() {
         rtt[rtt.len() * 99 / 100]
     );
 }
+
+#[test]
+fn redis_unreachable_at_start_is_a_degraded_state_with_errors() {
+    // A port nobody listens on: the app starts, reports, and serves locally.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let a = node(&format!("redis://127.0.0.1:{port}"));
+    let error = a.wait_for(5, "an ERROR about Redis", |e| matches!(e, Ev::Error { .. }));
+    let Ev::Error { conn, message, .. } = error else {
+        unreachable!()
+    };
+    assert_eq!(conn, 0);
+    assert!(message.starts_with("cluster "), "{message}");
+    assert!(message.contains("cannot connect"), "{message}");
+    let (mut c, id) = join(&a);
+    subscribe(&a, id, b"room");
+    assert_eq!(publish(&a, b"room", b"local"), 1);
+    assert_eq!(next_text(&mut c), "local");
+}
