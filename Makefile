@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo bench install uninstall clean fmt lint check-memory check-targets fuzz
+.PHONY: all lib examples test check-header setup demo demo-cluster bench install uninstall clean fmt lint check-memory check-targets fuzz
 
 all: lib examples
 
@@ -120,6 +120,12 @@ uninstall:
 
 demo: all
 	bash examples/demo.sh
+
+# Two chat nodes (ports PORT and PORT+1, default 8765) sharing a Redis (REDIS_PORT, default
+# 6390): a tab on each node's page, and they chat through Redis.
+demo-cluster: all
+	@command -v redis-server >/dev/null || bash tests/setup.sh
+	bash examples/demo_cluster.sh
 
 # Benchmarks (bench/README.md): builds the servers and the load generator, installs the peers,
 # then prints one table; BENCH_* variables scale it. The table is also kept in build/bench/.

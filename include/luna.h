@@ -316,6 +316,18 @@ typedef struct LunaServerConfig {
   // Largest request body an HTTP event carries; larger ones are answered 413.
   // Default 1 MiB.
   size_t max_body_size;
+  // Join a cluster through Redis pub/sub: "redis://[[user]:password@]host[:port][/db]" or
+  // "rediss://..." (TLS, verified against the system's trust store). Publishes and
+  // broadcasts then also reach the matching connections of every app with the same Redis
+  // and prefix (their counts stay local). The app subscribes in Redis only to topics with
+  // local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
+  // goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
+  // with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
+  // dropped, and reported). NULL (the default): no Redis code runs.
+  const char *cluster_redis;
+  // The start of every Redis channel name the cluster uses, so several clusters can
+  // share one Redis. NULL = "luna:". Only with `cluster_redis`.
+  const char *cluster_prefix;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -374,7 +386,9 @@ LunaResult luna_app_fd(struct LunaApp *app, int64_t *out_fd);
 // Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
 // was not), or, when `protocol` is not NULL, only to those served by that subprotocol
 // ("" = the default handler's). The payload is copied once and shared. `out_count`
-// (may be NULL) receives how many connections accepted it.
+// (may be NULL) receives how many connections accepted it. In a cluster (`cluster_redis`)
+// the message also reaches every other node's connections (of the subprotocol of the same
+// name); `out_count` still counts this app's only.
 LunaResult luna_app_broadcast(struct LunaApp *app,
                               const uint8_t *data,
                               size_t len,
@@ -387,8 +401,10 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
 // `luna_conn_send`: it is checked and encoded once, and the frame shared by every
 // recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
 // accepted it (0 for a topic nobody subscribed to); those that are closing or past their
-// `max_send_queue` are skipped. LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8,
-// LUNA_RESULT_INVALID_ARGUMENT for a longer topic or a client app.
+// `max_send_queue` are skipped. In a cluster (`cluster_redis`) the message also reaches the
+// subscribers of every other node, once each; `out_count` still counts this app's only.
+// LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8, LUNA_RESULT_INVALID_ARGUMENT for a
+// longer topic or a client app.
 LunaResult luna_app_publish(struct LunaApp *app,
                             const uint8_t *topic,
                             size_t topic_len,
@@ -519,7 +535,7 @@ LunaResult luna_conn_subscription(struct LunaApp *app,
 
 // Sends one message to every subscriber of `topic` but `conn` (typically the connection
 // whose message is being handled, so a sender does not get its own message back), as
-// `luna_app_publish` does. `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
+// `luna_app_publish` does (other nodes' subscribers included). `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
 // closed (nothing is sent).
 LunaResult luna_conn_publish(struct LunaApp *app,
                              uint64_t conn,

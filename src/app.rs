@@ -11,10 +11,11 @@ use parking_lot::Mutex;
 
 use crate::backlog::Backlog;
 use crate::client::Client;
-use crate::config::{ClientConfig, ServerConfig};
+use crate::cluster::{Cluster, Target};
+use crate::config::{ClientConfig, ClusterConfig, ServerConfig};
 use crate::conn::{self, Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, Opcode};
+use crate::event::{Audience, Event, Opcode};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::send_path::{self, Broadcast, HostBatch};
@@ -39,8 +40,14 @@ pub(crate) struct App {
     topics: Mutex<Topics<Arc<Conn>>>,
     /// Who writes what the host sends.
     batch: HostBatch,
+    /// The other nodes, through Redis (server apps with a cluster config only).
+    cluster: Option<Cluster>,
     role: Role,
 }
+
+/// Messages from other nodes delivered by one poll at most, so a flood through Redis
+/// cannot keep the host in `poll` for long; the rest wait for the next poll.
+const MAX_REMOTE_PER_POLL: usize = 4096;
 
 /// Connection ids are trusted, sequential numbers: one multiplication spreads them over the
 /// table (SipHash would cost more than the rest of a send).
@@ -75,7 +82,14 @@ impl App {
     /// Starts a server app; the port is bound when this returns.
     pub fn new_server(config: ServerConfig) -> Result<App> {
         let max_message_size = config.limits.max_message_size;
-        App::new(max_message_size, |sink| {
+        let cluster = config.cluster.clone().map(|cluster| {
+            let mut groups = config.protocols.clone();
+            if config.has_default {
+                groups.push(String::new());
+            }
+            (cluster, groups)
+        });
+        App::new(max_message_size, cluster, |sink| {
             Ok(Role::Server(Server::start(config, sink)?))
         })
     }
@@ -84,7 +98,7 @@ impl App {
     /// once (see `client_conn`), so messages can be queued before it opens.
     pub fn new_client(config: ClientConfig) -> Result<App> {
         let max_message_size = config.limits.max_message_size;
-        let app = App::new(max_message_size, |sink| {
+        let app = App::new(max_message_size, None, |sink| {
             Ok(Role::Client(Client::connect(config, sink)?))
         })?;
         if let Role::Client(client) = &app.role {
@@ -94,11 +108,21 @@ impl App {
         Ok(app)
     }
 
-    fn new(max_message_size: usize, start: impl FnOnce(Sink) -> Result<Role>) -> Result<App> {
+    fn new(
+        max_message_size: usize,
+        cluster: Option<(ClusterConfig, Vec<String>)>,
+        start: impl FnOnce(Sink) -> Result<Role>,
+    ) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
         let backlog = Arc::new(Backlog::new(max_message_size));
-        let role = start(Sink::new(tx, wakeup.clone(), backlog.clone()))?;
+        let sink = Sink::new(tx, wakeup.clone(), backlog.clone());
+        // Before the role, so a cluster setting that fails leaves no port bound.
+        let cluster = match cluster {
+            Some((config, groups)) => Some(Cluster::start(&config, &groups, sink.clone())?),
+            None => None,
+        };
+        let role = start(sink)?;
         Ok(App {
             events,
             wakeup,
@@ -107,6 +131,7 @@ impl App {
             conns: Mutex::new(ConnMap::default()),
             topics: Mutex::new(Topics::default()),
             batch: HostBatch::default(),
+            cluster,
             role,
         })
     }
@@ -136,15 +161,25 @@ impl App {
         }
         let mut polled = self.polled.lock();
         polled.clear();
-        while polled.len() < max {
+        let (mut remote, mut message_bytes) = (0, 0);
+        while polled.len() < max && remote < MAX_REMOTE_PER_POLL {
             match self.events.try_recv() {
+                // Other nodes' messages go to the local connections, never to the host.
+                Ok(Event::Remote {
+                    audience,
+                    opcode,
+                    data,
+                }) => {
+                    self.deliver_remote(&audience, opcode, &data);
+                    remote += 1;
+                    message_bytes += data.len();
+                }
                 Ok(event) => polled.push(event),
                 Err(_) => break,
             }
         }
         let mut conns = self.conns.lock();
         let mut topics = self.topics.lock();
-        let mut message_bytes = 0;
         for event in polled.iter() {
             match event {
                 Event::Open(conn) => {
@@ -152,10 +187,13 @@ impl App {
                 }
                 Event::Close { conn, .. } => {
                     conns.remove(conn);
-                    topics.forget(*conn);
+                    topics.forget(*conn, |topic| self.unwatch(topic));
                 }
                 Event::Message { data, .. } => message_bytes += data.len(),
-                Event::Error { .. } | Event::Upgrade { .. } | Event::Http { .. } => {}
+                Event::Error { .. }
+                | Event::Upgrade { .. }
+                | Event::Http { .. }
+                | Event::Remote { .. } => {}
             }
             visit(event);
         }
@@ -323,8 +361,11 @@ impl App {
     }
 
     /// Queues one shared copy of `data` for every open connection, or only those of one
-    /// subprotocol group (`""` = the default handler's). Returns how many accepted it.
+    /// subprotocol group (`""` = the default handler's). In a cluster, the other nodes'
+    /// connections (of the group of the same name) get it too. Returns how many local
+    /// connections accepted it.
     pub fn broadcast(&self, data: &[u8], opcode: u32, group: Option<&str>) -> Result<usize> {
+        let name_of_group = group.unwrap_or("");
         let group = match (group, &self.role) {
             (Some(name), Role::Server(server)) => Some(server.group_of(name).ok_or_else(|| {
                 Error::invalid(format!("the app serves no subprotocol named '{name}'"))
@@ -334,18 +375,62 @@ impl App {
             }
             (None, _) => None,
         };
-        let message = Broadcast::new(data, Opcode::try_from(opcode)?)?;
+        let opcode = Opcode::try_from(opcode)?;
+        let message = Broadcast::new(data, opcode)?;
+        let accepted = self.broadcast_local(&message, group);
+        if let Some(cluster) = &self.cluster {
+            let target = match group {
+                Some(_) => Target::Group(name_of_group),
+                None => Target::Everyone,
+            };
+            cluster.publish(target, opcode, data);
+        }
+        Ok(accepted)
+    }
+
+    /// Hands `message` to every open connection (of `group` only, if given); returns how
+    /// many accepted it.
+    fn broadcast_local(&self, message: &Broadcast, group: Option<u32>) -> usize {
         let conns = self.conns.lock();
         let recipients = conns
             .values()
             .filter(|c| group.is_none_or(|g| c.group == g));
         let mut accepted = 0;
         for conn in recipients {
-            if self.batch.send_broadcast(&conn.path, &message).is_ok() {
+            if self.batch.send_broadcast(&conn.path, message).is_ok() {
                 accepted += 1;
             }
         }
-        Ok(accepted)
+        accepted
+    }
+
+    /// Delivers a message another node sent to the local connections it is for.
+    fn deliver_remote(&self, audience: &Audience, opcode: Opcode, data: &[u8]) {
+        // Another node checked it already; a node of another version might not have.
+        let Ok(message) = Broadcast::new(data, opcode) else {
+            return;
+        };
+        match (audience, &self.role) {
+            (Audience::Topic(topic), _) => {
+                self.publish_local(topic, &message, None);
+            }
+            (Audience::Everyone, _) => {
+                self.broadcast_local(&message, None);
+            }
+            (Audience::Group(name), Role::Server(server)) => {
+                if let Some(group) = server.group_of(name) {
+                    self.broadcast_local(&message, Some(group));
+                }
+            }
+            (Audience::Group(_), Role::Client(_)) => {}
+        }
+    }
+
+    /// Tells the cluster (if any) that `topic` lost its last local subscriber.
+    fn unwatch(&self, topic: &[u8]) {
+        if let Some(cluster) = &self.cluster {
+            cluster.unwatch(topic);
+        }
     }
 
     /// Topics belong to server apps.
@@ -364,7 +449,12 @@ impl App {
         // Under the map's lock, so a CLOSE polled on another thread cannot slip in between.
         let conns = self.conns.lock();
         let conn = conns.get(&id).ok_or_else(|| not_open(id))?;
-        self.topics.lock().subscribe(id, conn.clone(), topic)
+        let mut topics = self.topics.lock();
+        let changed = topics.subscribe(id, conn.clone(), topic)?;
+        if let (true, Some(cluster)) = (changed && topics.count(topic) == 1, &self.cluster) {
+            cluster.watch(topic);
+        }
+        Ok(changed)
     }
 
     /// Unsubscribes open connection `id` from `topic`; `false` if it was not subscribed.
@@ -375,7 +465,12 @@ impl App {
         if !conns.contains_key(&id) {
             return Err(not_open(id));
         }
-        self.topics.lock().unsubscribe(id, topic)
+        let mut topics = self.topics.lock();
+        let changed = topics.unsubscribe(id, topic)?;
+        if changed && topics.count(topic) == 0 {
+            self.unwatch(topic);
+        }
+        Ok(changed)
     }
 
     /// Shows open connection `id`'s topics, in the order it subscribed, to `visit`.
@@ -393,7 +488,8 @@ impl App {
     }
 
     /// Queues one shared copy of `data` for every subscriber of `topic` but `except` (an
-    /// open connection). Returns how many accepted it.
+    /// open connection), and in a cluster every other node's subscribers. Returns how many
+    /// local connections accepted it.
     pub fn publish(
         &self,
         topic: &[u8],
@@ -403,18 +499,29 @@ impl App {
     ) -> Result<usize> {
         self.check_server()?;
         topics::check_topic(topic)?;
-        let message = Broadcast::new(data, Opcode::try_from(opcode)?)?;
+        let opcode = Opcode::try_from(opcode)?;
+        let message = Broadcast::new(data, opcode)?;
         if let Some(id) = except {
             self.conn(id)?;
         }
+        let accepted = self.publish_local(topic, &message, except);
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(Target::Topic(topic), opcode, data);
+        }
+        Ok(accepted)
+    }
+
+    /// Hands `message` to every local subscriber of `topic` but `except`; returns how many
+    /// accepted it.
+    fn publish_local(&self, topic: &[u8], message: &Broadcast, except: Option<u64>) -> usize {
         let topics = self.topics.lock();
         let mut accepted = 0;
         for (id, conn) in topics.subscribers(topic) {
-            if Some(id) != except && self.batch.send_broadcast(&conn.path, &message).is_ok() {
+            if Some(id) != except && self.batch.send_broadcast(&conn.path, message).is_ok() {
                 accepted += 1;
             }
         }
-        Ok(accepted)
+        accepted
     }
 
     /// Starts the closing handshake of connection `id`; closing twice is a no-op.

@@ -82,6 +82,24 @@ pub(crate) enum Event<C> {
         /// The HTTP status a server answered a client's handshake with, else 0.
         http_status: u16,
     },
+    /// A message another node of the cluster sent: the host's next poll delivers it to the
+    /// local `audience` and never shows it to the host.
+    Remote {
+        audience: Audience,
+        opcode: Opcode,
+        data: Bytes,
+    },
+}
+
+/// Who a message from another node is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// The subscribers of a topic.
+    Topic(Bytes),
+    /// Every open connection.
+    Everyone,
+    /// The connections of one subprotocol group (`""` = the default handler's).
+    Group(String),
 }
 
 /// The I/O side's end of an app's event queue.
@@ -114,6 +132,19 @@ impl<C> EventSink<C> {
     pub async fn message(&self, conn: u64, opcode: Opcode, data: Bytes) {
         let over = self.backlog.add(data.len());
         self.push(Event::Message { conn, opcode, data });
+        if over {
+            self.backlog.below_limit().await;
+        }
+    }
+
+    /// Queues a message from another node; waits first while the backlog is over its limit.
+    pub async fn remote(&self, audience: Audience, opcode: Opcode, data: Bytes) {
+        let over = self.backlog.add(data.len());
+        self.push(Event::Remote {
+            audience,
+            opcode,
+            data,
+        });
         if over {
             self.backlog.below_limit().await;
         }

@@ -10,6 +10,7 @@
 mod app;
 mod backlog;
 mod client;
+mod cluster;
 mod config;
 mod conn;
 mod error;
@@ -19,6 +20,7 @@ mod frame;
 mod handshake;
 mod http;
 mod outbox;
+mod resp;
 mod runtime;
 mod send_path;
 mod server;

@@ -76,8 +76,9 @@ impl<H> Topics<H> {
         Ok(true)
     }
 
-    /// Ends every subscription of connection `id` (it closed).
-    pub fn forget(&mut self, id: u64) {
+    /// Ends every subscription of connection `id` (it closed); shows each topic left with
+    /// no subscriber to `emptied`.
+    pub fn forget(&mut self, id: u64, mut emptied: impl FnMut(&[u8])) {
         let Some(list) = self.by_conn.remove(&id) else {
             return;
         };
@@ -86,9 +87,15 @@ impl<H> Topics<H> {
                 members.remove(&id);
                 if members.is_empty() {
                     self.subscribers.remove(&topic);
+                    emptied(&topic);
                 }
             }
         }
+    }
+
+    /// How many connections subscribed to `topic`.
+    pub fn count(&self, topic: &[u8]) -> usize {
+        self.subscribers.get(topic).map_or(0, HashMap::len)
     }
 
     /// Connection `id`'s topics, in the order it subscribed.
@@ -140,12 +147,16 @@ mod tests {
         t.unsubscribe(7, b"").unwrap();
         let names: Vec<&[u8]> = t.subscriptions(7).iter().map(|b| &**b).collect();
         assert_eq!(names, [&b"a"[..], b"\xff\x00", b"c"]);
-        t.forget(7);
+        let mut emptied = Vec::new();
+        t.forget(7, |topic| emptied.push(topic.to_vec()));
+        emptied.sort();
+        assert_eq!(emptied, [b"c".to_vec(), b"\xff\x00".to_vec()]);
         assert!(t.subscriptions(7).is_empty());
         assert_eq!(ids(&t, b"a"), [8]);
         assert_eq!(ids(&t, b"c"), Vec::<u64>::new());
         assert_eq!(t.subscribers.len(), 1);
-        t.forget(7);
+        assert_eq!((t.count(b"a"), t.count(b"c")), (1, 0));
+        t.forget(7, |_| panic!("nothing left to empty"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "src"
 LAYERS = {
     "ffi": 1,
     "app": 2,
-    "server": 3, "client": 3,
+    "server": 3, "client": 3, "cluster": 3,
     "session": 4, "handshake": 4, "upgrade": 4,
     "conn": 5,
     "send_path": 6,
@@ -19,6 +19,7 @@ LAYERS = {
     # module may use error (topics uses nothing else).
     "event": 8, "tls": 8, "http": 10, "frame": 10,
     "config": 9, "backlog": 9, "wakeup": 9, "runtime": 9, "tls_stream": 9, "topics": 9,
+    "resp": 9,
     "error": 10,
 }
 USE = re.compile(r"\bcrate::([a-z_]+)")

@@ -9,6 +9,8 @@ tools="luajit:luajit pkg-config:pkg-config"
 if [ "${1:-}" != "--build" ]; then
     tools="$tools love:love xvfb-run:xvfb xauth:xauth valgrind:valgrind chromium:chromium"
     tools="$tools luarocks:luarocks openssl:openssl curl:curl"
+    # The cluster tests and `make demo-cluster` run a real Redis.
+    tools="$tools redis-server:redis-server redis-cli:redis-tools"
 fi
 need_apt=()
 for pair in $tools; do

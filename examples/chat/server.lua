@@ -8,6 +8,8 @@
 -- serves https:// and wss:// instead.
 -- Subprotocols: "chat" (the room; the message "/bye" makes the server close that connection
 -- with 4001 "bye") and "echo" (every message is sent back as is, with its opcode).
+-- CLUSTER=redis://HOST:PORT joins every server started with the same Redis into one room:
+-- the room's broadcasts reach the "chat" connections of every node (`make demo-cluster`).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local root = here .. "/../.."
 package.path = root .. "/ffi-lua/?.lua;" .. root .. "/ffi-lua/?/init.lua;" .. package.path
@@ -17,6 +19,8 @@ local port = tonumber(arg and arg[1] or "") or 8765
 local host = os.getenv("HOST")
 host = (host and host ~= "") and host or "127.0.0.1"
 local cert, key = arg and arg[2], arg and arg[3]
+local cluster = os.getenv("CLUSTER")
+cluster = (cluster and cluster ~= "") and { redis = cluster } or nil
 if cert and not key then
   io.stderr:write("usage: luajit examples/chat/server.lua [PORT [CERT KEY]]\n")
   os.exit(2)
@@ -71,6 +75,7 @@ app = luna.new_web_app({
   protocols = { chat = chat, echo = echo },
   ssl = cert and { cert = cert, key = key } or nil,
   static = here .. "/public",
+  cluster = cluster,
 })
 
 -- Where a browser on this machine finds the page ("*" and the like: this machine's loopback).
@@ -88,5 +93,8 @@ local scheme = app.tls and "wss" or "ws"
 io.stdout:setvbuf("line")
 local shown = host:find(":", 1, true) and "[" .. host .. "]" or host
 print(("chat server listening on %s://%s:%d (subprotocol \"chat\")"):format(scheme, shown, app.port))
+if cluster then
+  print(("in a cluster through %s: every node with that Redis shares the room"):format(cluster.redis))
+end
 print(("open %s in a browser (two tabs to chat with yourself); Ctrl-C stops"):format(page_url()))
 luna.run()

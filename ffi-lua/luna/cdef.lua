@@ -135,6 +135,9 @@ const char *const *origins;
   uint8_t upgrade_events;
   uint8_t http_events;
   size_t max_body_size;
+
+const char *cluster_redis;
+  const char *cluster_prefix;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

@@ -600,7 +600,7 @@ local KNOWN = {
   name = true, host = true, port = true, debug = true, no_errors = true, error_handler = true,
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
-  on_upgrade = true, http = true, max_body_size = true,
+  on_upgrade = true, http = true, max_body_size = true, cluster = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -685,6 +685,29 @@ local function check_static(static)
 end
 
 
+-- cluster = { redis = "redis://host:port/db", prefix = "luna:" }: returns url, prefix. The
+-- library checks the URL itself.
+local function check_cluster(cluster)
+  if cluster == nil then
+    return nil
+  elseif type(cluster) ~= "table" then
+    bad("cluster", "a table { redis = \"redis://host:port\", prefix = \"luna:\" }", cluster)
+  end
+  for key in pairs(cluster) do
+    if key ~= "redis" and key ~= "prefix" then
+      bad("cluster." .. tostring(key), "absent (known keys: redis, prefix)", cluster[key])
+    end
+  end
+  if type(cluster.redis) ~= "string" or cluster.redis == "" then
+    bad("cluster.redis", "a URL string such as \"redis://127.0.0.1:6379\"", cluster.redis)
+  end
+  if cluster.prefix ~= nil and type(cluster.prefix) ~= "string" then
+    bad("cluster.prefix", "a string", cluster.prefix)
+  end
+  return cluster.redis, cluster.prefix
+end
+
+
 local function validate(config)
   check.known(config, KNOWN)
   if type(config.name) ~= "string" or config.name == "" then bad("name", "a non-empty string", config.name) end
@@ -700,6 +723,7 @@ local function validate(config)
   check_ssl(config.ssl)
   check_origins(config.origins)
   check_static(config.static)
+  check_cluster(config.cluster)
   return check_protocols(config.protocols)
 end
 
@@ -735,8 +759,10 @@ local function c_config(config, names)
   cfg.upgrade_events = config.on_upgrade and 1 or 0
   cfg.http_events = config.http and 1 or 0
   cfg.max_body_size = integer(config, "max_body_size", 0, 2 ^ 31, tonumber(cfg.max_body_size))
+  local redis, prefix = check_cluster(config.cluster)
+  cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
-  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index }
+  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index, redis, prefix }
 end
 
 

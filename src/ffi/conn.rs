@@ -361,7 +361,7 @@ pub extern "C" fn luna_conn_subscription(
 
 /// Sends one message to every subscriber of `topic` but `conn` (typically the connection
 /// whose message is being handled, so a sender does not get its own message back), as
-/// `luna_app_publish` does. `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
+/// `luna_app_publish` does (other nodes' subscribers included). `conn` need not be subscribed; LUNA_RESULT_CLOSED when it has
 /// closed (nothing is sent).
 #[no_mangle]
 pub extern "C" fn luna_conn_publish(

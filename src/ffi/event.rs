@@ -184,6 +184,8 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             out.code = LunaResult::from(*kind) as u32;
             (out.data, out.len) = (message.as_ptr(), message.len());
         }
+        // `App::poll` delivers these itself and never shows them.
+        Event::Remote { .. } => {}
     }
     out
 }

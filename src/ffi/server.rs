@@ -89,6 +89,18 @@ pub struct LunaServerConfig {
     /// Largest request body an HTTP event carries; larger ones are answered 413.
     /// Default 1 MiB.
     pub max_body_size: usize,
+    /// Join a cluster through Redis pub/sub: "redis://[[user]:password@]host[:port][/db]" or
+    /// "rediss://..." (TLS, verified against the system's trust store). Publishes and
+    /// broadcasts then also reach the matching connections of every app with the same Redis
+    /// and prefix (their counts stay local). The app subscribes in Redis only to topics with
+    /// local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
+    /// goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
+    /// with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
+    /// dropped, and reported). NULL (the default): no Redis code runs.
+    pub cluster_redis: *const c_char,
+    /// The start of every Redis channel name the cluster uses, so several clusters can
+    /// share one Redis. NULL = "luna:". Only with `cluster_redis`.
+    pub cluster_prefix: *const c_char,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -124,6 +136,8 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             upgrade_events: 0,
             http_events: 0,
             max_body_size: config::DEFAULT_MAX_BODY_SIZE,
+            cluster_redis: std::ptr::null(),
+            cluster_prefix: std::ptr::null(),
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -217,7 +231,32 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         },
         upgrade_events: c.upgrade_events != 0,
         http_events: (c.http_events != 0).then_some(c.max_body_size),
+        // SAFETY: forwarded from the caller's promise about `c`.
+        cluster: unsafe { cluster(c)? },
     })
+}
+
+/// The cluster settings of `c`.
+///
+/// # Safety
+/// `cluster_redis` and `cluster_prefix` must be NULL or NUL-terminated strings.
+unsafe fn cluster(c: &LunaServerConfig) -> Result<Option<config::ClusterConfig>> {
+    let prefix = match c.cluster_prefix.is_null() {
+        true => None,
+        // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+        false => Some(unsafe { c_str(c.cluster_prefix, "config.cluster_prefix")? }),
+    };
+    if c.cluster_redis.is_null() {
+        return match prefix {
+            Some(_) => Err(Error::invalid(
+                "config.cluster_prefix needs config.cluster_redis",
+            )),
+            None => Ok(None),
+        };
+    }
+    // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+    let url = unsafe { c_str(c.cluster_redis, "config.cluster_redis")? };
+    config::cluster(url, prefix).map(Some)
 }
 
 /// The static-file settings of `c`.

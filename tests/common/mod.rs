@@ -4,6 +4,7 @@
 
 #[cfg(feature = "tls")]
 pub mod certs;
+pub mod redis;
 
 use std::ffi::CString;
 use std::io::{Read, Write};

@@ -1,0 +1,583 @@
+//! A cluster of apps through Redis pub/sub: what one node publishes to a topic, a group or
+//! everyone also reaches the matching connections of every other node. `App` starts it only
+//! when its config names a Redis; without one, nothing here runs.
+//!
+//! Two Redis connections per node, on the I/O threads. The subscriber listens to the topics
+//! that have local subscribers (the app says when one gains its first or loses its last) and
+//! to the broadcast channels, and queues what other nodes sent as `Event::Remote` for the
+//! host's next poll. The publisher writes what the host published, from a queue bounded in
+//! bytes. Every message starts with the sending node's random id, so a node skips its own
+//! (delivered locally already): each message arrives once, in the order its node sent it.
+//! Redis going away never stops local traffic: both connections report the failure to the
+//! host as an ERROR event and reconnect with backoff; the subscriber subscribes again.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use smol::channel::{Receiver, Sender};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smol::net::TcpStream;
+use smol::{Task, Timer};
+
+use crate::config::{ClientTls, ClusterConfig, RedisUrl, CLUSTER_QUEUE_BYTES};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Audience, EventSink, Opcode};
+use crate::resp::{self, Value};
+use crate::runtime;
+use crate::tls;
+
+/// A message on the wire: node id, kind, opcode, then the data.
+const NODE_ID_LEN: usize = 16;
+const HEADER_LEN: usize = NODE_ID_LEN + 2;
+const KIND_TOPIC: u8 = 0;
+const KIND_EVERYONE: u8 = 1;
+const KIND_GROUP: u8 = 2;
+/// Channel names after the prefix; a topic's channel is the prefix and the topic.
+const EVERYONE_CHANNEL: &[u8] = b"!bcast";
+const GROUP_CHANNEL: &[u8] = b"!group:";
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Publishes written in one go before their replies are read.
+const MAX_PIPELINE: usize = 1024;
+const MAX_PIPELINE_BYTES: usize = 256 << 10;
+/// While Redis stays away, one ERROR per this many failed attempts (about a minute apart
+/// at the longest backoff), after the first.
+const REPORT_EVERY: u32 = 12;
+
+/// Who a host publish is for, as `Cluster::publish` takes it.
+pub(crate) enum Target<'a> {
+    Topic(&'a [u8]),
+    Everyone,
+    Group(&'a str),
+}
+
+/// The host's side of a node's cluster; dropping it closes both Redis connections.
+pub(crate) struct Cluster {
+    shared: Arc<Shared>,
+    watch: Sender<Watch>,
+    outgoing: Sender<Vec<u8>>,
+    _tasks: [Task<()>; 2],
+}
+
+/// What both connections read.
+struct Shared {
+    url: RedisUrl,
+    tls: Option<tls::Connector>,
+    node: [u8; NODE_ID_LEN],
+    prefix: Vec<u8>,
+    /// Bytes waiting in `outgoing`.
+    queued: AtomicUsize,
+    /// Publishes lost: queue full, or unconfirmed when the publisher's connection failed.
+    dropped: AtomicU64,
+}
+
+/// What woke the subscriber.
+enum Step {
+    Read(Result<()>),
+    Change(Option<Watch>),
+}
+
+/// A change to the subscriber's channels.
+enum Watch {
+    Add(Vec<u8>),
+    Remove(Vec<u8>),
+}
+
+impl Cluster {
+    /// Starts both connections; `groups` are the subprotocol groups the app serves (`""` =
+    /// the default handler). Fails only on settings (a TLS URL in a build without TLS);
+    /// an unreachable Redis is reported later, as ERROR events, while the node retries.
+    pub fn start<C: Send + 'static>(
+        config: &ClusterConfig,
+        groups: &[String],
+        sink: EventSink<C>,
+    ) -> Result<Cluster> {
+        // Built here, on the host thread: loading the trust store takes tens of ms.
+        let tls = match config.redis.tls {
+            true => Some(tls::connector(&ClientTls::default())?),
+            false => None,
+        };
+        let mut node = [0u8; NODE_ID_LEN];
+        for chunk in node.chunks_mut(8) {
+            let random = getrandom::u64()
+                .map_err(|e| Error::new(ErrorKind::Io, format!("no random node id: {e}")))?;
+            chunk.copy_from_slice(&random.to_le_bytes()[..chunk.len()]);
+        }
+        let shared = Arc::new(Shared {
+            url: config.redis.clone(),
+            tls,
+            node,
+            prefix: config.prefix.as_bytes().to_vec(),
+            queued: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        let mut fixed = BTreeSet::new();
+        fixed.insert(shared.channel(EVERYONE_CHANNEL, b""));
+        for group in groups {
+            fixed.insert(shared.channel(GROUP_CHANNEL, group.as_bytes()));
+        }
+        let (watch, watched) = smol::channel::unbounded();
+        let (outgoing, queue) = smol::channel::unbounded();
+        let subscriber = Subscriber {
+            shared: shared.clone(),
+            sink: sink.clone(),
+            fixed: fixed.clone(),
+            wanted: fixed,
+        };
+        let tasks = [
+            runtime::spawn(subscriber.run(watched)),
+            runtime::spawn(publisher(shared.clone(), queue, sink)),
+        ];
+        Ok(Cluster {
+            shared,
+            watch,
+            outgoing,
+            _tasks: tasks,
+        })
+    }
+
+    /// `topic` gained its first local subscriber: listen to it in Redis.
+    pub fn watch(&self, topic: &[u8]) {
+        let _ = self
+            .watch
+            .try_send(Watch::Add(self.shared.channel(b"", topic)));
+    }
+
+    /// `topic` lost its last local subscriber: stop listening to it.
+    pub fn unwatch(&self, topic: &[u8]) {
+        let _ = self
+            .watch
+            .try_send(Watch::Remove(self.shared.channel(b"", topic)));
+    }
+
+    /// Queues `data` for the other nodes; dropped (and counted) while the queue is full.
+    pub fn publish(&self, target: Target<'_>, opcode: Opcode, data: &[u8]) {
+        let shared = &self.shared;
+        let (kind, channel) = match target {
+            Target::Topic(topic) => (KIND_TOPIC, shared.channel(b"", topic)),
+            Target::Everyone => (KIND_EVERYONE, shared.channel(EVERYONE_CHANNEL, b"")),
+            Target::Group(name) => (KIND_GROUP, shared.channel(GROUP_CHANNEL, name.as_bytes())),
+        };
+        let mut payload = Vec::with_capacity(HEADER_LEN + data.len());
+        payload.extend_from_slice(&shared.node);
+        payload.extend_from_slice(&[kind, opcode as u8]);
+        payload.extend_from_slice(data);
+        let mut command = Vec::with_capacity(payload.len() + channel.len() + 48);
+        resp::command(&mut command, &[b"PUBLISH", &channel, &payload]);
+        let size = command.len();
+        if shared.queued.fetch_add(size, Ordering::AcqRel) + size > CLUSTER_QUEUE_BYTES
+            || self.outgoing.try_send(command).is_err()
+        {
+            shared.queued.fetch_sub(size, Ordering::AcqRel);
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Shared {
+    /// The prefix, then `kind`, then `name`.
+    fn channel(&self, kind: &[u8], name: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], kind, name].concat()
+    }
+
+    fn report<C>(&self, sink: &EventSink<C>, role: &str, error: &Error) {
+        let message = format!("cluster {role}: redis {}: {error}", self.url);
+        sink.error(0, ErrorKind::Io, message);
+    }
+
+    /// Reports publishes dropped since `*reported`.
+    fn report_dropped<C>(&self, sink: &EventSink<C>, reported: &mut u64) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > *reported {
+            let message = format!(
+                "cluster publisher: {} message(s) for other nodes dropped ({dropped} in all): \
+                 redis {} is unreachable or slower than the publishes",
+                dropped - *reported,
+                self.url
+            );
+            sink.error(0, ErrorKind::Io, message);
+            *reported = dropped;
+        }
+    }
+}
+
+/// How long to wait after `failures` failed attempts in a row: 100 ms doubling to 5 s.
+fn backoff(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << failures.min(8))
+        .min(MAX_BACKOFF)
+}
+
+/// Whether the `failures`-th failure in a row (0 = the first) is reported.
+fn worth_reporting(failures: u32) -> bool {
+    failures % REPORT_EVERY == 0
+}
+
+/// The subscriber connection's task.
+struct Subscriber<C> {
+    shared: Arc<Shared>,
+    sink: EventSink<C>,
+    /// The broadcast channels: always subscribed, whatever the topics do.
+    fixed: BTreeSet<Vec<u8>>,
+    /// Every channel to be subscribed: `fixed` and the watched topics.
+    wanted: BTreeSet<Vec<u8>>,
+}
+
+impl<C: Send + 'static> Subscriber<C> {
+    async fn run(mut self, watched: Receiver<Watch>) {
+        let mut failures = 0;
+        loop {
+            let error = match connect(&self.shared).await {
+                Ok(mut conn) => {
+                    failures = 0;
+                    match self.listen(&mut conn, &watched).await {
+                        Some(error) => error,
+                        None => return,
+                    }
+                }
+                Err(error) => error,
+            };
+            if worth_reporting(failures) {
+                self.shared.report(&self.sink, "subscriber", &error);
+            }
+            // Waits, keeping the channel set current for the next connection.
+            let retry = Timer::after(backoff(failures));
+            failures = failures.saturating_add(1);
+            let mut retry = std::pin::pin!(retry);
+            loop {
+                let step = smol::future::or(async { Some(watched.recv().await) }, async {
+                    (&mut retry).await;
+                    None
+                });
+                match step.await {
+                    Some(Ok(change)) => {
+                        self.apply(change);
+                    }
+                    Some(Err(_)) => return,
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Updates `wanted`; returns the command that makes Redis agree, if any is needed.
+    fn apply(&mut self, change: Watch) -> Option<Vec<u8>> {
+        let mut command = Vec::new();
+        match change {
+            Watch::Add(channel) => {
+                if self.wanted.insert(channel.clone()) {
+                    resp::command(&mut command, &[b"SUBSCRIBE", &channel]);
+                }
+            }
+            Watch::Remove(channel) => {
+                if !self.fixed.contains(&channel) && self.wanted.remove(&channel) {
+                    resp::command(&mut command, &[b"UNSUBSCRIBE", &channel]);
+                }
+            }
+        }
+        (!command.is_empty()).then_some(command)
+    }
+
+    /// Subscribes to `wanted` and delivers messages until the connection fails (the error)
+    /// or the app is gone (`None`).
+    async fn listen(&mut self, conn: &mut Connection, watched: &Receiver<Watch>) -> Option<Error> {
+        let mut command = Vec::new();
+        let channels: Vec<&[u8]> = self.wanted.iter().map(Vec::as_slice).collect();
+        for chunk in channels.chunks(512) {
+            let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+            args.extend_from_slice(chunk);
+            resp::command(&mut command, &args);
+        }
+        if let Err(e) = conn.write(&command).await {
+            return Some(e);
+        }
+        loop {
+            // Deliver every reply already read, then apply pending changes (first, so a
+            // busy channel cannot starve them), then wait for either.
+            loop {
+                match conn.take() {
+                    Ok(Some(reply)) => self.handle(reply).await,
+                    Ok(None) => break,
+                    Err(e) => return Some(e),
+                }
+            }
+            let mut commands = Vec::new();
+            while let Ok(change) = watched.try_recv() {
+                commands.extend(self.apply(change).unwrap_or_default());
+            }
+            if !commands.is_empty() {
+                if let Err(e) = conn.write(&commands).await {
+                    return Some(e);
+                }
+            }
+            let step = smol::future::or(async { Step::Read(conn.fill().await) }, async {
+                Step::Change(watched.recv().await.ok())
+            });
+            match step.await {
+                Step::Read(Ok(())) => {}
+                Step::Read(Err(e)) => return Some(e),
+                Step::Change(Some(change)) => {
+                    if let Some(command) = self.apply(change) {
+                        if let Err(e) = conn.write(&command).await {
+                            return Some(e);
+                        }
+                    }
+                }
+                Step::Change(None) => return None,
+            }
+        }
+    }
+
+    /// A reply on the subscriber connection: a message, a (un)subscribe confirmation or an
+    /// error (such as a channel the Redis user may not use).
+    async fn handle(&self, reply: Value) {
+        match reply {
+            Value::Array(Some(items)) => {
+                let mut items = items.into_iter();
+                if let (
+                    Some(Value::Bulk(Some(kind))),
+                    Some(Value::Bulk(Some(channel))),
+                    Some(Value::Bulk(Some(payload))),
+                ) = (items.next(), items.next(), items.next())
+                {
+                    if kind == b"message" {
+                        self.deliver(&channel, payload).await;
+                    }
+                }
+            }
+            Value::Error(text) => {
+                let error = Error::new(ErrorKind::Io, String::from_utf8_lossy(&text));
+                self.shared.report(&self.sink, "subscriber", &error);
+            }
+            _ => {}
+        }
+    }
+
+    /// Queues a message from another node for the host; skips this node's own.
+    async fn deliver(&self, channel: &[u8], payload: Vec<u8>) {
+        let shared = &self.shared;
+        if payload.len() < HEADER_LEN || payload[..NODE_ID_LEN] == shared.node {
+            return;
+        }
+        let Some(name) = channel.strip_prefix(&shared.prefix[..]) else {
+            return;
+        };
+        let Ok(opcode) = Opcode::try_from(u32::from(payload[NODE_ID_LEN + 1])) else {
+            return;
+        };
+        let audience = match payload[NODE_ID_LEN] {
+            KIND_TOPIC => Audience::Topic(Bytes::copy_from_slice(name)),
+            KIND_EVERYONE => Audience::Everyone,
+            KIND_GROUP => match name.strip_prefix(GROUP_CHANNEL).map(std::str::from_utf8) {
+                Some(Ok(group)) => Audience::Group(group.to_owned()),
+                _ => return,
+            },
+            _ => return,
+        };
+        let data = Bytes::from(payload).slice(HEADER_LEN..);
+        self.sink.remote(audience, opcode, data).await;
+    }
+}
+
+/// The publisher connection's task: writes queued publishes in order, pipelined.
+async fn publisher<C>(shared: Arc<Shared>, queue: Receiver<Vec<u8>>, sink: EventSink<C>) {
+    let mut failures = 0;
+    let mut reported = 0;
+    loop {
+        let error = match connect(&shared).await {
+            Ok(mut conn) => {
+                failures = 0;
+                match publish_queued(&shared, &mut conn, &queue, &sink, &mut reported).await {
+                    Some(error) => error,
+                    None => return,
+                }
+            }
+            Err(error) => error,
+        };
+        if worth_reporting(failures) {
+            shared.report(&sink, "publisher", &error);
+        }
+        shared.report_dropped(&sink, &mut reported);
+        Timer::after(backoff(failures)).await;
+        failures = failures.saturating_add(1);
+    }
+}
+
+/// Publishes until the connection fails (the error) or the app is gone (`None`).
+async fn publish_queued<C>(
+    shared: &Shared,
+    conn: &mut Connection,
+    queue: &Receiver<Vec<u8>>,
+    sink: &EventSink<C>,
+    reported: &mut u64,
+) -> Option<Error> {
+    loop {
+        let Ok(mut batch) = queue.recv().await else {
+            return None;
+        };
+        shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+        let mut count = 1;
+        while count < MAX_PIPELINE && batch.len() < MAX_PIPELINE_BYTES {
+            let Ok(more) = queue.try_recv() else { break };
+            shared.queued.fetch_sub(more.len(), Ordering::AcqRel);
+            batch.extend_from_slice(&more);
+            count += 1;
+        }
+        if let Err(e) = conn.write(&batch).await {
+            shared.dropped.fetch_add(count as u64, Ordering::Relaxed);
+            return Some(e);
+        }
+        for confirmed in 0..count {
+            match conn.next().await {
+                Ok(Value::Error(text)) => {
+                    let error = Error::new(ErrorKind::Io, String::from_utf8_lossy(&text));
+                    shared.report(sink, "publisher", &error);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    shared
+                        .dropped
+                        .fetch_add((count - confirmed) as u64, Ordering::Relaxed);
+                    return Some(e);
+                }
+            }
+        }
+        shared.report_dropped(sink, reported);
+    }
+}
+
+/// Any byte stream to Redis: TCP, or TLS over TCP.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// One Redis connection: the stream and the replies read but not yet taken.
+struct Connection {
+    stream: Box<dyn Duplex>,
+    buf: Vec<u8>,
+    /// Where the first reply not yet taken starts in `buf`.
+    start: usize,
+    /// Where reads land, so a read cancelled halfway leaves `buf` as it was.
+    scratch: Box<[u8]>,
+}
+
+/// Connects, upgrades to TLS for `rediss://`, authenticates and selects the database.
+async fn connect(shared: &Shared) -> Result<Connection> {
+    let url = &shared.url;
+    let connecting = async {
+        TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| Error::io("cannot connect", e))
+    };
+    let timeout = async {
+        Timer::after(CONNECT_TIMEOUT).await;
+        Err(Error::new(ErrorKind::Timeout, "connecting timed out"))
+    };
+    let tcp = smol::future::or(connecting, timeout).await?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Duplex> = match &shared.tls {
+        Some(connector) => Box::new(connector.connect(&url.host, tcp).await?),
+        None => Box::new(tcp),
+    };
+    let mut conn = Connection {
+        stream,
+        buf: Vec::new(),
+        start: 0,
+        scratch: vec![0; 64 << 10].into_boxed_slice(),
+    };
+    let mut hello = Vec::new();
+    let mut replies = 0;
+    if let Some(password) = &url.password {
+        match &url.username {
+            Some(user) => {
+                resp::command(&mut hello, &[b"AUTH", user.as_bytes(), password.as_bytes()])
+            }
+            None => resp::command(&mut hello, &[b"AUTH", password.as_bytes()]),
+        }
+        replies += 1;
+    }
+    if url.db != 0 {
+        resp::command(&mut hello, &[b"SELECT", url.db.to_string().as_bytes()]);
+        replies += 1;
+    }
+    conn.write(&hello).await?;
+    for _ in 0..replies {
+        if let Value::Error(text) = conn.next().await? {
+            let text = String::from_utf8_lossy(&text);
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("refused the login: {text}"),
+            ));
+        }
+    }
+    Ok(conn)
+}
+
+impl Connection {
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let written = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        written
+            .await
+            .map_err(|e| Error::io("lost the connection", e))
+    }
+
+    /// The next complete reply already read, if any.
+    fn take(&mut self) -> Result<Option<Value>> {
+        match resp::parse(&self.buf[self.start..])? {
+            Some((value, used)) => {
+                self.start += used;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Some(value))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Reads more bytes; an error when the connection ended. Safe to cancel.
+    async fn fill(&mut self) -> Result<()> {
+        let n = match self.stream.read(&mut self.scratch).await {
+            Ok(0) => return Err(Error::new(ErrorKind::Io, "closed the connection")),
+            Ok(n) => n,
+            Err(e) => return Err(Error::io("lost the connection", e)),
+        };
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(&self.scratch[..n]);
+        Ok(())
+    }
+
+    /// The next reply, reading as needed.
+    async fn next(&mut self) -> Result<Value> {
+        loop {
+            if let Some(value) = self.take()? {
+                return Ok(value);
+            }
+            self.fill().await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_100_ms_to_5_s() {
+        let waits: Vec<u64> = (0..9).map(|n| backoff(n).as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+        assert!(worth_reporting(0) && !worth_reporting(1) && worth_reporting(REPORT_EVERY));
+    }
+}
