@@ -489,8 +489,10 @@ pub fn run(s: &WebSettings) -> String {
     out.push_str("\nWebSocket handshakes (connect, upgrade, drop):\n\n");
     out.push_str(&connect_table);
     out.push_str("\nServers:\n");
-    for sv in statics.iter().chain(handshakes.iter()) {
-        out.push_str(&format!("- {}: {}\n", sv.name, sv.what));
+    for (mode, list) in [("static", &statics), ("connects", &handshakes)] {
+        for sv in list.iter() {
+            out.push_str(&format!("- {mode} {}: {}\n", sv.name, sv.what));
+        }
     }
     out
 }
