@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench install uninstall clean fmt lint check-memory check-targets fuzz
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web install uninstall clean fmt lint check-memory check-targets fuzz
 
 all: lib examples
 
@@ -134,6 +134,14 @@ bench: all
 	$(CARGO) build --release -p luna-bench
 	@mkdir -p build/bench
 	timeout 1500 target/release/luna-bench suite > build/bench/results.md && cat build/bench/results.md
+
+# luna as a web server (bench/README.md, "Web"): a 1 KiB static file under wrk beside nginx and
+# Node's http, and WebSocket handshakes/s with and without on_upgrade. Kept in build/bench/web.md.
+bench-web: all
+	bash bench/setup.sh
+	$(CARGO) build --release -p luna-bench
+	@mkdir -p build/bench
+	timeout 900 target/release/luna-bench web > build/bench/web.md && cat build/bench/web.md
 
 clean:
 	$(CARGO) clean

@@ -3,11 +3,13 @@
 #   Node's ws        -> build/node/node_modules (shared with the tests)
 #   Python websockets -> build/venv (shared with the tests)
 #   lua-http          -> Debian's lua-http (Lua 5.1 modules on cqueues; LuaJIT loads them)
+#   wrk, nginx        -> Debian's wrk and nginx-light (make bench-web; the bench starts its own
+#                        nginx on a free loopback port, never the system service)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in luajit:luajit node:nodejs npm:npm python3:python3; do
+for pair in luajit:luajit node:nodejs npm:npm python3:python3 wrk:wrk nginx:nginx-light; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -265,10 +265,15 @@ where
     }
 }
 
-/// The whole of a small file, if it still has the length its head announced.
+/// The `len` bytes of a small file its head announced, if it still has them: one `open`, one
+/// `read` (`fs::read` would add a `statx` and a `read` to see the end).
 fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
-    let bytes = std::fs::read(&file.path).ok()?;
-    (bytes.len() as u64 == file.len).then_some(bytes)
+    let mut bytes = vec![0u8; file.len as usize];
+    std::fs::File::open(&file.path)
+        .ok()?
+        .read_exact(&mut bytes)
+        .ok()?;
+    Some(bytes)
 }
 
 /// Streams a file in chunks; false when it could not send exactly the announced length.

@@ -8,11 +8,15 @@
 //!   luna-bench broadcast PORT             broadcast fan-out (subprotocol "broadcast")
 //!   luna-bench publish PORT               the same through a topic (subprotocol "publish")
 //!   luna-bench hold PORT PID              connect-and-hold, server RSS per connection
+//!   luna-bench web                        static files and handshakes vs nginx and Node
+//!   luna-bench static PORT [PID]          wrk against a running server's /1k.html
+//!   luna-bench connects PORT [PID]        WebSocket handshakes/s against a running server
 //! Settings come from BENCH_* environment variables (bench/README.md lists them).
 
 mod modes;
 mod procfs;
 mod suite;
+mod web;
 mod ws;
 
 use std::net::SocketAddr;
@@ -26,11 +30,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let s = Settings::from_env();
     let Some(mode) = args.first() else {
-        eprintln!("usage: luna-bench suite | echo|large|ping|broadcast|publish|hold PORT [PID]");
+        eprintln!("usage: luna-bench suite | web | echo|large|ping|broadcast|publish|hold|static|connects PORT [PID]");
         return ExitCode::from(2);
     };
     if mode == "suite" {
         print!("{}", suite::run(&s));
+        return ExitCode::SUCCESS;
+    }
+    if mode == "web" {
+        print!("{}", web::run(&web::WebSettings::from_env()));
         return ExitCode::SUCCESS;
     }
     procfs::raise_fd_limit();
@@ -87,6 +95,25 @@ fn main() -> ExitCode {
                 s.hold_n, h.kib_per_conn, h.rss_before_kib, h.rss_after_kib
             )
         }),
+        "static" => {
+            let w = web::WebSettings::from_env();
+            web::static_file(t, w.conns, w.seconds).map(|r| {
+                format!(
+                    "{:.0} requests/s, server {:.2} µs CPU/request",
+                    r.per_s, r.server_us
+                )
+            })
+        }
+        "connects" => {
+            let w = web::WebSettings::from_env();
+            let run = Duration::from_secs(w.seconds);
+            web::connects(t, w.parallel, Duration::from_millis(500), run).map(|r| {
+                format!(
+                    "{:.0} handshakes/s, server {:.2} µs CPU/handshake",
+                    r.per_s, r.server_us
+                )
+            })
+        }
         other => {
             eprintln!("luna-bench: unknown mode {other:?}");
             return ExitCode::from(2);

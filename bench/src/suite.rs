@@ -84,15 +84,18 @@ impl Settings {
 }
 
 /// A server under test: how to start it (from the repository root) and what it serves.
-struct Server {
-    name: &'static str,
-    what: &'static str,
-    cmd: Vec<String>,
-    env: Vec<(&'static str, String)>,
-    broadcast: bool,
+pub(crate) struct Server {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub cmd: Vec<String>,
+    pub env: Vec<(&'static str, String)>,
+    pub broadcast: bool,
+    /// The port it was told to listen on, when it prints no ready line (nginx): it is
+    /// ready once that port accepts a connection.
+    pub fixed_port: Option<u16>,
 }
 
-fn have(cmd: &str) -> bool {
+pub(crate) fn have(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(cmd).is_file()))
 }
@@ -109,6 +112,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["target/release/luna-bench-rust-echo", "0"]),
             env: vec![],
             broadcast: true,
+            fixed_port: None,
         },
         Server {
             name: "luna-c",
@@ -116,6 +120,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["build/echo_server", "127.0.0.1", "0"]),
             env: vec![],
             broadcast: false,
+            fixed_port: None,
         },
         Server {
             name: "luna-lua-update",
@@ -123,6 +128,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["luajit", "bench/servers/luna_echo.lua", "0", "update"]),
             env: vec![],
             broadcast: true,
+            fixed_port: None,
         },
         Server {
             name: "luna-lua-wait",
@@ -130,6 +136,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["luajit", "bench/servers/luna_echo.lua", "0", "wait"]),
             env: vec![],
             broadcast: true,
+            fixed_port: None,
         },
         Server {
             name: "node-ws",
@@ -137,6 +144,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["node", "bench/servers/ws_echo.js", "0"]),
             env: vec![("NODE_PATH", "build/node/node_modules".into())],
             broadcast: true,
+            fixed_port: None,
         },
         Server {
             name: "python-websockets",
@@ -144,6 +152,7 @@ fn servers() -> Vec<Server> {
             cmd: s(&["build/venv/bin/python", "bench/servers/websockets_echo.py", "0"]),
             env: vec![],
             broadcast: true,
+            fixed_port: None,
         },
         Server {
             name: "lua-http",
@@ -151,14 +160,15 @@ fn servers() -> Vec<Server> {
             cmd: vec![lua.into(), "bench/servers/lua_http_echo.lua".into(), "0".into()],
             env: vec![],
             broadcast: true,
+            fixed_port: None,
         },
     ]
 }
 
 /// A started server; stopped (TERM, then KILL) when dropped.
-struct Running {
-    child: Child,
-    port: u16,
+pub(crate) struct Running {
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Drop for Running {
@@ -177,9 +187,9 @@ impl Drop for Running {
     }
 }
 
-const LOG_DIR: &str = "build/bench";
+pub(crate) const LOG_DIR: &str = "build/bench";
 
-fn start(server: &Server) -> Result<Running, String> {
+pub(crate) fn start(server: &Server) -> Result<Running, String> {
     let log_path = format!("{LOG_DIR}/{}.log", server.name);
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{log_path}: {e}"))?;
     let mut cmd = Command::new(&server.cmd[0]);
@@ -209,6 +219,21 @@ fn start(server: &Server) -> Result<Running, String> {
     });
     let mut running = Running { child, port: 0 };
     let deadline = Instant::now() + Duration::from_secs(20);
+    if let Some(port) = server.fixed_port {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!("exited ({status}): {}", log.trim()));
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                running.port = port;
+                return Ok(running);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return Err(format!("port {port} never accepted a connection"));
+    }
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
@@ -422,7 +447,7 @@ const COLUMNS: [(Metric, &str, bool); 10] = [
     (Metric::Rss, "RSS KiB/idle conn", false),
 ];
 
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     if v.is_nan() {
         "?".into()
@@ -437,7 +462,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn stats(v: &[Result<f64, String>]) -> Result<(f64, f64, f64), String> {
+pub(crate) fn stats(v: &[Result<f64, String>]) -> Result<(f64, f64, f64), String> {
     let mut ok: Vec<f64> = v.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     if ok.is_empty() {
         let e = v

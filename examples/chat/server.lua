@@ -3,9 +3,13 @@
 --   PORT: default 8765; 0 picks a free port (the line printed says which).
 --   HOST: the address to listen on, default 127.0.0.1 (this machine only); "*" = every
 --   interface, IPv4 and IPv6.
+--   ORIGINS: comma-separated origins whose pages may connect (e.g. http://127.0.0.1:8765);
+--   other browser pages get HTTP 403. Default: every origin.
 -- It serves its own page (examples/chat/public/) on the same port and prints the URL to open:
--- http://HOST:PORT/ (add ?name=NAME to join under a name). With CERT and KEY (PEM files) it
--- serves https:// and wss:// instead.
+-- http://HOST:PORT/. The page asks for a name; joining with ?name=NAME, the 101 answer sets
+-- the cookie "name", and later visits join under the name from that cookie (both read by
+-- on_upgrade, which hands it to the handler as ws.data.name; no name: "guestN"). With CERT
+-- and KEY (PEM files) it serves https:// and wss:// instead.
 -- Subprotocols: "chat" (the room; the message "/bye" makes the server close that connection
 -- with 4001 "bye") and "echo" (every message is sent back as is, with its opcode).
 -- CLUSTER=redis://HOST:PORT joins every server started with the same Redis into one room:
@@ -25,18 +29,34 @@ if cert and not key then
   io.stderr:write("usage: luajit examples/chat/server.lua [PORT [CERT KEY]]\n")
   os.exit(2)
 end
+local origins
+for origin in (os.getenv("ORIGINS") or ""):gmatch("[^,%s]+") do
+  origins = origins or {}
+  origins[#origins + 1] = origin
+end
 local app
 
--- The name the page asked for (?name=), if it is a plain short word.
-local function asked_name(ws)
-  local name = luna.parse_query(ws.query or "").name
+-- `name` if it is a plain short word (safe in a cookie and in the room), else nil.
+local function plain(name)
   if name and #name <= 24 and name:find("^[%w_%-]+$") then
     return name
   end
 end
 
+-- Decides each WebSocket handshake before it opens: the name comes from ?name= (and is then
+-- remembered in a cookie set on the 101 answer) or from that cookie.
+local function on_upgrade(req)
+  local asked = plain(luna.parse_query(req.query).name)
+  local cookie = plain(("; " .. (req.headers.cookie or "")):match(";%s*name=([^;]*)"))
+  local headers
+  if asked then
+    headers = { ["Set-Cookie"] = "name=" .. asked .. "; Path=/; SameSite=Strict" }
+  end
+  return true, { headers = headers, data = { name = asked or cookie } }
+end
+
 local function chat(ws)
-  local nick = asked_name(ws) or ("guest" .. ws.id)
+  local nick = ws.data.name or ("guest" .. ws.id)
   ws:broadcast("* " .. nick .. " joined")
   while true do
     local message, opcode = ws:receive()
@@ -76,6 +96,8 @@ app = luna.new_web_app({
   ssl = cert and { cert = cert, key = key } or nil,
   static = here .. "/public",
   cluster = cluster,
+  on_upgrade = on_upgrade,
+  origins = origins,
 })
 
 -- Where a browser on this machine finds the page ("*" and the like: this machine's loopback).

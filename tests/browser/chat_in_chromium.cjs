@@ -4,10 +4,21 @@
 // ArrayBuffer sent on the "echo" subprotocol comes back byte-identical; when the connection
 // drops, the page reconnects and sends what was typed meanwhile; "/bye" makes the server
 // close with 4001 "bye", which reaches the page's onclose; the other page sees it leave.
-// usage: node chat_in_chromium.cjs WS_PORT WSS_PORT REPO [SCREENSHOT]. Prints "N passed, M failed".
+// Names: without one the page shows its name form; joining with it (?name=) the Set-Cookie
+// of the 101 answer reaches the browser (context.cookies() and document.cookie), and a later
+// visit without ?name= joins under the cookie's name (on_upgrade reads the cookie header).
+// Origins: both servers list only their own origin; a page from another origin (a third
+// chat server's, without `origins`) fails to connect (error, then close 1006; the browser
+// logs the 403 and the server answers a handshake with that Origin 403), while a page of
+// the first server connects to that third server (the refusal is the list's, not the
+// browser's).
+// usage: node chat_in_chromium.cjs WS_PORT WSS_PORT OPEN_PORT REPO [SCREENSHOT].
+// Prints "N passed, M failed".
+const http = require("http");
+const https = require("https");
 const { chromium } = require("playwright-core");
 
-const [ws_port, wss_port, , shot] = process.argv.slice(2);
+const [ws_port, wss_port, open_port, , shot] = process.argv.slice(2);
 let passed = 0, failed = 0;
 const check = (name, ok, detail = "") => {
   if (ok) passed++; else { failed++; console.log("FAIL", name, detail); }
@@ -17,6 +28,85 @@ const wait_for = (page, name, fn, arg) =>
     .then(() => check(name, true), (e) => check(name, false, e.message));
 const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+// The status a WebSocket handshake with this Origin gets (101 when it opens).
+const handshake_status = (scheme, port, origin) => new Promise((resolve) => {
+  const req = (scheme === "wss" ? https : http).request({
+    host: "127.0.0.1", port, path: "/chat", rejectUnauthorized: false, headers: {
+      Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "chat", Origin: origin,
+    },
+  });
+  req.on("upgrade", (res, socket) => { socket.destroy(); resolve(101); });
+  req.on("response", (res) => { res.resume(); resolve(res.statusCode); });
+  req.on("error", (e) => resolve(e.message));
+  req.end();
+});
+
+// Opens a WebSocket to `u` inside `page`: { open } or { error, code } once it closes.
+const attempt = (page, u) => page.evaluate((u) => new Promise((resolve) => {
+  const s = new WebSocket(u, ["chat"]);
+  let error = false;
+  s.onopen = () => { s.close(); resolve({ open: true }); };
+  s.onerror = () => { error = true; };
+  s.onclose = (e) => resolve({ open: false, error, code: e.code });
+  setTimeout(() => resolve({ timeout: true }), 10000);
+}), u);
+
+async function names(browser, t, page_url) {
+  const ctx = await browser.newContext();   // its own cookie jar
+  try {
+    const p = await ctx.newPage();
+    await p.goto(page_url);
+    check(t("no name yet: the page shows its name form"), await p.isVisible("#who"));
+    await p.fill("#who input[name=name]", "carol");
+    await Promise.all([p.waitForURL(/\?name=carol$/), p.press("#who input[name=name]", "Enter")]);
+    await wait_for(p, t("joined as carol with ?name="),
+      () => document.getElementById("status").textContent.startsWith("connected") &&
+        document.getElementById("log").textContent.includes("* carol joined"));
+    const cookies = await ctx.cookies(page_url);
+    const c = cookies.find((k) => k.name === "name");
+    check(t("Set-Cookie of the 101 reached the browser"),
+          !!c && c.value === "carol" && c.path === "/" && c.sameSite === "Strict", JSON.stringify(cookies));
+    check(t("document.cookie has the name"), (await p.evaluate(() => document.cookie)).includes("name=carol"));
+
+    const later = await ctx.newPage();
+    await later.goto(page_url);
+    await wait_for(later, t("a later visit joins by the cookie"),
+      () => document.getElementById("status").textContent.startsWith("connected") &&
+        document.getElementById("log").textContent.includes("* carol joined"));
+    const [url, form, me] = await later.evaluate(() =>
+      [ws.url, document.getElementById("who").hidden, document.getElementById("me").textContent]);
+    check(t("that visit's URL has no name, the page knows it"), !url.includes("name=") && form && me === "you are carol",
+          JSON.stringify([url, form, me]));
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function origins(browser, t, scheme, port, page_url) {
+  const own = (scheme === "wss" ? "https" : "http") + "://127.0.0.1:" + port;
+  const other_origin = "http://127.0.0.1:" + open_port;
+  const other = await browser.newPage();
+  const logged = [];
+  other.on("console", (m) => logged.push(m.text()));
+  await other.goto(other_origin + "/");
+  const r = await attempt(other, `${scheme}://127.0.0.1:${port}/chat`);
+  check(t("a page from another origin fails to connect"), r.open === false && r.error && r.code === 1006,
+        JSON.stringify(r));
+  check(t("the browser logged the 403"), logged.some((l) => l.includes("403")), JSON.stringify(logged));
+  check(t("the server answers that Origin 403"), (await handshake_status(scheme, port, other_origin)) === 403);
+  check(t("and its own origin 101"), (await handshake_status(scheme, port, own)) === 101);
+  if (scheme === "ws") {
+    // An https:// page may not open ws:// (mixed content): only the ws:// run does this.
+    const own_page = await browser.newPage();
+    await own_page.goto(page_url);
+    const ok = await attempt(own_page, `ws://127.0.0.1:${open_port}/chat`);
+    check(t("a cross-origin page connects to a server without origins"), ok.open === true, JSON.stringify(ok));
+    await own_page.close();
+  }
+  await other.close();
+}
 
 async function run(scheme, port, extra_args) {
   const t = (name) => `${scheme}: ${name}`;
@@ -90,6 +180,8 @@ async function run(scheme, port, extra_args) {
     await wait_for(b, t("b's page shows the close code"), () => document.getElementById("status").textContent.includes("4001"));
     await wait_for(a, t("a sees b leave"), () => document.getElementById("log").textContent.includes(" left"));
     if (shot && scheme === "ws") await a.screenshot({ path: shot });
+    await names(browser, t, page_url);
+    await origins(browser, t, scheme, port, page_url);
   } finally {
     await browser.close();
   }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # examples/chat/server.lua, started as `make demo` starts it (examples/demo.sh) with PORT=0:
 # it prints the real port and one "open" line with the http:// URL of the page it serves
-# itself; the page comes from that URL; a client joining as /chat?name=ann is called ann;
-# two clients with subprotocol "chat" both receive every message. HOST= picks the address
-# it listens on.
+# itself; the page comes from that URL; a client joining as /chat?name=ann is called ann and
+# its 101 answer sets the cookie name=ann; a client sending that cookie (and no ?name=) is
+# called ann too, ?name= wins over the cookie, and a name that is not a plain word is
+# ignored (guestN); two clients with subprotocol "chat" both receive every message. HOST=
+# picks the address it listens on; ORIGINS= lists the browser origins it accepts (403 for
+# the others, clients without Origin accepted).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 command -v luajit >/dev/null || { echo "chat_example: luajit is not installed" >&2; exit 1; }
@@ -38,16 +41,24 @@ body = r.read().decode()
 assert r.status == 200 and "<h1>luna chat</h1>" in body, (r.status, body[:200])
 assert r.getheader("Content-Type") == "text/html; charset=utf-8", r.getheader("Content-Type")
 url = "ws://127.0.0.1:%s" % sys.argv[1]
-with connect(url + "/chat?name=ann", subprotocols=["chat"]) as named:
-    # Others' "left" lines may come first; the name shows in the join line.
-    line = named.recv(timeout=5)
-    while line.endswith(" left"):
-        line = named.recv(timeout=5)
-    assert line == "* ann joined", line
 def recv(c):
-    """The next line but "* ann left", which may still be on its way."""
+    """The next line but the "left" line of an earlier connection, which may still come."""
     line = c.recv(timeout=5)
-    return c.recv(timeout=5) if line == "* ann left" else line
+    while line.endswith(" left"):
+        line = c.recv(timeout=5)
+    return line
+with connect(url + "/chat?name=ann", subprotocols=["chat"]) as named:
+    assert recv(named) == "* ann joined"
+    cookie = named.response.headers.get("Set-Cookie")
+    assert cookie == "name=ann; Path=/; SameSite=Strict", cookie
+with connect(url + "/chat", subprotocols=["chat"], additional_headers={"Cookie": "theme=dark; name=ann"}) as c:
+    assert recv(c) == "* ann joined"
+    assert c.response.headers.get("Set-Cookie") is None   # nothing new to remember
+with connect(url + "/chat?name=bo", subprotocols=["chat"], additional_headers={"Cookie": "name=ann"}) as c:
+    assert recv(c) == "* bo joined"
+with connect(url + "/chat", subprotocols=["chat"], additional_headers={"Cookie": "name=a%20b<"}) as c:
+    joined = recv(c)
+    assert joined.startswith("* guest") and joined.endswith(" joined"), joined
 with connect(url, subprotocols=["chat"]) as a, connect(url, subprotocols=["chat"]) as b:
     assert a.subprotocol == "chat", a.subprotocol
     recv(a)                                # "* guestN joined" (a's own)
@@ -60,7 +71,7 @@ with connect(url, subprotocols=["chat"]) as a, connect(url, subprotocols=["chat"
 PY
 
 # HOST=127.0.0.2 (still loopback): it listens there, and the page is told to connect there.
-(cd /tmp && HOST=127.0.0.2 exec luajit "$OLDPWD/examples/chat/server.lua" 0) >"$log2" 2>&1 &
+(cd /tmp && HOST=127.0.0.2 ORIGINS="http://a.example, http://b.example" exec luajit "$OLDPWD/examples/chat/server.lua" 0) >"$log2" 2>&1 &
 pid2=$!
 wait_port "$log2"
 [ -n "$port" ] || fail "HOST=127.0.0.2: server did not start:" "$log2"
@@ -70,7 +81,15 @@ timeout 10 $py -c '
 import sys, warnings
 warnings.simplefilter("ignore")
 from websockets.sync.client import connect
-with connect("ws://127.0.0.2:%s" % sys.argv[1], subprotocols=["chat"]) as c:
-    assert c.recv(timeout=5).endswith("joined")
-' "$port" || fail "no chat on 127.0.0.2:$port" "$log2"
+from websockets.exceptions import InvalidStatus
+url = "ws://127.0.0.2:%s" % sys.argv[1]
+for origin in (None, "http://a.example", "http://b.example"):
+    with connect(url, subprotocols=["chat"], origin=origin) as c:
+        assert c.recv(timeout=5).endswith("joined")
+try:
+    connect(url, subprotocols=["chat"], origin="http://c.example")
+    raise SystemExit("an origin not in ORIGINS was accepted")
+except InvalidStatus as e:
+    assert e.response.status_code == 403, e.response.status_code
+' "$port" || fail "no chat on 127.0.0.2:$port, or ORIGINS not applied" "$log2"
 echo "chat_example: passed"
