@@ -447,7 +447,10 @@ where
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
         shared.live.lock().remove(&id);
-        conn.emit_close(&shared.sink, 1001, "going away".into(), false);
+        // A host that accepted this id in an UPGRADE event hears how it ended.
+        if shared.config.upgrade_events {
+            conn.emit_close(&shared.sink, 1001, "going away".into(), false);
+        }
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
