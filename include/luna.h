@@ -328,6 +328,10 @@ typedef struct LunaServerConfig {
   // The start of every Redis channel name the cluster uses, so several clusters can
   // share one Redis. NULL = "luna:". Only with `cluster_redis`.
   const char *cluster_prefix;
+  // The Cache-Control of static file answers, such as "public, max-age=3600" for files
+  // that never change under their name. NULL = "no-cache" (browsers revalidate every time:
+  // a changed file shows at once, an unchanged one costs a 304).
+  const char *static_cache_control;
 } LunaServerConfig;
 
 #ifdef __cplusplus

@@ -343,8 +343,21 @@ fn percent_decode(s: &str) -> Option<String> {
 
 pub(crate) use crate::http::static_files::DEFAULT_INDEX;
 
-/// Checks static-file settings: a root and an index file name (no path separators).
-pub(crate) fn static_files(root: &str, index: String) -> Result<StaticFiles> {
+pub(crate) use crate::http::static_files::DEFAULT_CACHE_CONTROL;
+
+/// Checks static-file settings: a root, an index file name (no path separators) and a
+/// `Cache-Control` value (no control characters).
+pub(crate) fn static_files(
+    root: &str,
+    index: String,
+    cache_control: String,
+) -> Result<StaticFiles> {
+    if cache_control.is_empty() || cache_control.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "static cache control '{}' must be a non-empty header value",
+            cache_control.escape_default()
+        )));
+    }
     if root.is_empty() {
         return Err(Error::invalid("the static root is empty"));
     }
@@ -356,6 +369,7 @@ pub(crate) fn static_files(root: &str, index: String) -> Result<StaticFiles> {
     Ok(StaticFiles {
         root: PathBuf::from(root),
         index,
+        cache_control,
     })
 }
 
@@ -365,6 +379,9 @@ pub(crate) struct StaticFiles {
     pub root: PathBuf,
     /// The file that answers for a directory. Default `index.html`.
     pub index: String,
+    /// The `Cache-Control` of file answers. Default `no-cache` (revalidate: a changed file
+    /// shows at once, an unchanged one costs a 304).
+    pub cache_control: String,
 }
 
 /// Where and how a client connects.

@@ -74,10 +74,13 @@ impl Server {
             None => None,
         };
         let statics = match &config.static_files {
-            Some(files) => Some(StaticRoot::new(&files.root, &files.index).map_err(|e| {
-                let root = files.root.display();
-                Error::invalid(format!("static root '{root}' cannot be served: {e}"))
-            })?),
+            Some(files) => {
+                let root = StaticRoot::new(&files.root, &files.index).map_err(|e| {
+                    let root = files.root.display();
+                    Error::invalid(format!("static root '{root}' cannot be served: {e}"))
+                })?;
+                Some(root.with_cache_control(&files.cache_control))
+            }
             None => None,
         };
         let std_listener = bind(&config.host, config.port)?;

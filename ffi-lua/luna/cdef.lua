@@ -138,6 +138,7 @@ const char *const *origins;
 
 const char *cluster_redis;
   const char *cluster_prefix;
+  const char *static_cache_control;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

@@ -666,14 +666,15 @@ local function check_origins(origins)
 end
 
 
--- static = "dir" or { root = "dir", index = "index.html" }: returns root, index.
+-- static = "dir" or { root = "dir", index = "index.html", cache = "max-age=60" }: returns
+-- root, index, cache.
 local function check_static(static)
   if static == nil then
     return nil
   elseif type(static) == "string" and static ~= "" then
-    return static, nil
+    return static, nil, nil
   elseif type(static) ~= "table" then
-    bad("static", "a directory path, or a table { root = path, index = file name }", static)
+    bad("static", "a directory path, or a table { root = path, index = file name, cache = Cache-Control }", static)
   end
   if type(static.root) ~= "string" or static.root == "" then
     bad("static.root", "a directory path string", static.root)
@@ -681,7 +682,10 @@ local function check_static(static)
   if static.index ~= nil and (type(static.index) ~= "string" or static.index == "") then
     bad("static.index", "a file name string", static.index)
   end
-  return static.root, static.index
+  if static.cache ~= nil and type(static.cache) ~= "string" then
+    bad("static.cache", "a Cache-Control value string", static.cache)
+  end
+  return static.root, static.index, static.cache
 end
 
 
@@ -753,8 +757,8 @@ local function c_config(config, names)
     for i, origin in ipairs(origins) do origin_list[i - 1] = origin end
     cfg.origins, cfg.origin_count = origin_list, #origins
   end
-  local root, index = check_static(config.static)
-  cfg.static_root, cfg.static_index = root, index
+  local root, index, cache = check_static(config.static)
+  cfg.static_root, cfg.static_index, cfg.static_cache_control = root, index, cache
   cfg.max_head_size = integer(config, "max_head_size", 1024, 4294967295, cfg.max_head_size)
   cfg.upgrade_events = config.on_upgrade and 1 or 0
   cfg.http_events = config.http and 1 or 0
@@ -762,7 +766,7 @@ local function c_config(config, names)
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
-  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index, redis, prefix }
+  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index, cache, redis, prefix }
 end
 
 

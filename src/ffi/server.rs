@@ -101,6 +101,10 @@ pub struct LunaServerConfig {
     /// The start of every Redis channel name the cluster uses, so several clusters can
     /// share one Redis. NULL = "luna:". Only with `cluster_redis`.
     pub cluster_prefix: *const c_char,
+    /// The Cache-Control of static file answers, such as "public, max-age=3600" for files
+    /// that never change under their name. NULL = "no-cache" (browsers revalidate every time:
+    /// a changed file shows at once, an unchanged one costs a 304).
+    pub static_cache_control: *const c_char,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -138,6 +142,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             max_body_size: config::DEFAULT_MAX_BODY_SIZE,
             cluster_redis: std::ptr::null(),
             cluster_prefix: std::ptr::null(),
+            static_cache_control: std::ptr::null(),
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -262,7 +267,8 @@ unsafe fn cluster(c: &LunaServerConfig) -> Result<Option<config::ClusterConfig>>
 /// The static-file settings of `c`.
 ///
 /// # Safety
-/// `static_root` and `static_index` must be NULL or NUL-terminated strings.
+/// `static_root`, `static_index` and `static_cache_control` must be NULL or NUL-terminated
+/// strings.
 unsafe fn static_files(c: &LunaServerConfig) -> Result<Option<StaticFiles>> {
     if c.static_root.is_null() {
         return Ok(None);
@@ -274,7 +280,14 @@ unsafe fn static_files(c: &LunaServerConfig) -> Result<Option<StaticFiles>> {
         // SAFETY: non-NULL; the caller promises a NUL-terminated string.
         false => unsafe { c_str(c.static_index, "config.static_index")? }.to_owned(),
     };
-    config::static_files(root, index).map(Some)
+    let cache_control = match c.static_cache_control.is_null() {
+        true => config::DEFAULT_CACHE_CONTROL.to_owned(),
+        false => {
+            // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+            unsafe { c_str(c.static_cache_control, "config.static_cache_control")? }.to_owned()
+        }
+    };
+    config::static_files(root, index, cache_control).map(Some)
 }
 
 /// Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when

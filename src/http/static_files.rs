@@ -20,13 +20,15 @@ use super::response::ResponseHead;
 pub(crate) const DEFAULT_INDEX: &str = "index.html";
 
 /// Revalidate before every reuse: a changed file shows at once, an unchanged one costs a 304.
-const CACHE_CONTROL: &str = "no-cache";
+pub(crate) const DEFAULT_CACHE_CONTROL: &str = "no-cache";
 
 /// A directory served as static files.
 #[derive(Clone, Debug)]
 pub(crate) struct StaticRoot {
     root: PathBuf,
     index: String,
+    /// The `Cache-Control` of every file answer.
+    cache_control: String,
 }
 
 /// A regular file under the root, as found.
@@ -71,7 +73,20 @@ impl StaticRoot {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, "static root"));
         }
         let index = index.to_owned();
-        Ok(StaticRoot { root, index })
+        let cache_control = DEFAULT_CACHE_CONTROL.to_owned();
+        Ok(StaticRoot {
+            root,
+            index,
+            cache_control,
+        })
+    }
+
+    /// Answers files with this `Cache-Control` (checked by the caller: no control characters).
+    pub(crate) fn with_cache_control(self, value: &str) -> Self {
+        StaticRoot {
+            cache_control: value.to_owned(),
+            ..self
+        }
     }
 
     /// Answers a request: GET and HEAD of files under the root, 304 when the client's copy is
@@ -89,13 +104,13 @@ impl StaticRoot {
         };
         if not_modified(req, &file) {
             let mut head = status_head(304);
-            validators(&mut head, &file);
+            validators(&mut head, &file, &self.cache_control);
             return head_only(head);
         }
         let mut head = status_head(200);
         head.content_type(file.content_type);
         head.content_length(file.len);
-        validators(&mut head, &file);
+        validators(&mut head, &file, &self.cache_control);
         let body = (req.method == "GET").then_some(file);
         StaticAnswer { head, body }
     }
@@ -219,14 +234,14 @@ impl StaticFile {
 }
 
 /// The fields a 200 and a 304 share (RFC 9110 §15.4.5).
-fn validators(head: &mut ResponseHead, file: &StaticFile) {
+fn validators(head: &mut ResponseHead, file: &StaticFile, cache_control: &str) {
     if let Some(etag) = file.etag() {
         head.push("ETag", etag);
     }
     if let Some(modified) = file.modified {
         head.push("Last-Modified", httpdate::fmt_http_date(modified));
     }
-    head.push("Cache-Control", CACHE_CONTROL.to_owned());
+    head.push("Cache-Control", cache_control.to_owned());
     // Browsers must not guess a script or a page from the bytes of an unknown type.
     head.push("X-Content-Type-Options", "nosniff".to_owned());
 }
@@ -714,5 +729,19 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(content_type(Path::new(name)), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn files_carry_the_configured_cache_control() {
+        let tree = tree();
+        let plain = tree.root.answer(&request("GET", "/index.html", ""));
+        assert_eq!(
+            field(&plain.head, "Cache-Control").as_deref(),
+            Some("no-cache")
+        );
+        let cached = tree.root.clone().with_cache_control("public, max-age=60");
+        let answer = cached.answer(&request("GET", "/index.html", ""));
+        let value = field(&answer.head, "Cache-Control");
+        assert_eq!(value.as_deref(), Some("public, max-age=60"));
     }
 }

@@ -11,7 +11,8 @@ local f = assert(io.open(root .. "/page.html", "wb"))
 f:write("static page")
 f:close()
 local errors, calls = {}, 0
-local app = luna.new_web_app({ name = "web", host = "127.0.0.1", port = 0, static = root,
+local app = luna.new_web_app({ name = "web", host = "127.0.0.1", port = 0,
+  static = { root = root, cache = "public, max-age=60" },
   no_errors = true, max_body_size = 64,
   error_handler = function(err) errors[#errors + 1] = err end,
   protocols = { default = function(ws) ws:send("ws " .. ws.path) end },
@@ -35,6 +36,9 @@ def ask(method, path, body=None, headers={}):
     r = h.getresponse()
     return r.status, r.getheader("Content-Type"), r.getheader("X-Served-By"), r.read().decode()
 print("file", ask("GET", "/page.html"))
+h.request("HEAD", "/page.html")
+r = h.getresponse(); r.read()
+print("cache", r.getheader("Cache-Control"))
 print("post", ask("POST", "/api/echo?x=1", body="hello", headers={"X-A": "b"}))
 print("get", ask("GET", "/api/echo"))
 print("head", ask("HEAD", "/api/echo"))
@@ -56,6 +60,7 @@ t.check(out:find("health (204, None, None, '')", 1, true), out)
 t.check(out:find("missing (404, 'text/plain; charset=utf-8', None, 'not found')", 1, true), out)
 t.check(out:find("boom (500, 'text/plain; charset=utf-8', None, 'internal error\\n')", 1, true), out)
 t.check(out:find("big 413", 1, true), out)
+t.check(out:find("cache public, max-age=60", 1, true), out)
 t.check(out:find("ws ws /live", 1, true), out)
 -- The file and the oversized body never reached the hook: 6 calls (post, get, head, health,
 -- missing, boom), all on one connection.
