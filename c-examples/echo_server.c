@@ -43,7 +43,12 @@ static void on_signal(int sig) {
 }
 
 static void catch_stop_signals(void) {
-    catch_stop_signals();
+    struct sigaction stop;
+    memset(&stop, 0, sizeof stop);
+    stop.sa_handler = on_signal;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
 }
 #endif
 
