@@ -248,6 +248,10 @@ SKIP_LUA=(
     # An encrypted key with a password: OpenSSL builds only (Windows answers Unsupported by
     # design), and Wine cannot load PEM keys at all (suite 3).
     server/ssl_serves_wss.lua
+    # Flaky under Wine, not diagnosed: in about one run in three, the reader of a Windows
+    # luajit child's stdout pipe never sees EOF and the scenario times out (a Wine helper
+    # process inheriting the pipe is suspected; a hang at the child's exit is not ruled out).
+    server/debug_log_lines_reach_a_pipe_at_once.lua
 )
 
 suite_lua() {
