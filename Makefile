@@ -17,7 +17,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web install uninstall clean fmt lint check-memory check-targets fuzz
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
 
 all: lib examples
 
@@ -83,6 +83,48 @@ check-targets:
 		$(CARGO) clippy --lib --target $$t -- -D warnings && \
 		$(CARGO) clippy --lib --target $$t --no-default-features -- -D warnings || exit 1; \
 	done
+
+# Windows (x86_64, built here with mingw-w64; tests/windows/README.md): luna.dll, its import
+# library libluna.dll.a and the static libluna.a in $(WIN_BUILD), the C examples as .exe in
+# build/windows/ (next to a copy of luna.dll). Installs the Rust target and mingw-w64 first.
+WIN_TARGET := x86_64-pc-windows-gnu
+WIN_BUILD := target/$(WIN_TARGET)/release
+WIN_CC ?= x86_64-w64-mingw32-gcc
+WIN_EXAMPLES := build/windows/echo_server.exe build/windows/client.exe build/windows/web_server.exe
+
+windows: windows-lib windows-examples
+
+windows-lib:
+	@bash tests/windows/setup.sh --build
+	$(CARGO) build $(CARGO_FLAGS) --target $(WIN_TARGET)
+
+windows-examples: windows-lib $(WIN_EXAMPLES)
+	cp $(WIN_BUILD)/luna.dll build/windows/luna.dll
+
+build/windows/%.exe: c-examples/%.c include/luna.h | windows-lib
+	@mkdir -p build/windows
+	$(WIN_CC) $(CFLAGS_EXAMPLES) $< -o $@ -L$(WIN_BUILD) -lluna -lshell32
+
+# A Windows LuaJIT (luajit.exe + lua51.dll) cross-built from Debian's luajit source package,
+# cached in build/luajit-win/ (tests/windows/luajit.sh).
+windows-luajit:
+	bash tests/windows/luajit.sh
+
+# The release zip for LÖVE developers: build/dist/luna-$(VERSION)-windows-x86_64.zip.
+dist-windows: windows
+	bash tests/windows/dist.sh $(VERSION)
+
+# Test-only programs (never in the zip): luna_app_fd's SOCKET under select().
+build/windows/app_fd.exe: tests/windows/app_fd.c include/luna.h | windows-lib
+	@mkdir -p build/windows
+	$(WIN_CC) $(CFLAGS_EXAMPLES) $< -o $@ -L$(WIN_BUILD) -lluna -lws2_32
+
+# Runs luna.dll under Wine against Linux-side peers (tests/windows/run.sh): the C examples,
+# the Lua suites under a Windows LuaJIT, wss:// through SChannel, all from the unpacked
+# release zip. Not part of `make test` (see tests/windows/README.md for how long it takes).
+test-windows: dist-windows build/windows/app_fd.exe
+	bash tests/windows/setup.sh
+	bash tests/windows/run.sh
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))

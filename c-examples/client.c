@@ -5,13 +5,46 @@
  * Connects, sends each MESSAGE as a text message (queued before the connection opens),
  * prints every message that comes back as "< TEXT", and closes once as many messages came
  * back as were sent (or after 10 s). Exit status 0 on a clean run, 1 on any failure.
+ *
+ * Environment: TLS_CA, a PEM file of certificates to trust for wss:// besides the system's.
  */
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <shellapi.h>
+#endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "luna.h"
 
+#ifdef _WIN32
+/* Windows hands main() its arguments in the ANSI code page; luna's text messages are UTF-8.
+ * Takes them again as UTF-16 and converts them. */
+static char **utf8_argv(int *argc) {
+    wchar_t **wide = CommandLineToArgvW(GetCommandLineW(), argc);
+    char **out = wide ? calloc((size_t)*argc + 1, sizeof *out) : NULL;
+    for (int i = 0; out && i < *argc; i++) {
+        int n = WideCharToMultiByte(CP_UTF8, 0, wide[i], -1, NULL, 0, NULL, NULL);
+        out[i] = n > 0 ? malloc((size_t)n) : NULL;
+        if (!out[i] || !WideCharToMultiByte(CP_UTF8, 0, wide[i], -1, out[i], n, NULL, NULL))
+            out = NULL; /* the process exits at once: nothing worth freeing */
+    }
+    if (wide)
+        LocalFree(wide);
+    return out;
+}
+#endif
+
 int main(int argc, char **argv) {
+#ifdef _WIN32
+    argv = utf8_argv(&argc);
+    if (!argv) {
+        fprintf(stderr, "client: cannot read the command line as UTF-8\n");
+        return 1;
+    }
+#endif
     if (argc < 2) {
         fprintf(stderr, "usage: %s URL [MESSAGE...]\n", argv[0]);
         return 2;
@@ -19,6 +52,7 @@ int main(int argc, char **argv) {
     LunaClientConfig config;
     luna_client_config_default(&config);
     config.url = argv[1];
+    config.tls_ca_file = getenv("TLS_CA");
 
     uint64_t conn = 0;
     LunaApp *app = luna_client_connect(&config, &conn);

@@ -5,11 +5,18 @@
  * Every TEXT and BINARY message is sent back with its opcode. Listed subprotocols are
  * accepted; clients asking for none (or none of them) are served too. It prints
  * "listening on PORT" once bound (PORT 0 picks a free one), then one line per open and
- * close. It exits after a "shutdown" text message or on SIGINT/SIGTERM.
+ * close. It exits after a "shutdown" text message, on SIGINT/SIGTERM, or on Windows on
+ * Ctrl+C, Ctrl+Break or the console closing.
  */
-/* sigaction: under -std=c99, signal() resets the handler after one signal, and a second
- * SIGTERM (GNU timeout sends one to the process and one to its group) would kill us. */
+/* POSIX: sigaction, because under -std=c99 signal() resets the handler after one signal,
+ * and a second SIGTERM (GNU timeout sends one to the process and one to its group) would
+ * kill us. Windows: a console control handler (Ctrl+C, Ctrl+Break, closing the console). */
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#else
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +26,31 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 
+#ifdef _WIN32
+static BOOL WINAPI on_console_event(DWORD type) {
+    (void)type;
+    stop_requested = 1;
+    return TRUE;
+}
+
+static void catch_stop_signals(void) {
+    SetConsoleCtrlHandler(on_console_event, TRUE);
+}
+#else
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
 }
+
+static void catch_stop_signals(void) {
+    struct sigaction stop;
+    memset(&stop, 0, sizeof stop);
+    stop.sa_handler = on_signal;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
+}
+#endif
 
 static int fail(const char *what) {
     fprintf(stderr, "echo_server: %s: %s\n", what, luna_last_error());
@@ -74,12 +102,7 @@ int main(int argc, char **argv) {
     printf("listening on %u\n", port);
     fflush(stdout);
 
-    struct sigaction stop;
-    memset(&stop, 0, sizeof stop);
-    stop.sa_handler = on_signal;
-    sigemptyset(&stop.sa_mask);
-    sigaction(SIGINT, &stop, NULL);
-    sigaction(SIGTERM, &stop, NULL);
+    catch_stop_signals();
 
     LunaEvent events[256];
     int done = 0;

@@ -385,6 +385,10 @@ LunaResult luna_app_wait_any(struct LunaApp *const *apps, size_t count, int32_t 
 // A descriptor that is readable while events are pending, for hosts with their own event
 // loop (epoll, libuv, ...). Read-only for the caller: do not read, write or close it; it
 // becomes unreadable again once `luna_app_poll` has drained the queue.
+// On Unix it is a file descriptor (one end of a socket pair). On Windows it is a Winsock
+// `SOCKET` (the read end of a loopback TCP pair), widened to int64_t: cast it back to
+// `SOCKET` and wait on it with `select`, `WSAPoll` or `WSAEventSelect`, not with CRT
+// functions that take C runtime descriptors.
 LunaResult luna_app_fd(struct LunaApp *app, int64_t *out_fd);
 
 // Sends one message to every open connection (those whose OPEN was polled and whose CLOSE

@@ -132,6 +132,10 @@ pub extern "C" fn luna_app_wait_any(
 /// A descriptor that is readable while events are pending, for hosts with their own event
 /// loop (epoll, libuv, ...). Read-only for the caller: do not read, write or close it; it
 /// becomes unreadable again once `luna_app_poll` has drained the queue.
+/// On Unix it is a file descriptor (one end of a socket pair). On Windows it is a Winsock
+/// `SOCKET` (the read end of a loopback TCP pair), widened to int64_t: cast it back to
+/// `SOCKET` and wait on it with `select`, `WSAPoll` or `WSAEventSelect`, not with CRT
+/// functions that take C runtime descriptors.
 #[no_mangle]
 pub extern "C" fn luna_app_fd(app: *mut LunaApp, out_fd: *mut i64) -> LunaResult {
     guard(|| {

@@ -108,7 +108,8 @@ function t.echo_scenario(kind)
   t.eq(rec.events[1], "connect", "on_connect first")
   local sent = { { "héllo 🌙", 1 }, { "\0\255bin", 2 }, { "", 1 }, { "", 2 }, { big, 2 } }
   for i, m in ipairs(sent) do
-    t.eq(app:send(m[1], m[2] ~= 1 and m[2] or nil), true, "send " .. i)
+    local ok, err = app:send(m[1], m[2] ~= 1 and m[2] or nil)
+    t.eq(ok, true, "send " .. i .. " (" .. tostring(err) .. ")")
   end
   t.pump_until(function() return #rec.messages == #sent end, 20, "the echoes")
   for i, m in ipairs(sent) do

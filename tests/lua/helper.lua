@@ -1,6 +1,77 @@
 -- Shared helpers for the Lua scenarios: paths, Python peers, pumping and assertions.
 -- Scenario files run from the repository root with LUA_PATH including tests/lua/?.lua.
-package.path = "ffi-lua/?.lua;ffi-lua/?/init.lua;" .. package.path
+-- LUNA_TEST_MODULES: where luna/ and lunac/ are (default ffi-lua; "." in an unpacked
+-- Windows release, where luna.dll sits beside them).
+local MODULES = os.getenv("LUNA_TEST_MODULES") or "ffi-lua"
+local MODULE_PATH = ("%s/?.lua;%s/?/init.lua;"):format(MODULES, MODULES)
+package.path = MODULE_PATH .. package.path
+
+-- Under Wine (tests/windows/run.sh) the scenarios run in a Windows LuaJIT, but their peers
+-- (Python, openssl, sleep, ...) are Linux programs started with POSIX shell commands: there
+-- os.execute hands each command to the Linux-side spooler (tests/windows/spooler.sh) and
+-- waits for its exit status, unless it ends in "&" (io.popen reads the output of one).
+-- os.tmpname names files in the spool directory, which both sides reach by the same
+-- absolute path (Wine's Z: drive is /).
+if require("ffi").os == "Windows" then
+  local ffi = require("ffi")
+  ffi.cdef("void Sleep(uint32_t ms); uint32_t GetCurrentProcessId(void); uint64_t GetTickCount64(void);")
+  local spool = os.getenv("LUNA_TEST_SPOOL")
+  if not spool then
+    error("LUNA_TEST_SPOOL is not set: run the scenarios through tests/windows/run.sh")
+  end
+  -- Wine reuses process ids at once, and a finished scenario's peers may still write their
+  -- files: the start time makes the names unique.
+  local prefix, count = ("w%d-%s"):format(ffi.C.GetCurrentProcessId(), (tostring(ffi.C.GetTickCount64()):gsub("ULL$", ""))), 0
+  local function fresh()
+    count = count + 1
+    return ("%s/%s-%d"):format(spool, prefix, count)
+  end
+  function os.tmpname()
+    local name = fresh() .. ".tmp"
+    assert(io.open(name, "wb")):close()
+    return name
+  end
+  function os.execute(cmd)
+    if cmd == nil then return 1 end
+    local job = fresh()
+    local f = assert(io.open(job .. ".part", "wb"))
+    f:write(cmd, "\n")
+    f:close()
+    assert(os.rename(job .. ".part", job .. ".sh"))
+    if cmd:match("&%s*$") then return 0 end
+    while true do
+      local rc = io.open(job .. ".rc", "rb")
+      if rc then
+        local status = tonumber(rc:read("*a"))
+        rc:close()
+        os.remove(job .. ".rc")
+        return status
+      end
+      ffi.C.Sleep(5)
+    end
+  end
+  -- Read mode only: the command's output, once it has exited.
+  function io.popen(cmd, mode)
+    assert(mode == nil or mode == "r", "io.popen under the Wine bridge reads only")
+    local out = os.tmpname()
+    os.execute(("(%s) > %q"):format(cmd, out))
+    return io.open(out, "rb")
+  end
+  -- Lua's os.clock is processor time; the Windows C runtime's clock() is wall time.
+  ffi.cdef([[
+    typedef struct { uint32_t low, high; } luna_test_filetime;
+    int GetProcessTimes(void *process, luna_test_filetime *creation, luna_test_filetime *exit,
+                        luna_test_filetime *kernel, luna_test_filetime *user);
+    void *GetCurrentProcess(void);
+  ]])
+  local times = ffi.new("luna_test_filetime[4]")
+  function os.clock()
+    assert(ffi.C.GetProcessTimes(ffi.C.GetCurrentProcess(), times, times + 1, times + 2, times + 3) ~= 0)
+    local ticks = 0
+    for i = 2, 3 do ticks = ticks + times[i].high * 2 ^ 32 + times[i].low end
+    return ticks / 1e7
+  end
+end
 
 local t = {}
 t.python = os.getenv("LUNA_TEST_PYTHON") or "build/venv/bin/python"
@@ -112,7 +183,7 @@ function t.luajit(code)
   local script, out, err, rc = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
   os.remove(rc)
   local sf = assert(io.open(script, "wb"))
-  sf:write('package.path = "ffi-lua/?.lua;ffi-lua/?/init.lua;" .. package.path\n', code, "\n")
+  sf:write(("package.path = %q .. package.path\n"):format(MODULE_PATH), code, "\n")
   sf:close()
   os.execute(("((timeout -k 2 20 luajit %q 2> %q; echo $? > %q.tmp) | cat > %q; mv %q.tmp %q) &")
     :format(script, err, rc, out, rc, rc))

@@ -13,10 +13,17 @@ local function exit_ok(status)
   return status == 0 or status == true
 end
 
+-- On Windows (under Wine, tests/windows/run.sh) there is no `timeout`: cmd.exe runs each
+-- scenario with LUNA_TEST_LUAJIT (luajit.exe), and the caller bounds the whole run.
+local WINDOWS = package.config:sub(1, 1) == "\\"
 local passed, failed = 0, 0
-for _, file in ipairs(files) do
+for i, file in ipairs(files) do
   local log = os.tmpname()
   local cmd = ("timeout -k 5 %d luajit %q > %q 2>&1"):format(TIMEOUT, file, log)
+  if WINDOWS then
+    log = (os.getenv("LUNA_TEST_SPOOL") or ".") .. "/runner-" .. i .. ".log"
+    cmd = ('""%s" "%s" > "%s" 2>&1"'):format(os.getenv("LUNA_TEST_LUAJIT") or "luajit", file, log)
+  end
   local ok = exit_ok(os.execute(cmd))
   local f = io.open(log, "rb")
   local out = f and f:read("*a") or ""
