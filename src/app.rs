@@ -296,24 +296,12 @@ impl App {
         headers: Vec<(String, String)>,
         body: &[u8],
     ) -> Result<()> {
-        let server = self.server()?;
-        if !(300..=599).contains(&status) {
-            return Err(Error::invalid(format!(
-                "status {status} cannot refuse a handshake (use 300-599)"
-            )));
-        }
         if body.len() > MAX_REFUSAL_BODY {
             return Err(Error::invalid(format!(
                 "a refusal body is limited to {MAX_REFUSAL_BODY} bytes"
             )));
         }
-        check_fields(&headers, &[])?;
-        let decision = Decision::Respond {
-            status,
-            headers,
-            body: body.to_vec(),
-        };
-        server.upgrades().answer(id, Question::Upgrade, decision)
+        self.respond(id, Question::Upgrade, status, headers, body)
     }
 
     /// Answers held HTTP request `id` with `status` (200-599), `headers` and `body`.
@@ -324,10 +312,27 @@ impl App {
         headers: Vec<(String, String)>,
         body: &[u8],
     ) -> Result<()> {
+        self.respond(id, Question::Http, status, headers, body)
+    }
+
+    /// Answers a held request with a status, fields and a body: a handshake only with
+    /// 300-599 (a refusal), a plain request with 200-599.
+    fn respond(
+        &self,
+        id: u64,
+        question: Question,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<()> {
         let server = self.server()?;
-        if !(200..=599).contains(&status) {
+        let (lowest, what) = match question {
+            Question::Upgrade => (300, "refuse a handshake"),
+            Question::Http => (200, "answer a request"),
+        };
+        if !(lowest..=599).contains(&status) {
             return Err(Error::invalid(format!(
-                "status {status} cannot answer a request (use 200-599)"
+                "status {status} cannot {what} (use {lowest}-599)"
             )));
         }
         check_fields(&headers, &[])?;
@@ -336,7 +341,7 @@ impl App {
             headers,
             body: body.to_vec(),
         };
-        server.upgrades().answer(id, Question::Http, decision)
+        server.upgrades().answer(id, question, decision)
     }
 
     fn server(&self) -> Result<&Server> {
