@@ -40,6 +40,9 @@ pub(crate) struct App {
     topics: Mutex<Topics<Arc<Conn>>>,
     /// Who writes what the host sends.
     batch: HostBatch,
+    /// Connections that broke the protocol, closed by the next flush: after the host has
+    /// answered the messages they sent before (`Event::Failed`).
+    failing: Mutex<Vec<(u64, u16, &'static str)>>,
     /// The other nodes, through Redis (server apps with a cluster config only).
     cluster: Option<Cluster>,
     role: Role,
@@ -131,6 +134,7 @@ impl App {
             conns: Mutex::new(ConnMap::default()),
             topics: Mutex::new(Topics::default()),
             batch: HostBatch::default(),
+            failing: Mutex::new(Vec::new()),
             cluster,
             role,
         })
@@ -174,6 +178,9 @@ impl App {
                     remote += 1;
                     message_bytes += data.len();
                 }
+                Ok(Event::Failed { conn, code, reason }) => {
+                    self.failing.lock().push((conn, code, reason));
+                }
                 Ok(event) => polled.push(event),
                 Err(_) => break,
             }
@@ -193,6 +200,7 @@ impl App {
                 Event::Error { .. }
                 | Event::Upgrade { .. }
                 | Event::Http { .. }
+                | Event::Failed { .. }
                 | Event::Remote { .. } => {}
             }
             visit(event);
@@ -363,6 +371,12 @@ impl App {
     /// sends go out at once. `poll` and `wait` call it first.
     pub fn flush(&self) {
         self.batch.flush();
+        let failing = std::mem::take(&mut *self.failing.lock());
+        for (id, code, reason) in failing {
+            if let Some(conn) = self.conns.lock().get(&id) {
+                conn.close(code, reason);
+            }
+        }
     }
 
     /// Queues one shared copy of `data` for every open connection, or only those of one

@@ -4,12 +4,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// tungstenite builds the request (URL, Host, a fresh Sec-WebSocket-Key) and derives the
+// accept key; luna writes the request and checks the answer itself, so the server's first
+// frames, read with its 101, stay luna's to decode.
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
-use async_tungstenite::tungstenite::Error as WsError;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{Task, Timer};
 
@@ -17,8 +21,9 @@ use crate::config::ClientConfig;
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
+use crate::frame::Role;
 use crate::runtime;
-use crate::session;
+use crate::session::{self, Opened};
 use crate::tls;
 
 /// The parts of a `ws://` or `wss://` URL the connection needs.
@@ -96,7 +101,7 @@ impl Client {
         } else {
             None
         };
-        let conn = Conn::new(conn::next_id(), DEFAULT_GROUP, &config.limits);
+        let conn = Conn::new(conn::next_id(), DEFAULT_GROUP, &config.limits, Role::Client);
         let close_timeout = config.limits.close_timeout;
         let run = run(config, target, request, tls, conn.clone(), sink.clone());
         let task = runtime::spawn(run);
@@ -238,7 +243,6 @@ async fn within<T>(
 }
 
 /// Connects, upgrades and then serves the connection; errors only before it opened.
-#[allow(clippy::too_many_arguments)]
 async fn establish(
     config: &ClientConfig,
     target: &Target,
@@ -250,49 +254,261 @@ async fn establish(
 ) -> std::result::Result<(), Failure> {
     let (socket, peer) = within(config, deadline, tcp_connect(target)).await?;
     let _ = socket.set_nodelay(true);
-    let ws_config = Some(config.limits.websocket_config());
     let secure = tls.is_some();
     let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
     match tls {
         None => {
-            let upgrade =
-                async_tungstenite::client_async_with_config(request, socket.clone(), ws_config);
-            let (ws, resp) = within(config, deadline, async {
-                upgrade.await.map_err(handshake_failure)
-            })
-            .await?;
-            conn.open(link(agreed_protocol(&resp)), None);
-            sink.push(Event::Open(conn.clone()));
-            session::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
+            let mut stream = socket.clone();
+            let upgrade = upgrade(&mut stream, &request, &config.protocols);
+            let agreed = within(config, deadline, upgrade).await?;
+            // No wire: a client's sends go out through its writer task as soon as they are
+            // made, whether or not its host polls again.
+            conn.open(link(agreed.protocol), None);
+            serve(stream, agreed.rest, config, conn, sink).await;
         }
         Some(connector) => {
             let handshake = async {
                 let stream = connector.connect(&target.host, socket.clone()).await;
                 stream.map_err(Failure::from)
             };
-            let stream = within(config, deadline, handshake).await?;
-            let upgrade = async_tungstenite::client_async_with_config(request, stream, ws_config);
-            let (ws, resp) = within(config, deadline, async {
-                upgrade.await.map_err(handshake_failure)
-            })
-            .await?;
-            conn.open(link(agreed_protocol(&resp)), None);
-            sink.push(Event::Open(conn.clone()));
-            session::serve(ws, conn.clone(), sink.clone(), config.limits.clone()).await;
+            let mut stream = within(config, deadline, handshake).await?;
+            let upgrade = upgrade(&mut stream, &request, &config.protocols);
+            let agreed = within(config, deadline, upgrade).await?;
+            conn.open(link(agreed.protocol), None);
+            serve(stream, agreed.rest, config, conn, sink).await;
         }
     }
     Ok(())
 }
 
-fn agreed_protocol(
-    resp: &async_tungstenite::tungstenite::handshake::client::Response,
-) -> Option<String> {
-    let value = resp.headers().get("sec-websocket-protocol")?;
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// Announces the open connection and runs it until it closes.
+async fn serve<S>(stream: S, rest: Vec<u8>, config: &ClientConfig, conn: &Arc<Conn>, sink: &Sink)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    sink.push(Event::Open(conn.clone()));
+    let opened = Opened {
+        stream,
+        rest,
+        role: Role::Client,
+    };
+    session::serve(opened, conn.clone(), sink.clone(), config.limits.clone()).await;
+}
+
+/// What the server's 101 agreed to.
+struct Agreed {
+    protocol: Option<String>,
+    /// What the server sent after its response head (its first frames).
+    rest: Vec<u8>,
+}
+
+/// The longest response head read from a server.
+const MAX_RESPONSE_HEAD: usize = 16 << 10;
+
+/// Sends the opening handshake and checks the server's answer (RFC 6455 §4.1).
+async fn upgrade<S>(
+    stream: &mut S,
+    request: &Request,
+    protocols: &[String],
+) -> std::result::Result<Agreed, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let lost = |e: std::io::Error| {
+        Failure::new(
+            ErrorKind::Io,
+            format!("the server closed the connection during the handshake ({e})"),
+        )
+    };
+    stream
+        .write_all(&request_head(request))
+        .await
+        .map_err(lost)?;
+    stream.flush().await.map_err(lost)?;
+    let mut input = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, head_len) = loop {
+        let n = stream.read(&mut chunk).await.map_err(lost)?;
+        if n == 0 {
+            return Err(lost(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        input.extend_from_slice(&chunk[..n]);
+        if let Some(parsed) = parse_response(&input)? {
+            break parsed;
+        }
+        if input.len() > MAX_RESPONSE_HEAD {
+            return Err(protocol_failure("the server's response head is too long"));
+        }
+    };
+    if head.status != 101 {
+        let body = read_body(stream, &head, input.split_off(head_len)).await;
+        return Err(refused(head.status, &body));
+    }
+    let key = request
+        .headers()
+        .get("sec-websocket-key")
+        .map_or(&b""[..], |v| v.as_bytes());
+    let protocol = check_upgrade(&head, key, protocols)?;
+    Ok(Agreed {
+        protocol,
+        rest: input.split_off(head_len),
+    })
+}
+
+/// The request head as it goes on the wire.
+fn request_head(request: &Request) -> Vec<u8> {
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!("GET {target} HTTP/1.1\r\n").into_bytes();
+    for (name, value) in request.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// A server's response head.
+struct ResponseHead {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    /// The values of field `name`, several lines joined with ", ".
+    fn field(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+}
+
+/// The response head at the start of `input` and its length; `None` until it is whole.
+fn parse_response(input: &[u8]) -> std::result::Result<Option<(ResponseHead, usize)>, Failure> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(input) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => {
+            let why = format!("the server's response is not HTTP: {e}");
+            return Err(protocol_failure(&why));
+        }
+    };
+    let headers = response
+        .headers
+        .iter()
+        .map(|h| {
+            let value = String::from_utf8_lossy(h.value).trim().to_owned();
+            (h.name.to_owned(), value)
+        })
+        .collect();
+    let status = response.code.unwrap_or(0);
+    Ok(Some((ResponseHead { status, headers }, len)))
+}
+
+/// Checks a 101 (RFC 6455 §4.1, the client's checks 2-6); the subprotocol it agreed to.
+fn check_upgrade(
+    head: &ResponseHead,
+    key: &[u8],
+    protocols: &[String],
+) -> std::result::Result<Option<String>, Failure> {
+    let has_token = |field: &str, token: &str| {
+        head.field(field)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if !has_token("upgrade", "websocket") {
+        return Err(protocol_failure(
+            "the server's 101 has no 'Upgrade: websocket'",
+        ));
+    }
+    if !has_token("connection", "upgrade") {
+        return Err(protocol_failure(
+            "the server's 101 has no 'Connection: Upgrade'",
+        ));
+    }
+    let expected = derive_accept_key(key);
+    if head.field("sec-websocket-accept").as_deref() != Some(expected.as_str()) {
+        return Err(protocol_failure(
+            "the server's Sec-WebSocket-Accept does not match the key sent",
+        ));
+    }
+    if let Some(extensions) = head.field("sec-websocket-extensions") {
+        if !extensions.trim().is_empty() {
+            let why = format!("the server accepted extensions that were not offered: {extensions}");
+            return Err(protocol_failure(&why));
+        }
+    }
+    let protocol = head
+        .field("sec-websocket-protocol")
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty());
+    match protocol {
+        Some(p) if protocols.contains(&p) => Ok(Some(p)),
+        Some(_) if protocols.is_empty() => Err(protocol_failure(
+            "the server chose a subprotocol although none was requested",
+        )),
+        Some(_) => Err(protocol_failure(
+            "the server chose a subprotocol that was not requested",
+        )),
+        None if protocols.is_empty() => Ok(None),
+        None => Err(protocol_failure(
+            "the server accepted none of the requested subprotocols",
+        )),
+    }
+}
+
+/// The most of a refusal's body a failure message shows.
+const MAX_BODY: usize = 200;
+
+/// The start of a refusal's body: what was read with the head, and more up to its
+/// Content-Length (at most `MAX_BODY` bytes).
+async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &ResponseHead,
+    mut body: Vec<u8>,
+) -> Vec<u8> {
+    let length = head
+        .field("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_BODY);
+    let mut chunk = [0u8; 1024];
+    while body.len() < length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body
+}
+
+/// A server that answered with another status than 101; its body says why (e.g. which
+/// subprotocols are served): its start is kept, on one line, so a client can tell its user.
+fn refused(status: u16, body: &[u8]) -> Failure {
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]);
+    let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > MAX_BODY {
+        text.push_str("...");
+    }
+    let mut message = format!("the server answered HTTP {status} instead of upgrading");
+    if !text.is_empty() {
+        message = format!("{message}: {text}");
+    }
+    Failure {
+        kind: ErrorKind::Protocol,
+        message,
+        http_status: status,
+    }
+}
+
+fn protocol_failure(why: &str) -> Failure {
+    Failure::new(ErrorKind::Protocol, why.to_owned())
 }
 
 /// Resolves the host and connects to the first address that answers.
@@ -315,56 +531,6 @@ async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketA
         Some((addr, e)) => Failure::new(ErrorKind::Io, format!("cannot connect to {addr}: {e}")),
         None => Failure::new(ErrorKind::Dns, format!("host '{host}' has no address")),
     })
-}
-
-fn handshake_failure(err: WsError) -> Failure {
-    use async_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
-    match err {
-        WsError::Http(resp) => {
-            // The body says why (e.g. which subprotocols are served): keep its start, on
-            // one line, so a refused client can tell its user.
-            const MAX_BODY: usize = 200;
-            let body = resp.body().as_deref().unwrap_or_default();
-            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY)]);
-            let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            if body.len() > MAX_BODY {
-                text.push_str("...");
-            }
-            let mut message = format!(
-                "the server answered HTTP {} instead of upgrading",
-                resp.status()
-            );
-            if !text.is_empty() {
-                message = format!("{message}: {text}");
-            }
-            Failure {
-                kind: ErrorKind::Protocol,
-                message,
-                http_status: resp.status().as_u16(),
-            }
-        }
-        WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(e)) => {
-            let why = match e {
-                SubProtocolError::NoSubProtocol => {
-                    "the server accepted none of the requested subprotocols"
-                }
-                SubProtocolError::InvalidSubProtocol => {
-                    "the server chose a subprotocol that was not requested"
-                }
-                SubProtocolError::ServerSentSubProtocolNoneRequested => {
-                    "the server chose a subprotocol although none was requested"
-                }
-            };
-            Failure::new(ErrorKind::Protocol, why.into())
-        }
-        WsError::Protocol(ProtocolError::HandshakeIncomplete)
-        | WsError::Io(_)
-        | WsError::ConnectionClosed => Failure::new(
-            ErrorKind::Io,
-            format!("the server closed the connection during the handshake ({err})"),
-        ),
-        other => Failure::new(ErrorKind::Protocol, format!("handshake failed: {other}")),
-    }
 }
 
 #[cfg(test)]

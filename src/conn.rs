@@ -10,6 +10,7 @@ use smol::net::TcpStream;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventSink};
+use crate::frame::Role;
 use crate::http::request::Request;
 use crate::send_path::SendPath;
 use crate::wire::Wire;
@@ -93,13 +94,13 @@ impl Link {
 }
 
 impl Conn {
-    /// A connection handle, with nothing queued.
-    pub fn new(id: u64, group: u32, limits: &Limits) -> Arc<Conn> {
+    /// A connection handle, with nothing queued; `role` is our end of it.
+    pub fn new(id: u64, group: u32, limits: &Limits, role: Role) -> Arc<Conn> {
         Arc::new(Conn {
             id,
             group,
             link: OnceLock::new(),
-            path: Arc::new(SendPath::new(limits)),
+            path: Arc::new(SendPath::new(limits, role)),
             close_emitted: AtomicBool::new(false),
         })
     }

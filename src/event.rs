@@ -82,6 +82,14 @@ pub(crate) enum Event<C> {
         /// The HTTP status a server answered a client's handshake with, else 0.
         http_status: u16,
     },
+    /// A connection broke a rule of RFC 6455 after the events queued before this one: the
+    /// host's next flush (after writing what it sent in answer to them) closes it with
+    /// `code`. Never shown to the host.
+    Failed {
+        conn: u64,
+        code: u16,
+        reason: &'static str,
+    },
     /// A message another node of the cluster sent: the host's next poll delivers it to the
     /// local `audience` and never shows it to the host.
     Remote {

@@ -3,8 +3,6 @@
 //! hands a WebSocket upgrade request back to the server with the bytes read past its head.
 
 use std::io::Read;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use smol::future::FutureExt;
@@ -360,58 +358,4 @@ fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
         .date(SystemTime::now())
         .connection(false);
     head.to_bytes()
-}
-
-/// A stream that first gives back what the HTTP phase read past the request head, then
-/// reads on from `inner`. (tungstenite's own `from_partially_read` would size its read
-/// buffer from these few bytes, and then read a header at a time: 4× the CPU per message.)
-pub(crate) struct Replay<S> {
-    rest: Vec<u8>,
-    at: usize,
-    inner: S,
-}
-
-impl<S> Replay<S> {
-    pub fn new(rest: Vec<u8>, inner: S) -> Replay<S> {
-        Replay { rest, at: 0, inner }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        if this.at < this.rest.len() {
-            let n = buf.len().min(this.rest.len() - this.at);
-            buf[..n].copy_from_slice(&this.rest[this.at..this.at + n]);
-            this.at += n;
-            if this.at == this.rest.len() {
-                this.rest = Vec::new();
-                this.at = 0;
-            }
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
-    }
 }

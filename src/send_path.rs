@@ -1,21 +1,19 @@
 //! Everything a connection sends goes through its `SendPath`, and every app's sends through
 //! its `HostBatch`: together they are the one place that decides who writes a frame (the
 //! host now, the host at the end of the batch it is handling, or the I/O thread), how many
-//! bytes may wait (backpressure), and that nothing of ours follows a close frame.
+//! bytes may wait (backpressure, control frames included), and that nothing of ours follows
+//! a close frame.
 //!
-//! Plain-TCP server connections have a `Wire` the host writes encoded frames to itself
-//! (SPEC §7 "direct write"); TLS and client connections queue tungstenite messages in the
-//! outbox for their writer task. Frames wait in the outbox too whenever something queued
-//! before them must go first.
+//! Every frame is encoded once, here, by luna's codec (`frame::encode`). Plain-TCP
+//! connections have a `Wire` the host writes encoded frames to itself (SPEC §7 "direct
+//! write"); TLS connections queue them in the outbox for their writer task. Frames wait in
+//! the outbox too whenever something queued before them must go first.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -23,25 +21,23 @@ use parking_lot::Mutex;
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
+use crate::frame::encode::Encoder;
+use crate::frame::{self, Role};
 use crate::outbox::Outbox;
-use crate::wire::{self, Wire};
+use crate::wire::Wire;
 
-/// What the host queues for a connection's writer.
-pub(crate) enum Outgoing {
-    /// A whole encoded frame, for a connection with a wire.
-    Frame(Bytes),
-    /// A message tungstenite encodes (TLS and client connections, pings, close frames).
-    Message(Message),
+/// An encoded frame waiting for a connection's writer.
+pub(crate) struct Outgoing {
+    pub frame: Bytes,
+    /// The close frame: nothing may follow it.
+    pub close: bool,
 }
 
 impl Outgoing {
-    /// How many bytes it counts against the send queue.
-    fn len(&self) -> usize {
-        match self {
-            Outgoing::Frame(frame) => frame.len(),
-            Outgoing::Message(Message::Text(t)) => t.len(),
-            Outgoing::Message(Message::Binary(b) | Message::Ping(b) | Message::Pong(b)) => b.len(),
-            Outgoing::Message(_) => 0,
+    fn data(frame: Bytes) -> Outgoing {
+        Outgoing {
+            frame,
+            close: false,
         }
     }
 }
@@ -64,67 +60,43 @@ enum Sent {
     Queued,
 }
 
-/// A message ready to go to many connections, encoded once: plain-TCP recipients share the
-/// frame, the others one tungstenite message over the same payload bytes.
+/// A server message ready to go to many connections, encoded once and shared.
 pub(crate) struct Broadcast {
     frame: Bytes,
-    /// The payload inside `frame`, as tungstenite's message.
-    message: Message,
 }
 
 impl Broadcast {
     /// Validates `data` for `opcode` and encodes it once.
     pub fn new(data: &[u8], opcode: Opcode) -> Result<Broadcast> {
-        check_control(data, opcode)?;
-        let (frame, header_len) = wire::encode_server_frame(opcode as u8, data);
-        let message = message_of(frame.slice(header_len..), opcode)?;
-        Ok(Broadcast { frame, message })
+        check_payload(data, opcode)?;
+        let frame = Encoder::new(Role::Server).frame(opcode as u8, data);
+        Ok(Broadcast { frame })
     }
 
-    fn for_path(&self, path: &SendPath) -> Outgoing {
-        match path.wire.get() {
-            Some(_) => Outgoing::Frame(self.frame.clone()),
-            None => Outgoing::Message(self.message.clone()),
-        }
+    fn for_path(&self, _path: &SendPath) -> Outgoing {
+        Outgoing::data(self.frame.clone())
     }
 }
 
 /// Checks that `data` may be sent with `opcode`: UTF-8 text, control payloads ≤ 125 bytes.
 fn check_payload(data: &[u8], opcode: Opcode) -> Result<()> {
-    if opcode == Opcode::Text && std::str::from_utf8(data).is_err() {
-        return Err(not_utf8());
+    if opcode == Opcode::Text && simdutf8::basic::from_utf8(data).is_err() {
+        return Err(Error::new(
+            ErrorKind::InvalidUtf8,
+            "text message is not valid UTF-8",
+        ));
     }
-    check_control(data, opcode)
-}
-
-/// Control frames carry at most 125 bytes (RFC 6455 §5.5).
-fn check_control(data: &[u8], opcode: Opcode) -> Result<()> {
     match opcode {
-        Opcode::Ping | Opcode::Pong if data.len() > 125 => Err(Error::invalid(
-            "ping and pong payloads are limited to 125 bytes",
-        )),
+        Opcode::Ping | Opcode::Pong if data.len() > frame::MAX_CONTROL_PAYLOAD => Err(
+            Error::invalid("ping and pong payloads are limited to 125 bytes"),
+        ),
         _ => Ok(()),
     }
 }
 
-fn not_utf8() -> Error {
-    Error::new(ErrorKind::InvalidUtf8, "text message is not valid UTF-8")
-}
-
-/// The tungstenite message for `data`; a text payload is checked for UTF-8 here.
-fn message_of(data: Bytes, opcode: Opcode) -> Result<Message> {
-    Ok(match opcode {
-        Opcode::Text => Message::Text(Utf8Bytes::try_from(data).map_err(|_| not_utf8())?),
-        Opcode::Binary => Message::Binary(data),
-        Opcode::Ping => Message::Ping(data),
-        Opcode::Pong => Message::Pong(data),
-    })
-}
-
 /// Checks a close code and reason a caller wants to send (RFC 6455 §7.4).
 pub(crate) fn check_close(code: u16, reason: &[u8]) -> Result<&str> {
-    let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-    if !sendable {
+    if !frame::close_code_allowed(code) {
         return Err(Error::invalid(format!(
             "close code {code} cannot be sent (use 1000-1003, 1007-1014 or 3000-4999)"
         )));
@@ -138,11 +110,13 @@ pub(crate) fn check_close(code: u16, reason: &[u8]) -> Result<&str> {
 
 /// The outgoing side of one connection.
 pub(crate) struct SendPath {
+    /// Frames for this connection's end: masked for a client.
+    encoder: Encoder,
     /// What waits for the writer task.
     outbox: Outbox<Outgoing>,
     /// Bytes in the outbox (the wire counts its own).
     queued_bytes: AtomicUsize,
-    /// The shared write side of a plain-TCP server connection, set once it opens.
+    /// The shared write side of a plain-TCP connection, set once it opens.
     wire: OnceLock<Arc<Wire>>,
     max_send_queue: usize,
     close_on_backpressure: bool,
@@ -153,11 +127,16 @@ pub(crate) struct SendPath {
     closing: AtomicWaker,
     /// The close frame we sent (or decided to send), reported if the peer never answers.
     our_close: Mutex<Option<(u16, String)>>,
+    /// The reader, paused while `max_send_queue` bytes wait, woken as they drain.
+    drained: AtomicWaker,
+    /// Set while the reader waits for `drained`.
+    full: AtomicBool,
 }
 
 impl SendPath {
-    pub fn new(limits: &Limits) -> SendPath {
+    pub fn new(limits: &Limits, role: Role) -> SendPath {
         SendPath {
+            encoder: Encoder::new(role),
             outbox: Outbox::default(),
             queued_bytes: AtomicUsize::new(0),
             wire: OnceLock::new(),
@@ -167,6 +146,8 @@ impl SendPath {
             close_sent: AtomicBool::new(false),
             closing: AtomicWaker::new(),
             our_close: Mutex::new(None),
+            drained: AtomicWaker::new(),
+            full: AtomicBool::new(false),
         }
     }
 
@@ -179,21 +160,23 @@ impl SendPath {
         self.wire.get()
     }
 
-    /// Validates `data` and prepares it for this connection: an encoded frame when the
-    /// host writes to it directly, else a message for tungstenite. Copies `data` once.
+    /// Validates `data` and encodes it for this connection. Copies `data` once.
     fn prepare(&self, data: &[u8], opcode: Opcode) -> Result<Outgoing> {
-        if self.wire.get().is_some() {
-            check_payload(data, opcode)?;
-            let (frame, _) = wire::encode_server_frame(opcode as u8, data);
-            return Ok(Outgoing::Frame(frame));
-        }
-        check_control(data, opcode)?;
-        message_of(Bytes::copy_from_slice(data), opcode).map(Outgoing::Message)
+        check_payload(data, opcode)?;
+        Ok(Outgoing::data(self.encoder.frame(opcode as u8, data)))
     }
 
-    /// Queues a message the I/O side makes (an automatic ping); dropped once closed.
-    pub fn push_control(&self, message: Message) {
-        let _ = self.outbox.push(Outgoing::Message(message));
+    /// Sends a ping or pong the I/O side makes (automatic pings, answers to the peer's
+    /// pings); dropped once closing. Never refused for backpressure: the reader stops
+    /// reading instead (`room`), which bounds what a peer's pings can queue.
+    pub fn send_control(&self, opcode: u8, payload: &[u8]) {
+        if self.is_closing() {
+            return;
+        }
+        let item = Outgoing::data(self.encoder.frame(opcode, payload));
+        if let Err(item) = self.write_directly(item, Delivery::Now) {
+            self.enqueue(item);
+        }
     }
 
     /// Sends `item`: through the wire as `delivery` says when the connection has one and
@@ -202,28 +185,38 @@ impl SendPath {
         if self.is_closing() {
             return Err(Error::closed());
         }
-        let len = item.len();
-        self.admit(len)?;
-        let item = match item {
-            Outgoing::Frame(frame) => match self.write_directly(frame, delivery) {
-                Ok(sent) => return Ok(sent),
-                Err(frame) => Outgoing::Frame(frame),
-            },
-            message => message,
+        self.admit(item.frame.len())?;
+        let item = match self.write_directly(item, delivery) {
+            Ok(sent) => return Ok(sent),
+            Err(item) => item,
         };
+        match self.enqueue(item) {
+            true => Ok(Sent::Queued),
+            false => Err(Error::closed()),
+        }
+    }
+
+    /// Queues `item` for the writer task; false once the connection ended.
+    fn enqueue(&self, item: Outgoing) -> bool {
+        let len = item.frame.len();
         // Counted before the push, so the writer never subtracts what was not added yet.
         self.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if self.outbox.push(item).is_err() {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err(Error::closed());
+            self.uncount(len);
+            return false;
         }
-        Ok(Sent::Queued)
+        true
+    }
+
+    /// Bytes waiting to be written: in the outbox and on the wire.
+    fn queued(&self) -> usize {
+        let pending = self.wire.get().map_or(0, |w| w.pending_len());
+        self.queued_bytes.load(Ordering::Acquire) + pending
     }
 
     /// Backpressure: whether `len` more bytes may wait. An empty queue takes any message.
     fn admit(&self, len: usize) -> Result<()> {
-        let pending = self.wire.get().map_or(0, |w| w.pending_len());
-        let queued = self.queued_bytes.load(Ordering::Acquire) + pending;
+        let queued = self.queued();
         if queued == 0 || queued + len <= self.max_send_queue {
             return Ok(());
         }
@@ -240,21 +233,25 @@ impl SendPath {
         ))
     }
 
-    /// Puts `frame` on the wire unless something queued must go first or the writer holds
-    /// the wire; then the frame comes back, for the outbox.
-    fn write_directly(&self, frame: Bytes, delivery: Delivery) -> std::result::Result<Sent, Bytes> {
+    /// Puts `item` on the wire unless something queued must go first or the writer holds
+    /// the wire; then the item comes back, for the outbox.
+    fn write_directly(
+        &self,
+        item: Outgoing,
+        delivery: Delivery,
+    ) -> std::result::Result<Sent, Outgoing> {
         let Some(wire) = self.wire.get() else {
-            return Err(frame);
+            return Err(item);
         };
         let Some(mut pending) = wire.try_lock() else {
-            return Err(frame);
+            return Err(item);
         };
         // The writer drains the outbox under this lock, so an empty outbox here means
         // every earlier frame is already pending or written.
-        if pending.busy || pending.closing || !self.outbox.is_empty() || self.outbox.is_closed() {
-            return Err(frame);
+        if pending.closing || !self.outbox.is_empty() || self.outbox.is_closed() {
+            return Err(item);
         }
-        wire.push(&mut pending, frame);
+        wire.push(&mut pending, item.frame);
         match delivery {
             Delivery::Batch => return Ok(Sent::Deferred),
             Delivery::Now => drop(wire.write_out(&mut pending)),
@@ -281,14 +278,26 @@ impl SendPath {
             return;
         }
         *self.our_close.lock() = Some((code, reason.to_owned()));
+        self.queue_close(Some((code, reason)));
+    }
+
+    /// Answers the peer's close frame by echoing its code (RFC 6455 §5.5.1), unless we sent
+    /// one already; returns whether it queued the answer.
+    pub fn answer_close(&self, peer: Option<u16>) -> bool {
+        if self.close_sent.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.queue_close(peer.map(|code| (code, "")));
+        true
+    }
+
+    fn queue_close(&self, close: Option<(u16, &str)>) {
         self.closing.wake();
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: Utf8Bytes::from(reason),
+        let item = Outgoing {
+            frame: self.encoder.close_frame(close),
+            close: true,
         };
-        let _ = self
-            .outbox
-            .push(Outgoing::Message(Message::Close(Some(frame))));
+        self.enqueue(item);
     }
 
     /// Drops everything queued and closes with 1008: the peer reads too slowly.
@@ -297,7 +306,7 @@ impl SendPath {
             return;
         }
         while let Some(item) = self.outbox.try_pop() {
-            self.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
+            self.uncount(item.frame.len());
         }
         self.close(1008, "send queue full");
     }
@@ -323,49 +332,66 @@ impl SendPath {
         .await
     }
 
-    /// The peer's close frame arrived: no data of ours may follow the answer to it.
-    pub fn peer_closing(&self) {
-        if let Some(wire) = self.wire.get() {
-            wire.lock().closing = true;
-        }
-    }
-
     /// The connection ended: later sends answer "closed", and what waits is freed.
     pub fn end(&self) {
         self.outbox.close();
+        while let Some(item) = self.outbox.try_pop() {
+            self.uncount(item.frame.len());
+        }
         if let Some(wire) = self.wire.get() {
             wire.discard(&mut wire.lock());
         }
     }
 
-    /// Writer task of a connection without a wire: the next message, waiting for one;
-    /// `None` once the connection ended.
-    pub async fn next_message(&self) -> Option<Message> {
-        loop {
-            let item = self.outbox.pop().await?;
-            if let Some(message) = self.uncount(item) {
-                return Some(message);
+    fn has_room(&self) -> bool {
+        self.queued() < self.max_send_queue
+            || self.outbox.is_closed()
+            || self.wire.get().is_some_and(|w| w.is_broken())
+    }
+
+    /// Waits while `max_send_queue` bytes wait to be written: the reader calls it before
+    /// reading on, so a peer that does not read its pongs (or anything else) stops being read.
+    pub async fn room(&self) {
+        poll_fn(|cx| {
+            if self.has_room() {
+                return Poll::Ready(());
             }
+            self.drained.register(cx.waker());
+            self.full.store(true, Ordering::Release);
+            if let Some(wire) = self.wire.get() {
+                wire.register_drained(cx);
+                wire.wake_flusher();
+            }
+            // Checked again after registering, so a drain in between is never missed.
+            match self.has_room() {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// `len` bytes left the outbox.
+    fn uncount(&self, len: usize) {
+        let before = self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        if before - len < self.max_send_queue && self.full.swap(false, Ordering::AcqRel) {
+            self.drained.wake();
         }
     }
 
-    /// Like `next_message`, without waiting.
-    pub fn try_next_message(&self) -> Option<Message> {
-        while let Some(item) = self.outbox.try_pop() {
-            if let Some(message) = self.uncount(item) {
-                return Some(message);
-            }
-        }
-        None
+    /// Writer task of a TLS connection: the next frame, waiting for one; `None` once the
+    /// connection ended.
+    pub async fn next_frame(&self) -> Option<Outgoing> {
+        let item = self.outbox.pop().await?;
+        self.uncount(item.frame.len());
+        Some(item)
     }
 
-    fn uncount(&self, item: Outgoing) -> Option<Message> {
-        self.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
-        match item {
-            Outgoing::Message(message) => Some(message),
-            // Frames are only made for connections with a wire.
-            Outgoing::Frame(_) => None,
-        }
+    /// Like `next_frame`, without waiting.
+    pub fn try_next_frame(&self) -> Option<Outgoing> {
+        let item = self.outbox.try_pop()?;
+        self.uncount(item.frame.len());
+        Some(item)
     }
 
     /// Writer task of a connection with a wire: waits until there is something to do;
@@ -386,30 +412,23 @@ impl SendPath {
         .await
     }
 
-    /// Writer task of a connection with a wire: moves queued frames to the wire, up to the
-    /// first message tungstenite must encode, which it returns. Until `message_written`,
-    /// the host's frames wait behind it.
-    pub fn move_to_wire(&self, wire: &Wire) -> Option<Message> {
+    /// Writer task of a connection with a wire: moves queued frames to the wire; returns
+    /// whether the close frame was among them (nothing follows it).
+    pub fn move_to_wire(&self, wire: &Wire) -> bool {
         // Draining under the wire's lock keeps the host's direct writes behind these.
         let mut pending = wire.lock();
         while let Some(item) = self.outbox.try_pop() {
-            self.queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
-            match item {
-                Outgoing::Frame(_) if pending.closing => {}
-                Outgoing::Frame(frame) => wire.push(&mut pending, frame),
-                Outgoing::Message(message) => {
-                    pending.busy = true;
-                    pending.closing |= matches!(message, Message::Close(_));
-                    return Some(message);
-                }
+            self.uncount(item.frame.len());
+            if pending.closing {
+                continue;
+            }
+            wire.push(&mut pending, item.frame);
+            if item.close {
+                pending.closing = true;
+                return true;
             }
         }
-        None
-    }
-
-    /// Tungstenite has written the message `move_to_wire` returned.
-    pub fn message_written(&self, wire: &Wire) {
-        wire.lock().busy = false;
+        false
     }
 }
 

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::protocol::Role;
-use async_tungstenite::WebSocketStream;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -20,15 +18,16 @@ use crate::config::ServerConfig;
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
-use crate::handshake::{self, HttpService, Outcome, Reader, Replay};
+use crate::frame;
+use crate::handshake::{self, HttpService, Outcome, Reader};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
 use crate::runtime;
-use crate::session;
+use crate::session::{self, Opened};
 use crate::tls;
 use crate::upgrade::{Decision, Question, Upgrades};
-use crate::wire::{Wire, WireStream};
+use crate::wire::Wire;
 
 /// The I/O side of a server app.
 struct Shared {
@@ -255,7 +254,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                 return;
             };
             let wire = Wire::new(stream.clone(), shared.config.limits.max_send_queue);
-            let transport = WireStream::new(wire.clone());
+            let transport = stream.clone();
             let upgrade = Upgrade {
                 socket: stream,
                 wire: Some(wire),
@@ -438,11 +437,7 @@ where
         return;
     };
     let limits = &shared.config.limits;
-    let config = Some(limits.websocket_config());
-    // tungstenite reads what the client sent after its head first (a pipelined first frame).
-    let transport = Replay::new(upgrade.rest, transport);
-    let ws = WebSocketStream::from_raw_socket(transport, Role::Server, config).await;
-    let conn = Conn::new(id, selection.group, limits);
+    let conn = Conn::new(id, selection.group, limits, frame::Role::Server);
     let tls = upgrade.wire.is_none();
     let link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
     conn.open(link.with_request(upgrade.request), upgrade.wire);
@@ -457,8 +452,14 @@ where
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
+    let opened = Opened {
+        stream: transport,
+        // What the client sent after its head is read first (a pipelined first frame).
+        rest: upgrade.rest,
+        role: frame::Role::Server,
+    };
     Box::pin(session::serve(
-        ws,
+        opened,
         conn,
         shared.sink.clone(),
         limits.clone(),

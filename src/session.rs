@@ -1,26 +1,47 @@
-//! The I/O task of one open connection: reads frames into events, runs the writer that
-//! finishes what the host's send path left, answers pings, keeps the connection alive or
-//! times it out, and emits its one close event.
+//! The I/O task of one open connection: reads frames with luna's codec (`frame::decode`)
+//! into events, runs the writer that finishes what the host's send path left, answers
+//! pings and close frames, keeps the connection alive or times it out, and emits its one
+//! close event.
 
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::error::ProtocolError;
-use async_tungstenite::tungstenite::{Error as WsError, Message};
-use async_tungstenite::WebSocketStream;
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use bytes::BytesMut;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::config::Limits;
 use crate::conn::{Conn, Sink};
 use crate::error::ErrorKind;
-use crate::event::Opcode;
+use crate::event::{Event, Opcode};
+use crate::frame::decode::{DataOpcode, Decoder, DecoderConfig, Item, Violation};
+use crate::frame::{opcode, Role};
 use crate::wire::Wire;
+
+/// A reservation for a frame's payload is made up front up to this size; past it the buffer
+/// grows as bytes arrive, so a peer that only announces a huge frame costs nothing.
+const MAX_UPFRONT_RESERVE: usize = 1 << 20;
+
+/// TLS connections gather small frames into writes of about this size.
+const TLS_WRITE_BATCH: usize = 64 << 10;
+
+/// What a connection is once its opening handshake is done.
+pub(crate) struct Opened<S> {
+    /// The byte stream: a plain TCP socket (written through the connection's wire) or a
+    /// TLS stream (read and written here).
+    pub stream: S,
+    /// What the peer sent after its handshake (its first frames, if it did not wait).
+    pub rest: Vec<u8>,
+    pub role: Role,
+}
 
 /// What the reader learned about how the connection ended.
 #[derive(Default)]
@@ -30,224 +51,313 @@ struct Ending {
     failure: Option<(u16, String)>,
 }
 
+/// The parts of a connection its reader and writer share.
+struct Session<'a> {
+    conn: &'a Conn,
+    sink: &'a Sink,
+    limits: &'a Limits,
+    role: Role,
+    ending: Mutex<Ending>,
+    activity: Activity,
+}
+
 /// Runs an open connection until it is closed: reads into events, writes what the host
 /// queued, answers pings, and emits the final close event.
-pub(crate) async fn serve<S>(ws: WebSocketStream<S>, conn: Arc<Conn>, sink: Sink, limits: Limits)
+pub(crate) async fn serve<S>(opened: Opened<S>, conn: Arc<Conn>, sink: Sink, limits: Limits)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, receiver) = ws.split();
-    let ending = Mutex::new(Ending::default());
-    let activity = Activity::new();
-    let reader = read_loop(receiver, &conn, &sink, &limits, &ending, &activity);
-    let writer = write_loop(sender, &conn, &limits, &ending);
-    let keepalive = keepalive_loop(&conn, &limits, &activity);
+    let session = Session {
+        conn: &conn,
+        sink: &sink,
+        limits: &limits,
+        role: opened.role,
+        ending: Mutex::new(Ending::default()),
+        activity: Activity::new(),
+    };
+    let rest = BytesMut::from(&opened.rest[..]);
+    let running = match conn.path.wire() {
+        Some(wire) => {
+            // A plain socket: the host and the writer write through the wire.
+            let reader = session.read_loop(opened.stream, rest);
+            reader.or(session.wire_write_loop(wire)).boxed()
+        }
+        None => {
+            let (reader, writer) = smol::io::split(opened.stream);
+            let reader = session.read_loop(reader, rest);
+            reader.or(session.stream_write_loop(writer)).boxed()
+        }
+    };
+    let keepalive = session.keepalive_loop();
     // A peer that stops reading cannot hold a closing connection open: once a close was
     // requested, the queue and the handshake get two close timeouts in all.
     let bounded_close = async {
         conn.path.closing_requested().await;
         Timer::after(limits.close_timeout * 2 + Duration::from_millis(100)).await;
     };
-    reader.or(writer).or(keepalive).or(bounded_close).await;
-
-    // Nothing can be sent any more: later sends answer "closed".
-    conn.path.end();
-    // The host may keep the handle (and its socket clone) for a while: end TCP now.
-    if let Ok(link) = conn.link() {
-        let _ = link.socket.shutdown(std::net::Shutdown::Both);
-    }
-    let ending = ending.into_inner();
-    let (code, reason, clean) = match (ending.peer_close, ending.failure) {
-        (Some((code, reason)), _) => (code, reason, true),
-        (None, Some((code, reason))) => (code, reason, false),
-        (None, None) => match conn.path.our_close() {
-            Some((code, reason)) => (code, reason, false),
-            None => (
-                1006,
-                "connection dropped without a closing handshake".into(),
-                false,
-            ),
-        },
-    };
-    conn.emit_close(&sink, code, reason, clean);
+    running.or(keepalive).or(bounded_close).await;
+    session.end();
 }
 
-/// Reads messages until the stream ends; records the peer's close frame or the failure.
-async fn read_loop<S>(
-    mut receiver: async_tungstenite::WebSocketReceiver<S>,
-    conn: &Conn,
-    sink: &Sink,
-    limits: &Limits,
-    ending: &Mutex<Ending>,
-    activity: &Activity,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        // A peer that does not read what we send (pongs included) is not read either.
-        if let Some(wire) = conn.path.wire() {
-            wire.room().await;
-        }
-        let Some(item) = receiver.next().await else {
-            break;
+impl Session<'_> {
+    /// Reads frames until the connection ends; records the peer's close frame or the
+    /// failure. `input` holds what was read past the handshake.
+    async fn read_loop<R: AsyncRead + Unpin>(&self, mut reader: R, mut input: BytesMut) {
+        let config = DecoderConfig {
+            role: self.role,
+            max_frame_size: self.limits.max_frame_size,
+            max_message_size: self.limits.max_message_size,
+            deflate: false,
         };
-        activity.touch();
-        let (opcode, data) = match item {
-            Ok(Message::Text(text)) => (Opcode::Text, Bytes::from(text)),
-            Ok(Message::Binary(data)) => (Opcode::Binary, data),
-            Ok(Message::Ping(data)) if limits.control_frames => (Opcode::Ping, data),
-            Ok(Message::Pong(data)) if limits.control_frames => (Opcode::Pong, data),
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-            Ok(Message::Close(frame)) => {
-                let (code, reason) = match frame {
-                    Some(f) => (u16::from(f.code), f.reason.as_str().to_owned()),
-                    None => (1005, String::new()),
-                };
-                ending.lock().peer_close = Some((code, reason));
-                // Before tungstenite answers it: no data of ours may follow that answer.
-                conn.path.peer_closing();
-                // Reading on flushes tungstenite's answer to the close. A server's stream
-                // then ends; a client waits for the server to close TCP (RFC 6455 §7.1.1),
-                // but not forever.
-                let rest = async { while let Some(Ok(_)) = receiver.next().await {} };
-                rest.or(async {
-                    Timer::after(limits.close_timeout).await;
-                })
-                .await;
-                return;
-            }
-            Err(err) => {
-                if fail(conn, sink, ending, err) {
-                    // Let the writer flush the close frame; it ends the connection.
-                    smol::future::pending::<()>().await;
+        let mut decoder = Decoder::new(config);
+        loop {
+            // Everything already read first: messages before a broken rule are delivered.
+            loop {
+                match decoder.feed(&mut input) {
+                    Ok(Some(Item::Close(close))) => return self.peer_closed(close, reader).await,
+                    Ok(Some(item)) => self.deliver(item).await,
+                    Ok(None) => break,
+                    Err(violation) => return self.violated(violation).await,
                 }
-                return;
             }
+            if input.is_empty() {
+                // Idle: the buffer goes back, so an idle connection holds no read memory.
+                input = BytesMut::new();
+            }
+            // A peer that does not read what we send (pongs included) is not read either.
+            self.conn.path.room().await;
+            input.reserve(decoder.missing(&input).min(MAX_UPFRONT_RESERVE));
+            match read_more(&mut reader, &mut input, self.limits.read_buffer_size).await {
+                Ok(0) => {
+                    return self.fail(
+                        1006,
+                        "the peer closed the TCP connection without a closing handshake".into(),
+                    )
+                }
+                Ok(_) => self.activity.touch(),
+                Err(e) => return self.fail(1006, format!("connection lost: {e}")),
+            }
+        }
+    }
+
+    /// Hands a message, ping or pong to the host; answers a ping.
+    async fn deliver(&self, item: Item) {
+        let (opcode, data) = match item {
+            Item::Message(message) => {
+                let opcode = match message.opcode {
+                    DataOpcode::Text => Opcode::Text,
+                    DataOpcode::Binary => Opcode::Binary,
+                };
+                (opcode, message.data)
+            }
+            Item::Ping(payload) => {
+                self.conn.path.send_control(opcode::PONG, &payload);
+                (Opcode::Ping, payload)
+            }
+            Item::Pong(payload) => (Opcode::Pong, payload),
+            Item::Close(_) => return,
         };
+        let control = matches!(opcode, Opcode::Ping | Opcode::Pong);
         // After we started closing, the host no longer expects messages (RFC 6455 §1.4).
-        if !conn.is_closing() {
-            sink.message(conn.id, opcode, data).await;
+        if (!control || self.limits.control_frames) && !self.conn.is_closing() {
+            self.sink.message(self.conn.id, opcode, data).await;
         }
     }
-}
 
-/// Records why a connection failed and, where the protocol asks for it, queues a close
-/// frame; returns whether it did.
-fn fail(conn: &Conn, sink: &Sink, ending: &Mutex<Ending>, err: WsError) -> bool {
-    let (code, message, send_close) = match err {
-        WsError::ConnectionClosed | WsError::AlreadyClosed => return false,
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
-            1006,
-            "the peer closed the TCP connection without a closing handshake".into(),
-            false,
-        ),
-        WsError::Io(e) => (1006, format!("connection lost: {e}"), false),
-        WsError::Capacity(e) => (1009, format!("message too big: {e}"), true),
-        WsError::Utf8(e) => (1007, format!("invalid UTF-8 in a text message: {e}"), true),
-        WsError::Protocol(e) => (1002, format!("protocol error: {e}"), true),
-        other => (1011, format!("internal error: {other}"), true),
-    };
-    if send_close {
-        sink.error(
-            conn.id,
-            ErrorKind::Protocol,
-            format!("connection {}: {message}", conn.id),
-        );
-        let reason = match code {
-            1009 => "message too big",
-            1007 => "invalid UTF-8",
-            1002 => "protocol error",
-            _ => "internal error",
+    /// The peer's close frame arrived: answer it and end as RFC 6455 §7.1 says.
+    async fn peer_closed<R: AsyncRead + Unpin>(&self, close: Option<(u16, String)>, reader: R) {
+        let code = close.as_ref().map(|(code, _)| *code);
+        self.ending.lock().peer_close = Some(close.unwrap_or((1005, String::new())));
+        let answered = self.conn.path.answer_close(code);
+        match self.role {
+            // The writer ends the connection once the answer is out (the server closes TCP
+            // first); when we had closed first, the handshake is complete now.
+            Role::Server if answered => smol::future::pending().await,
+            Role::Server => {}
+            // A client waits for the server to close TCP, but not forever.
+            Role::Client => {
+                drain(reader).or(sleep(self.limits.close_timeout)).await;
+            }
+        }
+    }
+
+    /// The peer broke a rule of RFC 6455. What it sent before is queued for the host; the
+    /// host's next flush closes the connection with the rule's code, after what it sent in
+    /// answer to those messages. A host that does not flush in time is not waited for.
+    async fn violated(&self, violation: Violation) {
+        let Violation { code, reason } = violation;
+        let id = self.conn.id;
+        let message = format!("connection {id}: {reason} (closing with {code})");
+        self.sink.error(id, ErrorKind::Protocol, message);
+        self.sink.push(Event::Failed {
+            conn: id,
+            code,
+            reason,
+        });
+        self.ending.lock().failure = Some((code, reason.to_owned()));
+        let host_closed = self.conn.path.closing_requested();
+        host_closed.or(sleep(self.limits.close_timeout)).await;
+        self.conn.close(code, reason);
+        // The writer ends the connection once the close frame is out.
+        smol::future::pending().await
+    }
+
+    /// Records a failure that ends the connection without a closing handshake.
+    fn fail(&self, code: u16, why: String) {
+        let mut ending = self.ending.lock();
+        if ending.failure.is_none() {
+            ending.failure = Some((code, why));
+        }
+    }
+
+    /// The writer of a plain-TCP connection: moves queued frames to the wire and finishes
+    /// the writes the host left when the socket was full.
+    async fn wire_write_loop(&self, wire: &Wire) {
+        while self.conn.path.writer_has_work(wire).await {
+            let closed = self.conn.path.move_to_wire(wire);
+            if let Err(e) = wire.flush().await {
+                return self.fail(1006, format!("write failed: {e}"));
+            }
+            if closed {
+                return self.after_close().await;
+            }
+        }
+    }
+
+    /// The writer of a TLS connection: writes queued frames, a batch at a time.
+    async fn stream_write_loop<W: AsyncWrite + Unpin>(&self, mut writer: W) {
+        let mut batch = Vec::new();
+        while let Some(first) = self.conn.path.next_frame().await {
+            let mut next = Some(first);
+            let mut closed = false;
+            while let Some(item) = next.take() {
+                batch.extend_from_slice(&item.frame);
+                closed = item.close;
+                if closed || batch.len() >= TLS_WRITE_BATCH {
+                    break;
+                }
+                next = self.conn.path.try_next_frame();
+            }
+            let written = async {
+                writer.write_all(&batch).await?;
+                writer.flush().await
+            };
+            if let Err(e) = written.await {
+                return self.fail(1006, format!("write failed: {e}"));
+            }
+            batch.clear();
+            if batch.capacity() > TLS_WRITE_BATCH {
+                batch = Vec::new();
+            }
+            if closed {
+                return self.after_close().await;
+            }
+        }
+    }
+
+    /// After our close frame went out: a failed connection is dropped at once; an answered
+    /// close is complete (a client still waits for the server to close TCP); a close we
+    /// started waits for the peer's answer, read by the reader, but not forever.
+    async fn after_close(&self) {
+        let (failed, answered) = {
+            let ending = self.ending.lock();
+            (ending.failure.is_some(), ending.peer_close.is_some())
         };
-        conn.close(code, reason);
-    }
-    ending.lock().failure = Some((code, message));
-    send_close
-}
-
-/// Writes queued messages, flushing once per batch; returns when the connection is done.
-async fn write_loop<S>(
-    sender: async_tungstenite::WebSocketSender<S>,
-    conn: &Conn,
-    limits: &Limits,
-    ending: &Mutex<Ending>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let result = match conn.path.wire() {
-        Some(wire) => wire_write_loop(sender, conn, wire, limits, ending).await,
-        None => message_write_loop(sender, conn, limits, ending).await,
-    };
-    if let Err(err) = result {
-        let mut ending = ending.lock();
-        if ending.failure.is_none() && !matches!(err, WsError::ConnectionClosed) {
-            ending.failure = Some((1006, format!("write failed: {err}")));
+        match (failed, answered, self.role) {
+            (true, _, _) | (false, true, Role::Server) => {}
+            (false, true, Role::Client) => smol::future::pending().await,
+            (false, false, _) => sleep(self.limits.close_timeout).await,
         }
     }
-}
 
-/// The writer of a connection without a wire: tungstenite encodes everything.
-async fn message_write_loop<S>(
-    mut sender: async_tungstenite::WebSocketSender<S>,
-    conn: &Conn,
-    limits: &Limits,
-    ending: &Mutex<Ending>,
-) -> std::result::Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    while let Some(first) = conn.path.next_message().await {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            let is_close = matches!(message, Message::Close(_));
-            sender.feed(message).await?;
-            if is_close {
-                sender.flush().await?;
-                close_wait(limits, ending).await;
-                return Ok(());
+    /// Sends automatic pings and closes peers that stay silent; never returns when neither
+    /// `ping_interval` nor `idle_timeout` is set.
+    async fn keepalive_loop(&self) {
+        let tick = match (self.limits.ping_interval, self.limits.idle_timeout) {
+            (None, None) => return smol::future::pending().await,
+            (Some(p), None) => p,
+            (None, Some(i)) => i / 2,
+            (Some(p), Some(i)) => p.min(i / 2),
+        };
+        let tick = tick.max(Duration::from_millis(10));
+        loop {
+            Timer::after(tick).await;
+            if let Some(idle) = self.limits.idle_timeout {
+                if self.activity.idle_for() >= idle {
+                    self.conn.close(1001, "idle timeout");
+                    return smol::future::pending().await;
+                }
             }
-            next = conn.path.try_next_message();
-        }
-        sender.flush().await?;
-    }
-    Ok(())
-}
-
-/// The writer of a connection with a wire: moves queued frames to the wire, hands pings
-/// and close frames to tungstenite (which writes them to the wire too), and finishes the
-/// writes the host left when the socket was full.
-async fn wire_write_loop<S>(
-    mut sender: async_tungstenite::WebSocketSender<S>,
-    conn: &Conn,
-    wire: &Wire,
-    limits: &Limits,
-    ending: &Mutex<Ending>,
-) -> std::result::Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    while conn.path.writer_has_work(wire).await {
-        if let Some(message) = conn.path.move_to_wire(wire) {
-            let is_close = matches!(message, Message::Close(_));
-            let sent = sender.send(message).await;
-            conn.path.message_written(wire);
-            sent?;
-            if is_close {
-                wire.flush().await.map_err(WsError::Io)?;
-                close_wait(limits, ending).await;
-                return Ok(());
+            if self.limits.ping_interval.is_some() {
+                self.conn.path.send_control(opcode::PING, &[]);
             }
         }
-        wire.flush().await.map_err(WsError::Io)?;
     }
-    Ok(())
+
+    /// The connection is over: no more sends, TCP shut, the one close event emitted.
+    fn end(self) {
+        let conn = self.conn;
+        // Nothing can be sent any more: later sends answer "closed".
+        conn.path.end();
+        // The host may keep the handle (and its socket clone) for a while: end TCP now.
+        if let Ok(link) = conn.link() {
+            let _ = link.socket.shutdown(std::net::Shutdown::Both);
+        }
+        let ending = self.ending.into_inner();
+        let (code, reason, clean) = match (ending.peer_close, ending.failure) {
+            (Some((code, reason)), _) => (code, reason, true),
+            (None, Some((code, reason))) => (code, reason, false),
+            (None, None) => match conn.path.our_close() {
+                Some((code, reason)) => (code, reason, false),
+                None => (
+                    1006,
+                    "connection dropped without a closing handshake".into(),
+                    false,
+                ),
+            },
+        };
+        conn.emit_close(self.sink, code, reason, clean);
+    }
 }
 
-/// After our close frame went out: a failed connection is dropped at once; a normal close
-/// waits for the peer's answer, read by the reader, but not forever.
-async fn close_wait(limits: &Limits, ending: &Mutex<Ending>) {
-    if ending.lock().failure.is_none() {
-        Timer::after(limits.close_timeout).await;
+thread_local! {
+    /// Each I/O thread reads into one buffer of its own and copies what arrived into the
+    /// connection's input, so an idle connection holds no read buffer and nothing is
+    /// zero-filled per read.
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads what the socket has (up to `size` bytes) and appends it to `input`; 0 at the end
+/// of the stream.
+async fn read_more<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    input: &mut BytesMut,
+    size: usize,
+) -> io::Result<usize> {
+    poll_fn(|cx| {
+        READ_BUFFER.with_borrow_mut(|buffer| {
+            if buffer.len() < size {
+                buffer.resize(size, 0);
+            }
+            let polled = Pin::new(&mut *reader).poll_read(cx, &mut buffer[..size]);
+            if let Poll::Ready(Ok(n)) = polled {
+                input.extend_from_slice(&buffer[..n]);
+            }
+            polled
+        })
+    })
+    .await
+}
+
+async fn sleep(duration: Duration) {
+    Timer::after(duration).await;
+}
+
+/// Reads and drops everything until the stream ends.
+async fn drain<R: AsyncRead + Unpin>(mut reader: R) {
+    let mut scratch = BytesMut::new();
+    while let Ok(1..) = read_more(&mut reader, &mut scratch, 4096).await {
+        scratch.clear();
     }
 }
 
@@ -273,29 +383,5 @@ impl Activity {
     fn idle_for(&self) -> Duration {
         let now = self.start.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-}
-
-/// Sends automatic pings and closes peers that stay silent; never returns when neither
-/// `ping_interval` nor `idle_timeout` is set.
-async fn keepalive_loop(conn: &Conn, limits: &Limits, activity: &Activity) {
-    let tick = match (limits.ping_interval, limits.idle_timeout) {
-        (None, None) => return smol::future::pending().await,
-        (Some(p), None) => p,
-        (None, Some(i)) => i / 2,
-        (Some(p), Some(i)) => p.min(i / 2),
-    };
-    let tick = tick.max(Duration::from_millis(10));
-    loop {
-        Timer::after(tick).await;
-        if let Some(idle) = limits.idle_timeout {
-            if activity.idle_for() >= idle {
-                conn.close(1001, "idle timeout");
-                return smol::future::pending().await;
-            }
-        }
-        if limits.ping_interval.is_some() {
-            conn.path.push_control(Message::Ping(Bytes::new()));
-        }
     }
 }

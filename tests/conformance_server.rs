@@ -125,11 +125,12 @@ fn unmasked_frames_and_impossible_lengths_are_refused() {
         1002,
         "unmasked ping",
     );
-    // A 64-bit length with the most significant bit set is not a length (RFC 6455 §5.2).
+    // A 64-bit length with the most significant bit set is not a length (RFC 6455 §5.2
+    // "MUST be 0"): a protocol error, not a size.
     let mut bad_len = vec![0x82, 0x80 | 127];
     bad_len.extend_from_slice(&(1u64 << 63).to_be_bytes());
     bad_len.extend_from_slice(&[1, 2, 3, 4]);
-    violation(&s, &[bad_len], 1009, "64-bit length with the top bit set");
+    violation(&s, &[bad_len], 1002, "64-bit length with the top bit set");
     // A frame announced larger than max_frame_size fails before its payload arrives.
     let mut huge = vec![0x82, 0x80 | 127];
     huge.extend_from_slice(&(1u64 << 40).to_be_bytes());
@@ -283,6 +284,34 @@ fn invalid_utf8_closes_with_1007_as_early_as_possible() {
         1007,
         "message ends inside a sequence",
     );
+}
+
+#[test]
+fn messages_before_a_violation_are_echoed_before_the_close() {
+    use std::io::Write;
+    let s = LuaEcho::start("");
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        ("reserved opcode", frame(true, 0, 3, b""), 1002),
+        ("invalid UTF-8", frame(true, 0, 1, b"\xff"), 1007),
+        ("unmasked frame", encode_frame(true, 0, 2, b"x", None), 1002),
+        (
+            "continuation without a message",
+            frame(true, 0, 0, b"x"),
+            1002,
+        ),
+    ];
+    for (name, bad, code) in cases {
+        let mut c = open(&s);
+        // One write: the good messages and the bad frame arrive in the same read.
+        let mut bytes = frame(true, 0, 1, b"first");
+        bytes.extend(frame(false, 0, 2, b"sec"));
+        bytes.extend(frame(true, 0, 0, b"ond"));
+        bytes.extend(bad);
+        c.stream.write_all(&bytes).unwrap();
+        expect_echo(&mut c, 1, b"first", name);
+        expect_echo(&mut c, 2, b"second", name);
+        expect_close(&mut c, code, name);
+    }
 }
 
 #[test]

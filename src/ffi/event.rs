@@ -185,7 +185,7 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             (out.data, out.len) = (message.as_ptr(), message.len());
         }
         // `App::poll` delivers these itself and never shows them.
-        Event::Remote { .. } => {}
+        Event::Remote { .. } | Event::Failed { .. } => {}
     }
     out
 }

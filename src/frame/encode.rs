@@ -1,6 +1,8 @@
 //! Frames out: headers in their shortest form, client payloads masked with a fresh key per
 //! frame (RFC 6455 §5.3), and close payloads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::mask::apply_mask;
@@ -28,23 +30,23 @@ impl FrameHead {
     }
 }
 
-/// Writes the frames of one connection.
+/// Writes the frames of one connection; shared by the host thread and the I/O thread.
 #[derive(Debug)]
 pub(crate) struct Encoder {
     /// Mask keys for a client; a server does not mask.
-    masks: Option<fastrand::Rng>,
+    masks: Option<Masks>,
 }
 
 impl Encoder {
     pub(crate) fn new(role: Role) -> Encoder {
         Encoder {
-            masks: (role == Role::Client).then(mask_rng),
+            masks: (role == Role::Client).then(Masks::new),
         }
     }
 
     /// Appends one frame carrying `payload` to `out`.
-    pub(crate) fn encode(&mut self, head: FrameHead, payload: &[u8], out: &mut BytesMut) {
-        let key = self.masks.as_mut().map(|rng| rng.u32(..).to_ne_bytes());
+    pub(crate) fn encode(&self, head: FrameHead, payload: &[u8], out: &mut BytesMut) {
+        let key = self.masks.as_ref().map(Masks::next);
         out.reserve(header_len(payload.len(), key.is_some()) + payload.len());
         put_header(out, head, payload.len(), key);
         let start = out.len();
@@ -55,20 +57,56 @@ impl Encoder {
     }
 
     /// One frame with FIN set, on its own.
-    pub(crate) fn frame(&mut self, opcode: u8, payload: &[u8]) -> Bytes {
+    pub(crate) fn frame(&self, opcode: u8, payload: &[u8]) -> Bytes {
         let mut out = BytesMut::new();
         self.encode(FrameHead::single(opcode), payload, &mut out);
         out.freeze()
     }
+
+    /// A close frame (RFC 6455 §5.5.1): the code and reason, or no payload for `None`.
+    /// Arguments are trusted: `close_payload` checks what callers give.
+    pub(crate) fn close_frame(&self, close: Option<(u16, &str)>) -> Bytes {
+        let mut payload = Vec::new();
+        if let Some((code, reason)) = close {
+            payload.extend_from_slice(&code.to_be_bytes());
+            payload.extend_from_slice(reason.as_bytes());
+        }
+        self.frame(super::opcode::CLOSE, &payload)
+    }
 }
 
-/// A wyrand generator (fast, not cryptographic: masks only need to be unpredictable to the
-/// page's script) seeded once per connection from the OS.
-fn mask_rng() -> fastrand::Rng {
-    match getrandom::u64() {
-        Ok(seed) => fastrand::Rng::with_seed(seed),
-        // No OS randomness: fastrand's own seed (time and thread hashed) still varies.
-        Err(_) => fastrand::Rng::new(),
+/// Mask keys: a wyrand sequence (fast, not cryptographic: masks only need to be unpredictable
+/// to the page's script, RFC 6455 §10.3) seeded once per connection from the OS. Atomic, so
+/// the host and the I/O thread draw keys from one connection without a lock.
+#[derive(Debug)]
+struct Masks {
+    state: AtomicU64,
+}
+
+impl Masks {
+    const STEP: u64 = 0xa076_1d64_78bd_642f;
+
+    fn new() -> Masks {
+        // No OS randomness: the time and a stack address still vary.
+        let seed = getrandom::u64().unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let here = 0u8;
+            nanos ^ (&here as *const u8 as u64)
+        });
+        Masks {
+            state: AtomicU64::new(seed),
+        }
+    }
+
+    fn next(&self) -> [u8; 4] {
+        let s = self
+            .state
+            .fetch_add(Self::STEP, Ordering::Relaxed)
+            .wrapping_add(Self::STEP);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        (((t >> 64) as u64 ^ t as u64) as u32).to_ne_bytes()
     }
 }
 
@@ -126,7 +164,7 @@ mod tests {
 
     #[test]
     fn server_frames_match_rfc_6455_section_5_7() {
-        let mut server = Encoder::new(Role::Server);
+        let server = Encoder::new(Role::Server);
         let hello = server.frame(opcode::TEXT, b"Hello");
         assert_eq!(&hello[..], b"\x81\x05Hello");
         assert_eq!(&server.frame(opcode::PING, b"Hello")[..], b"\x89\x05Hello");
@@ -148,7 +186,7 @@ mod tests {
 
     #[test]
     fn lengths_use_the_shortest_form() {
-        let mut server = Encoder::new(Role::Server);
+        let server = Encoder::new(Role::Server);
         assert_eq!(&server.frame(opcode::BINARY, &[0; 125])[..2], b"\x82\x7d");
         assert_eq!(
             &server.frame(opcode::BINARY, &[0; 256])[..4],
@@ -163,7 +201,7 @@ mod tests {
 
     #[test]
     fn client_frames_are_masked_with_changing_keys() {
-        let mut client = Encoder::new(Role::Client);
+        let client = Encoder::new(Role::Client);
         let a = client.frame(opcode::TEXT, b"Hello");
         let b = client.frame(opcode::TEXT, b"Hello");
         assert_eq!(a[1], 0x85);
@@ -175,7 +213,7 @@ mod tests {
 
     #[test]
     fn rsv1_is_written_when_asked() {
-        let mut server = Encoder::new(Role::Server);
+        let server = Encoder::new(Role::Server);
         let head = FrameHead {
             fin: true,
             rsv1: true,

@@ -76,7 +76,7 @@ fn check_item(config: &DecoderConfig, item: &Item) {
 pub(crate) fn round_trip(data: &[u8]) {
     let cut = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
     for (writer, reader) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
-        let mut encoder = Encoder::new(writer);
+        let encoder = Encoder::new(writer);
         let mut wire = BytesMut::new();
         let first = FrameHead {
             fin: false,
