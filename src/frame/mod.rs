@@ -1,13 +1,15 @@
 //! RFC 6455 frames without I/O (SPEC §4c, issue 15): a [`decode::Decoder`] that turns the
 //! bytes a connection has read into messages, pings, pongs and closes (or the close code that
-//! refuses them), an [`encode::Encoder`] for the frames it writes, and the permessage-deflate
-//! negotiation of RFC 7692 ([`deflate_params`]). Each is a plain state machine over a buffer the
-//! caller owns, so every rule is a unit test on byte strings and the same code feeds the fuzzer.
+//! refuses them), an [`encode::Encoder`] for the frames it writes, and permessage-deflate
+//! (RFC 7692): its negotiation ([`deflate_params`]) and its compression ([`deflate`]). Each is a
+//! plain state machine over a buffer the caller owns, so every rule is a unit test on byte
+//! strings and the same code feeds the fuzzer.
 
 // The session wires the codec in next (issue 15); until then only the tests use it.
 #![allow(dead_code)]
 
 pub(crate) mod decode;
+pub(crate) mod deflate;
 pub(crate) mod deflate_params;
 pub(crate) mod encode;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -17,6 +19,10 @@ mod utf8;
 
 #[cfg(test)]
 mod decode_tests;
+#[cfg(test)]
+mod deflate_bench;
+#[cfg(test)]
+mod deflate_tests;
 
 /// Which end of the connection the codec serves: it decides who masks (RFC 6455 §5.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
