@@ -202,8 +202,19 @@ typedef struct LunaClientConfig {
   uint32_t idle_timeout_ms;
   // How long a closing handshake we start may take. Default 1000.
   uint32_t close_timeout_ms;
-  // Bytes read from the socket at a time. Default 2048.
+  // Bytes read from the socket at a time (one buffer per I/O thread, not per
+  // connection). Default 65536.
   uint32_t read_buffer_size;
+  // permessage-deflate (RFC 7692) offered to the server: 0 off (the
+  // default: memory), 1 shared (no context takeover: no compressor per connection, one
+  // compressed frame for every broadcast or publish recipient), 2 dedicated (context
+  // takeover: a compressor and a decompressor per connection, a better ratio on repeated
+  // content, and about 420 KiB per connection). Anything else fails with
+  // LUNA_RESULT_INVALID.
+  uint32_t compression;
+  // On a compressing connection, messages smaller than this many bytes go uncompressed.
+  // Default 1024; 0 = the default.
+  uint32_t compression_threshold;
 } LunaClientConfig;
 
 // The opening handshake request of a server connection, as `luna_conn_request` gives it.
@@ -276,7 +287,8 @@ typedef struct LunaServerConfig {
   uint32_t idle_timeout_ms;
   // How long a closing handshake we start may take before TCP is dropped. Default 1000.
   uint32_t close_timeout_ms;
-  // Bytes read from a socket at a time (memory per connection). Default 2048.
+  // Bytes read from a socket at a time (one buffer per I/O thread, not per connection).
+  // Default 65536.
   uint32_t read_buffer_size;
   // Serve wss://: the certificate (PEM; leaf first, intermediates may follow) and the
   // private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC). Both or neither; NULL = plain ws://.
@@ -332,6 +344,16 @@ typedef struct LunaServerConfig {
   // that never change under their name. NULL = "no-cache" (browsers revalidate every time:
   // a changed file shows at once, an unchanged one costs a 304).
   const char *static_cache_control;
+  // permessage-deflate (RFC 7692) for clients that offer it (browsers do): 0 off (the
+  // default: memory), 1 shared (no context takeover: no compressor per connection, one
+  // compressed frame for every broadcast or publish recipient), 2 dedicated (context
+  // takeover: a compressor and a decompressor per connection, a better ratio on repeated
+  // content, and about 420 KiB per connection). Anything else fails with
+  // LUNA_RESULT_INVALID.
+  uint32_t compression;
+  // On a compressing connection, messages smaller than this many bytes go uncompressed.
+  // Default 1024; 0 = the default.
+  uint32_t compression_threshold;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -488,6 +510,10 @@ LunaResult luna_conn_fd(struct LunaApp *app, uint64_t conn, int64_t *out_fd);
 
 // 1 in `out_tls` when the connection is encrypted (wss://), else 0.
 LunaResult luna_conn_is_tls(struct LunaApp *app, uint64_t conn, uint8_t *out_tls);
+
+// 1 in `out_compressed` when the connection negotiated permessage-deflate (RFC 7692),
+// else 0.
+LunaResult luna_conn_is_compressed(struct LunaApp *app, uint64_t conn, uint8_t *out_compressed);
 
 // Turns Nagle's algorithm off (`enable` 1 = TCP_NODELAY on, the default for luna) or on.
 LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t enable);

@@ -288,7 +288,10 @@ impl App {
                 )));
             }
         }
-        check_fields(&headers, &["sec-websocket-protocol"])?;
+        check_fields(
+            &headers,
+            &["sec-websocket-protocol", "sec-websocket-extensions"],
+        )?;
         let decision = Decision::Accept {
             protocol: protocol.map(str::to_owned),
             headers,

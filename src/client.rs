@@ -17,12 +17,14 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{Task, Timer};
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Compression};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
+use crate::frame::deflate_params::{self, Settings};
 use crate::frame::Role;
 use crate::runtime;
+use crate::send_path::Deflate;
 use crate::session::{self, Opened};
 use crate::tls;
 
@@ -152,6 +154,15 @@ impl Drop for Client {
     }
 }
 
+/// The permessage-deflate the client offers, if it compresses.
+fn offered_deflate(config: &ClientConfig) -> Option<Settings> {
+    match config.limits.compression {
+        Compression::Off => None,
+        Compression::Shared => Some(deflate_params::settings(false)),
+        Compression::Dedicated => Some(deflate_params::settings(true)),
+    }
+}
+
 fn build_request(config: &ClientConfig) -> Result<Request> {
     let mut request = config
         .url
@@ -165,6 +176,11 @@ fn build_request(config: &ClientConfig) -> Result<Request> {
         let value = HeaderValue::try_from(value.as_str())
             .map_err(|_| Error::invalid(format!("invalid value for header '{name}'")))?;
         headers.append(name, value);
+    }
+    if let Some(settings) = offered_deflate(config) {
+        let offer = deflate_params::offer(&settings);
+        let value = HeaderValue::try_from(offer).map_err(|_| Error::invalid("invalid offer"))?;
+        headers.insert("sec-websocket-extensions", value);
     }
     // Never an empty Sec-WebSocket-Protocol header: some servers refuse it.
     if !config.protocols.is_empty() {
@@ -255,16 +271,20 @@ async fn establish(
     let (socket, peer) = within(config, deadline, tcp_connect(target)).await?;
     let _ = socket.set_nodelay(true);
     let secure = tls.is_some();
-    let link = |protocol| Link::new(socket.clone(), peer, secure, protocol);
+    let link = |agreed: &Agreed| {
+        let mut link = Link::new(socket.clone(), peer, secure, agreed.protocol.clone());
+        link.compressed = agreed.deflate.is_some();
+        link
+    };
     match tls {
         None => {
             let mut stream = socket.clone();
-            let upgrade = upgrade(&mut stream, &request, &config.protocols);
+            let upgrade = upgrade(&mut stream, &request, config);
             let agreed = within(config, deadline, upgrade).await?;
             // No wire: a client's sends go out through its writer task as soon as they are
             // made, whether or not its host polls again.
-            conn.open(link(agreed.protocol), None);
-            serve(stream, agreed.rest, config, conn, sink).await;
+            conn.open(link(&agreed), None);
+            serve(stream, agreed, config, conn, sink).await;
         }
         Some(connector) => {
             let handshake = async {
@@ -272,25 +292,31 @@ async fn establish(
                 stream.map_err(Failure::from)
             };
             let mut stream = within(config, deadline, handshake).await?;
-            let upgrade = upgrade(&mut stream, &request, &config.protocols);
+            let upgrade = upgrade(&mut stream, &request, config);
             let agreed = within(config, deadline, upgrade).await?;
-            conn.open(link(agreed.protocol), None);
-            serve(stream, agreed.rest, config, conn, sink).await;
+            conn.open(link(&agreed), None);
+            serve(stream, agreed, config, conn, sink).await;
         }
     }
     Ok(())
 }
 
 /// Announces the open connection and runs it until it closes.
-async fn serve<S>(stream: S, rest: Vec<u8>, config: &ClientConfig, conn: &Arc<Conn>, sink: &Sink)
+async fn serve<S>(stream: S, agreed: Agreed, config: &ClientConfig, conn: &Arc<Conn>, sink: &Sink)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    if let Some(deflate) = &agreed.deflate {
+        let sending = deflate.sending(Role::Client);
+        let threshold = config.limits.compression_threshold;
+        conn.path.attach_deflate(Deflate::new(sending, threshold));
+    }
     sink.push(Event::Open(conn.clone()));
     let opened = Opened {
         stream,
-        rest,
+        rest: agreed.rest,
         role: Role::Client,
+        inflate: agreed.deflate.map(|d| d.receiving(Role::Client)),
     };
     session::serve(opened, conn.clone(), sink.clone(), config.limits.clone()).await;
 }
@@ -298,6 +324,8 @@ where
 /// What the server's 101 agreed to.
 struct Agreed {
     protocol: Option<String>,
+    /// permessage-deflate, when offered and accepted.
+    deflate: Option<deflate_params::Agreed>,
     /// What the server sent after its response head (its first frames).
     rest: Vec<u8>,
 }
@@ -309,7 +337,7 @@ const MAX_RESPONSE_HEAD: usize = 16 << 10;
 async fn upgrade<S>(
     stream: &mut S,
     request: &Request,
-    protocols: &[String],
+    config: &ClientConfig,
 ) -> std::result::Result<Agreed, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -348,9 +376,11 @@ where
         .headers()
         .get("sec-websocket-key")
         .map_or(&b""[..], |v| v.as_bytes());
-    let protocol = check_upgrade(&head, key, protocols)?;
+    let protocol = check_upgrade(&head, key, &config.protocols)?;
+    let deflate = check_extensions(&head, offered_deflate(config))?;
     Ok(Agreed {
         protocol,
+        deflate,
         rest: input.split_off(head_len),
     })
 }
@@ -438,12 +468,6 @@ fn check_upgrade(
             "the server's Sec-WebSocket-Accept does not match the key sent",
         ));
     }
-    if let Some(extensions) = head.field("sec-websocket-extensions") {
-        if !extensions.trim().is_empty() {
-            let why = format!("the server accepted extensions that were not offered: {extensions}");
-            return Err(protocol_failure(&why));
-        }
-    }
     let protocol = head
         .field("sec-websocket-protocol")
         .map(|p| p.trim().to_owned())
@@ -460,6 +484,24 @@ fn check_upgrade(
         None => Err(protocol_failure(
             "the server accepted none of the requested subprotocols",
         )),
+    }
+}
+
+/// The extension the server accepted: only what was offered (RFC 6455 §4.1 point 5,
+/// RFC 7692 §7.1).
+fn check_extensions(
+    head: &ResponseHead,
+    offered: Option<Settings>,
+) -> std::result::Result<Option<deflate_params::Agreed>, Failure> {
+    let value = head.field("sec-websocket-extensions").unwrap_or_default();
+    match offered {
+        Some(settings) => deflate_params::check_response(&value, &settings)
+            .map_err(|why| protocol_failure(&format!("permessage-deflate: {why}"))),
+        None if value.trim().is_empty() => Ok(None),
+        None => {
+            let why = format!("the server accepted extensions that were not offered: {value}");
+            Err(protocol_failure(&why))
+        }
     }
 }
 

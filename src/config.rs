@@ -40,7 +40,43 @@ pub(crate) struct Limits {
     /// buffer of this size and copies what arrived into the connection's own input, so the
     /// size costs no memory per connection, and a 16 KiB message needs one read, not eight.
     pub read_buffer_size: usize,
+    /// permessage-deflate (RFC 7692) that a server accepts or a client offers. Default off:
+    /// a compressing connection costs memory and CPU that small messages do not repay.
+    pub compression: Compression,
+    /// Messages smaller than this go uncompressed on a compressing connection. Default
+    /// 1 KiB, as in Node's `ws`: below it, deflate saves little and costs a compressor pass.
+    pub compression_threshold: usize,
 }
+
+/// How a connection may compress (permessage-deflate, RFC 7692).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Compression {
+    #[default]
+    Off,
+    /// No context takeover either way: each message is compressed on its own, so no
+    /// compressor lives with the connection (one per I/O or host thread) and one compressed
+    /// frame serves every recipient of a broadcast.
+    Shared,
+    /// Context takeover: each connection keeps its compressor and decompressor, so repeated
+    /// content compresses better, at the memory measured in the README.
+    Dedicated,
+}
+
+impl Compression {
+    /// The C and Lua setting: 0 off, 1 shared, 2 dedicated.
+    pub fn from_setting(value: u32) -> Result<Compression> {
+        match value {
+            0 => Ok(Compression::Off),
+            1 => Ok(Compression::Shared),
+            2 => Ok(Compression::Dedicated),
+            other => Err(Error::invalid(format!(
+                "compression must be 0 (off), 1 (shared) or 2 (dedicated), got {other}"
+            ))),
+        }
+    }
+}
+
+pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
 
 pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
@@ -70,6 +106,8 @@ impl Default for Limits {
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             control_frames: false,
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
+            compression: Compression::Off,
+            compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
         }
     }
 }
@@ -89,6 +127,10 @@ pub(crate) struct LimitSettings {
     pub read_buffer_size: u32,
     pub control_frames: bool,
     pub close_on_backpressure: bool,
+    /// 0 off, 1 shared, 2 dedicated.
+    pub compression: u32,
+    /// 0 = the default.
+    pub compression_threshold: u32,
 }
 
 impl LimitSettings {
@@ -107,14 +149,16 @@ impl LimitSettings {
             read_buffer_size: limits.read_buffer_size as u32,
             control_frames: false,
             close_on_backpressure: false,
+            compression: 0,
+            compression_threshold: limits.compression_threshold as u32,
         }
     }
 
     /// The limits these settings ask for; the read buffer size is kept within 256 B..1 MiB.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> Result<Limits> {
         let size = |v: usize| if v == 0 { usize::MAX } else { v };
         let optional = |ms: u32| (ms > 0).then(|| millis(ms));
-        Limits {
+        Ok(Limits {
             max_message_size: size(self.max_message_size),
             max_frame_size: size(self.max_frame_size),
             max_send_queue: size(self.max_send_queue),
@@ -129,7 +173,12 @@ impl LimitSettings {
                 0 => DEFAULT_READ_BUFFER_SIZE,
                 n => (n as usize).clamp(256, 1 << 20),
             },
-        }
+            compression: Compression::from_setting(self.compression)?,
+            compression_threshold: match self.compression_threshold {
+                0 => DEFAULT_COMPRESSION_THRESHOLD,
+                n => n as usize,
+            },
+        })
     }
 }
 
@@ -426,7 +475,7 @@ mod tests {
 
     #[test]
     fn zero_means_unlimited_and_buffers_stay_in_range() {
-        let limits = LimitSettings::default().limits();
+        let limits = LimitSettings::default().limits().unwrap();
         assert_eq!(limits.max_message_size, usize::MAX);
         assert!(limits.ping_interval.is_none());
         assert_eq!(limits.handshake_timeout, NO_LIMIT);
@@ -435,8 +484,8 @@ mod tests {
             read_buffer_size: 1,
             ..LimitSettings::defaults()
         };
-        assert_eq!(tiny.limits().read_buffer_size, 256);
-        let defaults = LimitSettings::defaults().limits();
+        assert_eq!(tiny.limits().unwrap().read_buffer_size, 256);
+        let defaults = LimitSettings::defaults().limits().unwrap();
         assert_eq!(defaults.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
         assert_eq!(defaults.max_send_queue, DEFAULT_MAX_SEND_QUEUE);
     }

@@ -69,6 +69,8 @@ pub(crate) struct Link {
     pub protocol: Option<String>,
     /// A server connection's opening handshake request.
     pub request: Option<Arc<Request>>,
+    /// permessage-deflate was negotiated.
+    pub compressed: bool,
 }
 
 impl Link {
@@ -81,6 +83,7 @@ impl Link {
             tls,
             protocol,
             request: None,
+            compressed: false,
         }
     }
 

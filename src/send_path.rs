@@ -14,14 +14,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
-use crate::frame::encode::Encoder;
+use crate::frame::deflate::{self, Deflater};
+use crate::frame::deflate_params::{Direction, MIN_DEFLATE_WINDOW_BITS};
+use crate::frame::encode::{Encoder, FrameHead};
 use crate::frame::{self, Role};
 use crate::outbox::Outbox;
 use crate::wire::Wire;
@@ -60,9 +62,14 @@ enum Sent {
     Queued,
 }
 
-/// A server message ready to go to many connections, encoded once and shared.
+/// A server message ready to go to many connections, encoded once and shared; compressed
+/// once per window size for the recipients that compress without context takeover.
 pub(crate) struct Broadcast {
     frame: Bytes,
+    header_len: usize,
+    opcode: Opcode,
+    /// Compressed frames for window bits 9..=15, made on first need.
+    compressed: [OnceLock<Bytes>; 7],
 }
 
 impl Broadcast {
@@ -70,12 +77,73 @@ impl Broadcast {
     pub fn new(data: &[u8], opcode: Opcode) -> Result<Broadcast> {
         check_payload(data, opcode)?;
         let frame = Encoder::new(Role::Server).frame(opcode as u8, data);
-        Ok(Broadcast { frame })
+        Ok(Broadcast {
+            header_len: frame.len() - data.len(),
+            frame,
+            opcode,
+            compressed: Default::default(),
+        })
     }
 
-    fn for_path(&self, _path: &SendPath) -> Outgoing {
-        Outgoing::data(self.frame.clone())
+    fn payload(&self) -> &[u8] {
+        &self.frame[self.header_len..]
     }
+
+    /// The frame compressed on its own with a window of `window_bits`.
+    fn compressed(&self, window_bits: u8) -> Bytes {
+        let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);
+        let slot = &self.compressed[usize::from(bits - MIN_DEFLATE_WINDOW_BITS)];
+        slot.get_or_init(|| {
+            let encoder = Encoder::new(Role::Server);
+            compressed_frame(&encoder, self.opcode, |out| {
+                deflate::compress_once(self.payload(), bits, out)
+            })
+        })
+        .clone()
+    }
+}
+
+/// How a connection compresses what it sends (permessage-deflate, RFC 7692).
+pub(crate) struct Deflate {
+    /// Messages shorter than this go uncompressed.
+    threshold: usize,
+    window_bits: u8,
+    /// With context takeover, the connection's own compressor. It stays locked from
+    /// compressing a message until its frame is queued, so frames leave in the order the
+    /// compressor saw them.
+    own: Option<Mutex<Deflater>>,
+}
+
+impl Deflate {
+    pub fn new(direction: Direction, threshold: usize) -> Deflate {
+        let Direction {
+            window_bits,
+            context_takeover,
+        } = direction;
+        Deflate {
+            threshold,
+            window_bits,
+            own: context_takeover.then(|| Mutex::new(Deflater::new(window_bits, true))),
+        }
+    }
+}
+
+/// A compressed message in one frame (RSV1 set, RFC 7692 §6); `compress` writes its payload.
+fn compressed_frame(
+    encoder: &Encoder,
+    opcode: Opcode,
+    compress: impl FnOnce(&mut BytesMut),
+) -> Bytes {
+    let mut payload = BytesMut::new();
+    compress(&mut payload);
+    let head = FrameHead {
+        fin: true,
+        rsv1: true,
+        opcode: opcode as u8,
+    };
+    let mut frame = BytesMut::new();
+    encoder.encode(head, &payload, &mut frame);
+    frame.freeze()
 }
 
 /// Checks that `data` may be sent with `opcode`: UTF-8 text, control payloads ≤ 125 bytes.
@@ -118,6 +186,8 @@ pub(crate) struct SendPath {
     queued_bytes: AtomicUsize,
     /// The shared write side of a plain-TCP connection, set once it opens.
     wire: OnceLock<Arc<Wire>>,
+    /// permessage-deflate, set when the handshake agreed to it.
+    deflate: OnceLock<Deflate>,
     max_send_queue: usize,
     close_on_backpressure: bool,
     /// Set while the host's batch holds deferred frames of this connection.
@@ -140,6 +210,7 @@ impl SendPath {
             outbox: Outbox::default(),
             queued_bytes: AtomicUsize::new(0),
             wire: OnceLock::new(),
+            deflate: OnceLock::new(),
             max_send_queue: limits.max_send_queue,
             close_on_backpressure: limits.close_on_backpressure,
             dirty: AtomicBool::new(false),
@@ -160,10 +231,59 @@ impl SendPath {
         self.wire.get()
     }
 
-    /// Validates `data` and encodes it for this connection. Copies `data` once.
-    fn prepare(&self, data: &[u8], opcode: Opcode) -> Result<Outgoing> {
+    /// From now on messages of at least the threshold go compressed.
+    pub fn attach_deflate(&self, deflate: Deflate) {
+        let _ = self.deflate.set(deflate);
+    }
+
+    /// The compression for a message of `len` bytes, when it gets one.
+    fn compression_for(&self, len: usize, opcode: Opcode) -> Option<&Deflate> {
+        let deflate = self.deflate.get()?;
+        let data = matches!(opcode, Opcode::Text | Opcode::Binary);
+        (data && len >= deflate.threshold).then_some(deflate)
+    }
+
+    /// Validates `data`, encodes it (compressed when agreed and worth it; copied once
+    /// either way) and sends it.
+    fn send_data(&self, data: &[u8], opcode: Opcode, delivery: Delivery) -> Result<Sent> {
         check_payload(data, opcode)?;
-        Ok(Outgoing::data(self.encoder.frame(opcode as u8, data)))
+        self.send_checked(data, opcode, delivery)
+    }
+
+    fn send_checked(&self, data: &[u8], opcode: Opcode, delivery: Delivery) -> Result<Sent> {
+        let Some(deflate) = self.compression_for(data.len(), opcode) else {
+            return self.send(
+                Outgoing::data(self.encoder.frame(opcode as u8, data)),
+                delivery,
+            );
+        };
+        let Some(own) = &deflate.own else {
+            let frame = compressed_frame(&self.encoder, opcode, |out| {
+                deflate::compress_once(data, deflate.window_bits, out)
+            });
+            return self.send(Outgoing::data(frame), delivery);
+        };
+        let mut deflater = own.lock();
+        // Admitted before it is compressed: a message refused after the compressor saw it
+        // would leave the peer's window behind ours.
+        self.admit_open(data.len())?;
+        let frame = compressed_frame(&self.encoder, opcode, |out| deflater.compress(data, out));
+        self.send_admitted(Outgoing::data(frame), delivery)
+    }
+
+    /// Sends a broadcast's shared frame, its shared compressed frame, or (with a compressor
+    /// of its own) the message compressed for this connection.
+    fn send_broadcast(&self, message: &Broadcast, delivery: Delivery) -> Result<Sent> {
+        let payload = message.payload();
+        match self.compression_for(payload.len(), message.opcode) {
+            None => self.send(Outgoing::data(message.frame.clone()), delivery),
+            Some(Deflate {
+                own: None,
+                window_bits,
+                ..
+            }) => self.send(Outgoing::data(message.compressed(*window_bits)), delivery),
+            Some(_) => self.send_checked(payload, message.opcode, delivery),
+        }
     }
 
     /// Sends a ping or pong the I/O side makes (automatic pings, answers to the peer's
@@ -182,10 +302,19 @@ impl SendPath {
     /// Sends `item`: through the wire as `delivery` says when the connection has one and
     /// nothing is queued before it, else through the outbox.
     fn send(&self, item: Outgoing, delivery: Delivery) -> Result<Sent> {
+        self.admit_open(item.frame.len())?;
+        self.send_admitted(item, delivery)
+    }
+
+    /// Whether `len` more bytes may be sent: the connection is not closing, and they fit.
+    fn admit_open(&self, len: usize) -> Result<()> {
         if self.is_closing() {
             return Err(Error::closed());
         }
-        self.admit(item.frame.len())?;
+        self.admit(len)
+    }
+
+    fn send_admitted(&self, item: Outgoing, delivery: Delivery) -> Result<Sent> {
         let item = match self.write_directly(item, delivery) {
             Ok(sent) => return Ok(sent),
             Err(item) => item,
@@ -472,17 +601,18 @@ impl HostBatch {
 
     /// Copies `data` once and sends it on `path`.
     pub fn send(&self, path: &Arc<SendPath>, data: &[u8], opcode: Opcode) -> Result<()> {
-        let item = path.prepare(data, opcode)?;
-        self.send_item(path, item)
+        let sent = path.send_data(data, opcode, self.delivery())?;
+        self.note(path, sent)
     }
 
     /// Sends one shared copy of `message` on `path`.
     pub fn send_broadcast(&self, path: &Arc<SendPath>, message: &Broadcast) -> Result<()> {
-        self.send_item(path, message.for_path(path))
+        let sent = path.send_broadcast(message, self.delivery())?;
+        self.note(path, sent)
     }
 
-    fn send_item(&self, path: &Arc<SendPath>, item: Outgoing) -> Result<()> {
-        let sent = path.send(item, self.delivery())?;
+    /// Remembers a connection that holds deferred frames, for the flush.
+    fn note(&self, path: &Arc<SendPath>, sent: Sent) -> Result<()> {
         if sent == Sent::Deferred && !path.dirty.swap(true, Ordering::AcqRel) {
             self.dirty.lock().push(path.clone());
         }

@@ -14,16 +14,18 @@ use smol::net::{TcpListener, TcpStream};
 use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::ServerConfig;
+use crate::config::{Compression, ServerConfig};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
-use crate::frame;
+use crate::frame::deflate_params::{self, Agreed};
+use crate::frame::Role;
 use crate::handshake::{self, HttpService, Outcome, Reader};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
 use crate::runtime;
+use crate::send_path::Deflate;
 use crate::session::{self, Opened};
 use crate::tls;
 use crate::upgrade::{Decision, Question, Upgrades};
@@ -240,10 +242,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// The outcome of the upgrade decision: which subprotocol, which group.
+/// The outcome of the upgrade decision: which subprotocol, which group, which compression.
 struct Selection {
     protocol: Option<String>,
     group: u32,
+    /// permessage-deflate, when the app compresses and the client offered it.
+    deflate: Option<Agreed>,
 }
 
 async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
@@ -437,9 +441,15 @@ where
         return;
     };
     let limits = &shared.config.limits;
-    let conn = Conn::new(id, selection.group, limits, frame::Role::Server);
+    let conn = Conn::new(id, selection.group, limits, Role::Server);
     let tls = upgrade.wire.is_none();
-    let link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
+    let mut link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
+    link.compressed = selection.deflate.is_some();
+    if let Some(agreed) = &selection.deflate {
+        let sending = agreed.sending(Role::Server);
+        conn.path
+            .attach_deflate(Deflate::new(sending, limits.compression_threshold));
+    }
     conn.open(link.with_request(upgrade.request), upgrade.wire);
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
@@ -456,7 +466,10 @@ where
         stream: transport,
         // What the client sent after its head is read first (a pipelined first frame).
         rest: upgrade.rest,
-        role: frame::Role::Server,
+        role: Role::Server,
+        inflate: selection
+            .deflate
+            .map(|agreed| agreed.receiving(Role::Server)),
     };
     Box::pin(session::serve(
         opened,
@@ -552,6 +565,7 @@ async fn ask_host(
                 Some(name) => Selection {
                     group: shared.group_of(&name).unwrap_or(default.group),
                     protocol: Some(name),
+                    deflate: default.deflate,
                 },
                 None => default,
             };
@@ -584,6 +598,9 @@ where
     if let Some(protocol) = &accepted.selection.protocol {
         // Names were checked as tokens when the app was configured.
         let _ = head.header("Sec-WebSocket-Protocol", protocol);
+    }
+    if let Some(deflate) = &accepted.selection.deflate {
+        let _ = head.header("Sec-WebSocket-Extensions", &deflate.header);
     }
     for (name, value) in &accepted.headers {
         // Checked by the host's accept call.
@@ -647,11 +664,13 @@ fn decide(
         .map(str::trim)
         .filter(|p| !p.is_empty());
     let protocols = &shared.config.protocols;
+    let deflate = negotiate_deflate(shared.config.limits.compression, request);
     for name in offered {
         if let Some(index) = protocols.iter().position(|p| p == name) {
             return Ok(Selection {
                 protocol: Some(name.to_owned()),
                 group: index as u32,
+                deflate,
             });
         }
     }
@@ -659,7 +678,21 @@ fn decide(
         return Ok(Selection {
             protocol: None,
             group: DEFAULT_GROUP,
+            deflate,
         });
     }
     Err((400, "no requested subprotocol is served here"))
+}
+
+/// The permessage-deflate offer the app accepts (RFC 7692 §5): the client's first that it
+/// can honour; none when it does not compress or the client offered nothing it can honour.
+fn negotiate_deflate(compression: Compression, request: &Request) -> Option<Agreed> {
+    let context_takeover = match compression {
+        Compression::Off => return None,
+        Compression::Shared => false,
+        Compression::Dedicated => true,
+    };
+    let offers: Vec<&str> = request.header_values("sec-websocket-extensions").collect();
+    let offers = deflate_params::parse_offers(&offers.join(", "));
+    deflate_params::accept(&offers, &deflate_params::settings(context_takeover))
 }

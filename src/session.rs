@@ -22,7 +22,9 @@ use crate::config::Limits;
 use crate::conn::{Conn, Sink};
 use crate::error::ErrorKind;
 use crate::event::{Event, Opcode};
-use crate::frame::decode::{DataOpcode, Decoder, DecoderConfig, Item, Violation};
+use crate::frame::decode::{DataOpcode, Decoder, DecoderConfig, Item, Message, Violation};
+use crate::frame::deflate::{self, Inflater};
+use crate::frame::deflate_params::Direction;
 use crate::frame::{opcode, Role};
 use crate::wire::Wire;
 
@@ -41,6 +43,8 @@ pub(crate) struct Opened<S> {
     /// What the peer sent after its handshake (its first frames, if it did not wait).
     pub rest: Vec<u8>,
     pub role: Role,
+    /// permessage-deflate as the peer compresses, when agreed.
+    pub inflate: Option<Direction>,
 }
 
 /// What the reader learned about how the connection ended.
@@ -57,6 +61,7 @@ struct Session<'a> {
     sink: &'a Sink,
     limits: &'a Limits,
     role: Role,
+    inflate: Option<Direction>,
     ending: Mutex<Ending>,
     activity: Activity,
 }
@@ -72,6 +77,7 @@ where
         sink: &sink,
         limits: &limits,
         role: opened.role,
+        inflate: opened.inflate,
         ending: Mutex::new(Ending::default()),
         activity: Activity::new(),
     };
@@ -107,16 +113,29 @@ impl Session<'_> {
             role: self.role,
             max_frame_size: self.limits.max_frame_size,
             max_message_size: self.limits.max_message_size,
-            deflate: false,
+            deflate: self.inflate.is_some(),
         };
         let mut decoder = Decoder::new(config);
+        // With context takeover the peer's window lives here; without, each I/O thread
+        // lends one decompressor per message.
+        let mut own_inflater = self
+            .inflate
+            .filter(|d| d.context_takeover)
+            .map(|d| Inflater::new(d.window_bits, true));
         loop {
             // Everything already read first: messages before a broken rule are delivered.
             loop {
-                match decoder.feed(&mut input) {
+                let item = match decoder.feed(&mut input) {
                     Ok(Some(Item::Close(close))) => return self.peer_closed(close, reader).await,
-                    Ok(Some(item)) => self.deliver(item).await,
+                    Ok(Some(Item::Message(message))) if message.compressed => {
+                        inflate(message, own_inflater.as_mut(), self.limits.max_message_size)
+                    }
+                    Ok(Some(item)) => Ok(item),
                     Ok(None) => break,
+                    Err(violation) => Err(violation),
+                };
+                match item {
+                    Ok(item) => self.deliver(item).await,
                     Err(violation) => return self.violated(violation).await,
                 }
             }
@@ -318,6 +337,25 @@ impl Session<'_> {
         };
         conn.emit_close(self.sink, code, reason, clean);
     }
+}
+
+/// A compressed message inflated, bounded by `max` (1009 past it), its text checked (1007).
+fn inflate(message: Message, own: Option<&mut Inflater>, max: usize) -> Result<Item, Violation> {
+    let data = match own {
+        Some(inflater) => inflater.inflate(&message.data, max)?,
+        None => deflate::inflate_once(&message.data, max)?,
+    };
+    if message.opcode == DataOpcode::Text && simdutf8::basic::from_utf8(&data).is_err() {
+        return Err(Violation {
+            code: 1007,
+            reason: "invalid UTF-8 in a text message",
+        });
+    }
+    Ok(Item::Message(Message {
+        opcode: message.opcode,
+        data: data.freeze(),
+        compressed: false,
+    }))
 }
 
 thread_local! {

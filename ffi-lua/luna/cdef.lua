@@ -88,6 +88,8 @@ const char *tls_cert_file;
   uint32_t idle_timeout_ms;
   uint32_t close_timeout_ms;
   uint32_t read_buffer_size;
+  uint32_t compression;
+  uint32_t compression_threshold;
 } LunaClientConfig;
 
 typedef struct LunaRequest {
@@ -139,6 +141,8 @@ const char *const *origins;
 const char *cluster_redis;
   const char *cluster_prefix;
   const char *static_cache_control;
+  uint32_t compression;
+  uint32_t compression_threshold;
 } LunaServerConfig;
 
 const char *luna_last_error(void);
@@ -216,6 +220,8 @@ LunaResult luna_conn_local(struct LunaApp *app,
 LunaResult luna_conn_fd(struct LunaApp *app, uint64_t conn, int64_t *out_fd);
 
 LunaResult luna_conn_is_tls(struct LunaApp *app, uint64_t conn, uint8_t *out_tls);
+
+LunaResult luna_conn_is_compressed(struct LunaApp *app, uint64_t conn, uint8_t *out_compressed);
 
 LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t enable);
 

@@ -245,7 +245,11 @@ end
 
 -- Limits and timers servers and clients both have (README "Limits and defaults").
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
-  "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure" }
+  "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure",
+  "compression", "compression_threshold" }
+
+-- `compression` values as the C ABI numbers them.
+local COMPRESSION = { [false] = 0, [true] = 1, shared = 1, dedicated = 2 }
 
 
 function M.checker(who)
@@ -310,6 +314,15 @@ function M.checker(who)
     cfg.read_buffer_size = c.integer(config, "read_buffer_size", 0, 4294967295, cfg.read_buffer_size)
     cfg.control_frames = c.opt_type(config, "control_frames", "boolean") and 1 or 0
     cfg.close_on_backpressure = c.opt_type(config, "close_on_backpressure", "boolean") and 1 or 0
+    local compression = config.compression
+    if compression ~= nil then
+      if COMPRESSION[compression] == nil then
+        c.bad("compression", 'false, true, "shared" or "dedicated"', compression)
+      end
+      cfg.compression = COMPRESSION[compression]
+    end
+    cfg.compression_threshold = c.integer(config, "compression_threshold", 1, 4294967295,
+      cfg.compression_threshold)
   end
 
   return c

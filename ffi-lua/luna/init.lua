@@ -308,6 +308,11 @@ local function cache_local_address(ws, app)
   if result(C.luna_conn_is_tls(app._handle, ws.id, tls_out), app, "luna: TLS state of " .. tostring(ws)) then
     ws.raw_socket.tls = tls_out[0] ~= 0
   end
+  -- permessage-deflate: read once, at open (it cannot change).
+  if result(C.luna_conn_is_compressed(app._handle, ws.id, tls_out), app,
+      "luna: compression of " .. tostring(ws)) then
+    ws.compressed = tls_out[0] ~= 0
+  end
 end
 
 

@@ -20,6 +20,7 @@ local WHO = "lunac.connect_to_web_app"
 local KEEP_RUNNING = "no_errors = true in lunac.connect_to_web_app keeps the client running"
 
 local conn_out = ffi_new("uint64_t[1]")
+local flag_out = ffi_new("uint8_t[1]")
 
 local lunac = {}
 local opcodes = common.opcodes
@@ -89,6 +90,8 @@ end
 local function on_open(app, ev)
   local protocol = ffi_string(ev.data, ev.len)
   app.protocol = protocol ~= "" and protocol or nil
+  app.compressed = C.luna_conn_is_compressed(app._handle, ev.conn, flag_out) == C.LUNA_RESULT_OK
+    and flag_out[0] ~= 0
   app._opened = true
   if app.state == "connecting" then
     app.state = "open"

@@ -156,6 +156,22 @@ pub extern "C" fn luna_conn_is_tls(app: *mut LunaApp, conn: u64, out_tls: *mut u
     })
 }
 
+/// 1 in `out_compressed` when the connection negotiated permessage-deflate (RFC 7692),
+/// else 0.
+#[no_mangle]
+pub extern "C" fn luna_conn_is_compressed(
+    app: *mut LunaApp,
+    conn: u64,
+    out_compressed: *mut u8,
+) -> LunaResult {
+    guard(|| {
+        let conn = lookup(app)?.conn(conn)?;
+        let compressed = u8::from(conn.link()?.compressed);
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_compressed, compressed, "out_compressed") }
+    })
+}
+
 /// Turns Nagle's algorithm off (`enable` 1 = TCP_NODELAY on, the default for luna) or on.
 #[no_mangle]
 pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8) -> LunaResult {

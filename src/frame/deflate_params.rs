@@ -5,6 +5,8 @@
 //! Parameter names follow the RFC: `server_*` is what the server compresses (and the client
 //! inflates), `client_*` the other way round.
 
+use super::Role;
+
 /// Smallest LZ77 window luna can compress with: zlib's raw deflate (and flate2) takes 9..=15
 /// and silently raises 8 to 9, which a peer holding an 8-bit window could not inflate. Any
 /// window inflates data made with a smaller one, so 8 is fine for the peer's side.
@@ -66,6 +68,58 @@ pub(crate) struct Agreed {
     pub client_max_window_bits: u8,
     /// The `Sec-WebSocket-Extensions` response value that states it.
     pub header: String,
+}
+
+/// One direction of an agreement: the LZ77 window its compressor may use, and whether that
+/// window carries over from message to message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Direction {
+    pub window_bits: u8,
+    pub context_takeover: bool,
+}
+
+impl Agreed {
+    /// What `role` compresses with.
+    pub(crate) fn sending(&self, role: Role) -> Direction {
+        match role {
+            Role::Server => self.server_side(),
+            Role::Client => self.client_side(),
+        }
+    }
+
+    /// What `role`'s peer compresses with, so what `role` inflates.
+    pub(crate) fn receiving(&self, role: Role) -> Direction {
+        match role {
+            Role::Server => self.client_side(),
+            Role::Client => self.server_side(),
+        }
+    }
+
+    fn server_side(&self) -> Direction {
+        Direction {
+            window_bits: self.server_max_window_bits,
+            context_takeover: !self.server_no_context_takeover,
+        }
+    }
+
+    fn client_side(&self) -> Direction {
+        Direction {
+            window_bits: self.client_max_window_bits,
+            context_takeover: !self.client_no_context_takeover,
+        }
+    }
+}
+
+/// What a server accepts, or a client offers: with context takeover both ways (a compressor
+/// and a decompressor per connection), or none (each message on its own, no state kept).
+/// Full windows: zlib-rs's compressor costs about 240 KiB whatever its window, the window
+/// itself 4 bytes per byte on top, and a smaller one costs ratio.
+pub(crate) fn settings(context_takeover: bool) -> Settings {
+    Settings {
+        server_no_context_takeover: !context_takeover,
+        client_no_context_takeover: !context_takeover,
+        ..Settings::default()
+    }
 }
 
 /// The permessage-deflate offers in a request's `Sec-WebSocket-Extensions` value (several
