@@ -410,13 +410,13 @@ impl SendPath {
         self.queue_close(Some((code, reason)));
     }
 
-    /// Answers the peer's close frame by echoing its code (RFC 6455 §5.5.1), unless we sent
-    /// one already; returns whether it queued the answer.
-    pub fn answer_close(&self, peer: Option<u16>) -> bool {
+    /// Answers the peer's close frame by echoing its code and reason (RFC 6455 §5.5.1),
+    /// unless we sent one already; returns whether it queued the answer.
+    pub fn answer_close(&self, peer: Option<(u16, &str)>) -> bool {
         if self.close_sent.swap(true, Ordering::AcqRel) {
             return false;
         }
-        self.queue_close(peer.map(|code| (code, "")));
+        self.queue_close(peer);
         true
     }
 
