@@ -17,6 +17,8 @@ mod error;
 mod event;
 pub mod ffi;
 mod frame;
+#[cfg(test)]
+mod fuzz_corpus;
 mod handshake;
 mod http;
 mod outbox;
