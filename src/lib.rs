@@ -49,4 +49,9 @@ pub mod fuzzing {
     pub fn extensions(data: &[u8]) {
         crate::frame::fuzz::parse_extensions(data);
     }
+
+    /// Inflates arbitrary bytes as permessage-deflate messages, and round-trips them.
+    pub fn inflate(data: &[u8]) {
+        crate::frame::fuzz::inflate(data);
+    }
 }
