@@ -2,9 +2,10 @@
 """Writes the seed corpus of the fuzz targets (fuzz/corpus/TARGET/NAME): valid and broken
 frames for `frames` (the first byte is the harness's setup byte: bit 0 deflate, bit 1 a 64-byte
 frame limit, bit 2 a 100-byte message limit, bits 3-7 the read size), request and response
-values for `extensions`, and permessage-deflate payloads for `inflate` (the setup byte: bit 0
+values for `extensions`, permessage-deflate payloads for `inflate` (the setup byte: bit 0
 context takeover, bits 1-3 the window as 8 + n bits, bit 4 messages each led by a length byte,
-bit 5 a 100-byte limit). Run it again after changing the seeds; the files are committed."""
+bit 5 a 100-byte limit), and HTTP request heads for `request`. Run it again after changing the
+seeds; the files are committed."""
 import pathlib
 import struct
 import zlib
@@ -169,7 +170,62 @@ def inflate_seeds():
         write("inflate", name, data)
 
 
+def head(*lines, body=b""):
+    return "".join(line + "\r\n" for line in lines).encode() + b"\r\n" + body
+
+
+WS_KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+REQUESTS = {
+    "chrome_upgrade": head(
+        "GET /chat?room=lobby HTTP/1.1", "Host: game.example.com:8080", "Connection: Upgrade",
+        "Pragma: no-cache", "Cache-Control: no-cache",
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        "Upgrade: websocket", "Origin: https://game.example.com", "Sec-WebSocket-Version: 13",
+        "Accept-Encoding: gzip, deflate, br, zstd", "Accept-Language: en-GB,en;q=0.9",
+        "Cookie: session=3f2a9c; theme=dark; _ga=GA1.2.1234567890.1700000000", WS_KEY,
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+        "Sec-WebSocket-Protocol: game.v2, game.v1"),
+    "firefox_upgrade": head(
+        "GET /ws HTTP/1.1", "Host: localhost:9001",
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+        "Accept: */*", "Sec-WebSocket-Version: 13", "Origin: http://localhost:9001",
+        "Sec-WebSocket-Extensions: permessage-deflate", WS_KEY, "Connection: keep-alive, Upgrade",
+        "Sec-Fetch-Dest: empty", "Sec-Fetch-Mode: websocket", "Upgrade: websocket"),
+    "static_get": head(
+        "GET /assets/app.js?v=3 HTTP/1.1", "Host: example.com", "Accept: */*",
+        "If-Modified-Since: Wed, 21 Oct 2015 07:28:00 GMT", "Connection: keep-alive"),
+    "http10": head("GET / HTTP/1.0"),
+    "options_asterisk": head("OPTIONS * HTTP/1.1", "Host: h"),
+    "absolute_form": head("GET http://h:8/x/y?q HTTP/1.1", "Host: h"),
+    "post_body": head("POST /submit HTTP/1.1", "Host: h", "Content-Length: 5", body=b"hello"),
+    "pipelined": head("GET /a HTTP/1.1", "Host: h") + head("GET /b HTTP/1.1", "Host: h"),
+    "leading_empty_lines": b"\r\n\n" + head("GET / HTTP/1.1", "Host: h"),
+    "bare_lf": b"GET /x HTTP/1.1\nHost: h\nA: b\n\n",
+    "missing_final_crlf": b"GET / HTTP/1.1\r\nHost: h\r\n",
+    "bad_method": head("G@T / HTTP/1.1", "Host: h"),
+    "version_2": head("GET / HTTP/2.0", "Host: h"),
+    "nul_in_value": head("GET / HTTP/1.1", "Host: a\x00b"),
+    "obs_fold": head("GET / HTTP/1.1", "Host: h", "X: a", " folded"),
+    "duplicate_host": head("GET / HTTP/1.1", "Host: a", "Host: b"),
+    "chunked": head("POST / HTTP/1.1", "Host: h", "Transfer-Encoding: chunked"),
+    "conflicting_length": head("POST / HTTP/1.1", "Host: h", "Content-Length: 3",
+                               "Content-Length: 4"),
+    "bare_cr": b"GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n",
+    "long_target": head("GET /" + "a" * 8200 + " HTTP/1.1", "Host: h"),
+    # Past the 16 KiB head limit by its cookies.
+    "huge_header": head("GET / HTTP/1.1", "Host: h", *["Cookie: c%d=%s" % (i, "v" * 60)
+                                                        for i in range(260)]),
+}
+
+
+def request_seeds():
+    for name, data in REQUESTS.items():
+        write("request", name, data)
+
+
 if __name__ == "__main__":
     frame_seeds()
     extension_seeds()
     inflate_seeds()
+    request_seeds()

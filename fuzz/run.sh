@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-frames extensions inflate}
+TARGETS=${FUZZ_TARGETS:-frames extensions inflate request}
 # cargo-afl and the `afl` crate in fuzz/Cargo.lock must be the same version.
 AFL_VERSION=0.18.2
 

@@ -54,4 +54,9 @@ pub mod fuzzing {
     pub fn inflate(data: &[u8]) {
         crate::frame::fuzz::inflate(data);
     }
+
+    /// Parses arbitrary bytes, and prefixes of them, as an HTTP request head.
+    pub fn request(data: &[u8]) {
+        crate::http::fuzz::request(data);
+    }
 }
