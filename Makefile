@@ -64,8 +64,9 @@ test: setup all
 check-memory: examples
 	bash tests/soak/check_memory.sh
 
-# Fuzzes each target of fuzz/ (frame decoder, extension parser) for FUZZ_SECONDS with AFL++
-# through cargo-afl on stable Rust, installing both first if needed; fails on any crash.
+# Fuzzes each target of fuzz/ (frame decoder, extension parser, inflater, request-head parser)
+# for FUZZ_SECONDS with AFL++ through cargo-afl on stable Rust, installing both first if
+# needed; fails on any crash.
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh

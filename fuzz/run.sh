@@ -3,12 +3,12 @@
 # cargo-afl, coverage-guided on stable Rust (rustc's sancov pass; no nightly, no LLVM plugins).
 # Installs cargo-afl and builds its bundled AFL++ (make + cc) first when they are missing.
 # Fails, listing the inputs, when a target crashes; a crash input copied into
-# fuzz/corpus/TARGET/ becomes a regression test of `cargo test --lib frame`.
+# fuzz/corpus/TARGET/ becomes a regression test of `cargo test --lib fuzz`.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-frames extensions}
+TARGETS=${FUZZ_TARGETS:-frames extensions inflate request}
 # cargo-afl and the `afl` crate in fuzz/Cargo.lock must be the same version.
 AFL_VERSION=0.18.2
 

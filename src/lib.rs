@@ -17,6 +17,8 @@ mod error;
 mod event;
 pub mod ffi;
 mod frame;
+#[cfg(test)]
+mod fuzz_corpus;
 mod handshake;
 mod http;
 mod outbox;
@@ -46,5 +48,15 @@ pub mod fuzzing {
     /// Parses arbitrary bytes as a `Sec-WebSocket-Extensions` value, as server and client.
     pub fn extensions(data: &[u8]) {
         crate::frame::fuzz::parse_extensions(data);
+    }
+
+    /// Inflates arbitrary bytes as permessage-deflate messages, and round-trips them.
+    pub fn inflate(data: &[u8]) {
+        crate::frame::fuzz::inflate(data);
+    }
+
+    /// Parses arbitrary bytes, and prefixes of them, as an HTTP request head.
+    pub fn request(data: &[u8]) {
+        crate::http::fuzz::request(data);
     }
 }

@@ -21,6 +21,8 @@ LAYERS = {
     "config": 9, "backlog": 9, "wakeup": 9, "runtime": 9, "tls_stream": 9, "topics": 9,
     "resp": 9,
     "error": 10,
+    # Tests only: the fuzz targets' seed corpora, replayed by the leaves' fuzz.rs tests.
+    "fuzz_corpus": 11,
 }
 USE = re.compile(r"\bcrate::([a-z_]+)")
 

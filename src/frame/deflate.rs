@@ -159,7 +159,7 @@ pub(crate) struct Inflater {
     /// every later message fails the same way.
     failed: Option<Violation>,
     /// The capacity of the last output buffer, to check that a bomb never grows it past max.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(super) last_capacity: usize,
 }
 
@@ -172,7 +172,7 @@ impl Inflater {
             decompress: Decompress::new(false),
             context_takeover,
             failed: None,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fuzzing"))]
             last_capacity: 0,
         }
     }
@@ -203,7 +203,7 @@ impl Inflater {
         let first = data.len().saturating_mul(FIRST_GUESS_RATIO);
         let mut out = Vec::with_capacity(first.max(MIN_CHUNK).min(limit));
         let result = self.inflate_into(data, &mut out, limit);
-        #[cfg(test)]
+        #[cfg(any(test, feature = "fuzzing"))]
         {
             self.last_capacity = out.capacity();
         }
@@ -270,10 +270,14 @@ fn grow(out: &mut Vec<u8>, limit: usize) -> Result<(), Violation> {
     Ok(())
 }
 
+/// Window sizes our compressor can use: `MIN_DEFLATE_WINDOW_BITS..=15`.
+const WINDOW_SIZES: usize = (16 - MIN_DEFLATE_WINDOW_BITS) as usize;
+
 thread_local! {
-    /// One shared compressor per window size (9..=15) on this thread, for connections without
-    /// context takeover.
-    static DEFLATERS: RefCell<[Option<Deflater>; 7]> = const { RefCell::new([const { None }; 7]) };
+    /// One shared compressor per window size on this thread, for connections without context
+    /// takeover.
+    static DEFLATERS: RefCell<[Option<Deflater>; WINDOW_SIZES]> =
+        const { RefCell::new([const { None }; WINDOW_SIZES]) };
     /// One shared decompressor on this thread, for peers without context takeover.
     static INFLATER: RefCell<Option<Inflater>> = const { RefCell::new(None) };
 }

@@ -1,10 +1,11 @@
-//! What the fuzz targets in `fuzz/` run (through `luna::fuzzing`), and the deterministic
+//! What the frame fuzz targets in `fuzz/` run (through `luna::fuzzing`), and the deterministic
 //! mutation test over their seed corpus that `cargo test` runs. Each harness checks the
 //! invariants a crash-only fuzzer would miss; a broken one panics.
 
 use bytes::BytesMut;
 
-use super::decode::{DataOpcode, Decoder, DecoderConfig, Item};
+use super::decode::{DataOpcode, Decoder, DecoderConfig, Item, Violation};
+use super::deflate::{compress_once, inflate_once, Deflater, Inflater};
 use super::deflate_params::{accept, check_response, offer, parse_offers, Settings};
 use super::encode::{Encoder, FrameHead};
 use super::{opcode, Role, MAX_CONTROL_PAYLOAD};
@@ -125,58 +126,84 @@ pub(crate) fn parse_extensions(data: &[u8]) {
     assert_eq!(parse_offers(&offer(&Settings::default())).len(), 1);
 }
 
+/// Feeds `data` to inflaters, then round-trips it through a compressor. The first byte picks
+/// the setup: bit 0 context takeover, bits 1-3 the window (8 + n bits), bit 4 whether the rest
+/// is one message or messages each led by a length byte, bit 5 a 100-byte limit (else 64 KiB).
+pub(crate) fn inflate(data: &[u8]) {
+    let Some((&setup, bytes)) = data.split_first() else {
+        return;
+    };
+    let takeover = setup & 1 != 0;
+    let bits = 8 + (setup >> 1 & 7);
+    let max = if setup & 0x20 != 0 { 100 } else { 64 << 10 };
+    let messages = if setup & 0x10 != 0 {
+        length_prefixed(bytes)
+    } else {
+        vec![bytes]
+    };
+    inflate_messages(&messages, bits, takeover, max);
+    deflate_round_trip(bytes, bits.max(9), takeover);
+}
+
+/// `bytes` cut into messages that each start with their length (the last one may be short).
+fn length_prefixed(mut bytes: &[u8]) -> Vec<&[u8]> {
+    let mut messages = Vec::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let (message, after) = rest.split_at(usize::from(len).min(rest.len()));
+        messages.push(message);
+        bytes = after;
+    }
+    messages
+}
+
+/// What every inflate must hold to: the limit, the close codes, a failed stream staying failed,
+/// and the same answer from the shared decompressor as from a fresh one.
+fn inflate_messages(messages: &[&[u8]], bits: u8, takeover: bool, max: usize) {
+    let mut inflater = Inflater::new(bits, takeover);
+    let mut failed: Option<Violation> = None;
+    for message in messages {
+        let result = inflater.inflate(message, max);
+        assert!(
+            inflater.last_capacity <= max + 1,
+            "output grew past the limit"
+        );
+        match &result {
+            Ok(out) => assert!(out.len() <= max),
+            Err(violation) => assert!(matches!(violation.code, 1007 | 1009), "{violation:?}"),
+        }
+        if let Some(violation) = failed {
+            assert_eq!(result, Err(violation), "a broken stream stays broken");
+        }
+        if takeover {
+            failed = failed.or(result.err());
+        } else {
+            // Every message stands alone: the pool and a fresh decompressor agree.
+            assert_eq!(inflate_once(message, max), result);
+            assert_eq!(Inflater::new(15, false).inflate(message, max), result);
+        }
+    }
+}
+
+/// Compresses a prefix of `bytes` and then all of it, and inflates both back: through a
+/// dedicated pair, with a limit of exactly the message's size, and through the shared pools.
+fn deflate_round_trip(bytes: &[u8], bits: u8, takeover: bool) {
+    let mut deflater = Deflater::new(bits, takeover);
+    let mut inflater = Inflater::new(bits, takeover);
+    for message in [&bytes[..bytes.len() / 2], bytes] {
+        let mut payload = BytesMut::new();
+        deflater.compress(message, &mut payload);
+        assert!(!payload.is_empty(), "every message has a payload");
+        let inflated = inflater.inflate(&payload, message.len());
+        assert_eq!(inflated.as_deref(), Ok(message), "round trip");
+        let mut shared = BytesMut::new();
+        compress_once(message, bits, &mut shared);
+        assert_eq!(inflate_once(&shared, message.len()).as_deref(), Ok(message));
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    /// The seed corpus of a fuzz target.
-    fn seeds(target: &str) -> Vec<Vec<u8>> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|path| std::fs::read(path).unwrap())
-            .collect()
-    }
-
-    /// Deterministic mutations of `seed`: bit flips, byte changes, cuts and splices.
-    fn mutations(seed: &[u8], rng: &mut u64) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for _ in 0..300 {
-            *rng ^= *rng << 13;
-            *rng ^= *rng >> 7;
-            *rng ^= *rng << 17;
-            let mut bytes = seed.to_vec();
-            let at = (*rng >> 8) as usize % bytes.len().max(1);
-            match *rng % 5 {
-                0 if !bytes.is_empty() => bytes[at] ^= 1 << ((*rng >> 40) % 8),
-                1 if !bytes.is_empty() => bytes[at] = (*rng >> 32) as u8,
-                2 => bytes.truncate(at),
-                3 => bytes.extend_from_slice(&seed[at.min(seed.len())..]),
-                _ => bytes.insert(at.min(bytes.len()), (*rng >> 24) as u8),
-            }
-            out.push(bytes);
-        }
-        out
-    }
-
-    fn run(target: &str, harness: fn(&[u8])) {
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let seeds = seeds(target);
-        assert!(seeds.len() >= 5, "a seed corpus for {target}");
-        for seed in &seeds {
-            harness(seed);
-            for mutant in mutations(seed, &mut rng) {
-                harness(&mutant);
-            }
-        }
-    }
+    use crate::fuzz_corpus::run;
 
     #[test]
     fn frame_seeds_and_their_mutations_keep_every_invariant() {
@@ -187,5 +214,10 @@ mod tests {
     #[test]
     fn extension_seeds_and_their_mutations_keep_every_invariant() {
         run("extensions", super::parse_extensions);
+    }
+
+    #[test]
+    fn inflate_seeds_and_their_mutations_keep_every_invariant() {
+        run("inflate", super::inflate);
     }
 }

@@ -6,6 +6,8 @@
 // the `http` hook of issue 14.
 #![allow(dead_code)]
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod static_files;
