@@ -186,7 +186,9 @@ impl Session<'_> {
     /// The peer's close frame arrived: answer it and end as RFC 6455 §7.1 says.
     async fn peer_closed<R: AsyncRead + Unpin>(&self, close: Option<(u16, String)>, reader: R) {
         self.ending.lock().peer_close = Some(close.clone().unwrap_or((1005, String::new())));
-        let echo = close.as_ref().map(|(code, reason)| (*code, reason.as_str()));
+        let echo = close
+            .as_ref()
+            .map(|(code, reason)| (*code, reason.as_str()));
         let answered = self.conn.path.answer_close(echo);
         match self.role {
             // The writer ends the connection once the answer is out (the server closes TCP
