@@ -14,8 +14,8 @@ local lunac = require("lunac")
 local BOOLEAN = { control_frames = true, close_on_backpressure = true }
 local SERVER_ONLY = { max_connections = true, handshake_timeout = true, max_queued_messages = true,
   max_head_size = true, max_body_size = true }
--- Keys whose smallest sensible value is above 2.
-local VALUES = { max_head_size = 4096 }
+-- Keys whose smallest sensible value is above 2, or that take a string.
+local VALUES = { max_head_size = 4096, compression = "shared" }
 local seen = 0
 for row in table_text:gmatch("[^\n]+") do
   local last = row:match("|([^|]*)|%s*$")
