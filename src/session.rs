@@ -245,10 +245,12 @@ impl Session<'_> {
         }
     }
 
-    /// The writer of a TLS connection: writes queued frames, a batch at a time.
+    /// The writer of a TLS connection: writes queued frames, a batch at a time (one TLS
+    /// record and write for many small frames).
     async fn stream_write_loop<W: AsyncWrite + Unpin>(&self, mut writer: W) {
-        let mut batch = Vec::new();
         while let Some(first) = self.conn.path.next_frame().await {
+            // A fresh batch each time: an idle connection keeps no write buffer.
+            let mut batch = Vec::new();
             let mut next = Some(first);
             let mut closed = false;
             while let Some(item) = next.take() {
@@ -265,10 +267,6 @@ impl Session<'_> {
             };
             if let Err(e) = written.await {
                 return self.fail(1006, format!("write failed: {e}"));
-            }
-            batch.clear();
-            if batch.capacity() > TLS_WRITE_BATCH {
-                batch = Vec::new();
             }
             if closed {
                 return self.after_close().await;

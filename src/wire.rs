@@ -27,6 +27,9 @@ const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SEND_FLAGS: i32 = 0;
 
+/// The most frame slots an emptied queue keeps (16 bytes each).
+const IDLE_QUEUE_CAPACITY: usize = 8;
+
 /// At most this many queued frames go out in one `sendmsg`.
 const MAX_SLICES: usize = 64;
 
@@ -155,6 +158,10 @@ impl Wire {
             n -= left;
             pending.written = 0;
             pending.chunks.pop_front();
+        }
+        // All written after a burst: an idle connection keeps no queue.
+        if pending.chunks.is_empty() && pending.chunks.capacity() > IDLE_QUEUE_CAPACITY {
+            pending.chunks = VecDeque::new();
         }
     }
 

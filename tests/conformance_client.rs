@@ -379,3 +379,79 @@ fn a_server_that_never_closes_tcp_is_dropped_after_the_close_timeout() {
         "the client closes TCP after its close timeout"
     );
 }
+
+fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
+    let (mut server, mut client) =
+        RawServer::accept(|url| TestClient::connect(url, |c| c.max_send_queue = 1 << 20));
+    let before = rss_kib();
+    // 48 MiB of 125-byte pings in 64 KiB writes, never reading the client's pongs.
+    let ping = encode_frame(true, 0, 9, &[7u8; 125], None);
+    let chunk: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 500)
+        .collect();
+    server
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut sent = 0usize;
+    while sent < 48 << 20 {
+        match server.stream.write(&chunk[sent % chunk.len()..]) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the client stopped reading: the bound holds
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 24 << 10,
+        "RSS grew {grown} KiB after {sent} bytes of pings with a 1 MiB send queue"
+    );
+    assert!(
+        sent < 48 << 20,
+        "the client kept reading while its pongs piled up"
+    );
+    // Reading the pongs lets the client read on: a text after the flood arrives.
+    let mut drain = server.stream.try_clone().unwrap();
+    drain
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut total, mut buf) = (0usize, vec![0u8; 64 << 10]);
+        while let Ok(n @ 1..) = drain.read(&mut buf) {
+            total += n;
+        }
+        total
+    });
+    server
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rest = ping[sent % ping.len()..].to_vec();
+    if sent % ping.len() == 0 {
+        rest.clear();
+    }
+    rest.extend(encode_frame(true, 0, 1, b"still alive", None));
+    server
+        .stream
+        .write_all(&rest)
+        .expect("the client reads again");
+    client.until(20, "the text after the flood", |ev| {
+        messages(ev).iter().any(|(_, m)| m == b"still alive")
+    });
+    // Every ping was answered: 127-byte pongs plus a 4-byte mask each.
+    let pongs = reader.join().unwrap() / (2 + 4 + 125);
+    assert!(
+        pongs >= sent / ping.len(),
+        "{pongs} pongs for {sent} bytes of pings"
+    );
+}

@@ -218,6 +218,7 @@ impl Decoder {
     }
 
     /// No frame or message is half-read: the read buffer may be given back.
+    #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
         self.frame.is_none() && self.message.is_none()
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::mask::apply_mask;
-use super::{close_code_allowed, Role, MAX_CONTROL_PAYLOAD};
+use super::Role;
 
 /// The first header byte of a frame to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Encoder {
     }
 
     /// A close frame (RFC 6455 §5.5.1): the code and reason, or no payload for `None`.
-    /// Arguments are trusted: `close_payload` checks what callers give.
+    /// Arguments are trusted: `send_path::check_close` checks what callers give.
     pub(crate) fn close_frame(&self, close: Option<(u16, &str)>) -> Bytes {
         let mut payload = Vec::new();
         if let Some((code, reason)) = close {
@@ -142,21 +142,6 @@ fn put_header(out: &mut BytesMut, head: FrameHead, len: usize, key: Option<[u8; 
     }
 }
 
-/// The payload of a close frame: the code (one allowed on the wire) and a reason that fits
-/// the 125 bytes of a control frame.
-pub(crate) fn close_payload(code: u16, reason: &str) -> Result<Vec<u8>, &'static str> {
-    if !close_code_allowed(code) {
-        return Err("close code not allowed on the wire");
-    }
-    if 2 + reason.len() > MAX_CONTROL_PAYLOAD {
-        return Err("close reason longer than 123 bytes");
-    }
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(reason.as_bytes());
-    Ok(payload)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,13 +210,12 @@ mod tests {
     }
 
     #[test]
-    fn close_payloads_carry_allowed_codes_and_short_reasons() {
-        assert_eq!(close_payload(1000, "bye").unwrap(), b"\x03\xe8bye");
-        assert_eq!(close_payload(4999, "").unwrap(), b"\x13\x87");
-        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
-            assert!(close_payload(code, "").is_err(), "{code}");
-        }
-        assert!(close_payload(1000, &"x".repeat(123)).is_ok());
-        assert!(close_payload(1000, &"x".repeat(124)).is_err());
+    fn close_frames_carry_the_code_and_reason_or_nothing() {
+        let server = Encoder::new(Role::Server);
+        assert_eq!(
+            &server.close_frame(Some((1000, "bye")))[..],
+            b"\x88\x05\x03\xe8bye"
+        );
+        assert_eq!(&server.close_frame(None)[..], b"\x88\x00");
     }
 }

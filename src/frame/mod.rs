@@ -5,9 +5,6 @@
 //! plain state machine over a buffer the caller owns, so every rule is a unit test on byte
 //! strings and the same code feeds the fuzzer.
 
-// The session wires the codec in next (issue 15); until then only the tests use it.
-#![allow(dead_code)]
-
 pub(crate) mod decode;
 pub(crate) mod deflate;
 pub(crate) mod deflate_params;
