@@ -145,7 +145,11 @@ impl Session<'_> {
             }
             // A peer that does not read what we send (pongs included) is not read either.
             self.conn.path.room().await;
-            input.reserve(decoder.missing(&input).min(MAX_UPFRONT_RESERVE));
+            // A frame larger than one read gets its room at once, not by repeated doubling.
+            let missing = decoder.missing(&input);
+            if missing > self.limits.read_buffer_size {
+                input.reserve(missing.min(MAX_UPFRONT_RESERVE));
+            }
             match read_more(&mut reader, &mut input, self.limits.read_buffer_size).await {
                 Ok(0) => {
                     return self.fail(
