@@ -42,6 +42,11 @@ impl LuaEcho {
         };
         LuaEcho { child, port }
     }
+
+    /// The server's process id (for /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for LuaEcho {

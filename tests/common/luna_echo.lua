@@ -1,6 +1,8 @@
 -- LuaJIT echo server for the conformance tests and the soak script: every TEXT and BINARY
 -- message is sent back with its opcode, through luna.update (luna.wait), so a raw-socket
--- peer exercises socket -> Rust -> FFI -> Lua -> back.
+-- peer exercises socket -> Rust -> FFI -> Lua -> back. Two subprotocols do something else:
+-- "broadcast" sends each message to every connection of that group (ws:broadcast), and
+-- "compressed" answers each message with "compressed=" .. tostring(ws.compressed).
 -- usage: luajit tests/common/luna_echo.lua [PORT]
 -- Environment: LUNA_LIB (the library), LUNA_ECHO_CONFIG (Lua table constructor merged into
 -- the app config, e.g. "{ max_message_size = 1000 }"), LUNA_ECHO_MAX_SECONDS (default 300:
@@ -24,8 +26,27 @@ local function echo(ws)
 end
 
 
+local function broadcast(ws)
+  while true do
+    local message, opcode = ws:receive()
+    if not message then
+      return
+    end
+    ws:broadcast(message, opcode)
+  end
+end
+
+
+local function compressed(ws)
+  while ws:receive() do
+    ws:send("compressed=" .. tostring(ws.compressed))
+  end
+end
+
+
 local config = { name = "echo", host = "127.0.0.1", port = tonumber(arg[1] or "0") or 0,
-  protocols = { default = echo }, no_errors = true, error_handler = function() end }
+  protocols = { default = echo, broadcast = broadcast, compressed = compressed },
+  no_errors = true, error_handler = function() end }
 local extra = os.getenv("LUNA_ECHO_CONFIG")
 if extra and extra ~= "" then
   for k, v in pairs(assert(loadstring("return " .. extra))()) do

@@ -469,6 +469,64 @@ pub fn read_frame(stream: &mut TcpStream) -> std::io::Result<(bool, u8, Vec<u8>)
     Ok((fin, opcode, payload))
 }
 
+/// A frame as read off the wire, reserved bits included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireFrame {
+    pub fin: bool,
+    /// RSV1, RSV2, RSV3 as the three low bits (RSV1 = 0b100).
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    /// Unmasked.
+    pub payload: Vec<u8>,
+    /// Every byte of the frame as it came.
+    pub raw: Vec<u8>,
+}
+
+/// Reads one frame, masked or not, keeping its reserved bits and raw bytes.
+pub fn read_wire_frame(stream: &mut TcpStream) -> std::io::Result<WireFrame> {
+    let mut raw = vec![0u8; 2];
+    stream.read_exact(&mut raw)?;
+    let extra = match raw[1] & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mut more = vec![0u8; extra];
+    stream.read_exact(&mut more)?;
+    raw.extend_from_slice(&more);
+    let len = match extra {
+        2 => u16::from_be_bytes([more[0], more[1]]) as usize,
+        8 => u64::from_be_bytes(more[..8].try_into().unwrap()) as usize,
+        _ => (raw[1] & 0x7F) as usize,
+    };
+    let mask = if raw[1] & 0x80 != 0 {
+        let mut m = [0u8; 4];
+        stream.read_exact(&mut m)?;
+        raw.extend_from_slice(&m);
+        Some(m)
+    } else {
+        None
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload)?;
+    raw.extend_from_slice(&payload);
+    if let Some(m) = mask {
+        payload
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b ^= m[i % 4]);
+    }
+    Ok(WireFrame {
+        fin: raw[0] & 0x80 != 0,
+        rsv: (raw[0] >> 4) & 0b111,
+        opcode: raw[0] & 0x0F,
+        mask,
+        payload,
+        raw,
+    })
+}
+
 /// A well-behaved client (tungstenite's), for ordinary traffic.
 pub type WsClient = async_tungstenite::tungstenite::WebSocket<
     async_tungstenite::tungstenite::stream::MaybeTlsStream<TcpStream>,
@@ -572,4 +630,5 @@ impl Drop for TestClient {
     }
 }
 
+pub mod deflate;
 pub mod lua_echo;
