@@ -50,6 +50,7 @@ fn every_call_answers(app: *mut LunaApp, conn: u64, want: LunaResult) {
     );
     assert_eq!(luna_conn_fd(app, conn, &mut i64_out), want);
     assert_eq!(luna_conn_is_tls(app, conn, &mut u8_out), want);
+    assert_eq!(luna_conn_is_compressed(app, conn, &mut u8_out), want);
     assert_eq!(luna_conn_set_nodelay(app, conn, 1), want);
     assert_eq!(luna_conn_set_keepalive(app, conn, 1), want);
     let topic = b"t".as_ptr();
@@ -272,6 +273,7 @@ fn connection_calls_from_many_threads_while_the_app_is_freed() {
                         let _ = luna_conn_local(app, conn, ip.as_mut_ptr(), 64, &mut port);
                         let _ = luna_conn_fd(app, conn, &mut fd);
                         let _ = luna_conn_is_tls(app, conn, &mut flag);
+                        let _ = luna_conn_is_compressed(app, conn, &mut flag);
                         let _ = luna_conn_set_nodelay(app, conn, 1);
                         let _ = luna_conn_set_keepalive(app, conn, (i % 2) as u8);
                         let _ =

@@ -379,6 +379,79 @@ fn dedicated_server_without_context_when_the_client_asks() {
     }
 }
 
+/// Connects with a small receive buffer, so the server's send queue fills after a few frames.
+fn open_small_buffer(port: u16, offer: &str) -> RawClient {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(16 << 10).unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: {offer}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let response = read_head(&mut stream);
+    let c = RawClient { stream, response };
+    assert_eq!(c.status(), 101, "{}", c.response);
+    c
+}
+
+#[test]
+fn dedicated_context_survives_sends_refused_for_backpressure() {
+    let s = LuaEcho::start("{ compression = \"dedicated\", max_send_queue = 64 * 1024 }");
+    let mut c = open_small_buffer(s.port, "permessage-deflate");
+    assert_eq!(
+        answer(&c).as_deref(),
+        Some("permessage-deflate; server_max_window_bits=12")
+    );
+    // Each message starts with the (unique) end of the one before: the server's compressor
+    // refers back to it. A refused echo its compressor had seen would break every later one.
+    let unique = |i: u32| noise(2048, 10_000 + i);
+    let sent: Vec<Vec<u8>> = (1..=200u32)
+        .map(|i| [unique(i - 1), noise(30 << 10, i), unique(i)].concat())
+        .collect();
+    let mut writer = c.stream.try_clone().unwrap();
+    let frames: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|m| encode_frame(true, 0, 2, m, MASK))
+        // Several markers: one small frame could still meet a full queue.
+        .chain(std::iter::repeat_n(
+            encode_frame(true, 0, 1, b"end", MASK),
+            5,
+        ))
+        .collect();
+    let sender = std::thread::spawn(move || {
+        for f in frames {
+            writer.write_all(&f).unwrap();
+        }
+    });
+    // Not reading for a while: the echoes fill the queue and some are refused.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut inflater = PeerInflater::new(true);
+    let (mut next, mut received) = (0, 0);
+    loop {
+        let (op, data) = read_message(&mut c, &mut inflater, "echo after backpressure");
+        if op == 1 && data == b"end" {
+            break;
+        }
+        let at = sent[next..].iter().position(|m| *m == data);
+        let at = at.unwrap_or_else(|| panic!("echo {received} is no later message we sent"));
+        next += at + 1;
+        received += 1;
+    }
+    sender.join().unwrap();
+    assert!(
+        (1..200).contains(&received),
+        "{received} of 200 echoed: some must have been refused for backpressure"
+    );
+}
+
 // ---- windows --------------------------------------------------------------------------
 
 /// 5000 bytes made of one incompressible 1000-byte block repeated: only a window of more
