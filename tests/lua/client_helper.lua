@@ -94,18 +94,24 @@ end
 
 
 -- Text, binary, empty and 16 MiB messages echoed by peer `kind`, then a closing handshake
--- started by the client.
-function t.echo_scenario(kind)
-  local peer = t.server(kind, "echo")
+-- started by the client. `opts` (optional): `peer` (the peer's mode and arguments, default
+-- { "echo" }), `config` (merged into the client's), `compressed` (what app.compressed must
+-- be once open, default false). Returns the peer's output.
+function t.echo_scenario(kind, opts)
+  opts = opts or {}
+  local peer = t.server(kind, unpack(opts.peer or { "echo" }))
   local big = string.rep("\171\0", 8 * 1024 * 1024)
-  local rec = t.recorder({ url = peer.url .. "/echo?x=1", name = "echo " .. kind })
+  local config = { url = peer.url .. "/echo?x=1", name = "echo " .. kind }
+  for k, v in pairs(opts.config or {}) do config[k] = v end
+  local rec = t.recorder(config)
   local app = rec.app
   t.eq(app.state, "connecting", "state before open")
-  t.eq(app.name, "echo " .. kind, "app.name")
+  t.eq(app.name, config.name, "app.name")
   t.eq(app.url, peer.url .. "/echo?x=1", "app.url")
   t.eq(app.opcodes.BINARY, 2, "app.opcodes.BINARY")
   t.pump_until(function() return app.state == "open" end, 10, "open")
   t.eq(rec.events[1], "connect", "on_connect first")
+  t.eq(app.compressed, opts.compressed or false, "app.compressed")
   local sent = { { "héllo 🌙", 1 }, { "\0\255bin", 2 }, { "", 1 }, { "", 2 }, { big, 2 } }
   for i, m in ipairs(sent) do
     local ok, err = app:send(m[1], m[2] ~= 1 and m[2] or nil)
@@ -135,6 +141,7 @@ function t.echo_scenario(kind)
   local out = peer.finish()
   t.check(out:find("close 4001 done here", 1, true), "server saw the close frame:\n" .. out)
   t.eq(rec.closes, 1, "on_close calls")
+  return out
 end
 
 

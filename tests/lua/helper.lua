@@ -139,22 +139,14 @@ local function read_file(path)
 end
 
 
--- Starts a Python websockets peer in the background: `code` runs after PRELUDE with PORT set.
-function t.py(code, port, ...)
-  local f = io.open(t.python, "rb")
-  if not f then
-    error("Python peer not found at " .. t.python .. ": run tests/setup.sh", 2)
-  end
-  f:close()
-  local script, out, rc = os.tmpname(), os.tmpname(), os.tmpname()
+-- Runs shell command `cmd` in the background; returns a process object: done(), output()
+-- (stdout and stderr), rc(), lines(), finish(timeout) (waits, pumping luna; fails if it exits
+-- non-zero). `what` names it in failures.
+local function background(cmd, what)
+  local out, rc = os.tmpname(), os.tmpname()
   os.remove(rc)
-  local sf = assert(io.open(script, "wb"))
-  sf:write(PRELUDE, code, "\n")
-  sf:close()
-  local args = table.concat({ ... }, " ")
   -- The exit status appears atomically (mv), so done() never sees a half-written file.
-  os.execute(("(%q %q %d %s > %q 2>&1; echo $? > %q.tmp; mv %q.tmp %q) &")
-    :format(t.python, script, port, args, out, rc, rc, rc, rc))
+  os.execute(("(%s > %q 2>&1; echo $? > %q.tmp; mv %q.tmp %q) &"):format(cmd, out, rc, rc, rc))
   local proc = {}
   function proc.done() return read_file(rc) ~= nil end
   function proc.output() return read_file(out) or "" end
@@ -164,15 +156,44 @@ function t.py(code, port, ...)
     for line in proc.output():gmatch("[^\n]+") do lines[#lines + 1] = line end
     return lines
   end
-  -- Waits (pumping luna) until the peer exits; fails if it exits non-zero.
   function proc.finish(timeout)
-    t.pump_until(proc.done, timeout or 10, "the Python peer to exit")
+    t.pump_until(proc.done, timeout or 10, what .. " to exit")
     if proc.rc() ~= 0 then
-      error("Python peer failed (exit " .. tostring(proc.rc()) .. "):\n" .. proc.output(), 2)
+      error(what .. " failed (exit " .. tostring(proc.rc()) .. "):\n" .. proc.output(), 2)
     end
     return proc.output()
   end
   return proc
+end
+
+
+-- Starts a Python websockets peer in the background: `code` runs after PRELUDE with PORT set.
+function t.py(code, port, ...)
+  local f = io.open(t.python, "rb")
+  if not f then
+    error("Python peer not found at " .. t.python .. ": run tests/setup.sh", 2)
+  end
+  f:close()
+  local script = os.tmpname()
+  local sf = assert(io.open(script, "wb"))
+  sf:write(PRELUDE, code, "\n")
+  sf:close()
+  local args = table.concat({ ... }, " ")
+  return background(("%q %q %d %s"):format(t.python, script, port, args), "the Python peer")
+end
+
+
+-- Starts a Node `ws` peer, `node tests/lua/peers/SCRIPT ARGS...`, in the background (killed
+-- after 40 s at the latest); returns a process object as t.py does. Arguments are passed to
+-- the shell as they are (quote them).
+function t.node(script, ...)
+  local ok = os.execute("command -v node >/dev/null 2>&1")
+  if not (ok == 0 or ok == true) or not read_file("build/node/node_modules/ws/package.json") then
+    error("node or build/node/node_modules/ws missing: run tests/setup.sh", 2)
+  end
+  local cmd = ("timeout -k 2 40 env NODE_PATH=build/node/node_modules node tests/lua/peers/%s %s")
+    :format(script, table.concat({ ... }, " "))
+  return background(cmd, "the Node peer")
 end
 
 

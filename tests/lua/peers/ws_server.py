@@ -3,8 +3,12 @@
 usage: ws_server.py MODE [ARG...]   (prints "PORT n" once listening, then what it observed)
 
   echo [N]          echo every message as it came (text or binary) until N connections
-                    (default 1) have closed; prints "header NAME: VALUE" for X-* and
-                    Sec-WebSocket-Protocol request headers, "close CODE REASON" for each
+                    (default 1) have closed; prints "header NAME: VALUE" for X-*,
+                    Sec-WebSocket-Protocol and Sec-WebSocket-Extensions request headers,
+                    "extensions VALUE" for the permessage-deflate it answered (websockets
+                    compresses by default: server_max_window_bits=12 and
+                    client_max_window_bits=12), and at each close "compressed IN OUT" (the
+                    compressed messages it received and sent) and "close CODE REASON"
   tls CERT KEY [N]  the same over TLS (wss://) with that certificate and key
   ping              send a ping on connect, print "pong" once it is answered, then echo
   close CODE REASON close every connection at once with CODE and REASON
@@ -31,6 +35,24 @@ LIFETIME = 30
 
 def say(*words):
     print(*words, flush=True)
+
+
+def count_compressed(ws):
+    """Counts the compressed messages (RSV1 on their first frame) each way."""
+    counts = {"in": 0, "out": 0}
+    for ext in ws.protocol.extensions:
+        decode, encode = ext.decode, ext.encode
+
+        def counted_decode(frame, *, max_size=None, decode=decode):
+            counts["in"] += bool(frame.rsv1)
+            return decode(frame, max_size=max_size)
+
+        def counted_encode(frame, encode=encode):
+            frame = encode(frame)
+            counts["out"] += bool(frame.rsv1)
+            return frame
+        ext.decode, ext.encode = counted_decode, counted_encode
+    return counts
 
 
 async def echo(ws):
@@ -61,16 +83,20 @@ async def main():
 
         async def handler(ws):
             nonlocal closed
+            counts = count_compressed(ws)
             try:
                 for name, value in ws.request.headers.raw_items():
-                    if name.lower().startswith(("x-", "sec-websocket-protocol")):
+                    if name.lower().startswith(("x-", "sec-websocket-protocol",
+                                                "sec-websocket-extensions")):
                         say("header", name + ":", value)
+                say("extensions", ws.response.headers.get("Sec-WebSocket-Extensions"))
                 if MODE == "ping":
                     await asyncio.wait_for(await ws.ping(b"hello?"), 5)
                     say("pong")
                 await echo(ws)
             finally:
                 await ws.wait_closed()
+                say("compressed", counts["in"], counts["out"])
                 say("close", ws.close_code, ws.close_reason)
                 closed += 1
                 if closed >= want:
