@@ -647,3 +647,56 @@ fn luna_client_and_luna_server_agree_over_wss() {
     };
     luna_to_luna("wss", tweak, Some(path(&ca.path("ca.pem"))));
 }
+
+#[test]
+fn messages_queued_before_open_arrive_intact() {
+    // Sent before the handshake agreed to anything: they may go plain or compressed, but in
+    // order and intact, and a dedicated context stays in step.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://127.0.0.1:{}/", listener.local_addr().unwrap().port());
+    let mut client = TestClient::connect(&url, |c| c.compression = 2);
+    let sent: Vec<Vec<u8>> = (0..10).map(|i| json_message(i, 2000)).collect();
+    for msg in &sent[..5] {
+        send_ok(&client, msg, 1);
+    }
+    let (mut stream, _) = listener.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = read_head(&mut stream);
+    let key = request
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("sec-websocket-key: ")
+                .or(l.strip_prefix("Sec-WebSocket-Key: "))
+        })
+        .expect("a key")
+        .trim()
+        .to_string();
+    write!(
+        stream,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; \
+         server_max_window_bits=12; client_max_window_bits=12\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    )
+    .unwrap();
+    client.until(10, "open", TestClient::opened);
+    for msg in &sent[5..] {
+        send_ok(&client, msg, 1);
+    }
+    let mut peer = Peer { stream, request };
+    let mut theirs = StrictInflater::new(12, true);
+    for (i, msg) in sent.iter().enumerate() {
+        let f = peer.read();
+        let got = match f.rsv {
+            RSV1 => theirs.inflate(&f.payload),
+            _ => Ok(f.payload),
+        };
+        assert!(
+            got == Ok(msg.clone()),
+            "message {i} (rsv {}): {got:?}",
+            f.rsv
+        );
+    }
+}
