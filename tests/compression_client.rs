@@ -539,6 +539,19 @@ fn bad_compressed_frames_fail_the_client() {
     for (case, frames, code) in cases {
         violation(&frames, code, case, |_| {});
     }
+    // A message before the violation, in the same write: delivered, then the close.
+    let (mut peer, mut client) = open(1, Some(SHARED_ANSWER));
+    let msg = json_message(3, 2000);
+    let mut bytes = frame(true, RSV1, 1, &compress_alone(&msg));
+    bytes.extend(frame(true, RSV1, 9, b""));
+    peer.stream.write_all(&bytes).unwrap();
+    assert_eq!(peer.read_close(), 1002, "RSV1 on a ping after a message");
+    client.until(10, "close", TestClient::closed);
+    assert_eq!(
+        messages(&client),
+        [(1, msg)],
+        "the message before the violation"
+    );
     // RSV1 when nothing was agreed.
     let (mut peer, mut client) = open(1, None);
     peer.send_compressed(1, &compress_alone(b"hello"));
