@@ -1154,3 +1154,30 @@ fn a_dedicated_compressor_shared_by_sending_threads_keeps_frames_in_its_order() 
         .collect();
     assert!(seen == sent, "every message arrived once, as sent");
 }
+
+#[test]
+fn sixteen_mib_messages_compressed_both_ways() {
+    // The default max_message_size, exactly, once inflated.
+    let msg: Vec<u8> = json_message(0, 4096)
+        .iter()
+        .cycle()
+        .zip(0..16usize << 20)
+        .map(|(b, i)| if i % 4099 == 0 { b'#' } else { *b })
+        .collect();
+    for (config, context) in [(SHARED, false), (DEDICATED, true)] {
+        let s = LuaEcho::start(config);
+        let mut c = open(s.port, "permessage-deflate; client_max_window_bits");
+        let mut ours = PeerDeflater::new(12, context);
+        let mut theirs = PeerInflater::new(context);
+        for i in 0..2 {
+            send_compressed(&mut c, 1, &ours.compress(&msg));
+            let (op, got) = read_message(&mut c, &mut theirs, config);
+            assert_eq!(op, 1);
+            assert!(got == msg, "{config}: 16 MiB echo {i}");
+        }
+        let mut over = msg.clone();
+        over.push(b' ');
+        send_compressed(&mut c, 1, &ours.compress(&over));
+        expect_close(&mut c, 1009, "16 MiB + 1 once inflated");
+    }
+}
