@@ -457,35 +457,7 @@ pub fn hold(t: Target, n: usize, settle: Duration) -> io::Result<Hold> {
     let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
     let poller = register(&peers)?;
     let result = (|| {
-        let frame = ws::frame(ws::BINARY, &[b'h'; 32]);
-        for (key, p) in peers.iter_mut().enumerate() {
-            p.out.extend_from_slice(&frame);
-            p.flush(&poller, key)?;
-        }
-        let mut answered = vec![false; peers.len()];
-        let mut got = 0;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut events = Events::new();
-        while got < peers.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(err(format!("only {got} of {n} connections echoed")));
-            }
-            events.clear();
-            poller.wait(&mut events, Some(left))?;
-            for ev in events.iter() {
-                let p = &mut peers[ev.key];
-                let mut echoed = false;
-                if ev.readable {
-                    p.read(|_, _| echoed = true)?;
-                }
-                if echoed && !answered[ev.key] {
-                    answered[ev.key] = true;
-                    got += 1;
-                }
-                p.flush(&poller, ev.key)?;
-            }
-        }
+        echo_once(&poller, &mut peers, &ws::frame(ws::BINARY, &[b'h'; 32]))?;
         std::thread::sleep(settle);
         let after = procfs::rss_kib(t.pid).ok_or_else(|| err("cannot read the server's VmRSS"))?;
         Ok(Hold {
@@ -496,6 +468,98 @@ pub fn hold(t: Target, n: usize, settle: Duration) -> io::Result<Hold> {
     })();
     ws::close_all(unregister(&poller, peers));
     result
+}
+
+/// Server RSS around a peak of idle connections: before, with them, and after they all
+/// reset (or closed cleanly) and the server let go of their sockets.
+pub struct Peak {
+    pub before_kib: u64,
+    pub peak_kib: u64,
+    pub after_kib: u64,
+    /// How long the server took to close every socket after the resets.
+    pub drained: Duration,
+}
+
+/// Opens `n` connections and echoes one message on each (as `hold`), waits `settle` and reads
+/// the server's RSS; then ends them all at once, with TCP resets (`reset`) or close frames,
+/// waits until the server's open descriptors are back to what they were before (its sockets
+/// are gone) and then `after`, and reads its RSS again.
+pub fn peak(
+    t: Target,
+    n: usize,
+    reset: bool,
+    settle: Duration,
+    after: Duration,
+) -> io::Result<Peak> {
+    let rss = || procfs::rss_kib(t.pid).ok_or_else(|| err("cannot read the server's VmRSS"));
+    let fds = || procfs::open_fds(t.pid).ok_or_else(|| err("cannot list the server's fds"));
+    let (before_kib, fds_before) = (rss()?, fds()?);
+    let conns = ws::connect_many(t.addr, n, Offer::default(), 512)?;
+    let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
+    let poller = register(&peers)?;
+    let echoed = echo_once(&poller, &mut peers, &ws::frame(ws::BINARY, &[b'h'; 32]));
+    let conns = unregister(&poller, peers);
+    if let Err(e) = echoed {
+        ws::close_all(conns);
+        return Err(e);
+    }
+    std::thread::sleep(settle);
+    let peak_kib = rss()?;
+    let t0 = Instant::now();
+    match reset {
+        true => ws::reset_all(conns),
+        false => ws::close_all(conns),
+    }
+    while fds()? > fds_before {
+        if t0.elapsed() > Duration::from_secs(60) {
+            return Err(err("the server kept its sockets for 60 s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let drained = t0.elapsed();
+    std::thread::sleep(after);
+    Ok(Peak {
+        before_kib,
+        peak_kib,
+        after_kib: rss()?,
+        drained,
+    })
+}
+
+/// Sends `frame` on every peer and waits until each has had a message back.
+fn echo_once(poller: &Poller, peers: &mut [Peer], frame: &[u8]) -> io::Result<()> {
+    for (key, p) in peers.iter_mut().enumerate() {
+        p.out.extend_from_slice(frame);
+        p.flush(poller, key)?;
+    }
+    let mut answered = vec![false; peers.len()];
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut events = Events::new();
+    while got < peers.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(err(format!(
+                "only {got} of {} connections echoed",
+                peers.len()
+            )));
+        }
+        events.clear();
+        poller.wait(&mut events, Some(left))?;
+        for ev in events.iter() {
+            let p = &mut peers[ev.key];
+            let mut echoed = false;
+            if ev.readable {
+                p.read(|_, _| echoed = true)?;
+            }
+            if echoed && !answered[ev.key] {
+                answered[ev.key] = true;
+                got += 1;
+            }
+            p.flush(poller, ev.key)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn median(v: &mut [f64]) -> f64 {

@@ -299,6 +299,29 @@ pub fn connect_many(
     Ok(conns)
 }
 
+/// Drops every connection with a TCP reset (SO_LINGER 0), as a crashed or vanished peer does:
+/// the server gets no close frame.
+pub fn reset_all(conns: Vec<Conn>) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    for c in &conns {
+        // SAFETY: a valid socket and a linger struct of the size given.
+        unsafe {
+            libc::setsockopt(
+                c.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    drop(conns);
+}
+
 /// Closes every connection with a close frame so that servers see a clean end.
 pub fn close_all(conns: Vec<Conn>) {
     let close = close_frame();
