@@ -386,7 +386,9 @@ LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 // (0 when nothing is pending: it never blocks, but then yields the CPU once, so a host
 // polling in a loop leaves time to the I/O thread). The pointers inside the events stay valid
 // until the next `luna_app_poll` or `luna_app_free` of this app. Call it from one thread at
-// a time per app.
+// a time per app. On glibc Linux, the poll that ends a mass disconnect (at least 1000
+// connections, and more than half of those open, ended since the last) hands the memory
+// they held back to the OS (`malloc_trim`): about 10 ms once after 10,000 connections.
 LunaResult luna_app_poll(struct LunaApp *app,
                          struct LunaEvent *events,
                          size_t capacity,

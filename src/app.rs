@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,47 @@ pub(crate) struct App {
     /// The other nodes, through Redis (server apps with a cluster config only).
     cluster: Option<Cluster>,
     role: Role,
+    /// Host threads only, like `conns`.
+    disconnects: Mutex<Disconnects>,
+    /// Set by the poll that ended a mass disconnect, taken by `take_mass_disconnect`.
+    mass_disconnect: AtomicBool,
+}
+
+/// Connections that must have ended, and at least half of the peak, for a poll to count as a
+/// mass disconnect: what they held is then worth handing back to the OS (`luna_app_poll`),
+/// while an app that loses a few connections now and then never pays for it.
+const MASS_DISCONNECT: usize = 1000;
+
+/// The longest a wave of CLOSE events is waited for once it counts as a mass disconnect.
+const WAVE_LIMIT: Duration = Duration::from_secs(1);
+
+/// Watches the number of open connections for a mass disconnect.
+#[derive(Default)]
+struct Disconnects {
+    /// The most connections open at once since the last mass disconnect.
+    peak: usize,
+    /// When a mass disconnect was seen, while its wave of CLOSE events may still be coming.
+    armed: Option<Instant>,
+}
+
+impl Disconnects {
+    /// Notes `open` after a poll that brought `closes` CLOSE events; true when a mass
+    /// disconnect is over: a poll brought no CLOSE, or a second passed since it was seen.
+    fn after_poll(&mut self, open: usize, closes: usize) -> bool {
+        self.peak = self.peak.max(open);
+        let fell = self.peak - open >= MASS_DISCONNECT && open < self.peak / 2;
+        if fell && self.armed.is_none() {
+            self.armed = Some(Instant::now());
+        }
+        match self.armed {
+            Some(since) if closes == 0 || since.elapsed() >= WAVE_LIMIT => {
+                self.armed = None;
+                self.peak = open;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Messages from other nodes delivered by one poll at most, so a flood through Redis
@@ -137,6 +179,8 @@ impl App {
             failing: Mutex::new(Vec::new()),
             cluster,
             role,
+            disconnects: Mutex::new(Disconnects::default()),
+            mass_disconnect: AtomicBool::new(false),
         })
     }
 
@@ -187,12 +231,14 @@ impl App {
         }
         let mut conns = self.conns.lock();
         let mut topics = self.topics.lock();
+        let mut closes = 0;
         for event in polled.iter() {
             match event {
                 Event::Open(conn) => {
                     conns.insert(conn.id, conn.clone());
                 }
                 Event::Close { conn, .. } => {
+                    closes += 1;
                     conns.remove(conn);
                     topics.forget(*conn, |topic| self.unwatch(topic));
                 }
@@ -206,6 +252,7 @@ impl App {
             visit(event);
         }
         drop(topics);
+        self.watch_open(&mut conns, closes);
         drop(conns);
         self.backlog.remove(message_bytes);
         if !polled.is_empty() {
@@ -226,6 +273,26 @@ impl App {
             std::thread::yield_now();
         }
         count
+    }
+
+    /// Notes how many connections are open after a poll that brought `closes` CLOSE events;
+    /// once a mass disconnect is over the map gives back its table, and
+    /// `take_mass_disconnect` says so once.
+    fn watch_open(&self, conns: &mut ConnMap, closes: usize) {
+        if !self.disconnects.lock().after_poll(conns.len(), closes) {
+            return;
+        }
+        if conns.len() < conns.capacity() / 4 {
+            conns.shrink_to_fit();
+        }
+        self.mass_disconnect.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a mass disconnect ended since the last call: at least 1000 connections ended,
+    /// and more than half of the most that were open since the last one, and then a poll
+    /// brought no CLOSE event (or a second passed).
+    pub fn take_mass_disconnect(&self) -> bool {
+        self.mass_disconnect.swap(false, Ordering::Relaxed)
     }
 
     /// Blocks until an event is pending or `timeout` passes (`None` = forever).
@@ -653,4 +720,35 @@ fn spin_budget() -> Duration {
             .unwrap_or(0);
         Duration::from_micros(micros.min(1_000_000))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Disconnects;
+
+    #[test]
+    fn a_mass_disconnect_counts_once_its_wave_is_over() {
+        let mut d = Disconnects::default();
+        assert!(!d.after_poll(3000, 0));
+        // 1,400 fewer, but not below half the peak.
+        assert!(!d.after_poll(1600, 40));
+        // Below half: armed, while CLOSE events keep coming.
+        assert!(!d.after_poll(1400, 200));
+        assert!(!d.after_poll(900, 256));
+        // The first poll without a CLOSE ends it, once.
+        assert!(d.after_poll(900, 0));
+        assert!(!d.after_poll(900, 0));
+        // The peak starts over from there.
+        assert!(!d.after_poll(400, 0));
+    }
+
+    #[test]
+    fn a_few_ended_connections_never_count() {
+        let mut d = Disconnects::default();
+        assert!(!d.after_poll(999, 0));
+        assert!(!d.after_poll(0, 999));
+        assert!(!d.after_poll(0, 0));
+        assert!(!d.after_poll(1500, 0));
+        assert!(!d.after_poll(501, 0));
+    }
 }

@@ -50,6 +50,16 @@ struct Shared {
 }
 
 impl Shared {
+    /// Removes a finished connection; a mostly empty map gives its table back, so a peak of
+    /// connections leaves no table behind.
+    fn forget(&self, id: u64) {
+        let mut live = self.live.lock();
+        live.remove(&id);
+        if live.len() < live.capacity() / 4 {
+            live.shrink_to_fit();
+        }
+    }
+
     fn group_of(&self, protocol: &str) -> Option<u32> {
         if protocol.is_empty() {
             return Some(DEFAULT_GROUP);
@@ -454,7 +464,7 @@ where
     shared.live.lock().insert(id, conn.clone());
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
-        shared.live.lock().remove(&id);
+        shared.forget(id);
         // A host that accepted this id in an UPGRADE event hears how it ended.
         if shared.config.upgrade_events {
             conn.emit_close(&shared.sink, 1001, "going away".into(), false);
@@ -478,7 +488,7 @@ where
         limits.clone(),
     ))
     .await;
-    shared.live.lock().remove(&id);
+    shared.forget(id);
 }
 
 /// Decides the handshake (by luna, or by the host) and answers it: the selection once the

@@ -1,7 +1,9 @@
 -- luna echo server for make bench.
--- usage: luajit bench/servers/luna_echo.lua PORT [update|wait]
+-- usage: luajit bench/servers/luna_echo.lua PORT [update|wait] [off|shared|dedicated]
 --   update: luna.update() in a busy loop (a game loop that never sleeps)
 --   wait:   luna.wait(1) in a loop (a standalone server that sleeps until events arrive)
+--   off|shared|dedicated: the server's `compression` setting (default off; the compression
+--   threshold stays at its default, 1024 bytes)
 -- Prints "ready PORT" once listening. Clients asking for the subprotocol "broadcast" form
 -- a group: each message one of them sends goes to all of them (ws:broadcast); every other
 -- connection is echoed. Clients asking for "publish" subscribe to one topic, and each
@@ -23,6 +25,10 @@ int clock_gettime(int clock, struct bench_timespec *ts);
 
 local port = tonumber(arg[1] or "0") or 0
 local mode = arg[2] or "update"
+local compression = ({ off = false, shared = "shared", dedicated = "dedicated" })[arg[3] or "off"]
+if compression == nil then
+  error("compression must be off, shared or dedicated, got " .. tostring(arg[3]))
+end
 local deadline = os.time() + (tonumber(os.getenv("BENCH_SERVER_MAX_SECONDS") or "") or 900)
 
 
@@ -83,6 +89,7 @@ app = luna.new_web_app({
   name = "bench",
   host = "127.0.0.1",
   port = port,
+  compression = compression,
   protocols = { default = echo, broadcast = broadcast, publish = publish },
 })
 io.stdout:setvbuf("line")

@@ -1,6 +1,8 @@
 """Python `websockets` echo server for make bench.
 
-usage: python bench/servers/websockets_echo.py PORT   (prints "ready PORT")
+usage: python bench/servers/websockets_echo.py PORT [deflate]   (prints "ready PORT")
+deflate: compression="deflate", websockets' default (permessage-deflate with its default
+settings); off otherwise.
 Clients asking for the subprotocol "broadcast" form a group that gets every message any of
 them sends (websockets.broadcast); every other connection is echoed.
 """
@@ -38,12 +40,13 @@ def pick(_connection, offered):
 
 async def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    compression = "deflate" if sys.argv[2:3] == ["deflate"] else None
     async with serve(
         handler,
         "127.0.0.1",
         port,
         select_subprotocol=pick,
-        compression=None,
+        compression=compression,
         ping_interval=None,
         max_size=None,
     ) as server:

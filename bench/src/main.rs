@@ -8,11 +8,17 @@
 //!   luna-bench broadcast PORT             broadcast fan-out (subprotocol "broadcast")
 //!   luna-bench publish PORT               the same through a topic (subprotocol "publish")
 //!   luna-bench hold PORT PID              connect-and-hold, server RSS per connection
+//!   luna-bench peak PORT PID [close]     server RSS before, at and after a peak of idle
+//!                                         connections that all reset (or close)
+//!   luna-bench compression PORT [PID]     1 KiB JSON echo with permessage-deflate
+//!   luna-bench deflate-hold PORT PID      RSS per compressing connection after one message
 //!   luna-bench web                        static files and handshakes vs nginx and Node
 //!   luna-bench static PORT [PID]          wrk against a running server's /1k.html
 //!   luna-bench connects PORT [PID]        WebSocket handshakes/s against a running server
 //! Settings come from BENCH_* environment variables (bench/README.md lists them).
 
+mod compression;
+mod deflate;
 mod modes;
 mod procfs;
 mod suite;
@@ -30,7 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let s = Settings::from_env();
     let Some(mode) = args.first() else {
-        eprintln!("usage: luna-bench suite | web | echo|large|ping|broadcast|publish|hold|static|connects PORT [PID]");
+        eprintln!("usage: luna-bench suite | web | echo|large|ping|broadcast|publish|hold|peak|compression|deflate-hold|static|connects PORT [PID]");
         return ExitCode::from(2);
     };
     if mode == "suite" {
@@ -95,6 +101,55 @@ fn main() -> ExitCode {
                 s.hold_n, h.kib_per_conn, h.rss_before_kib, h.rss_after_kib
             )
         }),
+        "peak" => {
+            let reset = args.get(3).is_none_or(|a| a != "close");
+            // A host that waits one second at a time polls the last CLOSE events (and hands
+            // their memory back) up to a second after the wave.
+            let after = Duration::from_millis(1500);
+            modes::peak(t, s.hold_n, reset, Duration::from_millis(500), after).map(|p| {
+                format!(
+                    "{} connections, {}: VmRSS {} KiB before, {} KiB with them \
+                     ({:.2} KiB/conn), {} KiB after (+{} KiB); sockets gone in {} ms",
+                    s.hold_n,
+                    if reset { "reset" } else { "closed" },
+                    p.before_kib,
+                    p.peak_kib,
+                    (p.peak_kib as f64 - p.before_kib as f64) / s.hold_n as f64,
+                    p.after_kib,
+                    p.after_kib as i64 - p.before_kib as i64,
+                    p.drained.as_millis()
+                )
+            })
+        }
+        "compression" => {
+            let spec = modes::EchoSpec {
+                opcode: crate::ws::TEXT,
+                ..s.echo()
+            };
+            compression::echo(t, &spec).map(|r| {
+                format!(
+                    "{:.0} msgs/s, server {:.2} µs CPU/msg, loadgen {:.0}% CPU; {:.0} B raw, \
+                     wire in {:.0} B (×{:.2}), out {:.0} B (×{:.2}); {}",
+                    r.msgs_per_s,
+                    r.server_us_per_msg,
+                    r.gen_cpu_pct,
+                    r.raw_bytes,
+                    r.up_bytes,
+                    r.raw_bytes / r.up_bytes,
+                    r.down_bytes,
+                    r.raw_bytes / r.down_bytes,
+                    deflate::Agreement::describe(&r.agreed)
+                )
+            })
+        }
+        "deflate-hold" => {
+            compression::hold(t, s.deflate_hold_n, Duration::from_millis(500)).map(|h| {
+                format!(
+                    "{} compressing connections: {:.2} KiB/conn (VmRSS {} -> {} KiB)",
+                    s.deflate_hold_n, h.kib_per_conn, h.rss_before_kib, h.rss_after_kib
+                )
+            })
+        }
         "static" => {
             let w = web::WebSettings::from_env();
             web::static_file(t, w.conns, w.seconds).map(|r| {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, PollMode, Poller};
 
 use crate::procfs;
-use crate::ws::{self, Conn, Frame};
+use crate::ws::{self, Conn, Frame, Offer};
 
 /// The server under test.
 #[derive(Clone, Copy)]
@@ -38,7 +38,7 @@ pub struct EchoResult {
     pub gen_cpu_pct: f64,
 }
 
-fn err(msg: impl Into<String>) -> io::Error {
+pub(crate) fn err(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
 }
 
@@ -47,25 +47,28 @@ fn reader_capacity(frame_len: usize, inflight: usize) -> usize {
 }
 
 /// One connection inside a poll loop: what it still has to write.
-struct Peer {
-    conn: Conn,
-    out: Vec<u8>,
+pub(crate) struct Peer {
+    pub conn: Conn,
+    pub out: Vec<u8>,
     sent: usize,
     writable: bool,
+    /// Bytes read from the socket so far.
+    pub bytes_in: u64,
 }
 
 impl Peer {
-    fn new(conn: Conn) -> Peer {
+    pub fn new(conn: Conn) -> Peer {
         Peer {
             conn,
             out: Vec::new(),
             sent: 0,
             writable: false,
+            bytes_in: 0,
         }
     }
 
     /// Writes what it can; asks for writability only while bytes are left.
-    fn flush(&mut self, poller: &Poller, key: usize) -> io::Result<()> {
+    pub fn flush(&mut self, poller: &Poller, key: usize) -> io::Result<()> {
         while self.sent < self.out.len() {
             match (&self.conn.sock).write(&self.out[self.sent..]) {
                 Ok(0) => return Err(err("server stopped reading")),
@@ -91,22 +94,25 @@ impl Peer {
         Ok(())
     }
 
-    /// Reads once and parses what arrived; calls `on_message` with each message's final
-    /// frame payload. Pings are answered.
-    fn read(&mut self, mut on_message: impl FnMut(&[u8])) -> io::Result<()> {
+    /// Reads once and parses what arrived; calls `on_message` with each message's payload
+    /// and whether it is compressed. Pings are answered.
+    pub fn read(&mut self, mut on_message: impl FnMut(&[u8], bool)) -> io::Result<()> {
         match self.conn.reader.fill(&mut self.conn.sock) {
             Ok(0) => return Err(err("server closed the connection")),
-            Ok(_) => {}
+            Ok(n) => self.bytes_in += n as u64,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         }
         self.drain(&mut on_message)
     }
 
-    fn drain(&mut self, on_message: &mut impl FnMut(&[u8])) -> io::Result<()> {
+    fn drain(&mut self, on_message: &mut impl FnMut(&[u8], bool)) -> io::Result<()> {
         while let Some(frame) = self.conn.reader.next() {
             match frame {
-                Frame::MessageEnd(p) => on_message(p),
+                Frame::Message {
+                    payload,
+                    compressed,
+                } => on_message(payload, compressed),
                 Frame::Ping(p) => self.out.extend_from_slice(&ws::pong(p)),
                 Frame::Other => {}
                 Frame::Close => return Err(err("server sent a close frame")),
@@ -117,7 +123,7 @@ impl Peer {
 }
 
 /// Registers every peer (level-triggered, readable) with a new poller.
-fn register(peers: &[Peer]) -> io::Result<Poller> {
+pub(crate) fn register(peers: &[Peer]) -> io::Result<Poller> {
     let poller = Poller::new()?;
     for (key, p) in peers.iter().enumerate() {
         p.conn.sock.set_nonblocking(true)?;
@@ -128,7 +134,7 @@ fn register(peers: &[Peer]) -> io::Result<Poller> {
     Ok(poller)
 }
 
-fn unregister(poller: &Poller, peers: Vec<Peer>) -> Vec<Conn> {
+pub(crate) fn unregister(poller: &Poller, peers: Vec<Peer>) -> Vec<Conn> {
     peers
         .into_iter()
         .map(|p| {
@@ -143,7 +149,7 @@ pub fn echo(t: Target, spec: &EchoSpec) -> io::Result<EchoResult> {
     let frame = ws::frame(spec.opcode, &payload);
     let burst = frame.repeat(spec.inflight);
     let cap = reader_capacity(frame.len(), spec.inflight);
-    let conns = ws::connect_many(t.addr, spec.conns, None, cap)?;
+    let conns = ws::connect_many(t.addr, spec.conns, Offer::default(), cap)?;
     let threads = spec.threads.clamp(1, spec.conns.max(1));
     let mut shares: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, c) in conns.into_iter().enumerate() {
@@ -179,7 +185,7 @@ pub fn echo(t: Target, spec: &EchoSpec) -> io::Result<EchoResult> {
 }
 
 /// Waits out the warm-up, then samples counters and CPU times around the measured run.
-fn measure(
+pub(crate) fn measure(
     t: Target,
     spec: &EchoSpec,
     count: &AtomicU64,
@@ -251,7 +257,7 @@ fn echo_worker(
                 let p = &mut peers[ev.key];
                 if ev.readable {
                     let mut k = 0usize;
-                    p.read(|_| k += 1)?;
+                    p.read(|_, _| k += 1)?;
                     // Answer each echo with the next message.
                     for _ in 0..k {
                         p.out.extend_from_slice(frame);
@@ -280,10 +286,11 @@ pub struct Latency {
 
 /// One connection, one message at a time.
 pub fn pingpong(t: Target, samples: usize, size: usize, limit: Duration) -> io::Result<Latency> {
-    let mut conns = ws::connect_many(t.addr, 1, None, 4096)?;
+    let mut conns = ws::connect_many(t.addr, 1, Offer::default(), 4096)?;
     let Conn {
         mut sock,
         mut reader,
+        extensions,
     } = conns.pop().unwrap();
     let frame = ws::frame(ws::BINARY, &vec![b'p'; size]);
     let warmup = 200;
@@ -300,7 +307,11 @@ pub fn pingpong(t: Target, samples: usize, size: usize, limit: Duration) -> io::
             break;
         }
     }
-    ws::close_all(vec![Conn { sock, reader }]);
+    ws::close_all(vec![Conn {
+        sock,
+        reader,
+        extensions,
+    }]);
     times.sort_unstable();
     let pick =
         |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)] as f64 / 1e3;
@@ -314,7 +325,7 @@ pub fn pingpong(t: Target, samples: usize, size: usize, limit: Duration) -> io::
 fn wait_message(sock: &mut TcpStream, reader: &mut ws::Reader) -> io::Result<()> {
     loop {
         match reader.next() {
-            Some(Frame::MessageEnd(_)) => return Ok(()),
+            Some(Frame::Message { .. }) => return Ok(()),
             Some(Frame::Ping(p)) => sock.write_all(&ws::pong(p))?,
             Some(Frame::Other) => {}
             Some(Frame::Close) => return Err(err("server sent a close frame")),
@@ -338,7 +349,7 @@ pub struct Broadcast {
 /// "broadcast" or "publish"); the sender sends `rounds` 64-byte messages one at a time, each
 /// delivered to all.
 pub fn broadcast(t: Target, receivers: usize, rounds: usize, group: &str) -> io::Result<Broadcast> {
-    let conns = ws::connect_many(t.addr, receivers + 1, Some(group), 4096)?;
+    let conns = ws::connect_many(t.addr, receivers + 1, Offer::protocol(Some(group)), 4096)?;
     let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
     let poller = register(&peers)?;
     let result = (|| {
@@ -418,7 +429,7 @@ fn one_broadcast(
             let p = &mut peers[ev.key];
             let mut fresh = false;
             if ev.readable {
-                p.read(|m| fresh |= m.len() >= 4 && m[..4] == id.to_be_bytes())?;
+                p.read(|m, _| fresh |= m.len() >= 4 && m[..4] == id.to_be_bytes())?;
             }
             if fresh && last_seen[ev.key] != id {
                 last_seen[ev.key] = id;
@@ -442,39 +453,11 @@ pub struct Hold {
 /// fully), lets them sit idle, and reads the server's RSS before and after.
 pub fn hold(t: Target, n: usize, settle: Duration) -> io::Result<Hold> {
     let before = procfs::rss_kib(t.pid).ok_or_else(|| err("cannot read the server's VmRSS"))?;
-    let conns = ws::connect_many(t.addr, n, None, 512)?;
+    let conns = ws::connect_many(t.addr, n, Offer::default(), 512)?;
     let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
     let poller = register(&peers)?;
     let result = (|| {
-        let frame = ws::frame(ws::BINARY, &[b'h'; 32]);
-        for (key, p) in peers.iter_mut().enumerate() {
-            p.out.extend_from_slice(&frame);
-            p.flush(&poller, key)?;
-        }
-        let mut answered = vec![false; peers.len()];
-        let mut got = 0;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut events = Events::new();
-        while got < peers.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(err(format!("only {got} of {n} connections echoed")));
-            }
-            events.clear();
-            poller.wait(&mut events, Some(left))?;
-            for ev in events.iter() {
-                let p = &mut peers[ev.key];
-                let mut echoed = false;
-                if ev.readable {
-                    p.read(|_| echoed = true)?;
-                }
-                if echoed && !answered[ev.key] {
-                    answered[ev.key] = true;
-                    got += 1;
-                }
-                p.flush(&poller, ev.key)?;
-            }
-        }
+        echo_once(&poller, &mut peers, &ws::frame(ws::BINARY, &[b'h'; 32]))?;
         std::thread::sleep(settle);
         let after = procfs::rss_kib(t.pid).ok_or_else(|| err("cannot read the server's VmRSS"))?;
         Ok(Hold {
@@ -485,6 +468,98 @@ pub fn hold(t: Target, n: usize, settle: Duration) -> io::Result<Hold> {
     })();
     ws::close_all(unregister(&poller, peers));
     result
+}
+
+/// Server RSS around a peak of idle connections: before, with them, and after they all
+/// reset (or closed cleanly) and the server let go of their sockets.
+pub struct Peak {
+    pub before_kib: u64,
+    pub peak_kib: u64,
+    pub after_kib: u64,
+    /// How long the server took to close every socket after the resets.
+    pub drained: Duration,
+}
+
+/// Opens `n` connections and echoes one message on each (as `hold`), waits `settle` and reads
+/// the server's RSS; then ends them all at once, with TCP resets (`reset`) or close frames,
+/// waits until the server's open descriptors are back to what they were before (its sockets
+/// are gone) and then `after`, and reads its RSS again.
+pub fn peak(
+    t: Target,
+    n: usize,
+    reset: bool,
+    settle: Duration,
+    after: Duration,
+) -> io::Result<Peak> {
+    let rss = || procfs::rss_kib(t.pid).ok_or_else(|| err("cannot read the server's VmRSS"));
+    let fds = || procfs::open_fds(t.pid).ok_or_else(|| err("cannot list the server's fds"));
+    let (before_kib, fds_before) = (rss()?, fds()?);
+    let conns = ws::connect_many(t.addr, n, Offer::default(), 512)?;
+    let mut peers: Vec<Peer> = conns.into_iter().map(Peer::new).collect();
+    let poller = register(&peers)?;
+    let echoed = echo_once(&poller, &mut peers, &ws::frame(ws::BINARY, &[b'h'; 32]));
+    let conns = unregister(&poller, peers);
+    if let Err(e) = echoed {
+        ws::close_all(conns);
+        return Err(e);
+    }
+    std::thread::sleep(settle);
+    let peak_kib = rss()?;
+    let t0 = Instant::now();
+    match reset {
+        true => ws::reset_all(conns),
+        false => ws::close_all(conns),
+    }
+    while fds()? > fds_before {
+        if t0.elapsed() > Duration::from_secs(60) {
+            return Err(err("the server kept its sockets for 60 s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let drained = t0.elapsed();
+    std::thread::sleep(after);
+    Ok(Peak {
+        before_kib,
+        peak_kib,
+        after_kib: rss()?,
+        drained,
+    })
+}
+
+/// Sends `frame` on every peer and waits until each has had a message back.
+fn echo_once(poller: &Poller, peers: &mut [Peer], frame: &[u8]) -> io::Result<()> {
+    for (key, p) in peers.iter_mut().enumerate() {
+        p.out.extend_from_slice(frame);
+        p.flush(poller, key)?;
+    }
+    let mut answered = vec![false; peers.len()];
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut events = Events::new();
+    while got < peers.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(err(format!(
+                "only {got} of {} connections echoed",
+                peers.len()
+            )));
+        }
+        events.clear();
+        poller.wait(&mut events, Some(left))?;
+        for ev in events.iter() {
+            let p = &mut peers[ev.key];
+            let mut echoed = false;
+            if ev.readable {
+                p.read(|_, _| echoed = true)?;
+            }
+            if echoed && !answered[ev.key] {
+                answered[ev.key] = true;
+                got += 1;
+            }
+            p.flush(poller, ev.key)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn median(v: &mut [f64]) -> f64 {

@@ -22,6 +22,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// How many descriptors `pid` has open, from `/proc/PID/fd`.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 /// Raises this process's open-file limit to its hard limit (children inherit it);
 /// returns the limit now in force.
 pub fn raise_fd_limit() -> u64 {

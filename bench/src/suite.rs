@@ -10,8 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::deflate::Agreement;
 use crate::modes::{self, EchoSpec, Target};
-use crate::{procfs, ws};
+use crate::{compression, procfs, ws};
 
 /// Every knob, from `BENCH_*` environment variables.
 pub struct Settings {
@@ -28,7 +29,20 @@ pub struct Settings {
     pub bcast_n: usize,
     pub bcast_rounds: usize,
     pub hold_n: usize,
+    pub deflate_hold_n: usize,
     pub servers: Option<Vec<String>>,
+    pub modes: Option<Vec<String>>,
+}
+
+/// The modes of the main table, in the order they run, then the compression table's.
+const MAIN_MODES: [&str; 5] = ["hold", "echo", "ping", "large", "broadcast"];
+const COMPRESSION: &str = "compression";
+
+fn list(name: &str) -> Option<Vec<String>> {
+    std::env::var(name)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -54,11 +68,17 @@ impl Settings {
             bcast_n: env("BENCH_BCAST_N", 5000),
             bcast_rounds: env("BENCH_BCAST_ROUNDS", 20),
             hold_n: env("BENCH_HOLD_N", 10_000),
-            servers: std::env::var("BENCH_SERVERS")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect()),
+            deflate_hold_n: env("BENCH_DEFLATE_HOLD_N", 1000),
+            servers: list("BENCH_SERVERS"),
+            modes: list("BENCH_MODES"),
         }
+    }
+
+    /// Whether `BENCH_MODES` (default: all) asks for `mode`.
+    fn wants(&self, mode: &str) -> bool {
+        self.modes
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == mode))
     }
 
     pub fn echo(&self) -> EchoSpec {
@@ -160,6 +180,64 @@ fn servers() -> Vec<Server> {
             cmd: vec![lua.into(), "bench/servers/lua_http_echo.lua".into(), "0".into()],
             env: vec![],
             broadcast: true,
+            fixed_port: None,
+        },
+    ]
+}
+
+/// The servers of the compression table: each compresses (when it agrees to) the game-state
+/// messages of the compression mode.
+fn compression_servers() -> Vec<Server> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let lua = |name, what, compression| Server {
+        name,
+        what,
+        cmd: s(&[
+            "luajit",
+            "bench/servers/luna_echo.lua",
+            "0",
+            "wait",
+            compression,
+        ]),
+        env: vec![],
+        broadcast: false,
+        fixed_port: None,
+    };
+    vec![
+        lua(
+            "luna-lua-off",
+            "luna-lua-wait with compression off: the same messages uncompressed, for scale",
+            "off",
+        ),
+        lua(
+            "luna-lua-shared",
+            "luna-lua-wait with compression = \"shared\" (no context takeover either way)",
+            "shared",
+        ),
+        lua(
+            "luna-lua-dedicated",
+            "luna-lua-wait with compression = \"dedicated\" (context takeover, 12-bit windows)",
+            "dedicated",
+        ),
+        Server {
+            name: "node-ws-deflate",
+            what: "Node ws, perMessageDeflate: true (its defaults: threshold 1024, zlib level 6) (bench/servers/ws_echo.js)",
+            cmd: s(&["node", "bench/servers/ws_echo.js", "0", "deflate"]),
+            env: vec![("NODE_PATH", "build/node/node_modules".into())],
+            broadcast: false,
+            fixed_port: None,
+        },
+        Server {
+            name: "python-websockets-deflate",
+            what: "Python websockets, compression=\"deflate\" (its default) (bench/servers/websockets_echo.py)",
+            cmd: s(&[
+                "build/venv/bin/python",
+                "bench/servers/websockets_echo.py",
+                "0",
+                "deflate",
+            ]),
+            env: vec![],
+            broadcast: false,
             fixed_port: None,
         },
     ]
@@ -276,6 +354,11 @@ enum Metric {
     Bcast,
     Spread,
     Rss,
+    Raw,
+    Up,
+    Down,
+    RatioUp,
+    RatioDown,
 }
 
 type Samples = HashMap<(&'static str, Metric), Vec<Result<f64, String>>>;
@@ -288,10 +371,42 @@ fn record(samples: &mut Samples, server: &'static str, m: Metric, v: Result<f64,
 fn run_modes(s: &Settings, server: &Server, target: Target, samples: &mut Samples) {
     let name = server.name;
     let fail = |e: std::io::Error| e.to_string();
-    let hold = modes::hold(target, s.hold_n, Duration::from_millis(500)).map_err(fail);
-    eprint!(" hold");
-    record(samples, name, Metric::Rss, hold.map(|h| h.kib_per_conn));
+    if s.wants("hold") {
+        let hold = modes::hold(target, s.hold_n, Duration::from_millis(500)).map_err(fail);
+        eprint!(" hold");
+        record(samples, name, Metric::Rss, hold.map(|h| h.kib_per_conn));
+    }
+    if s.wants("echo") {
+        echo_mode(s, name, target, samples);
+    }
+    if s.wants("ping") {
+        ping_mode(s, name, target, samples);
+    }
+    if s.wants("large") {
+        let large = modes::echo(target, &s.large()).map_err(fail);
+        eprint!(" large");
+        record(
+            samples,
+            name,
+            Metric::Large,
+            large.map(|e| e.bytes_per_s / 1e6),
+        );
+    }
+    if server.broadcast && s.wants("broadcast") {
+        let b = modes::broadcast(target, s.bcast_n, s.bcast_rounds, "broadcast").map_err(fail);
+        eprint!(" broadcast");
+        record(
+            samples,
+            name,
+            Metric::Bcast,
+            b.as_ref().map(|b| b.deliveries_per_s).map_err(Clone::clone),
+        );
+        record(samples, name, Metric::Spread, b.map(|b| b.spread_ms));
+    }
+}
 
+fn echo_mode(s: &Settings, name: &'static str, target: Target, samples: &mut Samples) {
+    let fail = |e: std::io::Error| e.to_string();
     let echo = modes::echo(target, &s.echo()).map_err(fail);
     eprint!(" echo");
     record(
@@ -309,7 +424,10 @@ fn run_modes(s: &Settings, server: &Server, target: Target, samples: &mut Sample
             .map_err(Clone::clone),
     );
     record(samples, name, Metric::Gen, echo.map(|e| e.gen_cpu_pct));
+}
 
+fn ping_mode(s: &Settings, name: &'static str, target: Target, samples: &mut Samples) {
+    let fail = |e: std::io::Error| e.to_string();
     let limit = Duration::from_secs_f64(s.seconds * 2.0);
     let lat = modes::pingpong(target, s.pings, s.size, limit).map_err(fail);
     eprint!(" ping");
@@ -326,27 +444,39 @@ fn run_modes(s: &Settings, server: &Server, target: Target, samples: &mut Sample
         lat.as_ref().map(|l| l.p99).map_err(Clone::clone),
     );
     record(samples, name, Metric::P999, lat.map(|l| l.p999));
+}
 
-    let large = modes::echo(target, &s.large()).map_err(fail);
-    eprint!(" large");
-    record(
-        samples,
-        name,
-        Metric::Large,
-        large.map(|e| e.bytes_per_s / 1e6),
-    );
-
-    if server.broadcast {
-        let b = modes::broadcast(target, s.bcast_n, s.bcast_rounds, "broadcast").map_err(fail);
-        eprint!(" broadcast");
-        record(
-            samples,
-            name,
-            Metric::Bcast,
-            b.as_ref().map(|b| b.deliveries_per_s).map_err(Clone::clone),
-        );
-        record(samples, name, Metric::Spread, b.map(|b| b.spread_ms));
-    }
+/// The compression mode against one started server: memory per compressing connection on
+/// the fresh server first, then the echo. Returns what the server agreed to.
+fn run_compression(
+    s: &Settings,
+    name: &'static str,
+    target: Target,
+    samples: &mut Samples,
+) -> Option<String> {
+    let fail = |e: std::io::Error| e.to_string();
+    let settle = Duration::from_millis(500);
+    let hold = compression::hold(target, s.deflate_hold_n, settle).map_err(fail);
+    eprint!(" hold");
+    record(samples, name, Metric::Rss, hold.map(|h| h.kib_per_conn));
+    let spec = EchoSpec {
+        opcode: ws::TEXT,
+        ..s.echo()
+    };
+    let r = compression::echo(target, &spec).map_err(fail);
+    eprint!(" compression");
+    let mut put = |m, f: fn(&compression::CompressionResult) -> f64| {
+        record(samples, name, m, r.as_ref().map(f).map_err(Clone::clone));
+    };
+    put(Metric::Echo, |r| r.msgs_per_s);
+    put(Metric::Cpu, |r| r.server_us_per_msg);
+    put(Metric::Gen, |r| r.gen_cpu_pct);
+    put(Metric::Raw, |r| r.raw_bytes);
+    put(Metric::Up, |r| r.up_bytes);
+    put(Metric::Down, |r| r.down_bytes);
+    put(Metric::RatioUp, |r| r.raw_bytes / r.up_bytes);
+    put(Metric::RatioDown, |r| r.raw_bytes / r.down_bytes);
+    r.ok().map(|r| Agreement::describe(&r.agreed))
 }
 
 pub fn run(s: &Settings) -> String {
@@ -356,18 +486,84 @@ pub fn run(s: &Settings) -> String {
     let s = Settings {
         hold_n: s.hold_n.min(room),
         bcast_n: s.bcast_n.min(room),
+        deflate_hold_n: s.deflate_hold_n.min(room),
         servers: s.servers.clone(),
+        modes: s.modes.clone(),
         ..*s
     };
     let s = &s;
     let _ = std::fs::create_dir_all(LOG_DIR);
-    let mut list = servers();
-    if let Some(only) = &s.servers {
-        list.retain(|sv| only.iter().any(|o| o == sv.name));
-    }
+    let chosen = |mut list: Vec<Server>| {
+        if let Some(only) = &s.servers {
+            list.retain(|sv| only.iter().any(|o| o == sv.name));
+        }
+        list
+    };
+    let main = match MAIN_MODES.iter().any(|m| s.wants(m)) {
+        true => chosen(servers()),
+        false => Vec::new(),
+    };
+    let compressing = match s.wants(COMPRESSION) {
+        true => chosen(compression_servers()),
+        false => Vec::new(),
+    };
     let mut samples = Samples::new();
     let mut not_run: HashMap<&'static str, String> = HashMap::new();
+    let mut agreed: HashMap<&'static str, String> = HashMap::new();
     let started = Instant::now();
+    rounds(s, &main, &mut not_run, |server, target| {
+        run_modes(s, server, target, &mut samples)
+    });
+    rounds(s, &compressing, &mut not_run, |server, target| {
+        if let Some(a) = run_compression(s, server.name, target, &mut samples) {
+            agreed.insert(server.name, a);
+        }
+    });
+    let mut out = header(s, fd_limit, started.elapsed(), !main.is_empty());
+    if !main.is_empty() {
+        out.push_str(&table(
+            &main,
+            &COLUMNS,
+            Some("rust-ceiling"),
+            &samples,
+            &not_run,
+        ));
+        out.push_str("\nServers:\n");
+        for sv in &main {
+            out.push_str(&format!("- {}: {}\n", sv.name, sv.what));
+        }
+    }
+    if !compressing.is_empty() {
+        if !main.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&compression_header(s));
+        out.push_str(&table(
+            &compressing,
+            &COMPRESSION_COLUMNS,
+            None,
+            &samples,
+            &not_run,
+        ));
+        out.push_str("\nServers:\n");
+        for sv in &compressing {
+            let what = agreed
+                .get(sv.name)
+                .map_or(String::new(), |a| format!(" [{a}]"));
+            out.push_str(&format!("- {}: {}{what}\n", sv.name, sv.what));
+        }
+    }
+    out
+}
+
+/// Runs `measure` against each server of `list` in turn, `s.rounds` times, alternating:
+/// each round starts one server later, so no server always goes first.
+fn rounds(
+    s: &Settings,
+    list: &[Server],
+    not_run: &mut HashMap<&'static str, String>,
+    mut measure: impl FnMut(&Server, Target),
+) {
     for round in 0..s.rounds {
         // Alternate: each round starts one server later, so no server always goes first.
         for i in 0..list.len() {
@@ -386,7 +582,7 @@ pub fn run(s: &Settings) -> String {
                         addr: SocketAddr::from(([127, 0, 0, 1], running.port)),
                         pid: running.child.id(),
                     };
-                    run_modes(s, server, target, &mut samples);
+                    measure(server, target);
                     drop(running);
                     eprintln!();
                 }
@@ -397,16 +593,34 @@ pub fn run(s: &Settings) -> String {
             }
         }
     }
-    let mut out = header(s, fd_limit, started.elapsed());
-    out.push_str(&table(&list, &samples, &not_run));
-    out.push_str("\nServers:\n");
-    for sv in &list {
-        out.push_str(&format!("- {}: {}\n", sv.name, sv.what));
-    }
-    out
 }
 
-fn header(s: &Settings, fd_limit: u64, took: Duration) -> String {
+fn compression_header(s: &Settings) -> String {
+    format!(
+        "Compression: ~1 KiB JSON game-state TEXT messages (10 players, numbers that change a \
+         little each tick), echo C={} W={} for {} s after {} s warm-up; the client offers \
+         \"{}\" and compresses at zlib level 6; bytes/msg are whole frames (header included) \
+         over the run, in = client → server, out = server → client, ratio = raw / wire; RSS = server VmRSS growth per connection after {} \
+         compressing connections each echoed one message.\n\n",
+        s.conns,
+        s.inflight,
+        s.seconds,
+        s.warmup,
+        crate::deflate::OFFER,
+        s.deflate_hold_n,
+    )
+}
+
+fn header(s: &Settings, fd_limit: u64, took: Duration, main: bool) -> String {
+    if !main {
+        return format!(
+            "Machine: {}\nRun: {} rounds, servers alternating; took {:.0} s\n\
+             Cells: median (min–max) over rounds.\n\n",
+            procfs::machine(),
+            s.rounds,
+            took.as_secs_f64(),
+        );
+    }
     format!(
         "Machine: {}\n\
          Run: {} rounds, servers alternating; echo C={} W={} S={} B binary, {} s after {} s warm-up, \
@@ -434,7 +648,7 @@ fn header(s: &Settings, fd_limit: u64, took: Duration) -> String {
     )
 }
 
-const COLUMNS: [(Metric, &str, bool); 10] = [
+const COLUMNS: [Column; 10] = [
     (Metric::Echo, "echo msgs/s", true),
     (Metric::Cpu, "server CPU µs/msg", false),
     (Metric::Gen, "loadgen CPU %", false),
@@ -477,13 +691,35 @@ pub(crate) fn stats(v: &[Result<f64, String>]) -> Result<(f64, f64, f64), String
     Ok((modes::median(&mut ok), min, max))
 }
 
-fn table(list: &[Server], samples: &Samples, not_run: &HashMap<&'static str, String>) -> String {
+type Column = (Metric, &'static str, bool);
+
+const COMPRESSION_COLUMNS: [Column; 9] = [
+    (Metric::Echo, "msgs/s", false),
+    (Metric::Cpu, "server CPU µs/msg", false),
+    (Metric::Gen, "loadgen CPU %", false),
+    (Metric::Raw, "raw B/msg", false),
+    (Metric::Up, "wire B/msg in", false),
+    (Metric::Down, "wire B/msg out", false),
+    (Metric::RatioUp, "ratio in", false),
+    (Metric::RatioDown, "ratio out", false),
+    (Metric::Rss, "RSS KiB/conn", false),
+];
+
+/// One row per server of `list`; columns with the flag set get `×` the ratio of their median
+/// to `reference`'s.
+fn table(
+    list: &[Server],
+    columns: &[Column],
+    reference: Option<&str>,
+    samples: &Samples,
+    not_run: &HashMap<&'static str, String>,
+) -> String {
     let mut rows = vec![std::iter::once("server".to_string())
-        .chain(COLUMNS.iter().map(|c| c.1.to_string()))
+        .chain(columns.iter().map(|c| c.1.to_string()))
         .collect::<Vec<_>>()];
     let ceiling = |m| {
         samples
-            .get(&("rust-ceiling", m))
+            .get(&(reference?, m))
             .and_then(|v| stats(v).ok())
             .map(|s| s.0)
     };
@@ -494,11 +730,11 @@ fn table(list: &[Server], samples: &Samples, not_run: &HashMap<&'static str, Str
             .filter(|_| !samples.keys().any(|k| k.0 == sv.name))
         {
             row.push(why.clone());
-            row.extend(std::iter::repeat_n(String::new(), COLUMNS.len() - 1));
+            row.extend(std::iter::repeat_n(String::new(), columns.len() - 1));
             rows.push(row);
             continue;
         }
-        for &(m, _, ratio) in &COLUMNS {
+        for &(m, _, ratio) in columns {
             let cell = match samples.get(&(sv.name, m)) {
                 None if matches!(m, Metric::Bcast | Metric::Spread) => "n/a (no broadcast)".into(),
                 None => "-".into(),

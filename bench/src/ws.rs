@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+pub const TEXT: u8 = 1;
 pub const BINARY: u8 = 2;
+const CONTINUATION: u8 = 0;
 const CLOSE: u8 = 8;
 const PING: u8 = 9;
 const PONG: u8 = 10;
@@ -16,8 +18,13 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// Encodes one final, masked client frame.
 pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_with(opcode, false, payload)
+}
+
+/// Encodes one final, masked client frame, with RSV1 set for a compressed message.
+pub fn frame_with(opcode: u8, rsv1: bool, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
+    f.push(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
     let n = payload.len();
     if n < 126 {
         f.push(0x80 | n as u8);
@@ -33,6 +40,16 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The payload of a masked frame, from its mask key on.
+#[cfg(test)]
+pub fn unmask(from_key: &[u8]) -> Vec<u8> {
+    let (key, data) = from_key.split_at(4);
+    data.iter()
+        .enumerate()
+        .map(|(i, b)| b ^ key[i % 4])
+        .collect()
+}
+
 /// The frame a client sends to close with 1000.
 pub fn close_frame() -> Vec<u8> {
     frame(CLOSE, &1000u16.to_be_bytes())
@@ -40,9 +57,10 @@ pub fn close_frame() -> Vec<u8> {
 
 /// What one parsed server frame was.
 pub enum Frame<'a> {
-    /// The last frame of a TEXT or BINARY message, with that frame's payload.
-    MessageEnd(&'a [u8]),
-    /// A non-final data frame, or a pong.
+    /// A whole TEXT or BINARY message (its fragments joined); `compressed` when its first
+    /// frame had RSV1 set (permessage-deflate).
+    Message { payload: &'a [u8], compressed: bool },
+    /// A non-final data frame (kept until its message is whole), or a pong.
     Other,
     /// A ping: answer with `pong`.
     Ping(&'a [u8]),
@@ -55,6 +73,11 @@ pub struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The fragments of a message still arriving, and RSV1 of its first frame.
+    partial: Vec<u8>,
+    partial_rsv1: bool,
+    /// The last message returned was `partial`: clear it before reading on.
+    joined: bool,
 }
 
 impl Reader {
@@ -63,6 +86,9 @@ impl Reader {
             buf: vec![0; capacity],
             start: 0,
             end: 0,
+            partial: Vec::new(),
+            partial_rsv1: false,
+            joined: false,
         }
     }
 
@@ -99,6 +125,10 @@ impl Reader {
 
     /// The next complete frame, if one is buffered.
     pub fn next(&mut self) -> Option<Frame<'_>> {
+        if self.joined {
+            self.joined = false;
+            self.partial.clear();
+        }
         let b = &self.buf[self.start..self.end];
         if b.len() < 2 {
             return None;
@@ -123,7 +153,7 @@ impl Reader {
             }
             return None;
         }
-        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0f);
+        let (fin, rsv1, opcode) = (b[0] & 0x80 != 0, b[0] & 0x40 != 0, b[0] & 0x0f);
         let at = self.start;
         self.start += header + len;
         let payload = &self.buf[at + header..at + header + len];
@@ -131,8 +161,29 @@ impl Reader {
             CLOSE => Frame::Close,
             PING => Frame::Ping(payload),
             PONG => Frame::Other,
-            _ if fin => Frame::MessageEnd(payload),
-            _ => Frame::Other,
+            // The first frame of a message decides whether it is compressed.
+            CONTINUATION if fin => {
+                self.partial.extend_from_slice(payload);
+                self.joined = true;
+                Frame::Message {
+                    payload: &self.partial,
+                    compressed: self.partial_rsv1,
+                }
+            }
+            CONTINUATION => {
+                self.partial.extend_from_slice(payload);
+                Frame::Other
+            }
+            _ if fin => Frame::Message {
+                payload,
+                compressed: rsv1,
+            },
+            _ => {
+                self.partial.clear();
+                self.partial.extend_from_slice(payload);
+                self.partial_rsv1 = rsv1;
+                Frame::Other
+            }
         })
     }
 }
@@ -146,22 +197,44 @@ pub fn pong(payload: &[u8]) -> Vec<u8> {
 pub struct Conn {
     pub sock: TcpStream,
     pub reader: Reader,
+    /// The server's `Sec-WebSocket-Extensions` answer ("" when none).
+    pub extensions: String,
 }
 
-fn request(addr: SocketAddr, protocol: Option<&str>) -> Vec<u8> {
+/// What a client asks for in its opening handshake.
+#[derive(Clone, Copy, Default)]
+pub struct Offer<'a> {
+    pub protocol: Option<&'a str>,
+    pub extensions: Option<&'a str>,
+}
+
+impl<'a> Offer<'a> {
+    pub fn protocol(protocol: Option<&'a str>) -> Offer<'a> {
+        Offer {
+            protocol,
+            extensions: None,
+        }
+    }
+}
+
+fn request(addr: SocketAddr, offer: Offer) -> Vec<u8> {
     let mut r = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     );
-    if let Some(p) = protocol {
+    if let Some(p) = offer.protocol {
         r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    if let Some(e) = offer.extensions {
+        r.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     r.push_str("\r\n");
     r.into_bytes()
 }
 
-/// Reads the handshake response; fails unless it is 101.
-fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<Reader> {
+/// Reads the handshake response; fails unless it is 101. Returns the reader (holding what
+/// came after the head) and the value of `Sec-WebSocket-Extensions`.
+fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<(Reader, String)> {
     let mut head = Vec::with_capacity(256);
     let mut chunk = [0u8; 1024];
     loop {
@@ -177,7 +250,15 @@ fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<Reader> {
             }
             let mut reader = Reader::new(reader_capacity);
             reader.preload(&head[end + 4..]);
-            return Ok(reader);
+            let text = String::from_utf8_lossy(&head[..end]);
+            let extensions = text
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(name, _)| name.trim().eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|(_, value)| value.trim())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Ok((reader, extensions));
         }
         if head.len() > 16 << 10 {
             return Err(io::Error::other("handshake response too long"));
@@ -189,11 +270,11 @@ fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<Reader> {
 pub fn connect_many(
     addr: SocketAddr,
     n: usize,
-    protocol: Option<&str>,
+    offer: Offer,
     reader_capacity: usize,
 ) -> io::Result<Vec<Conn>> {
     const BATCH: usize = 64;
-    let req = request(addr, protocol);
+    let req = request(addr, offer);
     let mut conns = Vec::with_capacity(n);
     while conns.len() < n {
         let mut pending = Vec::with_capacity(BATCH);
@@ -206,12 +287,39 @@ pub fn connect_many(
             pending.push(sock);
         }
         for mut sock in pending {
-            let reader = finish(&mut sock, reader_capacity)
+            let (reader, extensions) = finish(&mut sock, reader_capacity)
                 .map_err(|e| io::Error::other(format!("handshake #{}: {e}", conns.len())))?;
-            conns.push(Conn { sock, reader });
+            conns.push(Conn {
+                sock,
+                reader,
+                extensions,
+            });
         }
     }
     Ok(conns)
+}
+
+/// Drops every connection with a TCP reset (SO_LINGER 0), as a crashed or vanished peer does:
+/// the server gets no close frame.
+pub fn reset_all(conns: Vec<Conn>) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    for c in &conns {
+        // SAFETY: a valid socket and a linger struct of the size given.
+        unsafe {
+            libc::setsockopt(
+                c.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    drop(conns);
 }
 
 /// Closes every connection with a close frame so that servers see a clean end.

@@ -34,7 +34,9 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
 /// (0 when nothing is pending: it never blocks, but then yields the CPU once, so a host
 /// polling in a loop leaves time to the I/O thread). The pointers inside the events stay valid
 /// until the next `luna_app_poll` or `luna_app_free` of this app. Call it from one thread at
-/// a time per app.
+/// a time per app. On glibc Linux, the poll that ends a mass disconnect (at least 1000
+/// connections, and more than half of those open, ended since the last) hands the memory
+/// they held back to the OS (`malloc_trim`): about 10 ms once after 10,000 connections.
 #[no_mangle]
 pub extern "C" fn luna_app_poll(
     app: *mut LunaApp,
@@ -65,10 +67,29 @@ pub extern "C" fn luna_app_poll(
                 *slot = to_c(event);
             }
         });
+        if app.take_mass_disconnect() {
+            return_freed_memory();
+        }
         // SAFETY: checked for NULL above; the caller promises it is writable.
         unsafe { write_out(out_count, count, "out_count") }
     })
 }
+
+/// Hands the heap pages that ended connections freed back to the OS: glibc keeps free pages
+/// inside its arenas (the I/O threads' too), so after 10,000 connections reset a server would
+/// stay at their peak (58 MiB more than before) until it needed that memory again. It takes
+/// milliseconds on a large heap, so only a mass disconnect calls it (`App::poll`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    // SAFETY: malloc_trim has no preconditions; it takes the allocator's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other allocators (musl, macOS, Windows) return free memory by their own rules.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}
 
 fn timeout(ms: i32) -> Option<Duration> {
     (ms >= 0).then(|| Duration::from_millis(ms as u64))
