@@ -171,7 +171,7 @@ demo-cluster: all
 	bash examples/demo_cluster.sh
 
 # Benchmarks (bench/README.md): builds the servers and the load generator, installs the peers,
-# then prints one table; BENCH_* variables scale it. The table is also kept in build/bench/.
+# then prints two tables (the modes, and compression); BENCH_* variables scale them. They are also kept in build/bench/.
 bench: all
 	bash bench/setup.sh
 	$(CARGO) build --release -p luna-bench
