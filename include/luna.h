@@ -209,7 +209,7 @@ typedef struct LunaClientConfig {
   // default: memory), 1 shared (no context takeover: no compressor per connection, one
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
-  // content, and about 420 KiB per connection). Anything else fails with
+  // content, and about 230 KiB per connection). Anything else fails with
   // LUNA_RESULT_INVALID.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
@@ -348,7 +348,7 @@ typedef struct LunaServerConfig {
   // default: memory), 1 shared (no context takeover: no compressor per connection, one
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
-  // content, and about 420 KiB per connection). Anything else fails with
+  // content, and about 230 KiB per connection). Anything else fails with
   // LUNA_RESULT_INVALID.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.

@@ -60,7 +60,7 @@ pub struct LunaClientConfig {
     /// default: memory), 1 shared (no context takeover: no compressor per connection, one
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
     /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
-    /// content, and about 420 KiB per connection). Anything else fails with
+    /// content, and about 230 KiB per connection). Anything else fails with
     /// LUNA_RESULT_INVALID.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
