@@ -4,7 +4,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use common::*;
@@ -30,29 +30,7 @@ impl RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let client = connect(&format!("ws://127.0.0.1:{port}/conformance"));
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => panic!("the client never connected: {e}"),
-            }
-        };
-        stream.set_nonblocking(false).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let head = read_head(&mut stream);
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| v.trim().to_string())
-            })
-            .expect("request has a key");
+        let (mut stream, _, key) = accept_upgrade(&listener);
         let accept = derive_accept_key(key.as_bytes());
         write!(
             stream,
@@ -380,12 +358,6 @@ fn a_server_that_never_closes_tcp_is_dropped_after_the_close_timeout() {
     );
 }
 
-fn rss_kib() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
     let (mut server, mut client) =
@@ -393,23 +365,7 @@ fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
     let before = rss_kib();
     // 48 MiB of 125-byte pings in 64 KiB writes, never reading the client's pongs.
     let ping = encode_frame(true, 0, 9, &[7u8; 125], None);
-    let chunk: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * 500)
-        .collect();
-    server
-        .stream
-        .set_write_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let mut sent = 0usize;
-    while sent < 48 << 20 {
-        match server.stream.write(&chunk[sent % chunk.len()..]) {
-            Ok(n) => sent += n,
-            Err(_) => break, // the client stopped reading: the bound holds
-        }
-    }
+    let sent = flood(&mut server.stream, &ping, 48 << 20);
     std::thread::sleep(Duration::from_millis(300));
     let grown = rss_kib().saturating_sub(before);
     assert!(

@@ -12,12 +12,6 @@ use common::*;
 /// Connections of the peak; each end is a descriptor of this process.
 const PEAK: usize = 2000;
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// Raises the soft descriptor limit to the hard one; returns it.
 fn raise_fd_limit() -> u64 {
     let mut lim = libc::rlimit {
@@ -36,7 +30,7 @@ fn raise_fd_limit() -> u64 {
 
 /// Opens `n` clients, echoes one message on each, reads the RSS, then resets them all
 /// (SO_LINGER 0) and waits for their CLOSE events; returns that RSS.
-fn peak_and_reset(s: &TestServer, n: usize) -> u64 {
+fn peak_and_reset(s: &TestServer, n: usize) -> usize {
     let closed_before = s.count(|e| matches!(e, Ev::Close { .. }));
     let mut clients: Vec<RawClient> = (0..n).map(|_| RawClient::connect(s.port, "")).collect();
     for c in clients.iter_mut() {

@@ -8,12 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn rss_kib() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn unread_pongs_stop_at_the_send_queue() {
     let server = TestServer::start(Options {
@@ -25,24 +19,7 @@ fn unread_pongs_stop_at_the_send_queue() {
     let before = rss_kib();
     // 48 MiB of 125-byte pings, sent in 64 KiB writes, never reading.
     let ping = encode_frame(true, 0, 9, &[7u8; 125], Some([1, 2, 3, 4]));
-    let chunk: Vec<u8> = ping
-        .iter()
-        .copied()
-        .cycle()
-        .take(ping.len() * 500)
-        .collect();
-    client
-        .stream
-        .set_write_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let mut sent = 0usize;
-    while sent < 48 << 20 {
-        let at = sent % chunk.len();
-        match client.stream.write(&chunk[at..]) {
-            Ok(n) => sent += n,
-            Err(_) => break, // the server stopped reading: the bound holds
-        }
-    }
+    let sent = flood(&mut client.stream, &ping, 48 << 20);
     std::thread::sleep(Duration::from_millis(300));
     let grown = rss_kib().saturating_sub(before);
     assert!(

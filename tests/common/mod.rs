@@ -632,3 +632,61 @@ impl Drop for TestClient {
 
 pub mod deflate;
 pub mod lua_echo;
+
+/// This process's resident memory (`VmRSS`) in KiB.
+pub fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Writes `frame` over and over (in 500-frame writes, each given 2 s) until `limit` bytes
+/// went out or the peer stops reading; returns how many bytes went out.
+pub fn flood(stream: &mut TcpStream, frame: &[u8], limit: usize) -> usize {
+    let chunk: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 500)
+        .collect();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut sent = 0usize;
+    while sent < limit {
+        match stream.write(&chunk[sent % chunk.len()..]) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the peer stopped reading
+        }
+    }
+    sent
+}
+
+/// Accepts the one client `listener` gets (10 s at most) and reads its opening request;
+/// returns the socket (10 s read timeout), the request head and its Sec-WebSocket-Key.
+pub fn accept_upgrade(listener: &std::net::TcpListener) -> (TcpStream, String, String) {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => panic!("the client never connected: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = read_head(&mut stream);
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim().to_string())
+        })
+        .expect("request has a key");
+    (stream, head, key)
+}
