@@ -275,15 +275,22 @@ typedef struct LunaServerConfig {
   // Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
   // Default 16 MiB; 0 = unlimited.
   size_t max_send_queue;
-  // Connections (open plus handshaking) beyond which handshakes get HTTP 503.
-  // Default 0 = unlimited.
+  // WebSocket connections (open plus handshaking) beyond which handshakes get HTTP 503.
+  // Plain HTTP connections count against `max_http_connections` instead. Default: the
+  // process's descriptor limit (RLIMIT_NOFILE) less 64 kept for files and other sockets
+  // (10000 where the platform has no such limit), so a flood is answered 503 instead of
+  // making accept fail; 0 = unlimited.
   uint32_t max_connections;
-  // A peer that has not completed the upgrade by then is dropped. Default 10000;
+  // A peer that has not completed the upgrade by then is dropped; in the HTTP phase, also
+  // the longest wait for each request head and body, and for each write of an answer to
+  // make progress (a client that stops reading a download is dropped). Default 10000;
   // 0 = no limit.
   uint32_t handshake_timeout_ms;
-  // Send a ping this often. Default 0 = never.
+  // Send a ping this often, so vanished peers are found and proxies keep the connection.
+  // Default 30000; 0 = never.
   uint32_t ping_interval_ms;
-  // Close (1001) a peer that sent nothing for this long. Default 0 = never.
+  // Close (1001) a peer that sent nothing (not even a pong) for this long. Default
+  // 120000 (four missed pings); 0 = never.
   uint32_t idle_timeout_ms;
   // How long a closing handshake we start may take before TCP is dropped. Default 1000.
   uint32_t close_timeout_ms;
@@ -354,6 +361,16 @@ typedef struct LunaServerConfig {
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
   uint32_t compression_threshold;
+  // Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)
+  // served at once; a request beyond them is answered 503 and closed. They never count
+  // against `max_connections`, so downloads cannot lock WebSocket upgrades out. A
+  // keep-alive connection closes after 1000 requests. Default 1024; 0 = the default.
+  uint32_t max_http_connections;
+  // Bytes all request bodies in flight (being read, or waiting for `luna_http_respond`)
+  // may hold together; a request whose announced body does not fit is answered 503. A
+  // body's memory grows as its bytes arrive, never to the announced length up front.
+  // Default 64 MiB; 0 = the default.
+  size_t max_body_memory;
 } LunaServerConfig;
 
 #ifdef __cplusplus

@@ -87,6 +87,38 @@ pub(crate) const DEFAULT_READ_BUFFER_SIZE: usize = 64 << 10;
 /// The largest request body an `http` hook gets: enough for a form or a small JSON API, small
 /// enough that a client cannot make the server hold much.
 pub(crate) const DEFAULT_MAX_BODY_SIZE: usize = 1 << 20;
+/// What all request bodies in flight (being read, or waiting for the `http` hook) may hold
+/// together: 64 bodies of the default largest size. Past it, requests are answered 503.
+pub(crate) const DEFAULT_MAX_BODY_MEMORY: usize = 64 << 20;
+/// Plain HTTP connections (files, `http` hook, keep-alive between requests) a server serves
+/// at once; past it, requests are answered 503. They never count against `max_connections`,
+/// so downloads cannot lock WebSocket upgrades out. nginx's default (512 connections per
+/// worker) doubled: a browser opens up to six connections per page.
+pub(crate) const DEFAULT_MAX_HTTP_CONNECTIONS: usize = 1024;
+/// A server pings each WebSocket this often, so a peer that vanished without a FIN (a
+/// laptop lid, a mobile hand-over) is found by `idle_timeout`, and NAT and proxy idle timers
+/// (often 60 s) never drop a quiet but live connection.
+pub(crate) const DEFAULT_SERVER_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// A server closes (1001) a WebSocket that sent nothing, not even a pong, for this long:
+/// four missed pings. uWebSockets closes after 120 s too.
+pub(crate) const DEFAULT_SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Descriptors kept free of connections for files, Redis and the listener itself.
+const DESCRIPTOR_RESERVE: u64 = 64;
+/// `max_connections` where the descriptor limit is unknown.
+const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
+
+/// The default `max_connections` of a server: what the process may hold, its descriptor
+/// limit (`None` where unknown) less a small reserve, so that a flood is answered 503
+/// instead of making `accept` fail for everyone.
+pub(crate) fn default_max_connections(descriptor_limit: Option<u64>) -> usize {
+    match descriptor_limit {
+        Some(limit) => limit
+            .saturating_sub(DESCRIPTOR_RESERVE.min(limit / 2))
+            .max(1) as usize,
+        None => FALLBACK_MAX_CONNECTIONS,
+    }
+    .min(u32::MAX as usize)
+}
 /// Covers resolving, connecting, TLS and the upgrade of a client.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough to mean "never" while staying far from `Instant` overflow.
@@ -134,7 +166,19 @@ pub(crate) struct LimitSettings {
 }
 
 impl LimitSettings {
-    /// The defaults, as a C or Lua caller sees them.
+    /// A server's defaults: those of [`LimitSettings::defaults`], with automatic pings, an
+    /// idle timeout and a connection cap, as a server facing the internet needs.
+    pub fn server_defaults(descriptor_limit: Option<u64>) -> LimitSettings {
+        LimitSettings {
+            max_connections: default_max_connections(descriptor_limit),
+            ping_interval_ms: DEFAULT_SERVER_PING_INTERVAL.as_millis() as u32,
+            idle_timeout_ms: DEFAULT_SERVER_IDLE_TIMEOUT.as_millis() as u32,
+            ..LimitSettings::defaults()
+        }
+    }
+
+    /// The defaults, as a C or Lua caller sees them (a client's; a server's are
+    /// [`LimitSettings::server_defaults`]).
     pub fn defaults() -> LimitSettings {
         let limits = Limits::default();
         LimitSettings {
@@ -240,6 +284,10 @@ pub(crate) struct ServerConfig {
     pub http_events: Option<usize>,
     /// Join a cluster of apps through Redis; `None` (the default) = no Redis code runs.
     pub cluster: Option<ClusterConfig>,
+    /// Plain HTTP connections served at once.
+    pub max_http_connections: usize,
+    /// What all request bodies in flight may hold together, in bytes.
+    pub max_body_memory: usize,
 }
 
 /// The prefix of every Redis channel a cluster uses when the host names none.
@@ -488,6 +536,19 @@ mod tests {
         let defaults = LimitSettings::defaults().limits().unwrap();
         assert_eq!(defaults.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
         assert_eq!(defaults.max_send_queue, DEFAULT_MAX_SEND_QUEUE);
+    }
+
+    #[test]
+    fn a_server_caps_connections_below_its_descriptor_limit() {
+        assert_eq!(default_max_connections(Some(20_000)), 19_936);
+        assert_eq!(default_max_connections(Some(100)), 50);
+        assert_eq!(default_max_connections(Some(0)), 1);
+        assert_eq!(default_max_connections(Some(u64::MAX)), u32::MAX as usize);
+        assert_eq!(default_max_connections(None), FALLBACK_MAX_CONNECTIONS);
+        let server = LimitSettings::server_defaults(Some(1024)).limits().unwrap();
+        assert_eq!(server.max_connections, 960);
+        assert_eq!(server.idle_timeout, Some(DEFAULT_SERVER_IDLE_TIMEOUT));
+        assert_eq!(server.ping_interval, Some(DEFAULT_SERVER_PING_INTERVAL));
     }
 
     #[test]

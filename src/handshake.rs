@@ -2,13 +2,15 @@
 //! with `http::request`, serves static files and error answers (HTTP/1.1 keep-alive), and
 //! hands a WebSocket upgrade request back to the server with the bytes read past its head.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
+use crate::admission::{BodyBudget, BodyLease, Slot};
 use crate::http::request::{parse_request, Limits, Parse, Request};
 use crate::http::response::{has_content, reason_phrase, ResponseHead};
 use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
@@ -23,19 +25,32 @@ pub(crate) enum Outcome {
     Refused(u16, &'static str),
     /// No request arrived in time.
     TimedOut,
-    /// A request for the host to answer (`respond`), with its body; call `serve` again after.
-    Dynamic { request: Request, body: Vec<u8> },
+    /// A request for the host to answer (`respond`), with its body and its share of the
+    /// body budget (held until the answer is written); call `serve` again after.
+    Dynamic {
+        request: Request,
+        body: Vec<u8>,
+        lease: BodyLease,
+        keep_alive: bool,
+    },
 }
 
 /// What the HTTP phase serves besides upgrades.
 pub(crate) struct HttpService<'a> {
     pub limits: &'a Limits,
     pub statics: Option<&'a StaticRoot>,
-    /// Each request head must arrive within this time (also between keep-alive requests).
+    /// Each request head and body must arrive within this time (also between keep-alive
+    /// requests), and each write of an answer must make progress within it.
     pub timeout: Duration,
     /// Requests no file answers go to the host (the `http` hook), with bodies up to this
     /// size; `None` = no host routes.
     pub dynamic: Option<usize>,
+    /// This connection's place among the handshakes and HTTP connections.
+    pub slot: &'a Slot,
+    /// Plain HTTP connections served at once; past it a request is answered 503.
+    pub max_http: usize,
+    /// What all bodies in flight may hold together; past it a request is answered 503.
+    pub bodies: &'a Arc<BodyBudget>,
 }
 
 /// What a connection's HTTP phase has read so far, kept across the requests the host answers.
@@ -47,6 +62,12 @@ pub(crate) struct Reader {
 
 /// Bytes read from the socket at a time while reading a head.
 const READ_CHUNK: usize = 2048;
+/// The most a body grows by per read: it grows as bytes arrive, never to the announced
+/// length up front (a 60-byte head must not reserve a megabyte).
+const BODY_CHUNK: usize = 64 << 10;
+/// Requests one keep-alive connection may make before it is closed, as nginx's
+/// `keepalive_requests`: a client cannot hold its HTTP slot forever by asking again.
+pub(crate) const MAX_REQUESTS_PER_CONNECTION: usize = 1000;
 /// Bytes of a file written at a time.
 const FILE_CHUNK: usize = 64 << 10;
 /// After an error answer, read (and drop) at most this much for at most `LINGER`, so the
@@ -64,6 +85,7 @@ pub(crate) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let stall = service.timeout;
     loop {
         let head = read_head(stream, &mut reader.buf, service).await;
         let (request, head_len) = match head {
@@ -72,27 +94,39 @@ where
             // An idle keep-alive connection ending is no news.
             Ok(Head::TooSlow) if reader.served > 0 => return Outcome::Done,
             Ok(Head::TooSlow) => return Outcome::TimedOut,
-            Err(status) => return refused(stream, status, reason_phrase(status)).await,
+            Err(status) => return refused(stream, status, reason_phrase(status), stall).await,
         };
         if request.is_websocket_upgrade() {
+            service.slot.to_handshake();
             let rest = reader.buf.split_off(head_len);
             return Outcome::Upgrade { request, rest };
         }
         reader.buf.drain(..head_len);
+        if !service.slot.to_http(service.max_http) {
+            let why = "too many HTTP connections: try again later";
+            return refused(stream, 503, why, stall).await;
+        }
         reader.served += 1;
+        let keep_alive = request.keep_alive() && reader.served < MAX_REQUESTS_PER_CONNECTION;
         // Files first (no host round trip); what no file answers goes to the host.
         let answer = service.statics.map(|statics| statics.answer(&request));
         let missing = answer
             .as_ref()
             .is_none_or(|a| matches!(a.head.status(), 404 | 405));
         if let (true, Some(max_body)) = (missing, service.dynamic) {
-            return match read_body(stream, reader, &request, max_body, service.timeout).await {
-                Ok(body) => Outcome::Dynamic { request, body },
-                Err(status) => refused(stream, status, reason_phrase(status)).await,
+            let body = read_body(stream, reader, &request, max_body, service).await;
+            return match body {
+                Ok((body, lease)) => Outcome::Dynamic {
+                    request,
+                    body,
+                    lease,
+                    keep_alive,
+                },
+                Err((status, why)) => refused(stream, status, why, stall).await,
             };
         }
         let Some(answer) = answer else {
-            return refused(stream, 400, "this is a WebSocket server only.").await;
+            return refused(stream, 400, "this is a WebSocket server only.", stall).await;
         };
         // Static files take no body; reading one would only hold the connection. A POST or
         // PUT with a body is still a 405 (its method is what is wrong), closed in stages
@@ -100,88 +134,113 @@ where
         if request.content_length() > 0 {
             if request.method != "GET" && request.method != "HEAD" {
                 let allow = [("Allow", "GET, HEAD")];
-                refuse(stream, 405, "405 Method Not Allowed", &allow).await;
+                refuse(stream, 405, "405 Method Not Allowed", &allow, stall).await;
                 return Outcome::Done;
             }
-            return refused(stream, 413, "requests for files carry no body").await;
+            let why = "requests for files carry no body";
+            return refused(stream, 413, why, stall).await;
         }
-        let keep_alive = request.keep_alive();
-        if !serve_file(stream, answer, &request, keep_alive).await || !keep_alive {
+        if !serve_file(stream, answer, &request, keep_alive, stall).await || !keep_alive {
             let _ = stream.close().await;
             return Outcome::Done;
         }
     }
 }
 
-/// Reads the body of `request` (after its head, in `reader`); `Err(status)` when it is too
-/// large (413) or does not arrive in time (408).
+/// Reads the body of `request` (after its head, in `reader`), growing as bytes arrive, with
+/// its share of the body budget; `Err` when it is too large (413), the budget is spent (503)
+/// or it does not arrive in time (408).
 async fn read_body<S>(
     stream: &mut S,
     reader: &mut Reader,
     request: &Request,
     max_body: usize,
-    timeout: Duration,
-) -> Result<Vec<u8>, u16>
+    service: &HttpService<'_>,
+) -> Result<(Vec<u8>, BodyLease), (u16, &'static str)>
 where
     S: AsyncRead + Unpin,
 {
     let len = request.content_length();
     if len > max_body as u64 {
-        return Err(413);
+        return Err((413, "the request body is larger than this server accepts"));
     }
     let len = len as usize;
+    let Some(lease) = service.bodies.take(len) else {
+        return Err((503, "too many request bodies in flight: try again later"));
+    };
     let reading = async {
         while reader.buf.len() < len {
             let start = reader.buf.len();
-            reader.buf.resize(len, 0);
+            reader.buf.resize(start + (len - start).min(BODY_CHUNK), 0);
             match stream.read(&mut reader.buf[start..]).await {
-                Ok(0) | Err(_) => return Err(400),
+                Ok(0) | Err(_) => return Err((400, "the request body ended early")),
                 Ok(n) => reader.buf.truncate(start + n),
             }
         }
-        Ok(reader.buf.drain(..len).collect())
+        Ok((reader.buf.drain(..len).collect(), lease))
     };
     reading
         .or(async {
-            Timer::after(timeout).await;
-            Err(408)
+            Timer::after(service.timeout).await;
+            Err((408, "the request body did not arrive in time"))
         })
         .await
 }
 
-/// Writes the host's answer to `request`; false when the connection must end.
+/// Writes the host's answer to `request`; false when the connection must end. Statuses
+/// without content (1xx, 204, 304) get neither a body nor a length.
 pub(crate) async fn respond<S>(
     stream: &mut S,
     request: &Request,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
+    answer: (u16, &[(String, String)], &[u8]),
+    keep_alive: bool,
+    stall: Duration,
 ) -> bool
 where
     S: AsyncWrite + Unpin,
 {
-    let keep_alive = request.keep_alive();
+    let (status, headers, body) = answer;
     let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
     for (name, value) in headers {
         // Checked by the host's respond call.
         let _ = head.header(name, value);
     }
-    if has_content(status) && !head.has_header("content-type") {
-        head.content_type("text/plain; charset=utf-8");
+    if has_content(status) {
+        if !head.has_header("content-type") {
+            head.content_type("text/plain; charset=utf-8");
+        }
+        head.content_length(body.len() as u64);
     }
-    head.content_length(body.len() as u64)
-        .date(SystemTime::now())
-        .connection(keep_alive);
+    head.date(SystemTime::now()).connection(keep_alive);
     let mut out = head.to_bytes();
     if request.method != "HEAD" && has_content(status) {
         out.extend_from_slice(body);
     }
-    let sent = stream.write_all(&out).await.is_ok();
+    let sent = write_all_within(stream, &out, stall).await;
     if !sent || !keep_alive {
         let _ = stream.close().await;
         return false;
     }
     true
+}
+
+/// Writes all of `bytes`; false when the peer is gone or one write makes no progress within
+/// `stall`, so a client that stops reading cannot hold its connection (and its slot).
+pub(crate) async fn write_all_within<S>(stream: &mut S, mut bytes: &[u8], stall: Duration) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    async fn stalled<T>(stall: Duration) -> io::Result<T> {
+        Timer::after(stall).await;
+        Err(io::Error::from(io::ErrorKind::TimedOut))
+    }
+    while !bytes.is_empty() {
+        match stream.write(bytes).or(stalled(stall)).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => bytes = &bytes[n..],
+        }
+    }
+    stream.flush().or(stalled(stall)).await.is_ok()
 }
 
 /// What reading a head gave.
@@ -193,6 +252,10 @@ enum Head {
 }
 
 /// Reads until `buf` holds a whole head; `Err(status)` for a head that must be refused.
+///
+/// The head is parsed again only when a line ended (or it outgrew its limit), and empty lines
+/// before it are dropped as they come: a head trickled a byte at a time costs linear, not
+/// quadratic, time.
 async fn read_head<S>(
     stream: &mut S,
     buf: &mut Vec<u8>,
@@ -202,8 +265,10 @@ where
     S: AsyncRead + Unpin,
 {
     let reading = async {
+        // Bytes a keep-alive client sent ahead are parsed before anything is read.
+        let mut worth_parsing = !buf.is_empty();
         loop {
-            if !buf.is_empty() {
+            if worth_parsing {
                 match parse_request(buf, service.limits) {
                     Ok(Parse::Complete(request, len)) => return Ok(Head::Complete(request, len)),
                     Ok(Parse::Partial) => {}
@@ -217,6 +282,7 @@ where
             if matches!(read, Ok(0) | Err(_)) {
                 return Ok(Head::Gone);
             }
+            worth_parsing = worth_parsing_after_read(buf, start, service.limits.max_head_size);
         }
     };
     reading
@@ -227,12 +293,25 @@ where
         .await
 }
 
+/// After a read appended `buf[start..]` to a head not yet complete: whether parsing it again
+/// can tell more. Only the first bytes (garbage is refused at once), a line end or a head
+/// past its limit can; empty lines before the request line are dropped here (RFC 9112
+/// §2.2), so even they cannot make a trickled head cost quadratic time.
+fn worth_parsing_after_read(buf: &mut Vec<u8>, start: usize, max_head_size: usize) -> bool {
+    if buf.iter().all(|&b| b == b'\r' || b == b'\n') {
+        buf.clear();
+        return false;
+    }
+    start == 0 || buf[start..].contains(&b'\n') || buf.len() > max_head_size
+}
+
 /// Answers one static-file request; false when the connection must end.
 async fn serve_file<S>(
     stream: &mut S,
     mut answer: StaticAnswer,
     request: &Request,
     keep_alive: bool,
+    stall: Duration,
 ) -> bool
 where
     S: AsyncWrite + Unpin,
@@ -254,12 +333,14 @@ where
         Some(file) if file.len as usize <= FILE_CHUNK => match read_small(&file) {
             Some(bytes) => {
                 out.extend_from_slice(&bytes);
-                stream.write_all(&out).await.is_ok()
+                write_all_within(stream, &out, stall).await
             }
             None => false,
         },
-        Some(file) => stream.write_all(&out).await.is_ok() && send_file(stream, &file).await,
-        None => stream.write_all(&out).await.is_ok(),
+        Some(file) => {
+            write_all_within(stream, &out, stall).await && send_file(stream, &file, stall).await
+        }
+        None => write_all_within(stream, &out, stall).await,
     }
 }
 
@@ -274,8 +355,9 @@ fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Streams a file in chunks; false when it could not send exactly the announced length.
-async fn send_file<S>(stream: &mut S, file: &StaticFile) -> bool
+/// Streams a file in chunks; false when it could not send exactly the announced length, or
+/// the client stopped reading.
+async fn send_file<S>(stream: &mut S, file: &StaticFile, stall: Duration) -> bool
 where
     S: AsyncWrite + Unpin,
 {
@@ -289,7 +371,7 @@ where
         match reader.read(&mut chunk) {
             Ok(0) => return sent == file.len,
             Ok(n) => {
-                if stream.write_all(&chunk[..n]).await.is_err() {
+                if !write_all_within(stream, &chunk[..n], stall).await {
                     return false;
                 }
                 sent += n as u64;
@@ -299,32 +381,44 @@ where
     }
 }
 
-async fn refused<S>(stream: &mut S, status: u16, why: &'static str) -> Outcome
+async fn refused<S>(stream: &mut S, status: u16, why: &'static str, stall: Duration) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    refuse(stream, status, why, &[]).await;
+    refuse(stream, status, why, &[], stall).await;
     Outcome::Refused(status, why)
 }
 
 /// Answers `status` with a short text and closes in stages: our side first, then whatever the
 /// client still sends is read and dropped for a while, so it sees the answer, not a reset.
-pub(crate) async fn refuse<S>(stream: &mut S, status: u16, why: &str, extra: &[(&str, &str)])
-where
+pub(crate) async fn refuse<S>(
+    stream: &mut S,
+    status: u16,
+    why: &str,
+    extra: &[(&str, &str)],
+    stall: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let body = format!("{why}\n");
-    refuse_with(stream, status, extra, body.as_bytes()).await
+    refuse_with(stream, status, extra, body.as_bytes(), stall).await
 }
 
-/// Like `refuse`, with a body of the caller's.
-pub(crate) async fn refuse_with<S>(stream: &mut S, status: u16, extra: &[(&str, &str)], body: &[u8])
-where
+/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 304) is
+/// sent without it: a body after such a head would be read as the next response.
+pub(crate) async fn refuse_with<S>(
+    stream: &mut S,
+    status: u16,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    stall: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let body = if has_content(status) { body } else { &[] };
     let mut out = error_head(status, body.len(), extra);
     out.extend_from_slice(body);
-    if stream.write_all(&out).await.is_err() || stream.close().await.is_err() {
+    if !write_all_within(stream, &out, stall).await || stream.close().await.is_err() {
         return;
     }
     let drain = async {
@@ -345,17 +439,79 @@ where
         .await;
 }
 
-/// The head of an error answer with a text body of `len` bytes and `extra` fields.
+/// The head of an error answer with a text body of `len` bytes and `extra` fields (no
+/// type or length for a status without content).
 fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
     for (name, value) in extra {
         let _ = head.header(name, value);
     }
-    if !head.has_header("content-type") {
-        head.content_type("text/plain; charset=utf-8");
+    if has_content(status) {
+        if !head.has_header("content-type") {
+            head.content_type("text/plain; charset=utf-8");
+        }
+        head.content_length(len as u64);
     }
-    head.content_length(len as u64)
-        .date(SystemTime::now())
-        .connection(false);
+    head.date(SystemTime::now()).connection(false);
     head.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A head of `lines` lines trickled one byte per read is parsed once per line, plus
+    /// once for its first byte: linear in its size, however it arrives.
+    #[test]
+    fn a_trickled_head_is_parsed_once_per_line() {
+        let mut head = b"\r\n\r\nGET /chat HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..200 {
+            head.extend_from_slice(format!("X-Padding-{i}: {}\r\n", "v".repeat(40)).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let limits = Limits::default();
+        let (mut buf, mut parses) = (Vec::new(), 0);
+        let mut outcome = None;
+        for &byte in &head {
+            let start = buf.len();
+            buf.push(byte);
+            if worth_parsing_after_read(&mut buf, start, limits.max_head_size) {
+                parses += 1;
+                match parse_request(&buf, &limits) {
+                    Ok(Parse::Partial) => continue,
+                    other => {
+                        outcome = Some(other.map(|_| ()));
+                        break;
+                    }
+                }
+            }
+        }
+        // 102 header slots are more than the 100 allowed: 431, after about one parse a line.
+        assert_eq!(
+            outcome,
+            Some(Err(
+                crate::http::request::RequestError::HeaderFieldsTooLarge
+            ))
+        );
+        assert!(
+            parses <= 110,
+            "{parses} parses for a {}-byte head",
+            head.len()
+        );
+    }
+
+    #[test]
+    fn empty_lines_before_a_head_are_dropped_as_they_come() {
+        let mut buf = b"\r\n\r".to_vec();
+        assert!(!worth_parsing_after_read(&mut buf, 2, 100));
+        assert!(buf.is_empty());
+        let mut buf = b"G".to_vec();
+        assert!(
+            worth_parsing_after_read(&mut buf, 0, 100),
+            "first bytes are checked"
+        );
+        let mut buf = b"GE".to_vec();
+        assert!(!worth_parsing_after_read(&mut buf, 1, 100));
+        assert!(worth_parsing_after_read(&mut buf, 1, 1), "past the limit");
+    }
 }

@@ -7,6 +7,7 @@
 //! `docs/ARCHITECTURE.md` maps the modules.
 #![deny(missing_docs)]
 
+mod admission;
 mod app;
 mod backlog;
 mod client;

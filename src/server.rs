@@ -3,17 +3,18 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use smol::future::FutureExt;
-use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncWrite};
 use smol::net::{TcpListener, TcpStream};
 use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::admission::{BodyBudget, Phases, Slot};
 use crate::config::{Compression, ServerConfig};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
@@ -37,7 +38,10 @@ struct Shared {
     sink: Sink,
     /// Connections past their handshake and not yet finished.
     live: Mutex<HashMap<u64, Arc<Conn>>>,
-    handshaking: AtomicUsize,
+    /// Connections accepted that are not open WebSockets: handshakes and plain HTTP.
+    phases: Arc<Phases>,
+    /// What request bodies in flight may hold together.
+    bodies: Arc<BodyBudget>,
     stopping: AtomicBool,
     /// Closed by `stop` to abort every handshake in progress.
     stop_signal: smol::channel::Sender<()>,
@@ -101,11 +105,13 @@ impl Server {
         let listener = TcpListener::try_from(std_listener)
             .map_err(|e| Error::io("registering the listener", e))?;
         let (stop_signal, stopped) = smol::channel::bounded(1);
+        let bodies = BodyBudget::new(config.max_body_memory);
         let shared = Arc::new(Shared {
+            bodies,
             config,
             sink,
             live: Mutex::new(HashMap::new()),
-            handshaking: AtomicUsize::new(0),
+            phases: Arc::new(Phases::default()),
             stopping: AtomicBool::new(false),
             stop_signal,
             stopped,
@@ -163,7 +169,8 @@ impl Server {
     }
 
     fn is_idle(&self) -> bool {
-        self.shared.live.lock().is_empty() && self.shared.handshaking.load(Ordering::Acquire) == 0
+        let phases = &self.shared.phases;
+        self.shared.live.lock().is_empty() && phases.handshaking() == 0 && phases.http() == 0
     }
 }
 
@@ -247,8 +254,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        shared.handshaking.fetch_add(1, Ordering::AcqRel);
-        runtime::spawn(handle_connection(shared.clone(), stream, peer)).detach();
+        let slot = Slot::handshake(&shared.phases);
+        runtime::spawn(handle_connection(shared.clone(), stream, peer, slot)).detach();
     }
 }
 
@@ -260,11 +267,13 @@ struct Selection {
     deflate: Option<Agreed>,
 }
 
-async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection; `slot` counts it until it is an open WebSocket or gone.
+async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, slot: Slot) {
     match &shared.tls {
         None => {
             let mut http_side = stream.clone();
-            let Some((request, rest)) = http_phase(&shared, &mut http_side, peer).await else {
+            let phase = http_phase(&shared, &mut http_side, peer, &slot).await;
+            let Some((request, rest)) = phase else {
                 return;
             };
             let wire = Wire::new(stream.clone(), shared.config.limits.max_send_queue);
@@ -276,7 +285,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                 request,
                 rest,
             };
-            run_connection(&shared, transport, upgrade).await
+            run_connection(&shared, transport, upgrade, slot).await
         }
         Some(acceptor) => {
             let deadline = Instant::now() + shared.config.limits.handshake_timeout;
@@ -285,7 +294,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
             });
             match accepted.await {
                 Some(Ok(mut tls_stream)) => {
-                    let phase = http_phase(&shared, &mut tls_stream, peer).await;
+                    let phase = http_phase(&shared, &mut tls_stream, peer, &slot).await;
                     let Some((request, rest)) = phase else {
                         return;
                     };
@@ -296,16 +305,14 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                         request,
                         rest,
                     };
-                    run_connection(&shared, tls_stream, upgrade).await
+                    run_connection(&shared, tls_stream, upgrade, slot).await
                 }
                 Some(Err(err)) => {
-                    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
                     let peer = conn::normalize_peer(peer);
                     let message = format!("TLS handshake from {peer} failed: {err}");
                     shared.sink.error(0, ErrorKind::Tls, message);
                 }
                 None => {
-                    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
                     report_timeout(&shared, peer);
                 }
             }
@@ -320,6 +327,7 @@ async fn http_phase<S>(
     shared: &Shared,
     stream: &mut S,
     peer: SocketAddr,
+    slot: &Slot,
 ) -> Option<(Arc<Request>, Vec<u8>)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -329,6 +337,9 @@ where
         statics: shared.statics.as_ref(),
         timeout: shared.config.limits.handshake_timeout,
         dynamic: shared.config.http_events,
+        slot,
+        max_http: shared.config.max_http_connections,
+        bodies: &shared.bodies,
     };
     let peer = conn::normalize_peer(peer);
     let mut reader = Reader::default();
@@ -341,8 +352,16 @@ where
         };
         match serving.or(stopped).await {
             Some(Outcome::Upgrade { request, rest }) => break Some((Arc::new(request), rest)),
-            Some(Outcome::Dynamic { request, body }) => {
-                let answered = Box::pin(answer_http(shared, stream, request, body, peer)).await;
+            Some(Outcome::Dynamic {
+                request,
+                body,
+                lease,
+                keep_alive,
+            }) => {
+                let asked = answer_http(shared, stream, request, body, peer, keep_alive);
+                let answered = Box::pin(asked).await;
+                // The body's bytes are the host's now, or gone.
+                drop(lease);
                 if answered {
                     continue;
                 }
@@ -356,9 +375,6 @@ where
         }
         break None;
     };
-    if upgrade.is_none() {
-        shared.handshaking.fetch_sub(1, Ordering::AcqRel);
-    }
     upgrade
 }
 
@@ -370,6 +386,7 @@ async fn answer_http<S>(
     request: Request,
     body: Vec<u8>,
     peer: SocketAddr,
+    keep_alive: bool,
 ) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -387,17 +404,21 @@ where
     let deadline = Instant::now() + shared.config.limits.handshake_timeout;
     let decision = bounded(shared, deadline, async { answer.recv().await.ok() }).await;
     shared.upgrades.give_up(id);
+    let stall = shared.config.limits.handshake_timeout;
     match decision {
         Some(Decision::Respond {
             status,
             headers,
             body,
-        }) => handshake::respond(stream, &request, status, &headers, &body).await,
+        }) => {
+            let answer = (status, &headers[..], &body[..]);
+            handshake::respond(stream, &request, answer, keep_alive, stall).await
+        }
         _ => {
             let message = format!("HTTP request from {peer}: the host did not answer in time");
             shared.sink.error(id, ErrorKind::Timeout, message);
             let why = "the server did not answer in time";
-            handshake::refuse(stream, 503, why, &[]).await;
+            handshake::refuse(stream, 503, why, &[], stall).await;
             false
         }
     }
@@ -438,7 +459,7 @@ struct Accepted {
 }
 
 /// Answers the upgrade on `transport` and serves the connection until it closes.
-async fn run_connection<S>(shared: &Arc<Shared>, mut transport: S, upgrade: Upgrade)
+async fn run_connection<S>(shared: &Arc<Shared>, mut transport: S, upgrade: Upgrade, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -446,7 +467,7 @@ where
     // Boxed: the task keeps only what the open connection needs, not room for the
     // handshake's state for the connection's whole life.
     let accepted = Box::pin(settle(shared, &mut transport, &upgrade, id)).await;
-    shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+    drop(slot);
     let Some(selection) = accepted else {
         return;
     };
@@ -515,7 +536,8 @@ where
     };
     match decided {
         Ok(accepted) => {
-            let sent = answer_101(transport, &upgrade.request, &accepted).await;
+            let stall = shared.config.limits.handshake_timeout;
+            let sent = answer_101(transport, &upgrade.request, &accepted, stall).await;
             if !sent && shared.config.upgrade_events {
                 // The host accepted this id: it hears how it ended.
                 let reason = "the client left before the handshake completed".to_owned();
@@ -535,7 +557,9 @@ where
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            handshake::refuse_with(transport, refusal.status, &headers, &refusal.body).await;
+            let stall = shared.config.limits.handshake_timeout;
+            let (status, body) = (refusal.status, &refusal.body);
+            handshake::refuse_with(transport, status, &headers, body, stall).await;
             let why = String::from_utf8_lossy(&refusal.body);
             let message = format!(
                 "handshake from {peer} refused: {} {}",
@@ -599,7 +623,12 @@ async fn ask_host(
 }
 
 /// Writes the 101 that accepts `request`; false when the client is gone.
-async fn answer_101<S>(transport: &mut S, request: &Request, accepted: &Accepted) -> bool
+async fn answer_101<S>(
+    transport: &mut S,
+    request: &Request,
+    accepted: &Accepted,
+    stall: Duration,
+) -> bool
 where
     S: AsyncWrite + Unpin,
 {
@@ -616,7 +645,7 @@ where
         // Checked by the host's accept call.
         let _ = head.header(name, value);
     }
-    transport.write_all(&head.to_bytes()).await.is_ok() && transport.flush().await.is_ok()
+    handshake::write_all_within(transport, &head.to_bytes(), stall).await
 }
 
 /// Runs `step` until `deadline`, or until `stop`; `None` when either came first.
@@ -663,7 +692,7 @@ fn decide(
     }
     let max = shared.config.limits.max_connections;
     if max > 0 {
-        let busy = shared.live.lock().len() + shared.handshaking.load(Ordering::Acquire);
+        let busy = shared.live.lock().len() + shared.phases.handshaking();
         if busy > max {
             return Err((503, "too many connections"));
         }

@@ -303,6 +303,7 @@ impl Session<'_> {
             (Some(p), Some(i)) => p.min(i / 2),
         };
         let tick = tick.max(Duration::from_millis(10));
+        let mut last_ping = Instant::now();
         loop {
             Timer::after(tick).await;
             if let Some(idle) = self.limits.idle_timeout {
@@ -311,8 +312,13 @@ impl Session<'_> {
                     return smol::future::pending().await;
                 }
             }
-            if self.limits.ping_interval.is_some() {
-                self.conn.path.send_control(opcode::PING, &[]);
+            // Ticks may come faster than pings (a short idle timeout): ping at its own pace,
+            // or the pongs would keep a peer that sends nothing else from ever being idle.
+            if let Some(every) = self.limits.ping_interval {
+                if last_ping.elapsed() >= every {
+                    self.conn.path.send_control(opcode::PING, &[]);
+                    last_ping = Instant::now();
+                }
             }
         }
     }

@@ -143,6 +143,8 @@ const char *cluster_redis;
   const char *static_cache_control;
   uint32_t compression;
   uint32_t compression_threshold;
+  uint32_t max_http_connections;
+  size_t max_body_memory;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

@@ -299,7 +299,12 @@ function M.checker(who)
     elseif type(v) ~= "number" or v ~= v or v < 0 or v * 1000 > 4294967295 then
       c.bad(key, "a number of seconds >= 0", v)
     end
-    return floor(v * 1000 + 0.5)
+    local ms = floor(v * 1000 + 0.5)
+    -- 0 turns a timeout off: a tiny positive value must not do so by rounding.
+    if ms == 0 and v > 0 then
+      c.bad(key, "0 (off) or at least 0.001 seconds", v)
+    end
+    return ms
   end
 
   -- The LIMIT_KEYS of `config` onto a C config struct `cfg`.

@@ -606,6 +606,7 @@ local KNOWN = {
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
+  max_http_connections = true, max_body_memory = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -768,6 +769,9 @@ local function c_config(config, names)
   cfg.upgrade_events = config.on_upgrade and 1 or 0
   cfg.http_events = config.http and 1 or 0
   cfg.max_body_size = integer(config, "max_body_size", 0, 2 ^ 31, tonumber(cfg.max_body_size))
+  cfg.max_http_connections = integer(config, "max_http_connections", 1, 4294967295,
+    cfg.max_http_connections)
+  cfg.max_body_memory = integer(config, "max_body_memory", 1, 2 ^ 52, tonumber(cfg.max_body_memory))
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.

@@ -37,15 +37,22 @@ pub struct LunaServerConfig {
     /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
     /// Default 16 MiB; 0 = unlimited.
     pub max_send_queue: usize,
-    /// Connections (open plus handshaking) beyond which handshakes get HTTP 503.
-    /// Default 0 = unlimited.
+    /// WebSocket connections (open plus handshaking) beyond which handshakes get HTTP 503.
+    /// Plain HTTP connections count against `max_http_connections` instead. Default: the
+    /// process's descriptor limit (RLIMIT_NOFILE) less 64 kept for files and other sockets
+    /// (10000 where the platform has no such limit), so a flood is answered 503 instead of
+    /// making accept fail; 0 = unlimited.
     pub max_connections: u32,
-    /// A peer that has not completed the upgrade by then is dropped. Default 10000;
+    /// A peer that has not completed the upgrade by then is dropped; in the HTTP phase, also
+    /// the longest wait for each request head and body, and for each write of an answer to
+    /// make progress (a client that stops reading a download is dropped). Default 10000;
     /// 0 = no limit.
     pub handshake_timeout_ms: u32,
-    /// Send a ping this often. Default 0 = never.
+    /// Send a ping this often, so vanished peers are found and proxies keep the connection.
+    /// Default 30000; 0 = never.
     pub ping_interval_ms: u32,
-    /// Close (1001) a peer that sent nothing for this long. Default 0 = never.
+    /// Close (1001) a peer that sent nothing (not even a pong) for this long. Default
+    /// 120000 (four missed pings); 0 = never.
     pub idle_timeout_ms: u32,
     /// How long a closing handshake we start may take before TCP is dropped. Default 1000.
     pub close_timeout_ms: u32,
@@ -116,13 +123,23 @@ pub struct LunaServerConfig {
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
     pub compression_threshold: u32,
+    /// Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)
+    /// served at once; a request beyond them is answered 503 and closed. They never count
+    /// against `max_connections`, so downloads cannot lock WebSocket upgrades out. A
+    /// keep-alive connection closes after 1000 requests. Default 1024; 0 = the default.
+    pub max_http_connections: u32,
+    /// Bytes all request bodies in flight (being read, or waiting for `luna_http_respond`)
+    /// may hold together; a request whose announced body does not fit is answered 503. A
+    /// body's memory grows as its bytes arrive, never to the announced length up front.
+    /// Default 64 MiB; 0 = the default.
+    pub max_body_memory: usize,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
 #[no_mangle]
 pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> LunaResult {
     guard(|| {
-        let limits = LimitSettings::defaults();
+        let limits = LimitSettings::server_defaults(descriptor_limit());
         let defaults = LunaServerConfig {
             host: std::ptr::null(),
             port: 0,
@@ -156,10 +173,29 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             static_cache_control: std::ptr::null(),
             compression: limits.compression,
             compression_threshold: limits.compression_threshold,
+            max_http_connections: config::DEFAULT_MAX_HTTP_CONNECTIONS as u32,
+            max_body_memory: config::DEFAULT_MAX_BODY_MEMORY,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
     })
+}
+
+/// The soft limit on this process's open descriptors, where the platform has one.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer to a local.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (read == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn descriptor_limit() -> Option<u64> {
+    None
 }
 
 /// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
@@ -253,6 +289,14 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         http_events: (c.http_events != 0).then_some(c.max_body_size),
         // SAFETY: forwarded from the caller's promise about `c`.
         cluster: unsafe { cluster(c)? },
+        max_http_connections: match c.max_http_connections {
+            0 => config::DEFAULT_MAX_HTTP_CONNECTIONS,
+            n => n as usize,
+        },
+        max_body_memory: match c.max_body_memory {
+            0 => config::DEFAULT_MAX_BODY_MEMORY,
+            n => n,
+        },
     })
 }
 

@@ -5,7 +5,8 @@
 //! encoded `/` or `\`, a raw `\` or a `..` segment is a 400; no file outside the root is ever
 //! looked up. Dotfiles (`.git`, `.env`) are a 404, except `.well-known`. The file found is
 //! canonicalized and must lie under the canonical root, so a symlink out of the root is a 404
-//! (symlinks within it work). Directories serve their index, never a listing, and a directory
+//! (symlinks within it work); the dotfile rule holds for what a symlink leads to as well as
+//! for the names asked, so a link to `.env` serves nothing. Directories serve their index, never a listing, and a directory
 //! named without its trailing slash is a 301 to it (relative links in its index need it).
 
 use std::fs::{self, Metadata};
@@ -170,7 +171,14 @@ impl StaticRoot {
             }
         }
         let canonical = path.canonicalize().map_err(|_| 404u16)?;
-        if !canonical.starts_with(&self.root) {
+        let Ok(relative) = canonical.strip_prefix(&self.root) else {
+            return Err(404);
+        };
+        let hidden = relative.components().any(|part| match part {
+            Component::Normal(name) => is_hidden(&name.to_string_lossy()),
+            _ => true,
+        });
+        if hidden {
             return Err(404);
         }
         let meta = fs::metadata(&canonical).map_err(|_| 404u16)?;
@@ -192,8 +200,7 @@ fn relative_path(raw_path: &str) -> Result<PathBuf, u16> {
         match segment.as_str() {
             "" | "." => continue,
             ".." => return Err(400),
-            ".well-known" => {}
-            hidden if hidden.starts_with('.') => return Err(404),
+            hidden if is_hidden(hidden) => return Err(404),
             _ => {}
         }
         // One plain name, nothing else: on Windows `C:` would replace the root when joined.
@@ -205,6 +212,11 @@ fn relative_path(raw_path: &str) -> Result<PathBuf, u16> {
         relative.push(segment);
     }
     Ok(relative)
+}
+
+/// A dotfile or dot-directory (`.env`, `.git`): never served, except `.well-known`.
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') && name != ".well-known"
 }
 
 impl StaticFile {
@@ -383,6 +395,8 @@ mod tests {
             symlink("../outside", root.join("dir-out")).unwrap();
             symlink("sub/page.txt", root.join("link-in")).unwrap();
             symlink(base.join("outside/secret.txt"), root.join("sub/index.txt")).unwrap();
+            symlink(".env", root.join("env.txt")).unwrap();
+            symlink(".well-known", root.join("wk")).unwrap();
         }
         let root = StaticRoot::new(&base.join("root"), DEFAULT_INDEX).unwrap();
         Tree { base, root }
@@ -621,6 +635,14 @@ mod tests {
         assert_eq!(get(&tree, "/dir-out/").0, 404);
         assert_eq!(get(&tree, "/sub/index.txt").0, 404);
         assert_eq!(get(&tree, "/link-in"), (200, "page".to_owned()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_a_dotfile_serves_nothing() {
+        let tree = tree();
+        assert_eq!(get(&tree, "/env.txt").0, 404);
+        assert_eq!(get(&tree, "/wk/acme"), (200, "token".to_owned()));
     }
 
     /// Plain paths take the lstat-per-component way, paths through a symlink are

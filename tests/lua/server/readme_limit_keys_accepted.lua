@@ -13,7 +13,7 @@ t.check(table_text, "README has a 'Limits and defaults' table")
 local lunac = require("lunac")
 local BOOLEAN = { control_frames = true, close_on_backpressure = true }
 local SERVER_ONLY = { max_connections = true, handshake_timeout = true, max_queued_messages = true,
-  max_head_size = true, max_body_size = true }
+  max_head_size = true, max_body_size = true, max_http_connections = true, max_body_memory = true }
 -- Keys whose smallest sensible value is above 2, or that take a string.
 local VALUES = { max_head_size = 4096, compression = "shared" }
 local seen = 0

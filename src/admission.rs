@@ -1,0 +1,182 @@
+//! What a server holds for connections that are not (yet) WebSockets, and the caps on it:
+//! handshakes in progress, plain HTTP connections, and the bytes of request bodies in
+//! flight. Each holder is a guard value, so every way out of a phase gives its place back.
+//!
+//! Decisions: a new connection counts as a handshake (against `max_connections`, with the
+//! open WebSockets) until its first request turns out to be plain HTTP; from then on it
+//! counts against `max_http_connections` only, so downloads and keep-alive browsers can never
+//! lock WebSocket upgrades out, and a flood of HTTP requests is answered 503 without touching
+//! the WebSocket slots.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The server-wide counts.
+#[derive(Debug, Default)]
+pub(crate) struct Phases {
+    handshaking: AtomicUsize,
+    http: AtomicUsize,
+}
+
+impl Phases {
+    /// Connections accepted and not yet open WebSockets, nor plain HTTP connections.
+    pub(crate) fn handshaking(&self) -> usize {
+        self.handshaking.load(Ordering::Acquire)
+    }
+
+    /// Connections serving plain HTTP requests (or waiting for the next on a keep-alive).
+    pub(crate) fn http(&self) -> usize {
+        self.http.load(Ordering::Acquire)
+    }
+}
+
+const HANDSHAKE: u8 = 0;
+const HTTP: u8 = 1;
+const RELEASED: u8 = 2;
+
+/// One connection's place in [`Phases`]; dropping it gives the place back.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    phases: Arc<Phases>,
+    /// Atomic only so that `&Slot` may cross `.await` on a multi-threaded executor.
+    phase: AtomicU8,
+}
+
+impl Slot {
+    /// A new connection, counted as a handshake.
+    pub(crate) fn handshake(phases: &Arc<Phases>) -> Slot {
+        phases.handshaking.fetch_add(1, Ordering::AcqRel);
+        Slot {
+            phases: phases.clone(),
+            phase: AtomicU8::new(HANDSHAKE),
+        }
+    }
+
+    /// Moves this connection to the plain-HTTP count; false (and no move) when `max` HTTP
+    /// connections are already served.
+    pub(crate) fn to_http(&self, max: usize) -> bool {
+        if self.phase.load(Ordering::Acquire) == HTTP {
+            return true;
+        }
+        let taken = self
+            .phases
+            .http
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if taken.is_err() {
+            return false;
+        }
+        self.leave(HTTP);
+        true
+    }
+
+    /// Moves a keep-alive HTTP connection that now asks for a WebSocket back to the
+    /// handshake count.
+    pub(crate) fn to_handshake(&self) {
+        if self.phase.load(Ordering::Acquire) == HTTP {
+            self.phases.handshaking.fetch_add(1, Ordering::AcqRel);
+            self.leave(HANDSHAKE);
+        }
+    }
+
+    /// Leaves the current phase for `next` (already counted there by the caller).
+    fn leave(&self, next: u8) {
+        match self.phase.swap(next, Ordering::AcqRel) {
+            HANDSHAKE => self.phases.handshaking.fetch_sub(1, Ordering::AcqRel),
+            HTTP => self.phases.http.fetch_sub(1, Ordering::AcqRel),
+            _ => 0,
+        };
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.leave(RELEASED);
+    }
+}
+
+/// The bytes all request bodies being read, or waiting for the host's answer, may hold
+/// together.
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(max: usize) -> Arc<BodyBudget> {
+        Arc::new(BodyBudget {
+            used: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Reserves `len` bytes; `None` when that would pass the budget.
+    pub(crate) fn take(self: &Arc<Self>, len: usize) -> Option<BodyLease> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(len).filter(|&total| total <= self.max)
+            })
+            .ok()?;
+        Some(BodyLease {
+            budget: self.clone(),
+            len,
+        })
+    }
+
+    /// Bytes reserved now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// A body's share of the [`BodyBudget`], given back on drop.
+#[derive(Debug)]
+pub(crate) struct BodyLease {
+    budget: Arc<BodyBudget>,
+    len: usize,
+}
+
+impl Drop for BodyLease {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.len, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_counted_in_exactly_one_phase_until_dropped() {
+        let phases = Arc::new(Phases::default());
+        let a = Slot::handshake(&phases);
+        let b = Slot::handshake(&phases);
+        assert_eq!((phases.handshaking(), phases.http()), (2, 0));
+        assert!(a.to_http(1));
+        assert!(a.to_http(1), "already there");
+        assert_eq!((phases.handshaking(), phases.http()), (1, 1));
+        assert!(!b.to_http(1), "the HTTP cap is full");
+        assert_eq!((phases.handshaking(), phases.http()), (1, 1));
+        a.to_handshake();
+        assert_eq!((phases.handshaking(), phases.http()), (2, 0));
+        drop(a);
+        drop(b);
+        assert_eq!((phases.handshaking(), phases.http()), (0, 0));
+    }
+
+    #[test]
+    fn the_body_budget_refuses_past_its_size_and_returns_on_drop() {
+        let budget = BodyBudget::new(100);
+        let first = budget.take(60).unwrap();
+        assert!(budget.take(41).is_none());
+        let second = budget.take(40).unwrap();
+        assert_eq!(budget.used(), 100);
+        assert!(budget.take(usize::MAX).is_none(), "no overflow");
+        drop(first);
+        drop(second);
+        assert_eq!(budget.used(), 0);
+    }
+}
