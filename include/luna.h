@@ -371,6 +371,11 @@ typedef struct LunaServerConfig {
   // body's memory grows as its bytes arrive, never to the announced length up front.
   // Default 64 MiB; 0 = the default.
   size_t max_body_memory;
+  // 1 = listen with SO_REUSEPORT: several processes (one per core, say) may listen on the
+  // same host and port, and the kernel spreads new connections among them; share topics
+  // between them with `cluster_redis`. A platform without it (Windows) makes
+  // `luna_server_new` fail with LUNA_RESULT_UNSUPPORTED. Default 0.
+  uint8_t reuse_port;
 } LunaServerConfig;
 
 #ifdef __cplusplus

@@ -288,7 +288,16 @@ pub(crate) struct ServerConfig {
     pub max_http_connections: usize,
     /// What all request bodies in flight may hold together, in bytes.
     pub max_body_memory: usize,
+    /// Listen with SO_REUSEPORT, so several processes share the port.
+    pub reuse_port: bool,
 }
+
+/// Whether this platform lets several processes listen on one port (SO_REUSEPORT with the
+/// kernel spreading connections: Linux, the BSDs, macOS; not Windows).
+pub(crate) const REUSE_PORT_SUPPORTED: bool = cfg!(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos"))
+));
 
 /// The prefix of every Redis channel a cluster uses when the host names none.
 pub(crate) const DEFAULT_CLUSTER_PREFIX: &str = "luna:";

@@ -98,7 +98,7 @@ impl Server {
             }
             None => None,
         };
-        let std_listener = bind(&config.host, config.port)?;
+        let std_listener = bind(&config.host, config.port, config.reuse_port)?;
         let local_addr = std_listener
             .local_addr()
             .map_err(|e| Error::io("local address", e))?;
@@ -183,7 +183,9 @@ impl Drop for Server {
 const WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 /// Binds a listening socket. `"*"` binds IPv6 dual stack, or IPv4 where IPv6 is missing.
-fn bind(host: &str, port: u16) -> Result<StdListener> {
+/// `reuse_port` lets several processes listen on the same port, the kernel spreading new
+/// connections among them.
+fn bind(host: &str, port: u16, reuse_port: bool) -> Result<StdListener> {
     let candidates: Vec<SocketAddr> = if host == "*" {
         vec![
             SocketAddr::from(([0u16; 8], port)),
@@ -200,7 +202,7 @@ fn bind(host: &str, port: u16) -> Result<StdListener> {
     };
     let mut last_err = None;
     for addr in candidates {
-        match bind_one(addr) {
+        match bind_one(addr, reuse_port) {
             Ok(listener) => return Ok(listener),
             Err(e) => last_err = Some(e),
         }
@@ -225,7 +227,7 @@ fn bind(host: &str, port: u16) -> Result<StdListener> {
     ))
 }
 
-fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
+fn bind_one(addr: SocketAddr, reuse_port: bool) -> std::io::Result<StdListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(false)?;
@@ -233,10 +235,24 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
     // Lets a restarted server bind again while old connections sit in TIME_WAIT.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        set_reuse_port(&socket)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn set_reuse_port(socket: &Socket) -> std::io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+/// Checked when the app is configured (`config::REUSE_PORT_SUPPORTED`); never reached.
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn set_reuse_port(_: &Socket) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {

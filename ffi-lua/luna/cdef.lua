@@ -145,6 +145,7 @@ const char *cluster_redis;
   uint32_t compression_threshold;
   uint32_t max_http_connections;
   size_t max_body_memory;
+  uint8_t reuse_port;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

@@ -606,7 +606,7 @@ local KNOWN = {
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
-  max_http_connections = true, max_body_memory = true,
+  max_http_connections = true, max_body_memory = true, reuse_port = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -772,6 +772,7 @@ local function c_config(config, names)
   cfg.max_http_connections = integer(config, "max_http_connections", 1, 4294967295,
     cfg.max_http_connections)
   cfg.max_body_memory = integer(config, "max_body_memory", 1, 2 ^ 52, tonumber(cfg.max_body_memory))
+  cfg.reuse_port = opt_type(config, "reuse_port", "boolean") and 1 or 0
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.

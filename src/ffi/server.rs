@@ -133,6 +133,11 @@ pub struct LunaServerConfig {
     /// body's memory grows as its bytes arrive, never to the announced length up front.
     /// Default 64 MiB; 0 = the default.
     pub max_body_memory: usize,
+    /// 1 = listen with SO_REUSEPORT: several processes (one per core, say) may listen on the
+    /// same host and port, and the kernel spreads new connections among them; share topics
+    /// between them with `cluster_redis`. A platform without it (Windows) makes
+    /// `luna_server_new` fail with LUNA_RESULT_UNSUPPORTED. Default 0.
+    pub reuse_port: u8,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -175,6 +180,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             compression_threshold: limits.compression_threshold,
             max_http_connections: config::DEFAULT_MAX_HTTP_CONNECTIONS as u32,
             max_body_memory: config::DEFAULT_MAX_BODY_MEMORY,
+            reuse_port: 0,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -296,6 +302,16 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         max_body_memory: match c.max_body_memory {
             0 => config::DEFAULT_MAX_BODY_MEMORY,
             n => n,
+        },
+        reuse_port: match c.reuse_port {
+            0 => false,
+            _ if config::REUSE_PORT_SUPPORTED => true,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "reuse_port needs SO_REUSEPORT, which this platform does not have",
+                ))
+            }
         },
     })
 }
