@@ -376,6 +376,15 @@ typedef struct LunaServerConfig {
   // between them with `cluster_redis`. A platform without it (Windows) makes
   // `luna_server_new` fail with LUNA_RESULT_UNSUPPORTED. Default 0.
   uint8_t reuse_port;
+  // Addresses ("127.0.0.1", "::1") or networks ("10.0.0.0/8") of reverse proxies in front
+  // of this server, `trusted_proxy_count` of them. When a connection comes from one, the
+  // client address it forwards (`Forwarded: for=`, else `X-Forwarded-For`, read from the
+  // right past every trusted hop) is the peer that OPEN, UPGRADE and HTTP events and
+  // `luna_conn_peer` report, with port 0 unless the header gives one; from any other peer
+  // those headers are ignored. Count 0 (the default): the TCP peer is always the peer.
+  const char *const *trusted_proxies;
+  // How many strings `trusted_proxies` points to.
+  size_t trusted_proxy_count;
 } LunaServerConfig;
 
 #ifdef __cplusplus

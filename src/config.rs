@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub(crate) use crate::http::forwarded::TrustedProxies;
 pub(crate) use crate::http::request::Limits as HttpLimits;
 
 /// Per-connection limits. Every limit exists so that a hostile or broken peer cannot make the
@@ -290,6 +291,8 @@ pub(crate) struct ServerConfig {
     pub max_body_memory: usize,
     /// Listen with SO_REUSEPORT, so several processes share the port.
     pub reuse_port: bool,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; empty = none.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Whether this platform lets several processes listen on one port (SO_REUSEPORT with the

@@ -64,6 +64,12 @@ impl Shared {
         }
     }
 
+    /// The client's address: the TCP peer, or the client a trusted proxy names.
+    fn client_of(&self, peer: SocketAddr, request: &Request) -> SocketAddr {
+        let peer = conn::normalize_peer(peer);
+        self.config.trusted_proxies.client_of(peer, request)
+    }
+
     fn group_of(&self, protocol: &str) -> Option<u32> {
         if protocol.is_empty() {
             return Some(DEFAULT_GROUP);
@@ -297,7 +303,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
             let upgrade = Upgrade {
                 socket: stream,
                 wire: Some(wire),
-                peer,
+                peer: shared.client_of(peer, &request),
                 request,
                 rest,
             };
@@ -317,7 +323,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                     let upgrade = Upgrade {
                         socket: stream,
                         wire: None,
-                        peer,
+                        peer: shared.client_of(peer, &request),
                         request,
                         rest,
                     };
@@ -408,6 +414,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let id = conn::next_id();
+    let peer = shared.client_of(peer, &request);
     let request = Arc::new(request);
     let answer = shared.upgrades.hold(id, request.clone(), Question::Http);
     shared.sink.push(Event::Http {

@@ -146,6 +146,8 @@ const char *cluster_redis;
   uint32_t max_http_connections;
   size_t max_body_memory;
   uint8_t reuse_port;
+  const char *const *trusted_proxies;
+  size_t trusted_proxy_count;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

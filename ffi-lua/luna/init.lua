@@ -606,7 +606,7 @@ local KNOWN = {
   ssl = true, protocols = true, max_connections = true, handshake_timeout = true,
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
-  max_http_connections = true, max_body_memory = true, reuse_port = true,
+  max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -656,19 +656,33 @@ local function check_ssl(ssl)
 end
 
 
--- A list of non-empty strings (origins), or nil.
-local function check_origins(origins)
-  if origins == nil then
+-- A non-empty list of non-empty strings, or nil; `example` shows what one looks like.
+local function check_list(list, key, example)
+  if list == nil then
     return nil
-  elseif type(origins) ~= "table" or #origins == 0 then
-    bad("origins", "a non-empty list of origins such as \"https://example.com\"", origins)
+  elseif type(list) ~= "table" or #list == 0 then
+    bad(key, "a non-empty list such as { " .. example .. " }", list)
   end
-  for i, origin in ipairs(origins) do
-    if type(origin) ~= "string" or origin == "" then
-      bad("origins[" .. i .. "]", "a non-empty string", origin)
+  for i, item in ipairs(list) do
+    if type(item) ~= "string" or item == "" then
+      bad(key .. "[" .. i .. "]", "a non-empty string", item)
     end
   end
-  return origins
+  return list
+end
+
+
+local function check_origins(origins)
+  return check_list(origins, "origins", '"https://example.com"')
+end
+
+
+-- The list as a C array of strings (nil, 0 for none); the strings stay owned by `list`.
+local function c_strings(list)
+  if not list then return nil, 0 end
+  local array = ffi_new("const char*[?]", #list)
+  for i, item in ipairs(list) do array[i - 1] = item end
+  return array, #list
 end
 
 
@@ -757,12 +771,11 @@ local function c_config(config, names)
     cfg.tls_key_password = ssl.password
   end
   local origins = config.origins
-  local origin_list
-  if origins then
-    origin_list = ffi_new("const char*[?]", #origins)
-    for i, origin in ipairs(origins) do origin_list[i - 1] = origin end
-    cfg.origins, cfg.origin_count = origin_list, #origins
-  end
+  local origin_list, origin_count = c_strings(origins)
+  cfg.origins, cfg.origin_count = origin_list, origin_count
+  local proxies = check_list(config.trusted_proxies, "trusted_proxies", '"127.0.0.1", "10.0.0.0/8"')
+  local proxy_list, proxy_count = c_strings(proxies)
+  cfg.trusted_proxies, cfg.trusted_proxy_count = proxy_list, proxy_count
   local root, index, cache = check_static(config.static)
   cfg.static_root, cfg.static_index, cfg.static_cache_control = root, index, cache
   cfg.max_head_size = integer(config, "max_head_size", 1024, 4294967295, cfg.max_head_size)
@@ -776,7 +789,8 @@ local function c_config(config, names)
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
-  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index, cache, redis, prefix }
+  return cfg, { list, names, config.host, ssl, origins, origin_list, root, index, cache, redis, prefix,
+    proxies, proxy_list }
 end
 
 

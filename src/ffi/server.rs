@@ -138,6 +138,15 @@ pub struct LunaServerConfig {
     /// between them with `cluster_redis`. A platform without it (Windows) makes
     /// `luna_server_new` fail with LUNA_RESULT_UNSUPPORTED. Default 0.
     pub reuse_port: u8,
+    /// Addresses ("127.0.0.1", "::1") or networks ("10.0.0.0/8") of reverse proxies in front
+    /// of this server, `trusted_proxy_count` of them. When a connection comes from one, the
+    /// client address it forwards (`Forwarded: for=`, else `X-Forwarded-For`, read from the
+    /// right past every trusted hop) is the peer that OPEN, UPGRADE and HTTP events and
+    /// `luna_conn_peer` report, with port 0 unless the header gives one; from any other peer
+    /// those headers are ignored. Count 0 (the default): the TCP peer is always the peer.
+    pub trusted_proxies: *const *const c_char,
+    /// How many strings `trusted_proxies` points to.
+    pub trusted_proxy_count: usize,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -181,6 +190,8 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             max_http_connections: config::DEFAULT_MAX_HTTP_CONNECTIONS as u32,
             max_body_memory: config::DEFAULT_MAX_BODY_MEMORY,
             reuse_port: 0,
+            trusted_proxies: std::ptr::null(),
+            trusted_proxy_count: 0,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -302,6 +313,13 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         max_body_memory: match c.max_body_memory {
             0 => config::DEFAULT_MAX_BODY_MEMORY,
             n => n,
+        },
+        trusted_proxies: {
+            // SAFETY: the caller promises `trusted_proxy_count` readable string pointers.
+            let list = unsafe {
+                strings(c.trusted_proxies, c.trusted_proxy_count, "config.trusted_proxies")?
+            };
+            config::TrustedProxies::parse(&list).map_err(Error::invalid)?
         },
         reuse_port: match c.reuse_port {
             0 => false,

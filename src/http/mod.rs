@@ -8,6 +8,7 @@
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
+pub(crate) mod forwarded;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod static_files;
