@@ -413,6 +413,18 @@ LunaResult luna_app_flush(struct LunaApp *app);
 // The port the app listens on (the one the OS chose when the config said 0).
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
+// Serves new connections of a `wss://` server app with this certificate (PEM, leaf first,
+// intermediates may follow) and private key (PEM), `key_password` for an encrypted key or
+// NULL: for certificates that renew (Let's Encrypt) without a restart. Open connections keep
+// the certificate they started with. The files are read and checked (key matches, dates)
+// before anything changes: on LUNA_RESULT_TLS (unreadable, mismatched or expired) the
+// current certificate stays in place and `luna_last_error` says why. A plain `ws://` app or
+// a client app answers LUNA_RESULT_INVALID_ARGUMENT. Reads the files on the calling thread.
+LunaResult luna_app_reload_tls(struct LunaApp *app,
+                               const char *cert_file,
+                               const char *key_file,
+                               const char *key_password);
+
 // Moves up to `capacity` pending events into `events` and stores how many in `out_count`
 // (0 when nothing is pending: it never blocks, but then yields the CPU once, so a host
 // polling in a loop leaves time to the I/O thread). The pointers inside the events stay valid

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::backlog::Backlog;
 use crate::client::Client;
 use crate::cluster::{Cluster, Target};
-use crate::config::{ClientConfig, ClusterConfig, ServerConfig};
+use crate::config::{ClientConfig, ClusterConfig, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Audience, Event, Opcode};
@@ -189,6 +189,14 @@ impl App {
         match &self.role {
             Role::Server(server) => Ok(server.local_addr().port()),
             Role::Client(_) => Err(Error::invalid("a client app has no listening port")),
+        }
+    }
+
+    /// Serves new connections of a server app with this certificate and key.
+    pub fn reload_tls(&self, identity: &ServerIdentity) -> Result<()> {
+        match &self.role {
+            Role::Server(server) => server.reload_tls(identity),
+            Role::Client(_) => Err(Error::invalid("a client app has no certificate to reload")),
         }
     }
 

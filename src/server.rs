@@ -15,7 +15,7 @@ use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::admission::{BodyBudget, Phases, Slot};
-use crate::config::{Compression, ServerConfig};
+use crate::config::{Compression, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
@@ -46,7 +46,8 @@ struct Shared {
     /// Closed by `stop` to abort every handshake in progress.
     stop_signal: smol::channel::Sender<()>,
     stopped: smol::channel::Receiver<()>,
-    tls: Option<tls::Acceptor>,
+    /// The certificate new connections get; `reload_tls` swaps it, open ones keep theirs.
+    tls: Option<Mutex<tls::Acceptor>>,
     /// The static-file root, checked when the app starts.
     statics: Option<StaticRoot>,
     /// Handshakes held for the host's decision.
@@ -91,7 +92,7 @@ impl Server {
     pub fn start(config: ServerConfig, sink: Sink) -> Result<Server> {
         // Certificates are checked before binding, so a broken one never leaves a port bound.
         let tls = match &config.tls {
-            Some(identity) => Some(tls::acceptor(identity)?),
+            Some(identity) => Some(Mutex::new(tls::acceptor(identity)?)),
             None => None,
         };
         let statics = match &config.static_files {
@@ -141,6 +142,19 @@ impl Server {
     /// The index of `protocol` in the app's list, `DEFAULT_GROUP` for "", `None` if unknown.
     pub fn group_of(&self, protocol: &str) -> Option<u32> {
         self.shared.group_of(protocol)
+    }
+
+    /// Serves new connections with this certificate and key; open connections keep theirs.
+    /// The files are checked first: a bad one leaves the current certificate in place.
+    pub fn reload_tls(&self, identity: &ServerIdentity) -> Result<()> {
+        let Some(current) = &self.shared.tls else {
+            return Err(Error::invalid(
+                "this app serves plain ws://: start it with a certificate to reload one",
+            ));
+        };
+        let fresh = tls::acceptor(identity)?;
+        *current.lock() = fresh;
+        Ok(())
     }
 
     /// The handshakes held for the host's decision.
@@ -310,6 +324,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
             run_connection(&shared, transport, upgrade, slot).await
         }
         Some(acceptor) => {
+            let acceptor = acceptor.lock().clone();
             let deadline = Instant::now() + shared.config.limits.handshake_timeout;
             let accepted = bounded(&shared, deadline, async {
                 Some(Box::pin(acceptor.accept(stream.clone())).await)

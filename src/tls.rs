@@ -123,7 +123,8 @@ mod enabled {
         }
     }
 
-    /// A configured server TLS acceptor.
+    /// A configured server TLS acceptor (cheap to clone: the context is shared).
+    #[derive(Clone)]
     pub(crate) struct Acceptor(native_tls::TlsAcceptor);
 
     pub(crate) type ServerStream = TlsStream<TcpStream>;
@@ -236,7 +237,8 @@ mod disabled {
     /// Never built: `Client::connect` refuses `wss://` without TLS support.
     pub(crate) struct Connector;
 
-    /// Never built: a server without TLS support serves plain `ws://` (the caller warns).
+    /// Never built: a server without TLS support refuses a certificate.
+    #[derive(Clone)]
     pub(crate) struct Acceptor;
 
     pub(crate) fn acceptor(_: &ServerIdentity) -> Result<Acceptor> {

@@ -70,6 +70,11 @@ fn every_call_answers(app: *mut LunaApp, conn: u64, want: LunaResult) {
         luna_conn_publish(app, conn, topic, 1, topic, 1, 1, &mut n),
         want
     );
+    let file = c"f.pem".as_ptr();
+    assert_eq!(
+        luna_app_reload_tls(app, file, file, std::ptr::null()),
+        want
+    );
     assert_eq!(luna_app_stop(app), want);
     assert!(!last_error().is_empty());
 }

@@ -290,3 +290,67 @@ fn client_reports_an_expired_certificate() {
     assert!(message.contains("expired"), "{message}");
     server.join().unwrap();
 }
+
+/// The certificate a fresh TLS connection to `port` is served, as PEM, read by OpenSSL.
+fn served_certificate(port: u16) -> Vec<u8> {
+    let mut connector = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    connector.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let tls = connector.build().connect("localhost", tcp).unwrap();
+    tls.ssl().peer_certificate().unwrap().to_pem().unwrap()
+}
+
+fn pem_of(path: &Path) -> Vec<u8> {
+    openssl::x509::X509::from_pem(&std::fs::read(path).unwrap())
+        .unwrap()
+        .to_pem()
+        .unwrap()
+}
+
+#[test]
+fn a_reloaded_certificate_serves_new_connections_and_open_ones_keep_theirs() {
+    let ca = setup("reload");
+    let (first_key, second_key) = (rsa_key(), ec_key());
+    let first = ca.leaf(&first_key, &["localhost"], valid_now(), "first.pem");
+    let second = ca.leaf(&second_key, &["localhost"], valid_now(), "second.pem");
+    write_key(&first_key, KeyForm::Pkcs8, &ca.path("first.key"));
+    write_key(&second_key, KeyForm::Sec1, &ca.path("second.key"));
+    let server = tls_server(&first, &ca.path("first.key"), None);
+    let app = app_ptr(server.app);
+    assert_eq!(served_certificate(server.port), pem_of(&first));
+    // A connection opened before the reload.
+    let url = format!("wss://localhost:{}/", server.port);
+    let mut before = wss_client(&url, Some(&ca.path("ca.pem")));
+    assert_eq!(before.send(b"one", 1), LunaResult::Ok);
+    before.until(10, "echo before", |evs| {
+        evs.iter().any(|e| matches!(e, Ev::Msg { data, .. } if data == b"one"))
+    });
+
+    let (cert, key) = (c(&second), c(&ca.path("second.key")));
+    let rc = luna_app_reload_tls(app, cert.as_ptr(), key.as_ptr(), std::ptr::null());
+    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+    assert_eq!(served_certificate(server.port), pem_of(&second));
+    assert_eq!(before.send(b"two", 1), LunaResult::Ok);
+    before.until(10, "echo after", |evs| {
+        evs.iter().any(|e| matches!(e, Ev::Msg { data, .. } if data == b"two"))
+    });
+
+    // A key that does not match, or a missing file: refused, the current one stays.
+    let wrong = c(&ca.path("first.key"));
+    let rc = luna_app_reload_tls(app, cert.as_ptr(), wrong.as_ptr(), std::ptr::null());
+    assert_eq!(rc, LunaResult::Tls);
+    assert!(last_error().contains("does not match"), "{}", last_error());
+    let missing = c(&ca.path("nope.pem"));
+    let rc = luna_app_reload_tls(app, missing.as_ptr(), key.as_ptr(), std::ptr::null());
+    assert_eq!(rc, LunaResult::Tls);
+    assert!(last_error().contains("nope.pem"), "{}", last_error());
+    assert_eq!(served_certificate(server.port), pem_of(&second));
+    let rc = luna_app_reload_tls(app, std::ptr::null(), key.as_ptr(), std::ptr::null());
+    assert_eq!(rc, LunaResult::InvalidArgument);
+
+    // A plain ws:// app has no certificate to replace.
+    let plain = TestServer::start(Options::default());
+    let rc = luna_app_reload_tls(app_ptr(plain.app), cert.as_ptr(), key.as_ptr(), std::ptr::null());
+    assert_eq!(rc, LunaResult::InvalidArgument);
+    assert!(last_error().contains("plain ws://"), "{}", last_error());
+}

@@ -162,6 +162,11 @@ LunaResult luna_app_flush(struct LunaApp *app);
 
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
+LunaResult luna_app_reload_tls(struct LunaApp *app,
+                               const char *cert_file,
+                               const char *key_file,
+                               const char *key_password);
+
 LunaResult luna_app_poll(struct LunaApp *app,
                          struct LunaEvent *events,
                          size_t capacity,

@@ -917,6 +917,32 @@ function App:publish(topic, data, opcode)
 end
 
 
+-- app:reload_tls{ cert = path, key = path, password = optional }: new connections get this
+-- certificate, open ones keep theirs. true, or nil, err with the old certificate in place.
+function App:reload_tls(files)
+  local who = "app:reload_tls"
+  if type(files) ~= "table" then
+    error(format("%s: expected a table { cert = path, key = path }, got %s", who, describe(files)), 2)
+  end
+  local cert = files.cert or files.certificate
+  for _, field in ipairs({ { "cert", cert }, { "key", files.key } }) do
+    local key, value = field[1], field[2]
+    if type(value) ~= "string" or value == "" then
+      error(format("%s: '%s' must be a file path string, got %s", who, key, describe(value)), 2)
+    end
+  end
+  if files.password ~= nil and type(files.password) ~= "string" then
+    error(format("%s: 'password' must be a string, got %s", who, describe(files.password)), 2)
+  end
+  if self.removed then
+    return nil, "closed"
+  end
+  local ok, err = result(C.luna_app_reload_tls(self._handle, cert, files.key, files.password), self,
+    who, 2)
+  return ok, err
+end
+
+
 function App:clients()
   local list = {}
   for _, ws in pairs(self._conns) do list[#list + 1] = ws end

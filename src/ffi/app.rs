@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::event::{to_c, LunaEvent};
 use super::{bytes, c_str, guard, lookup, unregister, write_count, write_out, LunaApp, LunaResult};
 use crate::app::{self, App};
+use crate::config::ServerIdentity;
 use crate::error::{Error, ErrorKind};
 
 /// Sends now what was sent while handling the last `luna_app_poll`'s events, instead of at
@@ -27,6 +28,39 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
         let app = lookup(app)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_port, app.port()?, "out_port") }
+    })
+}
+
+/// Serves new connections of a `wss://` server app with this certificate (PEM, leaf first,
+/// intermediates may follow) and private key (PEM), `key_password` for an encrypted key or
+/// NULL: for certificates that renew (Let's Encrypt) without a restart. Open connections keep
+/// the certificate they started with. The files are read and checked (key matches, dates)
+/// before anything changes: on LUNA_RESULT_TLS (unreadable, mismatched or expired) the
+/// current certificate stays in place and `luna_last_error` says why. A plain `ws://` app or
+/// a client app answers LUNA_RESULT_INVALID_ARGUMENT. Reads the files on the calling thread.
+#[no_mangle]
+pub extern "C" fn luna_app_reload_tls(
+    app: *mut LunaApp,
+    cert_file: *const c_char,
+    key_file: *const c_char,
+    key_password: *const c_char,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises NUL-terminated strings (checked for NULL).
+        let cert_file = unsafe { c_str(cert_file, "cert_file")? };
+        // SAFETY: as above.
+        let key_file = unsafe { c_str(key_file, "key_file")? };
+        let password = match key_password.is_null() {
+            true => None,
+            // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+            false => Some(unsafe { c_str(key_password, "key_password")? }.to_owned()),
+        };
+        app.reload_tls(&ServerIdentity {
+            cert_file: cert_file.into(),
+            key_file: key_file.into(),
+            password,
+        })
     })
 }
 
