@@ -128,6 +128,46 @@ typedef uint32_t LunaOpcode;
 // `luna_client_connect`, released by `luna_app_free`.
 typedef struct LunaApp LunaApp;
 
+// An app's counters since it started (`luna_app_stats`). Counts of messages and bytes are
+// of payloads (what `send` was given and `MESSAGE` events carry), each recipient of a
+// broadcast or publish counting once.
+typedef struct LunaStats {
+  // WebSocket connections open now (server apps).
+  uint64_t connections_open;
+  // WebSocket connections opened (server apps).
+  uint64_t connections_total;
+  // WebSocket handshakes accepted (server apps).
+  uint64_t handshakes_accepted;
+  // Handshakes refused because `origins` does not list the page's origin (403).
+  uint64_t refused_origin;
+  // Handshakes refused because `max_connections` was reached (503).
+  uint64_t refused_capacity;
+  // Handshakes refused because no requested subprotocol is served (400).
+  uint64_t refused_subprotocol;
+  // Handshakes refused by the host (`luna_upgrade_reject`, or no decision in time).
+  uint64_t refused_host;
+  // Connections dropped before an upgrade request arrived: TLS failures and timeouts.
+  uint64_t refused_handshake;
+  // Plain HTTP requests answered (files, HTTP events, errors, metrics).
+  uint64_t http_requests;
+  // Messages received (and PING/PONG payloads handed over with `control_frames`).
+  uint64_t messages_received;
+  // Payload bytes received.
+  uint64_t bytes_received;
+  // Messages accepted for sending.
+  uint64_t messages_sent;
+  // Payload bytes accepted for sending.
+  uint64_t bytes_sent;
+  // Sends refused with LUNA_RESULT_BACKPRESSURE (a broadcast counts each full queue).
+  uint64_t backpressure;
+  // 1 while a cluster app's Redis connections are both up.
+  uint8_t cluster_connected;
+  // Bytes of publishes waiting for Redis.
+  uint64_t cluster_queued_bytes;
+  // Publishes for other nodes lost (queue full, or Redis failed before confirming).
+  uint64_t cluster_dropped;
+} LunaStats;
+
 // One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
 // next `luna_app_poll` (or `luna_app_free`) on the same app; copy what you keep longer.
 typedef struct LunaEvent {
@@ -385,6 +425,13 @@ typedef struct LunaServerConfig {
   const char *const *trusted_proxies;
   // How many strings `trusted_proxies` points to.
   size_t trusted_proxy_count;
+  // Serve the app's counters (those of `luna_app_stats`) in the Prometheus text format to
+  // GET requests for exactly this path, such as "/metrics", on the app's own port (before
+  // static files and HTTP events). NULL (the default): not served.
+  const char *metrics_path;
+  // With `metrics_path`: the metrics answer only requests with `Authorization: Bearer
+  // TOKEN` (others get 401). NULL (the default): anyone who reaches the port may read them.
+  const char *metrics_token;
 } LunaServerConfig;
 
 #ifdef __cplusplus
@@ -412,6 +459,10 @@ LunaResult luna_app_flush(struct LunaApp *app);
 
 // The port the app listens on (the one the OS chose when the config said 0).
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
+
+// Fills `out` with the app's counters (cheap: relaxed reads, no lock). The same counters
+// are served in the Prometheus text format at `metrics_path`.
+LunaResult luna_app_stats(const struct LunaApp *app, struct LunaStats *out);
 
 // Serves new connections of a `wss://` server app with this certificate (PEM, leaf first,
 // intermediates may follow) and private key (PEM), `key_password` for an encrypted key or

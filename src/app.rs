@@ -21,6 +21,7 @@ use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
+use crate::stats::{Snapshot, Stats};
 use crate::topics::{self, Topics};
 use crate::upgrade::{Decision, Question};
 use crate::wakeup::Wakeup;
@@ -51,6 +52,8 @@ pub(crate) struct App {
     disconnects: Mutex<Disconnects>,
     /// Set by the poll that ended a mass disconnect, taken by `take_mass_disconnect`.
     mass_disconnect: AtomicBool,
+    /// Counters, shared with the I/O side through the sink.
+    stats: Arc<Stats>,
 }
 
 /// Connections that must have ended, and at least half of the peak, for a poll to count as a
@@ -161,7 +164,8 @@ impl App {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
         let backlog = Arc::new(Backlog::new(max_message_size));
-        let sink = Sink::new(tx, wakeup.clone(), backlog.clone());
+        let stats = Arc::new(Stats::default());
+        let sink = Sink::new(tx, wakeup.clone(), backlog.clone(), stats.clone());
         // Before the role, so a cluster setting that fails leaves no port bound.
         let cluster = match cluster {
             Some((config, groups)) => Some(Cluster::start(&config, &groups, sink.clone())?),
@@ -181,6 +185,7 @@ impl App {
             role,
             disconnects: Mutex::new(Disconnects::default()),
             mass_disconnect: AtomicBool::new(false),
+            stats,
         })
     }
 
@@ -442,7 +447,25 @@ impl App {
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let opcode = Opcode::try_from(opcode)?;
         let conn = self.conn(id)?;
-        self.batch.send(&conn.path, data, opcode)
+        let sent = self.batch.send(&conn.path, data, opcode);
+        self.count_sent(&sent, data.len());
+        sent
+    }
+
+    /// Counts a send for the app's stats.
+    fn count_sent(&self, sent: &Result<()>, len: usize) {
+        match sent {
+            Ok(()) => self.stats.sent(1, len),
+            Err(e) if e.kind == ErrorKind::Backpressure => {
+                self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The app's counters now.
+    pub fn stats(&self) -> Snapshot {
+        self.stats.snapshot()
     }
 
     /// Writes what was sent during the batch the host handled, and closes the batch: later
@@ -494,9 +517,9 @@ impl App {
             .filter(|c| group.is_none_or(|g| c.group == g));
         let mut accepted = 0;
         for conn in recipients {
-            if self.batch.send_broadcast(&conn.path, message).is_ok() {
-                accepted += 1;
-            }
+            let sent = self.batch.send_broadcast(&conn.path, message);
+            self.count_sent(&sent, message.len());
+            accepted += usize::from(sent.is_ok());
         }
         accepted
     }
@@ -614,8 +637,10 @@ impl App {
         let topics = self.topics.lock();
         let mut accepted = 0;
         for (id, conn) in topics.subscribers(topic) {
-            if Some(id) != except && self.batch.send_broadcast(&conn.path, message).is_ok() {
-                accepted += 1;
+            if Some(id) != except {
+                let sent = self.batch.send_broadcast(&conn.path, message);
+                self.count_sent(&sent, message.len());
+                accepted += usize::from(sent.is_ok());
             }
         }
         accepted

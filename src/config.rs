@@ -293,6 +293,41 @@ pub(crate) struct ServerConfig {
     pub reuse_port: bool,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; empty = none.
     pub trusted_proxies: TrustedProxies,
+    /// Serve the app's counters in the Prometheus text format; `None` = nowhere.
+    pub metrics: Option<MetricsEndpoint>,
+}
+
+/// Where an app serves its counters, and the token a scraper must send, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetricsEndpoint {
+    /// A path such as `/metrics`: requests for exactly this path (any query) get the text.
+    pub path: String,
+    /// `Authorization: Bearer TOKEN` required when set.
+    pub token: Option<String>,
+}
+
+/// Checks a metrics setting: an absolute path and an optional token of visible characters.
+pub(crate) fn metrics(path: &str, token: Option<&str>) -> Result<MetricsEndpoint> {
+    if !path.starts_with('/')
+        || path.contains('?')
+        || path.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return Err(Error::invalid(format!(
+            "metrics path '{}' must start with '/' and hold no query, space or control character",
+            path.escape_default()
+        )));
+    }
+    if let Some(token) = token {
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "the metrics token must be non-empty visible ASCII (it is sent as a Bearer token)",
+            ));
+        }
+    }
+    Ok(MetricsEndpoint {
+        path: path.to_owned(),
+        token: token.map(str::to_owned),
+    })
 }
 
 /// Whether this platform lets several processes listen on one port (SO_REUSEPORT with the

@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 use crate::backlog::Backlog;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::request::Request;
+use crate::stats::Stats;
 use crate::wakeup::Wakeup;
 
 /// The opcodes of the messages a host sends and receives (RFC 6455 §5.2 numbers them).
@@ -115,6 +116,7 @@ pub(crate) struct EventSink<C> {
     tx: Sender<Event<C>>,
     wakeup: Arc<Wakeup>,
     backlog: Arc<Backlog>,
+    stats: Arc<Stats>,
 }
 
 impl<C> Clone for EventSink<C> {
@@ -123,21 +125,34 @@ impl<C> Clone for EventSink<C> {
             tx: self.tx.clone(),
             wakeup: self.wakeup.clone(),
             backlog: self.backlog.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
 
 impl<C> EventSink<C> {
-    pub fn new(tx: Sender<Event<C>>, wakeup: Arc<Wakeup>, backlog: Arc<Backlog>) -> Self {
+    pub fn new(
+        tx: Sender<Event<C>>,
+        wakeup: Arc<Wakeup>,
+        backlog: Arc<Backlog>,
+        stats: Arc<Stats>,
+    ) -> Self {
         EventSink {
             tx,
             wakeup,
             backlog,
+            stats,
         }
+    }
+
+    /// The app's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Queues a message for the host; waits first while the app's backlog is over its limit.
     pub async fn message(&self, conn: u64, opcode: Opcode, data: Bytes) {
+        self.stats.received(data.len());
         let over = self.backlog.add(data.len());
         self.push(Event::Message { conn, opcode, data });
         if over {

@@ -11,9 +11,11 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::admission::{BodyBudget, BodyLease, Slot};
+use crate::config::MetricsEndpoint;
 use crate::http::request::{parse_request, Limits, Parse, Request};
 use crate::http::response::{has_content, reason_phrase, ResponseHead};
 use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
+use crate::stats::Stats;
 
 /// How a connection's HTTP phase ended.
 pub(crate) enum Outcome {
@@ -51,6 +53,10 @@ pub(crate) struct HttpService<'a> {
     pub max_http: usize,
     /// What all bodies in flight may hold together; past it a request is answered 503.
     pub bodies: &'a Arc<BodyBudget>,
+    /// The app's counters (HTTP answers by status).
+    pub stats: &'a Stats,
+    /// Where the counters are served in the Prometheus text format, if anywhere.
+    pub metrics: Option<&'a MetricsEndpoint>,
 }
 
 /// What a connection's HTTP phase has read so far, kept across the requests the host answers.
@@ -108,6 +114,15 @@ where
         }
         reader.served += 1;
         let keep_alive = request.keep_alive() && reader.served < MAX_REQUESTS_PER_CONNECTION;
+        if let Some(metrics) = service.metrics.filter(|m| request.path() == m.path) {
+            let (status, headers, body) = metrics_answer(metrics, &request, service.stats);
+            service.stats.http_answered(status);
+            let answer = (status, &headers[..], body.as_bytes());
+            if respond(stream, &request, answer, keep_alive, stall).await {
+                continue;
+            }
+            return Outcome::Done;
+        }
         // Files first (no host round trip); what no file answers goes to the host.
         let answer = service.statics.map(|statics| statics.answer(&request));
         let missing = answer
@@ -134,17 +149,53 @@ where
         if request.content_length() > 0 {
             if request.method != "GET" && request.method != "HEAD" {
                 let allow = [("Allow", "GET, HEAD")];
+                service.stats.http_answered(405);
                 refuse(stream, 405, "405 Method Not Allowed", &allow, stall).await;
                 return Outcome::Done;
             }
             let why = "requests for files carry no body";
             return refused(stream, 413, why, stall).await;
         }
+        service.stats.http_answered(answer.head.status());
         if !serve_file(stream, answer, &request, keep_alive, stall).await || !keep_alive {
             let _ = stream.close().await;
             return Outcome::Done;
         }
     }
+}
+
+/// The answer to a request for the metrics: the counters (200), or 401 without the token,
+/// or 405 for a method other than GET and HEAD.
+fn metrics_answer(
+    metrics: &MetricsEndpoint,
+    request: &Request,
+    stats: &Stats,
+) -> (u16, Vec<(String, String)>, String) {
+    let text = |s: &str| vec![("Content-Type".to_owned(), s.to_owned())];
+    if request.method != "GET" && request.method != "HEAD" {
+        let mut headers = text("text/plain; charset=utf-8");
+        headers.push(("Allow".to_owned(), "GET, HEAD".to_owned()));
+        return (405, headers, "405 Method Not Allowed\n".to_owned());
+    }
+    if let Some(token) = &metrics.token {
+        let given = request.header("authorization");
+        let given = given
+            .as_deref()
+            .and_then(|v| v.trim().strip_prefix("Bearer "));
+        if !given.is_some_and(|given| same_secret(given.trim(), token)) {
+            let mut headers = text("text/plain; charset=utf-8");
+            headers.push(("WWW-Authenticate".to_owned(), "Bearer".to_owned()));
+            return (401, headers, "401 Unauthorized\n".to_owned());
+        }
+    }
+    let body = stats.render();
+    (200, text("text/plain; version=0.0.4; charset=utf-8"), body)
+}
+
+/// Compares two secrets in time that depends on their lengths only, not on where they differ.
+fn same_secret(given: &str, secret: &str) -> bool {
+    let (a, b) = (given.as_bytes(), secret.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads the body of `request` (after its head, in `reader`), growing as bytes arrive, with

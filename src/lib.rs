@@ -28,6 +28,7 @@ mod runtime;
 mod send_path;
 mod server;
 mod session;
+mod stats;
 mod tls;
 #[cfg(feature = "tls")]
 mod tls_stream;

@@ -89,6 +89,11 @@ impl Broadcast {
         &self.frame[self.header_len..]
     }
 
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        self.frame.len() - self.header_len
+    }
+
     /// The frame compressed on its own with a window of `window_bits`.
     fn compressed(&self, window_bits: u8) -> Bytes {
         let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);

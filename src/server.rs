@@ -28,6 +28,7 @@ use crate::http::static_files::StaticRoot;
 use crate::runtime;
 use crate::send_path::Deflate;
 use crate::session::{self, Opened};
+use crate::stats::Refusal as Refused;
 use crate::tls;
 use crate::upgrade::{Decision, Question, Upgrades};
 use crate::wire::Wire;
@@ -59,7 +60,9 @@ impl Shared {
     /// connections leaves no table behind.
     fn forget(&self, id: u64) {
         let mut live = self.live.lock();
-        live.remove(&id);
+        if live.remove(&id).is_some() {
+            self.sink.stats().closed();
+        }
         if live.len() < live.capacity() / 4 {
             live.shrink_to_fit();
         }
@@ -345,6 +348,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                     run_connection(&shared, tls_stream, upgrade, slot).await
                 }
                 Some(Err(err)) => {
+                    shared.sink.stats().refused(Refused::Handshake);
                     let peer = conn::normalize_peer(peer);
                     let message = format!("TLS handshake from {peer} failed: {err}");
                     shared.sink.error(0, ErrorKind::Tls, message);
@@ -377,6 +381,8 @@ where
         slot,
         max_http: shared.config.max_http_connections,
         bodies: &shared.bodies,
+        stats: shared.sink.stats(),
+        metrics: shared.config.metrics.as_ref(),
     };
     let peer = conn::normalize_peer(peer);
     let mut reader = Reader::default();
@@ -404,6 +410,7 @@ where
                 }
             }
             Some(Outcome::Refused(status, why)) => {
+                shared.sink.stats().http_answered(status);
                 let message = format!("handshake from {peer} refused: {status} {why}");
                 shared.sink.error(0, ErrorKind::Protocol, message);
             }
@@ -449,10 +456,12 @@ where
             headers,
             body,
         }) => {
+            shared.sink.stats().http_answered(status);
             let answer = (status, &headers[..], &body[..]);
             handshake::respond(stream, &request, answer, keep_alive, stall).await
         }
         _ => {
+            shared.sink.stats().http_answered(503);
             let message = format!("HTTP request from {peer}: the host did not answer in time");
             shared.sink.error(id, ErrorKind::Timeout, message);
             let why = "the server did not answer in time";
@@ -521,6 +530,7 @@ where
     }
     conn.open(link.with_request(upgrade.request), upgrade.wire);
     shared.live.lock().insert(id, conn.clone());
+    shared.sink.stats().opened();
     // Checked after registering, so `stop` either sees this connection or we see `stopping`.
     if shared.stopping.load(Ordering::Acquire) {
         shared.forget(id);
@@ -564,18 +574,29 @@ where
     let peer = conn::normalize_peer(upgrade.peer);
     let decided = match decide(shared, &upgrade.request) {
         Ok(selection) if shared.config.upgrade_events => {
-            ask_host(shared, id, upgrade, selection).await
+            let decided = ask_host(shared, id, upgrade, selection).await;
+            if decided.is_err() {
+                shared.sink.stats().refused(Refused::Host);
+            }
+            decided
         }
         Ok(selection) => Ok(Accepted {
             selection,
             headers: Vec::new(),
         }),
-        Err((status, why)) => Err(Refusal::text(status, why)),
+        Err((status, why, reason)) => {
+            shared.sink.stats().refused(reason);
+            Err(Refusal::text(status, why))
+        }
     };
     match decided {
         Ok(accepted) => {
             let stall = shared.config.limits.handshake_timeout;
             let sent = answer_101(transport, &upgrade.request, &accepted, stall).await;
+            if sent {
+                let accepted = &shared.sink.stats().handshakes_accepted;
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
             if !sent && shared.config.upgrade_events {
                 // The host accepted this id: it hears how it ended.
                 let reason = "the client left before the handshake completed".to_owned();
@@ -705,6 +726,7 @@ async fn bounded<T>(
 
 fn report_timeout(shared: &Shared, peer: SocketAddr) {
     if !shared.stopping.load(Ordering::Acquire) {
+        shared.sink.stats().refused(Refused::Handshake);
         let peer = conn::normalize_peer(peer);
         let message = format!("handshake from {peer} timed out");
         shared.sink.error(0, ErrorKind::Timeout, message);
@@ -716,7 +738,7 @@ fn report_timeout(shared: &Shared, peer: SocketAddr) {
 fn decide(
     shared: &Shared,
     request: &Request,
-) -> std::result::Result<Selection, (u16, &'static str)> {
+) -> std::result::Result<Selection, (u16, &'static str, Refused)> {
     if let Some(allowed) = &shared.config.origins {
         // Browsers always send Origin; other clients may not, and are not refused for it.
         if let Some(origin) = request.header("origin") {
@@ -724,7 +746,7 @@ fn decide(
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(origin.trim()))
             {
-                return Err((403, "this origin may not connect"));
+                return Err((403, "this origin may not connect", Refused::Origin));
             }
         }
     }
@@ -732,7 +754,7 @@ fn decide(
     if max > 0 {
         let busy = shared.live.lock().len() + shared.phases.handshaking();
         if busy > max {
-            return Err((503, "too many connections"));
+            return Err((503, "too many connections", Refused::Capacity));
         }
     }
     let offered = request
@@ -758,7 +780,11 @@ fn decide(
             deflate,
         });
     }
-    Err((400, "no requested subprotocol is served here"))
+    Err((
+        400,
+        "no requested subprotocol is served here",
+        Refused::Subprotocol,
+    ))
 }
 
 /// The permessage-deflate offer the app accepts (RFC 7692 §5): the client's first that it

@@ -71,10 +71,7 @@ fn every_call_answers(app: *mut LunaApp, conn: u64, want: LunaResult) {
         want
     );
     let file = c"f.pem".as_ptr();
-    assert_eq!(
-        luna_app_reload_tls(app, file, file, std::ptr::null()),
-        want
-    );
+    assert_eq!(luna_app_reload_tls(app, file, file, std::ptr::null()), want);
     assert_eq!(luna_app_stop(app), want);
     assert!(!last_error().is_empty());
 }

@@ -293,7 +293,8 @@ fn client_reports_an_expired_certificate() {
 
 /// The certificate a fresh TLS connection to `port` is served, as PEM, read by OpenSSL.
 fn served_certificate(port: u16) -> Vec<u8> {
-    let mut connector = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    let mut connector =
+        openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
     connector.set_verify(openssl::ssl::SslVerifyMode::NONE);
     let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let tls = connector.build().connect("localhost", tcp).unwrap();
@@ -323,7 +324,8 @@ fn a_reloaded_certificate_serves_new_connections_and_open_ones_keep_theirs() {
     let mut before = wss_client(&url, Some(&ca.path("ca.pem")));
     assert_eq!(before.send(b"one", 1), LunaResult::Ok);
     before.until(10, "echo before", |evs| {
-        evs.iter().any(|e| matches!(e, Ev::Msg { data, .. } if data == b"one"))
+        evs.iter()
+            .any(|e| matches!(e, Ev::Msg { data, .. } if data == b"one"))
     });
 
     let (cert, key) = (c(&second), c(&ca.path("second.key")));
@@ -332,7 +334,8 @@ fn a_reloaded_certificate_serves_new_connections_and_open_ones_keep_theirs() {
     assert_eq!(served_certificate(server.port), pem_of(&second));
     assert_eq!(before.send(b"two", 1), LunaResult::Ok);
     before.until(10, "echo after", |evs| {
-        evs.iter().any(|e| matches!(e, Ev::Msg { data, .. } if data == b"two"))
+        evs.iter()
+            .any(|e| matches!(e, Ev::Msg { data, .. } if data == b"two"))
     });
 
     // A key that does not match, or a missing file: refused, the current one stays.
@@ -350,7 +353,12 @@ fn a_reloaded_certificate_serves_new_connections_and_open_ones_keep_theirs() {
 
     // A plain ws:// app has no certificate to replace.
     let plain = TestServer::start(Options::default());
-    let rc = luna_app_reload_tls(app_ptr(plain.app), cert.as_ptr(), key.as_ptr(), std::ptr::null());
+    let rc = luna_app_reload_tls(
+        app_ptr(plain.app),
+        cert.as_ptr(),
+        key.as_ptr(),
+        std::ptr::null(),
+    );
     assert_eq!(rc, LunaResult::InvalidArgument);
     assert!(last_error().contains("plain ws://"), "{}", last_error());
 }

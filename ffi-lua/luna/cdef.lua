@@ -50,6 +50,26 @@ typedef uint32_t LunaOpcode;
 
 typedef struct LunaApp LunaApp;
 
+typedef struct LunaStats {
+  uint64_t connections_open;
+  uint64_t connections_total;
+  uint64_t handshakes_accepted;
+  uint64_t refused_origin;
+  uint64_t refused_capacity;
+  uint64_t refused_subprotocol;
+  uint64_t refused_host;
+  uint64_t refused_handshake;
+  uint64_t http_requests;
+  uint64_t messages_received;
+  uint64_t bytes_received;
+  uint64_t messages_sent;
+  uint64_t bytes_sent;
+  uint64_t backpressure;
+  uint8_t cluster_connected;
+  uint64_t cluster_queued_bytes;
+  uint64_t cluster_dropped;
+} LunaStats;
+
 typedef struct LunaEvent {
   LunaEventKind kind;
   uint32_t opcode;
@@ -148,6 +168,8 @@ const char *cluster_redis;
   uint8_t reuse_port;
   const char *const *trusted_proxies;
   size_t trusted_proxy_count;
+  const char *metrics_path;
+  const char *metrics_token;
 } LunaServerConfig;
 
 const char *luna_last_error(void);
@@ -161,6 +183,8 @@ uint8_t luna_has_tls(void);
 LunaResult luna_app_flush(struct LunaApp *app);
 
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
+
+LunaResult luna_app_stats(const struct LunaApp *app, struct LunaStats *out);
 
 LunaResult luna_app_reload_tls(struct LunaApp *app,
                                const char *cert_file,

@@ -607,6 +607,7 @@ local KNOWN = {
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
   max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
+  metrics = true, metrics_token = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -786,6 +787,12 @@ local function c_config(config, names)
     cfg.max_http_connections)
   cfg.max_body_memory = integer(config, "max_body_memory", 1, 2 ^ 52, tonumber(cfg.max_body_memory))
   cfg.reuse_port = opt_type(config, "reuse_port", "boolean") and 1 or 0
+  opt_type(config, "metrics", "string")
+  opt_type(config, "metrics_token", "string")
+  if config.metrics_token and not config.metrics then
+    bad("metrics_token", "given only with 'metrics' (the path it protects)", config.metrics_token)
+  end
+  cfg.metrics_path, cfg.metrics_token = config.metrics, config.metrics_token
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
@@ -914,6 +921,27 @@ end
 function App:publish(topic, data, opcode)
   local count, err = publish(self, nil, topic, data, opcode, "app:publish")
   return count, err
+end
+
+
+-- The app's counters as a table (see luna_app_stats); refused handshakes by reason.
+local STATS_FIELDS = { "connections_open", "connections_total", "handshakes_accepted",
+  "http_requests", "messages_received", "bytes_received", "messages_sent", "bytes_sent",
+  "backpressure", "cluster_queued_bytes", "cluster_dropped" }
+local stats_out = ffi_new("LunaStats[1]")
+
+function App:stats()
+  if self.removed then
+    return nil, "closed"
+  end
+  result(C.luna_app_stats(self._handle, stats_out), self, "app:stats", 2)
+  local s, stats = stats_out[0], {}
+  for _, field in ipairs(STATS_FIELDS) do stats[field] = tonumber(s[field]) end
+  stats.handshakes_refused = { origin = tonumber(s.refused_origin),
+    capacity = tonumber(s.refused_capacity), subprotocol = tonumber(s.refused_subprotocol),
+    host = tonumber(s.refused_host), handshake = tonumber(s.refused_handshake) }
+  stats.cluster_connected = s.cluster_connected ~= 0
+  return stats
 end
 
 

@@ -31,6 +31,79 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
     })
 }
 
+/// An app's counters since it started (`luna_app_stats`). Counts of messages and bytes are
+/// of payloads (what `send` was given and `MESSAGE` events carry), each recipient of a
+/// broadcast or publish counting once.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LunaStats {
+    /// WebSocket connections open now (server apps).
+    pub connections_open: u64,
+    /// WebSocket connections opened (server apps).
+    pub connections_total: u64,
+    /// WebSocket handshakes accepted (server apps).
+    pub handshakes_accepted: u64,
+    /// Handshakes refused because `origins` does not list the page's origin (403).
+    pub refused_origin: u64,
+    /// Handshakes refused because `max_connections` was reached (503).
+    pub refused_capacity: u64,
+    /// Handshakes refused because no requested subprotocol is served (400).
+    pub refused_subprotocol: u64,
+    /// Handshakes refused by the host (`luna_upgrade_reject`, or no decision in time).
+    pub refused_host: u64,
+    /// Connections dropped before an upgrade request arrived: TLS failures and timeouts.
+    pub refused_handshake: u64,
+    /// Plain HTTP requests answered (files, HTTP events, errors, metrics).
+    pub http_requests: u64,
+    /// Messages received (and PING/PONG payloads handed over with `control_frames`).
+    pub messages_received: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Messages accepted for sending.
+    pub messages_sent: u64,
+    /// Payload bytes accepted for sending.
+    pub bytes_sent: u64,
+    /// Sends refused with LUNA_RESULT_BACKPRESSURE (a broadcast counts each full queue).
+    pub backpressure: u64,
+    /// 1 while a cluster app's Redis connections are both up.
+    pub cluster_connected: u8,
+    /// Bytes of publishes waiting for Redis.
+    pub cluster_queued_bytes: u64,
+    /// Publishes for other nodes lost (queue full, or Redis failed before confirming).
+    pub cluster_dropped: u64,
+}
+
+/// Fills `out` with the app's counters (cheap: relaxed reads, no lock). The same counters
+/// are served in the Prometheus text format at `metrics_path`.
+#[no_mangle]
+pub extern "C" fn luna_app_stats(app: *const LunaApp, out: *mut LunaStats) -> LunaResult {
+    guard(|| {
+        let s = lookup(app)?.stats();
+        let [origin, capacity, subprotocol, host, handshake] = s.handshakes_refused;
+        let stats = LunaStats {
+            connections_open: s.connections_open,
+            connections_total: s.connections_total,
+            handshakes_accepted: s.handshakes_accepted,
+            refused_origin: origin,
+            refused_capacity: capacity,
+            refused_subprotocol: subprotocol,
+            refused_host: host,
+            refused_handshake: handshake,
+            http_requests: s.http_requests,
+            messages_received: s.messages_in,
+            bytes_received: s.bytes_in,
+            messages_sent: s.messages_out,
+            bytes_sent: s.bytes_out,
+            backpressure: s.backpressure,
+            cluster_connected: u8::from(s.cluster_connected),
+            cluster_queued_bytes: s.cluster_queued_bytes,
+            cluster_dropped: s.cluster_dropped,
+        };
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out, stats, "out") }
+    })
+}
+
 /// Serves new connections of a `wss://` server app with this certificate (PEM, leaf first,
 /// intermediates may follow) and private key (PEM), `key_password` for an encrypted key or
 /// NULL: for certificates that renew (Let's Encrypt) without a restart. Open connections keep

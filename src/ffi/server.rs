@@ -147,6 +147,13 @@ pub struct LunaServerConfig {
     pub trusted_proxies: *const *const c_char,
     /// How many strings `trusted_proxies` points to.
     pub trusted_proxy_count: usize,
+    /// Serve the app's counters (those of `luna_app_stats`) in the Prometheus text format to
+    /// GET requests for exactly this path, such as "/metrics", on the app's own port (before
+    /// static files and HTTP events). NULL (the default): not served.
+    pub metrics_path: *const c_char,
+    /// With `metrics_path`: the metrics answer only requests with `Authorization: Bearer
+    /// TOKEN` (others get 401). NULL (the default): anyone who reaches the port may read them.
+    pub metrics_token: *const c_char,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -192,6 +199,8 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             reuse_port: 0,
             trusted_proxies: std::ptr::null(),
             trusted_proxy_count: 0,
+            metrics_path: std::ptr::null(),
+            metrics_token: std::ptr::null(),
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -314,10 +323,16 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
             0 => config::DEFAULT_MAX_BODY_MEMORY,
             n => n,
         },
+        // SAFETY: forwarded from the caller's promise about `c`.
+        metrics: unsafe { metrics(c)? },
         trusted_proxies: {
             // SAFETY: the caller promises `trusted_proxy_count` readable string pointers.
             let list = unsafe {
-                strings(c.trusted_proxies, c.trusted_proxy_count, "config.trusted_proxies")?
+                strings(
+                    c.trusted_proxies,
+                    c.trusted_proxy_count,
+                    "config.trusted_proxies",
+                )?
             };
             config::TrustedProxies::parse(&list).map_err(Error::invalid)?
         },
@@ -332,6 +347,29 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
             }
         },
     })
+}
+
+/// The metrics settings of `c`.
+///
+/// # Safety
+/// `metrics_path` and `metrics_token` must be NULL or NUL-terminated strings.
+unsafe fn metrics(c: &LunaServerConfig) -> Result<Option<config::MetricsEndpoint>> {
+    let token = match c.metrics_token.is_null() {
+        true => None,
+        // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+        false => Some(unsafe { c_str(c.metrics_token, "config.metrics_token")? }),
+    };
+    if c.metrics_path.is_null() {
+        return match token {
+            Some(_) => Err(Error::invalid(
+                "config.metrics_token needs config.metrics_path",
+            )),
+            None => Ok(None),
+        };
+    }
+    // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+    let path = unsafe { c_str(c.metrics_path, "config.metrics_path")? };
+    config::metrics(path, token).map(Some)
 }
 
 /// The cluster settings of `c`.

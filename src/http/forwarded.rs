@@ -25,7 +25,8 @@ impl TrustedProxies {
         let mut networks = Vec::with_capacity(entries.len());
         for entry in entries {
             let entry = entry.as_ref().trim();
-            let bad = || format!("trusted proxy '{entry}' is not an address or a network (a.b.c.d/n)");
+            let bad =
+                || format!("trusted proxy '{entry}' is not an address or a network (a.b.c.d/n)");
             let (addr, prefix) = match entry.split_once('/') {
                 Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().map_err(|_| bad())?)),
                 None => (entry, None),
@@ -98,7 +99,9 @@ fn same_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 fn forwarded_for(element: &str) -> Option<SocketAddr> {
     let value = element.split(';').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then_some(value.trim())
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then_some(value.trim())
     })?;
     parse_node(value.trim_matches('"'))
 }

@@ -6,9 +6,9 @@
 // the `http` hook of issue 14.
 #![allow(dead_code)]
 
+pub(crate) mod forwarded;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
-pub(crate) mod forwarded;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod static_files;

@@ -1,0 +1,226 @@
+//! An app's counters (`luna_app_stats`) and their Prometheus text (`metrics_path`): each
+//! counter moves when what it counts happens, and only then.
+mod common;
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use luna::ffi::*;
+
+fn stats(server: &TestServer) -> LunaStats {
+    let mut out = LunaStats::default();
+    assert_eq!(
+        luna_app_stats(app_ptr(server.app), &mut out),
+        LunaResult::Ok
+    );
+    out
+}
+
+/// Waits until `pred` holds for the server's counters.
+fn until(server: &TestServer, what: &str, pred: impl Fn(&LunaStats) -> bool) -> LunaStats {
+    server.wait_until(10, what, || pred(&stats(server)));
+    stats(server)
+}
+
+fn get(port: u16, target: &str, extra: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: h\r\n{extra}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out
+}
+
+/// The value of the series `line_start` (name and labels) in a metrics text.
+fn series(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{line_start} missing from\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn every_counter_moves_when_what_it_counts_happens() {
+    let origin = CString::new("http://good.example").unwrap();
+    let path = CString::new("/metrics").unwrap();
+    let server = TestServer::start(Options {
+        tweak: Box::new(move |c| {
+            c.origins = &origin.as_ptr() as *const _;
+            c.origin_count = 1;
+            c.metrics_path = path.as_ptr();
+            c.max_connections = 2;
+            c.handshake_timeout_ms = 300;
+            c.max_send_queue = 64 << 10;
+        }),
+        ..Options::default()
+    });
+    assert_eq!(stats(&server).connections_total, 0);
+
+    // An accepted connection, a message each way (the server echoes).
+    let mut one = RawClient::connect(server.port, "");
+    assert_eq!(one.status(), 101);
+    one.send(1, b"hello");
+    assert_eq!(one.read().unwrap().2, b"hello");
+    let s = until(&server, "one echo", |s| s.messages_sent == 1);
+    assert_eq!(
+        (
+            s.connections_open,
+            s.connections_total,
+            s.handshakes_accepted
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        (s.messages_received, s.bytes_received, s.bytes_sent),
+        (1, 5, 5)
+    );
+
+    // Refusals, each by its reason.
+    let bad = RawClient::connect(server.port, "Origin: http://evil.example\r\n");
+    assert_eq!(bad.status(), 403);
+    until(&server, "an origin refusal", |s| s.refused_origin == 1);
+    // A refused client that leaves frees its slot at once (the server stops lingering).
+    drop(bad);
+    std::thread::sleep(Duration::from_millis(200));
+    let _two = RawClient::connect(server.port, "");
+    let three = RawClient::connect(server.port, "");
+    assert_eq!(three.status(), 503);
+    until(&server, "a capacity refusal", |s| s.refused_capacity == 1);
+    let silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    until(&server, "a handshake timeout", |s| s.refused_handshake == 1);
+    drop(silent);
+
+    // Plain HTTP: a 400 (no static root, no HTTP events), then the metrics themselves.
+    assert!(get(server.port, "/nothing", "").starts_with("HTTP/1.1 400"));
+    until(&server, "an HTTP answer", |s| s.http_requests == 1);
+    let text = get(server.port, "/metrics?x=1", "");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("Content-Type: text/plain; version=0.0.4"),
+        "{text}"
+    );
+    assert_eq!(series(&text, "luna_connections_open"), 2);
+    assert_eq!(series(&text, "luna_handshakes_accepted_total"), 2);
+    assert_eq!(
+        series(&text, "luna_handshakes_refused_total{reason=\"origin\"}"),
+        1
+    );
+    assert_eq!(
+        series(&text, "luna_handshakes_refused_total{reason=\"capacity\"}"),
+        1
+    );
+    assert_eq!(
+        series(&text, "luna_handshakes_refused_total{reason=\"handshake\"}"),
+        1
+    );
+    assert_eq!(series(&text, "luna_http_requests_total{code=\"400\"}"), 1);
+    assert_eq!(series(&text, "luna_messages_received_total"), 1);
+    assert_eq!(series(&text, "luna_sent_bytes_total"), 5);
+    assert!(
+        !text.contains("luna_cluster"),
+        "no cluster, no cluster series"
+    );
+
+    // Backpressure: a peer that never reads, sent to until its queue is full.
+    let app = app_ptr(server.app);
+    let big = vec![b'x'; 60 << 10];
+    let id = match server.wait_for(5, "open", |e| matches!(e, Ev::Open { .. })) {
+        Ev::Open { conn, .. } => conn,
+        _ => unreachable!(),
+    };
+    let mut refused = 0;
+    for _ in 0..200 {
+        if luna_conn_send(app, id, big.as_ptr(), big.len(), 2) == LunaResult::Backpressure {
+            refused += 1;
+            break;
+        }
+    }
+    assert_eq!(refused, 1, "the queue never filled");
+    assert_eq!(stats(&server).backpressure, 1);
+
+    // A close takes the connection off the open gauge, not off the total.
+    drop(one);
+    let s = until(&server, "a close", |s| s.connections_open < 2);
+    assert_eq!(s.connections_total, 2);
+}
+
+#[test]
+fn refusals_by_subprotocol_and_by_the_host_and_a_metrics_token() {
+    let path = CString::new("/m").unwrap();
+    let token = CString::new("s3cret").unwrap();
+    let server = TestServer::start(Options {
+        protocols: vec!["chat"],
+        has_default: false,
+        tweak: Box::new(move |c| {
+            c.metrics_path = path.as_ptr();
+            c.metrics_token = token.as_ptr();
+        }),
+        ..Options::default()
+    });
+    let refused = RawClient::connect(server.port, "Sec-WebSocket-Protocol: other\r\n");
+    assert_eq!(refused.status(), 400);
+    until(&server, "a subprotocol refusal", |s| {
+        s.refused_subprotocol == 1
+    });
+    let denied = get(server.port, "/m", "");
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    assert!(denied.contains("WWW-Authenticate: Bearer"), "{denied}");
+    assert!(get(server.port, "/m", "Authorization: Bearer wrong\r\n").starts_with("HTTP/1.1 401"));
+    let text = get(server.port, "/m", "Authorization: Bearer s3cret\r\n");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(series(&text, "luna_http_requests_total{code=\"401\"}"), 2);
+
+    let held = TestServer::start(Options {
+        tweak: Box::new(|c| c.upgrade_events = 1),
+        ..Options::default()
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", held.port)).unwrap();
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let conn = match held.wait_for(10, "an UPGRADE", |e| matches!(e, Ev::Upgrade { .. })) {
+        Ev::Upgrade { conn, .. } => conn,
+        _ => unreachable!(),
+    };
+    let none = std::ptr::null();
+    assert_eq!(
+        luna_upgrade_reject(app_ptr(held.app), conn, 401, none, 0, none.cast(), 0),
+        LunaResult::Ok
+    );
+    until(&held, "a host refusal", |s| s.refused_host == 1);
+}
+
+#[test]
+fn bad_metrics_settings_are_refused() {
+    for (path, token, needle) in [
+        ("metrics", None, "must start with '/'"),
+        ("/m?x", None, "must start with '/'"),
+        ("/m", Some("two words"), "visible ASCII"),
+    ] {
+        let host = CString::new("127.0.0.1").unwrap();
+        let path = CString::new(path).unwrap();
+        let token = token.map(|t| CString::new(t).unwrap());
+        // SAFETY: plain data, filled by luna_server_config_default.
+        let mut c: LunaServerConfig = unsafe { std::mem::zeroed() };
+        luna_server_config_default(&mut c);
+        c.host = host.as_ptr();
+        c.metrics_path = path.as_ptr();
+        c.metrics_token = token.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        assert!(luna_server_new(&c).is_null());
+        assert!(last_error().contains(needle), "{}", last_error());
+    }
+    let mut out = LunaStats::default();
+    assert_eq!(
+        luna_app_stats(std::ptr::null(), &mut out),
+        LunaResult::InvalidArgument
+    );
+}
