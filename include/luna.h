@@ -210,7 +210,7 @@ typedef struct LunaClientConfig {
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
   // content, and about 230 KiB per connection). Anything else fails with
-  // LUNA_RESULT_INVALID.
+  // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
@@ -218,8 +218,13 @@ typedef struct LunaClientConfig {
 } LunaClientConfig;
 
 // The opening handshake request of a server connection, as `luna_conn_request` gives it.
-// Not NUL-terminated; the pointers stay valid until the `luna_app_poll` that returns the
-// connection's CLOSE event (or `luna_app_free`).
+// Not NUL-terminated. Read from an OPEN event, the pointers stay valid until the
+// `luna_app_poll` that returns the connection's CLOSE event (or `luna_app_free`). Read from
+// an UPGRADE or HTTP event, they stay valid until the first `luna_app_poll` on the app after
+// the request was answered (`luna_upgrade_accept`, `luna_upgrade_reject`,
+// `luna_http_respond`) or given up (handshake timeout, client gone), or `luna_app_free`: a
+// refused or timed-out handshake and an answered HTTP request get no CLOSE event. Copy what
+// must outlive the batch in which you answer.
 typedef struct LunaRequest {
   // "GET".
   const uint8_t *method;
@@ -349,7 +354,7 @@ typedef struct LunaServerConfig {
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
   // content, and about 230 KiB per connection). Anything else fails with
-  // LUNA_RESULT_INVALID.
+  // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
@@ -523,9 +528,11 @@ LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t ena
 // Turns TCP keepalive probes on (1) or off (0).
 LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
 
-// The handshake request of server connection `conn`: readable from its UPGRADE event (see
-// `upgrade_events`) or its OPEN event until the poll that returns its CLOSE. A client
-// connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+// The handshake request of server connection `conn`: readable from its UPGRADE or HTTP
+// event (see `upgrade_events`, `http_events`) until the first poll after it was answered or
+// timed out, and from its OPEN event until the poll that returns its CLOSE (`LunaRequest`
+// says how long the pointers live).
+// A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
 
 // Header field `index` (0-based, in the order sent) of connection `conn`'s handshake

@@ -61,7 +61,7 @@ pub struct LunaClientConfig {
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
     /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
     /// content, and about 230 KiB per connection). Anything else fails with
-    /// LUNA_RESULT_INVALID.
+    /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
