@@ -369,6 +369,12 @@ extern "C" {
 // valid until the next failing call on the same thread.
 const char *luna_last_error(void);
 
+// The result code of the last failed luna call on this thread (LUNA_RESULT_OK if none
+// failed yet), set together with `luna_last_error`'s message. It tells why a call that
+// returns a handle, `luna_server_new` or `luna_client_connect`, returned NULL: for example
+// LUNA_RESULT_INVALID_ARGUMENT for a bad config, LUNA_RESULT_IO for a port in use.
+LunaResult luna_last_result(void);
+
 // A static name for a result code, such as "LUNA_RESULT_CLOSED"; never NULL.
 const char *luna_result_name(uint32_t code);
 
@@ -468,7 +474,10 @@ LunaResult luna_client_config_default(struct LunaClientConfig *config);
 // _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
 // by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 // `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
-// Returns NULL on a bad config (`luna_last_error` says why).
+// Returns NULL when it cannot start; `luna_last_result` gives the code and
+// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+// config or URL, LUNA_RESULT_TLS for a client certificate that cannot be loaded,
+// LUNA_RESULT_UNSUPPORTED for wss:// in a build without TLS.
 struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
 
 // The id of a client app's connection.
@@ -592,8 +601,11 @@ LunaResult luna_conn_publish(struct LunaApp *app,
 // Fills `config` with the defaults documented on each field (host NULL, port 0).
 LunaResult luna_server_config_default(struct LunaServerConfig *config);
 
-// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
-// host); `luna_last_error` says why. When it returns, the port is bound.
+// Starts a server app. Returns NULL on failure; `luna_last_result` gives the code and
+// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+// config, LUNA_RESULT_UNSUPPORTED for TLS in a build without it, and runtime failures such as
+// LUNA_RESULT_IO (port in use), _DNS (unresolvable host) or _TLS (a broken certificate).
+// When it returns an app, the port is bound.
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
 
 // Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when

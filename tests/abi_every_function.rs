@@ -99,6 +99,7 @@ fn static_functions_never_return_null() {
         assert!(!name.to_bytes().is_empty(), "name of {code}");
     }
     assert!(!luna_last_error().is_null());
+    assert!(LunaResult::try_from(luna_last_result() as u32).is_ok());
 }
 
 #[test]

@@ -147,6 +147,8 @@ const char *cluster_redis;
 
 const char *luna_last_error(void);
 
+LunaResult luna_last_result(void);
+
 const char *luna_result_name(uint32_t code);
 
 const char *luna_version(void);

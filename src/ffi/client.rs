@@ -106,7 +106,10 @@ pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> L
 /// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
 /// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 /// `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
-/// Returns NULL on a bad config (`luna_last_error` says why).
+/// Returns NULL when it cannot start; `luna_last_result` gives the code and
+/// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+/// config or URL, LUNA_RESULT_TLS for a client certificate that cannot be loaded,
+/// LUNA_RESULT_UNSUPPORTED for wss:// in a build without TLS.
 #[no_mangle]
 pub extern "C" fn luna_client_connect(
     config: *const LunaClientConfig,

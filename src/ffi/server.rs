@@ -162,8 +162,11 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
     })
 }
 
-/// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
-/// host); `luna_last_error` says why. When it returns, the port is bound.
+/// Starts a server app. Returns NULL on failure; `luna_last_result` gives the code and
+/// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+/// config, LUNA_RESULT_UNSUPPORTED for TLS in a build without it, and runtime failures such as
+/// LUNA_RESULT_IO (port in use), _DNS (unresolvable host) or _TLS (a broken certificate).
+/// When it returns an app, the port is bound.
 #[no_mangle]
 pub extern "C" fn luna_server_new(config: *const LunaServerConfig) -> *mut LunaApp {
     let mut app = std::ptr::null_mut();
