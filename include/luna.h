@@ -48,6 +48,9 @@ enum LunaResult
   LUNA_RESULT_PROTOCOL = 11,
   // The peer refused the TCP connection (nothing listens there).
   LUNA_RESULT_REFUSED = 12,
+  // A client's connection failed because the server accepted none of the subprotocols it
+  // asked for (or chose one it did not ask for).
+  LUNA_RESULT_SUBPROTOCOL = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -471,14 +474,15 @@ LunaResult luna_client_config_default(struct LunaClientConfig *config);
 
 // Starts a client app and returns at once; the connection is made in the background and
 // reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
-// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
-// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+// _TIMEOUT, _TLS, _IO, _SUBPROTOCOL, _PROTOCOL with `http_status` for an HTTP answer other
+// than 101) followed by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 // `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
 // Returns NULL when it cannot start; `luna_last_result` gives the code and
 // `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
 // config or URL, LUNA_RESULT_TLS for a client certificate that cannot be loaded,
 // LUNA_RESULT_UNSUPPORTED for wss:// in a build without TLS.
-struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
+                                    uint64_t *out_conn);
 
 // The id of a client app's connection.
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);

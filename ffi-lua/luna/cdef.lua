@@ -23,6 +23,7 @@ enum LunaResult
   LUNA_RESULT_DNS = 10,
   LUNA_RESULT_PROTOCOL = 11,
   LUNA_RESULT_REFUSED = 12,
+  LUNA_RESULT_SUBPROTOCOL = 13,
 };
 typedef uint32_t LunaResult;
 
@@ -191,7 +192,8 @@ LunaResult luna_app_free(struct LunaApp *app);
 
 LunaResult luna_client_config_default(struct LunaClientConfig *config);
 
-struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
+                                    uint64_t *out_conn);
 
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 

@@ -103,8 +103,8 @@ pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> L
 
 /// Starts a client app and returns at once; the connection is made in the background and
 /// reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
-/// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
-/// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+/// _TIMEOUT, _TLS, _IO, _SUBPROTOCOL, _PROTOCOL with `http_status` for an HTTP answer other
+/// than 101) followed by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 /// `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
 /// Returns NULL when it cannot start; `luna_last_result` gives the code and
 /// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
