@@ -236,13 +236,13 @@ mod disabled {
     /// Never built: `Client::connect` refuses `wss://` without TLS support.
     pub(crate) struct Connector;
 
-    /// Never built: a server without TLS support serves plain `ws://` (the caller warns).
+    /// Never built: `acceptor` fails, so a server asked for TLS does not start.
     pub(crate) struct Acceptor;
 
     pub(crate) fn acceptor(_: &ServerIdentity) -> Result<Acceptor> {
         Err(Error::new(
             ErrorKind::Unsupported,
-            "this build of luna has no TLS support",
+            "this libluna was built without TLS support (no wss://)",
         ))
     }
 
@@ -257,7 +257,7 @@ mod disabled {
     pub(crate) fn connector(_: &ClientTls) -> Result<Connector> {
         Err(Error::new(
             ErrorKind::Unsupported,
-            "this build of luna has no TLS support",
+            "this libluna was built without TLS support (no wss://)",
         ))
     }
 
@@ -265,7 +265,7 @@ mod disabled {
         pub(crate) async fn connect(&self, _: &str, _: TcpStream) -> Result<ClientStream> {
             Err(Error::new(
                 ErrorKind::Unsupported,
-                "this build of luna has no TLS support",
+                "this libluna was built without TLS support (no wss://)",
             ))
         }
     }

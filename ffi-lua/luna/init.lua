@@ -11,7 +11,6 @@ local type, tostring, tonumber, pairs, ipairs, next = type, tostring, tonumber, 
 local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
 local traceback = debug.traceback
 local format, sort = string.format, table.sort
-local stderr = io.stderr
 local describe, last_error, result = common.describe, common.last_error, common.result
 local log, report, call_error_handler = common.log, common.report, common.call_error_handler
 local header_problem, bad_argument = common.header_problem, common.bad_argument
@@ -767,8 +766,9 @@ local function c_config(config, names)
   check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
+  -- A library built without TLS refuses these (LUNA_RESULT_UNSUPPORTED): no silent ws://.
   local ssl = config.ssl
-  if ssl and luna.has_tls then
+  if ssl then
     cfg.tls_cert_file = ssl.cert or ssl.certificate
     cfg.tls_key_file = ssl.key
     cfg.tls_key_password = ssl.password
@@ -828,10 +828,6 @@ function luna.new_web_app(config)
     local none, err = common.fail_new(config, msg)
     return none, err
   end
-  if config.ssl and not luna.has_tls then
-    stderr:write(format("[luna %s] warning: this libluna was built without TLS; 'ssl' is ignored "
-      .. "and plain ws:// (not wss://) is served\n", config.name))
-  end
   local handle = C.luna_server_new(cfg)
   anchors[#anchors + 1] = cfg
   if handle == nil then
@@ -846,7 +842,7 @@ function luna.new_web_app(config)
   local app = make_app(config, handle)
   apps[app.name] = app
   loop:add(app)
-  app.tls = (config.ssl and luna.has_tls) and true or false
+  app.tls = config.ssl ~= nil
   log(app, format("listening on %s port %d (%s)", app.host, app.port, app.tls and "wss://" or "ws://"))
   return app
 end
