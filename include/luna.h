@@ -412,7 +412,8 @@ LunaResult luna_app_poll(struct LunaApp *app,
 // (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
 // It first writes what the last batch sent (see `luna_conn_send`). With the environment
 // variable LUNA_WAIT_SPIN_US=N it checks for events for up to N µs before the thread
-// sleeps: lower latency for more CPU (opt-in).
+// sleeps: lower latency for more CPU (opt-in). A signal caught after `luna_signals_catch`
+// ends it at once, with LUNA_RESULT_OK.
 LunaResult luna_app_wait(struct LunaApp *app, int32_t timeout_ms);
 
 // Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of
@@ -648,6 +649,17 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
+
+// 1: SIGINT and SIGTERM no longer end the process. Each one is recorded, and every
+// `luna_app_wait` / `luna_app_wait_any`, on any thread, returns LUNA_RESULT_OK at once until
+// `luna_signal_take` takes it: the host can then stop its apps (`luna_app_stop` closes every
+// connection with 1001) and exit. 0: the handlers that were there before come back.
+// Process-wide; call it from one thread. Unix only: elsewhere LUNA_RESULT_UNSUPPORTED.
+LunaResult luna_signals_catch(uint8_t enable);
+
+// The number of the signal caught since `luna_signals_catch(1)` (SIGINT is 2, SIGTERM 15),
+// or 0 if none; it is forgotten, so waits block again.
+int32_t luna_signal_take(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -293,6 +293,10 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
+
+LunaResult luna_signals_catch(uint8_t enable);
+
+int32_t luna_signal_take(void);
 ]]
 
 return true

@@ -608,10 +608,37 @@ function Loop:wait(timeout)
 end
 
 
-function Loop:run()
-  while #self.order > 0 do
-    self:wait(1)
+local SIGNAL_NAMES = { [2] = "SIGINT", [15] = "SIGTERM" }
+
+
+local function run_until_signal(loop, catching)
+  while #loop.order > 0 do
+    -- Without caught signals, a slice lets the interpreter's Ctrl-C handler run now and then.
+    loop:wait(not catching and 1 or nil)
+    local signal = catching and C.luna_signal_take() or 0
+    if signal ~= 0 then
+      return signal
+    end
   end
+end
+
+
+-- Loops until every app is gone. Where the library catches signals (Unix), SIGINT and
+-- SIGTERM end it at once and quietly: `stop()` closes every app (1001), then run returns the
+-- signal's name. Errors from update pass through, with the signals given back first.
+function Loop:run(stop)
+  local catching = C.luna_signals_catch(1) == OK
+  local ok, signal = pcall(run_until_signal, self, catching)
+  if ok and signal then
+    ok, signal = pcall(stop), SIGNAL_NAMES[signal] or format("signal %d", signal)
+  end
+  if catching then
+    C.luna_signals_catch(0)
+  end
+  if not ok then
+    error(signal, 0)
+  end
+  return signal
 end
 
 

@@ -946,8 +946,10 @@ function luna.wait(timeout)
 end
 
 
+-- Returns nil once every app is removed, or "SIGINT" / "SIGTERM" when one of them stopped it
+-- (every app was then removed, its connections closed with 1001).
 function luna.run()
-  loop:run()
+  return loop:run(luna.close)
 end
 
 

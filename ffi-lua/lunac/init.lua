@@ -361,12 +361,13 @@ local function resolve(app_or_name, who)
 end
 
 
--- Starts the closing handshake of app (if it is not closed yet) and marks it for removal.
-local function start_disconnect(app)
+-- Starts the closing handshake of app (if it is not closed yet, with `code`, default 1000)
+-- and marks it for removal.
+local function start_disconnect(app, code)
   unlist(app)
   app.removed = true
   if app.state == "connecting" or app.state == "open" then
-    close(app, app.id, 1000, "", "lunac.disconnect_to_web_app")
+    close(app, app.id, code or 1000, "", "lunac.disconnect_to_web_app")
     app.state = "closing"
   end
 end
@@ -385,13 +386,18 @@ function lunac.disconnect_to_web_app(app_or_name)
 end
 
 
-function lunac.close()
+local function close_all(code)
   local list = loop:list()
   -- Every closing handshake starts first, so they run side by side.
-  for _, app in ipairs(list) do start_disconnect(app) end
+  for _, app in ipairs(list) do start_disconnect(app, code) end
   for _, app in ipairs(list) do
     if not app._dispatching then finish_disconnect(app) end
   end
+end
+
+
+function lunac.close()
+  close_all(1000)
 end
 
 
@@ -435,8 +441,10 @@ function lunac.wait(timeout)
 end
 
 
+-- Returns nil once every client has closed, or "SIGINT" / "SIGTERM" when one of them stopped
+-- it (every client was then disconnected with 1001).
 function lunac.run()
-  loop:run()
+  return loop:run(function() close_all(1001) end)
 end
 
 

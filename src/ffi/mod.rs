@@ -12,6 +12,7 @@ mod conn;
 mod event;
 mod result;
 mod server;
+mod signal;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use conn::*;
 pub use event::{LunaEvent, LunaEventKind, LunaOpcode};
 pub use result::LunaResult;
 pub use server::*;
+pub use signal::*;
 
 /// Undelivered message bytes per app before its connections pause reading (for tests; the
 /// C API documents the figure on `luna_app_poll`).
