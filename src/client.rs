@@ -94,7 +94,7 @@ impl Client {
         if target.secure && !cfg!(feature = "tls") {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                "wss:// needs a build with TLS",
+                "this libluna was built without TLS support (no wss://)",
             ));
         }
         let request = build_request(&config)?;
