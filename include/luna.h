@@ -48,6 +48,9 @@ enum LunaResult
   LUNA_RESULT_PROTOCOL = 11,
   // The peer refused the TCP connection (nothing listens there).
   LUNA_RESULT_REFUSED = 12,
+  // A client's connection failed because the server accepted none of the subprotocols it
+  // asked for (or chose one it did not ask for).
+  LUNA_RESULT_SUBPROTOCOL = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -250,7 +253,7 @@ typedef struct LunaClientConfig {
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
   // content, and about 230 KiB per connection). Anything else fails with
-  // LUNA_RESULT_INVALID.
+  // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
@@ -258,8 +261,13 @@ typedef struct LunaClientConfig {
 } LunaClientConfig;
 
 // The opening handshake request of a server connection, as `luna_conn_request` gives it.
-// Not NUL-terminated; the pointers stay valid until the `luna_app_poll` that returns the
-// connection's CLOSE event (or `luna_app_free`).
+// Not NUL-terminated. Read from an OPEN event, the pointers stay valid until the
+// `luna_app_poll` that returns the connection's CLOSE event (or `luna_app_free`). Read from
+// an UPGRADE or HTTP event, they stay valid until the first `luna_app_poll` on the app after
+// the request was answered (`luna_upgrade_accept`, `luna_upgrade_reject`,
+// `luna_http_respond`) or given up (handshake timeout, client gone), or `luna_app_free`: a
+// refused or timed-out handshake and an answered HTTP request get no CLOSE event. Copy what
+// must outlive the batch in which you answer.
 typedef struct LunaRequest {
   // "GET".
   const uint8_t *method;
@@ -396,7 +404,7 @@ typedef struct LunaServerConfig {
   // compressed frame for every broadcast or publish recipient), 2 dedicated (context
   // takeover: a compressor and a decompressor per connection, a better ratio on repeated
   // content, and about 230 KiB per connection). Anything else fails with
-  // LUNA_RESULT_INVALID.
+  // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
@@ -441,6 +449,12 @@ extern "C" {
 // The message of the last failed luna call on this thread ("" if none). The string stays
 // valid until the next failing call on the same thread.
 const char *luna_last_error(void);
+
+// The result code of the last failed luna call on this thread (LUNA_RESULT_OK if none
+// failed yet), set together with `luna_last_error`'s message. It tells why a call that
+// returns a handle, `luna_server_new` or `luna_client_connect`, returned NULL: for example
+// LUNA_RESULT_INVALID_ARGUMENT for a bad config, LUNA_RESULT_IO for a port in use.
+LunaResult luna_last_result(void);
 
 // A static name for a result code, such as "LUNA_RESULT_CLOSED"; never NULL.
 const char *luna_result_name(uint32_t code);
@@ -492,7 +506,8 @@ LunaResult luna_app_poll(struct LunaApp *app,
 // (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
 // It first writes what the last batch sent (see `luna_conn_send`). With the environment
 // variable LUNA_WAIT_SPIN_US=N it checks for events for up to N µs before the thread
-// sleeps: lower latency for more CPU (opt-in).
+// sleeps: lower latency for more CPU (opt-in). A signal caught after `luna_signals_catch`
+// ends it at once, with LUNA_RESULT_OK.
 LunaResult luna_app_wait(struct LunaApp *app, int32_t timeout_ms);
 
 // Like `luna_app_wait`, for several apps at once: returns LUNA_RESULT_OK as soon as any of
@@ -554,11 +569,15 @@ LunaResult luna_client_config_default(struct LunaClientConfig *config);
 
 // Starts a client app and returns at once; the connection is made in the background and
 // reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
-// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
-// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+// _TIMEOUT, _TLS, _IO, _SUBPROTOCOL, _PROTOCOL with `http_status` for an HTTP answer other
+// than 101) followed by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 // `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
-// Returns NULL on a bad config (`luna_last_error` says why).
-struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+// Returns NULL when it cannot start; `luna_last_result` gives the code and
+// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+// config or URL, LUNA_RESULT_TLS for a client certificate that cannot be loaded,
+// LUNA_RESULT_UNSUPPORTED for wss:// in a build without TLS.
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
+                                    uint64_t *out_conn);
 
 // The id of a client app's connection.
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
@@ -617,9 +636,11 @@ LunaResult luna_conn_set_nodelay(struct LunaApp *app, uint64_t conn, uint8_t ena
 // Turns TCP keepalive probes on (1) or off (0).
 LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t enable);
 
-// The handshake request of server connection `conn`: readable from its UPGRADE event (see
-// `upgrade_events`) or its OPEN event until the poll that returns its CLOSE. A client
-// connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+// The handshake request of server connection `conn`: readable from its UPGRADE or HTTP
+// event (see `upgrade_events`, `http_events`) until the first poll after it was answered or
+// timed out, and from its OPEN event until the poll that returns its CLOSE (`LunaRequest`
+// says how long the pointers live).
+// A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
 
 // Header field `index` (0-based, in the order sent) of connection `conn`'s handshake
@@ -679,8 +700,11 @@ LunaResult luna_conn_publish(struct LunaApp *app,
 // Fills `config` with the defaults documented on each field (host NULL, port 0).
 LunaResult luna_server_config_default(struct LunaServerConfig *config);
 
-// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
-// host); `luna_last_error` says why. When it returns, the port is bound.
+// Starts a server app. Returns NULL on failure; `luna_last_result` gives the code and
+// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+// config, LUNA_RESULT_UNSUPPORTED for TLS in a build without it, and runtime failures such as
+// LUNA_RESULT_IO (port in use), _DNS (unresolvable host) or _TLS (a broken certificate).
+// When it returns an app, the port is bound.
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
 
 // Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when
@@ -719,6 +743,17 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
+
+// 1: SIGINT and SIGTERM no longer end the process. Each one is recorded, and every
+// `luna_app_wait` / `luna_app_wait_any`, on any thread, returns LUNA_RESULT_OK at once until
+// `luna_signal_take` takes it: the host can then stop its apps (`luna_app_stop` closes every
+// connection with 1001) and exit. 0: the handlers that were there before come back.
+// Process-wide; call it from one thread. Unix only: elsewhere LUNA_RESULT_UNSUPPORTED.
+LunaResult luna_signals_catch(uint8_t enable);
+
+// The number of the signal caught since `luna_signals_catch(1)` (SIGINT is 2, SIGTERM 15),
+// or 0 if none; it is forgotten, so waits block again.
+int32_t luna_signal_take(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Audience, Event, Opcode};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
+use crate::interrupt;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
 use crate::stats::{Snapshot, Stats};
@@ -706,13 +707,15 @@ pub(crate) fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
         app.flush();
     }
     let deadline = timeout.map(|t| Instant::now() + t);
-    if spin_until_pending(apps, timeout) {
+    if interrupt::pending() || spin_until_pending(apps, timeout) {
         return true;
     }
     let mut select = Select::new();
     for app in apps {
         select.recv(&app.events);
     }
+    // A caught signal (luna_signals_catch) ends every wait at once.
+    select.recv(interrupt::receiver());
     match deadline {
         Some(deadline) => select.ready_deadline(deadline).is_ok(),
         None => {

@@ -94,7 +94,7 @@ impl Client {
         if target.secure && !cfg!(feature = "tls") {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                "wss:// needs a build with TLS",
+                "this libluna was built without TLS support (no wss://)",
             ));
         }
         let request = build_request(&config)?;
@@ -227,14 +227,14 @@ async fn run(
     let deadline = Instant::now() + config.connect_timeout;
     let establish = establish(&config, &target, request, tls, &conn, &sink, deadline);
     if let Err(failure) = establish.await {
-        let message = format!("{}: {}", config.url, failure.message);
+        // The host knows the URL of its app: the message says only what went wrong.
         sink.push(Event::Error {
             conn: conn.id,
             kind: failure.kind,
-            message: message.clone(),
+            message: failure.message.clone(),
             http_status: failure.http_status,
         });
-        conn.emit_close(&sink, 1006, message, false);
+        conn.emit_close(&sink, 1006, failure.message, false);
     }
 }
 
@@ -249,8 +249,7 @@ async fn within<T>(
         Err(Failure::new(
             ErrorKind::Timeout,
             format!(
-                "connecting to {} timed out after {} ms",
-                config.url,
+                "no connection within {} ms",
                 config.connect_timeout.as_millis()
             ),
         ))
@@ -474,14 +473,14 @@ fn check_upgrade(
         .filter(|p| !p.is_empty());
     match protocol {
         Some(p) if protocols.contains(&p) => Ok(Some(p)),
-        Some(_) if protocols.is_empty() => Err(protocol_failure(
+        Some(_) if protocols.is_empty() => Err(subprotocol_failure(
             "the server chose a subprotocol although none was requested",
         )),
-        Some(_) => Err(protocol_failure(
+        Some(_) => Err(subprotocol_failure(
             "the server chose a subprotocol that was not requested",
         )),
         None if protocols.is_empty() => Ok(None),
-        None => Err(protocol_failure(
+        None => Err(subprotocol_failure(
             "the server accepted none of the requested subprotocols",
         )),
     }
@@ -551,6 +550,10 @@ fn refused(status: u16, body: &[u8]) -> Failure {
 
 fn protocol_failure(why: &str) -> Failure {
     Failure::new(ErrorKind::Protocol, why.to_owned())
+}
+
+fn subprotocol_failure(why: &str) -> Failure {
+    Failure::new(ErrorKind::Subprotocol, why.to_owned())
 }
 
 /// Resolves the host and connects to the first address that answers.

@@ -250,12 +250,22 @@ pub(crate) fn check_protocol_names(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Splits a "Name: value" header line.
+/// Splits a "Name: value" header line. A CR, LF or NUL anywhere is refused, not trimmed: a
+/// line that carries one was cut or forged on its way here.
 pub(crate) fn parse_header_line(line: &str) -> Result<(String, String)> {
+    if line.contains(['\r', '\n', '\0']) {
+        return Err(Error::invalid(format!(
+            "header {line:?} contains a CR, LF or NUL byte"
+        )));
+    }
     let (name, value) = line
         .split_once(':')
         .ok_or_else(|| Error::invalid(format!("header '{line}' is not 'Name: value'")))?;
-    Ok((name.trim().to_owned(), value.trim().to_owned()))
+    let ows: &[char] = &[' ', '\t'];
+    Ok((
+        name.trim_matches(ows).to_owned(),
+        value.trim_matches(ows).to_owned(),
+    ))
 }
 
 /// What a server app listens on and which subprotocols it serves.
@@ -635,5 +645,25 @@ mod tests {
         let (name, value) = parse_header_line("Cookie: a=1; b=2:3").unwrap();
         assert_eq!((name.as_str(), value.as_str()), ("Cookie", "a=1; b=2:3"));
         assert!(parse_header_line("no colon").is_err());
+    }
+
+    #[test]
+    fn header_lines_with_line_breaks_or_nul_are_refused() {
+        for line in [
+            "Set-Cookie: c=evil\r\n",
+            "X: a\nb",
+            "X: a\0b",
+            "X\r: a",
+            "X: a\r",
+        ] {
+            let err = parse_header_line(line).unwrap_err();
+            assert!(
+                err.message.contains("CR, LF or NUL"),
+                "{line:?}: {}",
+                err.message
+            );
+        }
+        let (_, value) = parse_header_line("X:\t a b \t").unwrap();
+        assert_eq!(value, "a b");
     }
 }

@@ -27,6 +27,8 @@ pub(crate) enum ErrorKind {
     Protocol,
     /// The peer refused the TCP connection (nothing listens there).
     Refused,
+    /// The server's 101 did not agree to one of the subprotocols the client asked for.
+    Subprotocol,
 }
 
 /// A failed luna operation.

@@ -22,6 +22,7 @@ mod frame;
 mod fuzz_corpus;
 mod handshake;
 mod http;
+mod interrupt;
 mod outbox;
 mod resp;
 mod runtime;

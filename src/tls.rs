@@ -237,14 +237,14 @@ mod disabled {
     /// Never built: `Client::connect` refuses `wss://` without TLS support.
     pub(crate) struct Connector;
 
-    /// Never built: a server without TLS support refuses a certificate.
+    /// Never built: `acceptor` fails, so a server asked for TLS does not start.
     #[derive(Clone)]
     pub(crate) struct Acceptor;
 
     pub(crate) fn acceptor(_: &ServerIdentity) -> Result<Acceptor> {
         Err(Error::new(
             ErrorKind::Unsupported,
-            "this build of luna has no TLS support",
+            "this libluna was built without TLS support (no wss://)",
         ))
     }
 
@@ -259,7 +259,7 @@ mod disabled {
     pub(crate) fn connector(_: &ClientTls) -> Result<Connector> {
         Err(Error::new(
             ErrorKind::Unsupported,
-            "this build of luna has no TLS support",
+            "this libluna was built without TLS support (no wss://)",
         ))
     }
 
@@ -267,7 +267,7 @@ mod disabled {
         pub(crate) async fn connect(&self, _: &str, _: TcpStream) -> Result<ClientStream> {
             Err(Error::new(
                 ErrorKind::Unsupported,
-                "this build of luna has no TLS support",
+                "this libluna was built without TLS support (no wss://)",
             ))
         }
     }

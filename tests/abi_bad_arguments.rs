@@ -153,6 +153,11 @@ fn bad_configs_are_refused_with_a_message() {
     luna_server_config_default(&mut c);
     assert!(luna_server_new(&c).is_null(), "host is required");
     assert!(last_error().contains("host"));
+    assert_eq!(
+        luna_last_result(),
+        LunaResult::InvalidArgument,
+        "a bad config is misuse"
+    );
     let host = CString::new("no-such-host.invalid").unwrap();
     c.host = host.as_ptr();
     assert!(luna_server_new(&c).is_null());
@@ -171,6 +176,10 @@ fn bad_configs_are_refused_with_a_message() {
     c.protocol_count = 1;
     assert!(luna_server_new(&c).is_null());
     assert!(last_error().contains("token"), "{}", last_error());
+    assert_eq!(luna_last_result(), LunaResult::InvalidArgument);
+    // A successful call leaves the code of the last failure as it was.
+    assert_eq!(luna_server_config_default(&mut c), LunaResult::Ok);
+    assert_eq!(luna_last_result(), LunaResult::InvalidArgument);
 }
 
 #[test]
@@ -185,6 +194,27 @@ fn port_in_use_is_an_io_error() {
     c.port = port;
     assert!(luna_server_new(&c).is_null());
     assert!(last_error().contains(&port.to_string()), "{}", last_error());
+    assert_eq!(
+        luna_last_result(),
+        LunaResult::Io,
+        "a busy port is a runtime failure"
+    );
+}
+
+#[test]
+fn client_connect_tells_its_failure_by_code() {
+    let url = CString::new("http://example.com/").unwrap();
+    // SAFETY: plain data, filled by luna_client_config_default.
+    let mut c: LunaClientConfig = unsafe { std::mem::zeroed() };
+    luna_client_config_default(&mut c);
+    c.url = url.as_ptr();
+    assert!(luna_client_connect(&c, std::ptr::null_mut()).is_null());
+    assert_eq!(
+        luna_last_result(),
+        LunaResult::InvalidArgument,
+        "{}",
+        last_error()
+    );
 }
 
 #[test]

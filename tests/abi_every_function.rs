@@ -101,6 +101,8 @@ fn static_functions_never_return_null() {
         assert!(!name.to_bytes().is_empty(), "name of {code}");
     }
     assert!(!luna_last_error().is_null());
+    assert!(LunaResult::try_from(luna_last_result() as u32).is_ok());
+    assert_eq!(luna_signal_take(), 0, "no signal caught");
 }
 
 #[test]

@@ -48,6 +48,25 @@ fn refused_dns_and_timeout_say_which() {
 }
 
 #[test]
+fn a_subprotocol_the_server_did_not_accept_has_its_own_code() {
+    let server = TestServer::start(Options::default());
+    let chat = CString::new("chat").unwrap();
+    let protocols = [chat.as_ptr()];
+    let mut client = TestClient::connect(&server.url(), |c| {
+        c.protocols = protocols.as_ptr();
+        c.protocol_count = 1;
+    });
+    client.until(15, "close", TestClient::closed);
+    let error = client.events.iter().find_map(|e| match e {
+        Ev::Error { code, message, .. } => Some((*code, message.clone())),
+        _ => None,
+    });
+    let (code, message) = error.expect("an ERROR event");
+    assert_eq!(code, LunaResult::Subprotocol as u32, "{message}");
+    assert!(message.contains("subprotocols"), "{message}");
+}
+
+#[test]
 fn http_answer_other_than_101_reports_its_status() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(

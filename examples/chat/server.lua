@@ -4,16 +4,24 @@
 --   HOST: the address to listen on, default 127.0.0.1 (this machine only); "*" = every
 --   interface, IPv4 and IPv6.
 --   ORIGINS: comma-separated origins whose pages may connect (e.g. http://127.0.0.1:8765);
---   other browser pages get HTTP 403. Default: every origin.
+--   other browser pages get HTTP 403. Default: only the page this server serves itself,
+--   http://HOST:PORT (a loopback HOST also as localhost, 127.0.0.1 and [::1]; with HOST=*
+--   the address the browser used, from the Host header). Clients without an Origin header
+--   (not browsers) are accepted.
 -- It serves its own page (examples/chat/public/) on the same port and prints the URL to open:
 -- http://HOST:PORT/. The page asks for a name; joining with ?name=NAME, the 101 answer sets
 -- the cookie "name", and later visits join under the name from that cookie (both read by
--- on_upgrade, which hands it to the handler as ws.data.name; no name: "guestN"). With CERT
--- and KEY (PEM files) it serves https:// and wss:// instead.
+-- on_upgrade, which hands it to the handler as ws.data.name; no name: "guestN"). A name is
+-- 1-24 letters, digits, _ or -, on joining as with "/nick NAME"; a name in use in the room
+-- gets a number (a second tab of "ann" is "ann2"), and each connection is first told
+-- "* you are NAME". Control characters (line breaks included) in messages become spaces, so
+-- a message is one line that starts with its sender's name. With CERT and KEY (PEM files) it
+-- serves https:// and wss:// instead.
 -- Subprotocols: "chat" (the room; the message "/bye" makes the server close that connection
 -- with 4001 "bye") and "echo" (every message is sent back as is, with its opcode).
 -- CLUSTER=redis://HOST:PORT joins every server started with the same Redis into one room:
--- the room's broadcasts reach the "chat" connections of every node (`make demo-cluster`).
+-- the room's broadcasts reach the "chat" connections of every node (`make demo-cluster`);
+-- names are unique on each node only.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local root = here .. "/../.."
 package.path = root .. "/ffi-lua/?.lua;" .. root .. "/ffi-lua/?/init.lua;" .. package.path
@@ -36,16 +44,78 @@ for origin in (os.getenv("ORIGINS") or ""):gmatch("[^,%s]+") do
 end
 local app
 
+local MAX_NAME = 24
+
 -- `name` if it is a plain short word (safe in a cookie and in the room), else nil.
 local function plain(name)
-  if name and #name <= 24 and name:find("^[%w_%-]+$") then
+  if name and #name <= MAX_NAME and name:find("^[%w_%-]+$") then
     return name
   end
 end
 
--- Decides each WebSocket handshake before it opens: the name comes from ?name= (and is then
--- remembered in a cookie set on the 101 answer) or from that cookie.
+-- Names in the room (lower case -> true): two connections never share one.
+local taken = {}
+
+-- `name`, or with the first number that makes it free (ann, ann2, ann3, ...); taken now.
+local function claim(name)
+  local n, unique = 1, name
+  while taken[unique:lower()] do
+    n = n + 1
+    local suffix = tostring(n)
+    unique = name:sub(1, MAX_NAME - #suffix) .. suffix
+  end
+  taken[unique:lower()] = true
+  return unique
+end
+
+local function release(name)
+  taken[name:lower()] = nil
+end
+
+-- One line of chat: control characters (C0, DEL, C1, and the Unicode line and paragraph
+-- separators) become spaces, so nobody can start a line that looks like the server's.
+local function one_line(text)
+  return (text:gsub("%c", " "):gsub("\194[\128-\159]", " "):gsub("\226\128[\168\169]", " "))
+end
+
+-- The origins a browser page may connect from when ORIGINS is not set: the page's own.
+-- Filled once the port is known; `nil` for a wildcard HOST (then the Host header says it).
+local own_origins
+
+local LOOPBACK = { ["127.0.0.1"] = true, ["::1"] = true, localhost = true }
+local WILDCARD = { ["*"] = true, ["0.0.0.0"] = true, ["::"] = true }
+
+local function list_own_origins(scheme, port)
+  if WILDCARD[host] then
+    return nil
+  end
+  local names = LOOPBACK[host:lower()] and { "127.0.0.1", "localhost", "[::1]" }
+    or { host:find(":", 1, true) and "[" .. host .. "]" or host }
+  local list = {}
+  for _, name in ipairs(names) do
+    list[(("%s://%s:%d"):format(scheme, name, port)):lower()] = true
+  end
+  return list
+end
+
+-- Whether a handshake's Origin is this server's own page (no Origin: not a browser).
+local function own_page(req, scheme)
+  local origin = req.headers.origin
+  if origin == nil then
+    return true
+  elseif own_origins then
+    return own_origins[origin:lower()] == true
+  end
+  return req.headers.host ~= nil and origin:lower() == (scheme .. "://" .. req.headers.host):lower()
+end
+
+-- Decides each WebSocket handshake before it opens: without ORIGINS, only this server's own
+-- page may connect; the name comes from ?name= (and is then remembered in a cookie set on
+-- the 101 answer) or from that cookie.
 local function on_upgrade(req)
+  if not origins and not own_page(req, cert and "https" or "http") then
+    return false, 403, "this chat accepts only its own page (set ORIGINS to allow others)\n"
+  end
   local asked = plain(luna.parse_query(req.query).name)
   local cookie = plain(("; " .. (req.headers.cookie or "")):match(";%s*name=([^;]*)"))
   local headers
@@ -55,26 +125,44 @@ local function on_upgrade(req)
   return true, { headers = headers, data = { name = asked or cookie } }
 end
 
+-- "/nick NAME": the same rules as a name on joining; a name in use is refused.
+local function rename(ws, nick, asked)
+  local name = plain(asked)
+  if not name then
+    ws:send("* not a name: use 1-" .. MAX_NAME .. " letters, digits, _ or -")
+    return nick
+  elseif name:lower() ~= nick:lower() and taken[name:lower()] then
+    ws:send("* " .. name .. " is taken")
+    return nick
+  end
+  release(nick)
+  name = claim(name)
+  ws:broadcast("* " .. nick .. " is now " .. name)
+  ws:send("* you are " .. name)
+  return name
+end
+
 local function chat(ws)
-  local nick = ws.data.name or ("guest" .. ws.id)
+  local nick = claim(ws.data.name or ("guest" .. ws.id))
   ws:broadcast("* " .. nick .. " joined")
+  ws:send("* you are " .. nick)
   while true do
     local message, opcode = ws:receive()
     if not message then
       break
     end
     if opcode == luna.opcodes.TEXT then
-      local name = message:match("^/nick%s+(%S+)$")
-      if name then
-        ws:broadcast("* " .. nick .. " is now " .. name)
-        nick = name
+      local asked = message:match("^/nick%s+(.-)%s*$")
+      if asked then
+        nick = rename(ws, nick, asked)
       elseif message == "/bye" then
         ws:close(4001, "bye")
       else
-        ws:broadcast(nick .. ": " .. message)
+        ws:broadcast(nick .. ": " .. one_line(message))
       end
     end
   end
+  release(nick)
   app:broadcast("* " .. nick .. " left")
 end
 
@@ -99,6 +187,7 @@ app = luna.new_web_app({
   on_upgrade = on_upgrade,
   origins = origins,
 })
+own_origins = list_own_origins(app.tls and "https" or "http", app.port)
 
 -- Where a browser on this machine finds the page ("*" and the like: this machine's loopback).
 local function page_url()

@@ -23,6 +23,7 @@ enum LunaResult
   LUNA_RESULT_DNS = 10,
   LUNA_RESULT_PROTOCOL = 11,
   LUNA_RESULT_REFUSED = 12,
+  LUNA_RESULT_SUBPROTOCOL = 13,
 };
 typedef uint32_t LunaResult;
 
@@ -174,6 +175,8 @@ const char *cluster_redis;
 
 const char *luna_last_error(void);
 
+LunaResult luna_last_result(void);
+
 const char *luna_result_name(uint32_t code);
 
 const char *luna_version(void);
@@ -223,7 +226,8 @@ LunaResult luna_app_free(struct LunaApp *app);
 
 LunaResult luna_client_config_default(struct LunaClientConfig *config);
 
-struct LunaApp *luna_client_connect(const struct LunaClientConfig *config, uint64_t *out_conn);
+struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
+                                    uint64_t *out_conn);
 
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
@@ -323,6 +327,10 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
+
+LunaResult luna_signals_catch(uint8_t enable);
+
+int32_t luna_signal_take(void);
 ]]
 
 return true

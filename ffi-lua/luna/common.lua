@@ -67,6 +67,22 @@ end
 local describe = M.describe
 
 
+-- Strings without a length cross the C ABI NUL-terminated: a NUL would cut them there.
+-- Header lines also end at CR or LF. What is wrong with header `name: value`, or nil.
+local TOKEN = "^[%w!#$%%&'*+.^_`|~-]+$"
+function M.header_problem(name, value)
+  if type(name) ~= "string" or not name:find(TOKEN) then
+    return format("header name %s is not a token", describe(name))
+  elseif type(value) ~= "string" and type(value) ~= "number" then
+    return format("header '%s' must be a string, got %s", name, describe(value))
+  elseif tostring(value):find("%z") then
+    return format("header '%s' contains a NUL byte", name)
+  elseif tostring(value):find("[\r\n]") then
+    return format("header '%s' contains a line break (CR or LF)", name)
+  end
+end
+
+
 -------------------------------------------------------------------------------
 -- The error policy
 
@@ -125,8 +141,38 @@ end
 local result = M.result
 
 
+-- Result codes in words, for error messages (LUNA_RESULT_* are names for C programmers).
+local WORDS = {
+  [tonumber(C.LUNA_RESULT_CLOSED)] = "closed",
+  [tonumber(C.LUNA_RESULT_INVALID_ARGUMENT)] = "invalid argument",
+  [tonumber(C.LUNA_RESULT_BACKPRESSURE)] = "backpressure",
+  [tonumber(C.LUNA_RESULT_TLS)] = "TLS failure",
+  [tonumber(C.LUNA_RESULT_IO)] = "I/O error",
+  [tonumber(C.LUNA_RESULT_TIMEOUT)] = "timeout",
+  [tonumber(C.LUNA_RESULT_UNSUPPORTED)] = "not supported by this build",
+  [tonumber(C.LUNA_RESULT_INTERNAL)] = "internal error",
+  [tonumber(C.LUNA_RESULT_INVALID_UTF8)] = "invalid UTF-8",
+  [tonumber(C.LUNA_RESULT_DNS)] = "host not found (DNS)",
+  [tonumber(C.LUNA_RESULT_PROTOCOL)] = "protocol error",
+  [tonumber(C.LUNA_RESULT_REFUSED)] = "connection refused",
+  [tonumber(C.LUNA_RESULT_SUBPROTOCOL)] = "subprotocol not accepted",
+}
+
+
+function M.words(rc)
+  return WORDS[tonumber(rc)] or format("error %d", tonumber(rc))
+end
+
+
+-- Whether a failure code means the caller passed something unusable (raised even with
+-- no_errors), not that something failed at run time.
+function M.is_misuse(rc)
+  return rc == INVALID_ARGUMENT or rc == INVALID_UTF8
+end
+
+
 -- A constructor's runtime failure: nil, msg with no_errors (after error_handler), else raised
--- at the caller of the module function.
+-- at the caller of the module function (which must not tail-call this).
 function M.fail_new(config, msg)
   if config.no_errors then
     if config.error_handler then
@@ -144,23 +190,39 @@ end
 -- `who`, they raise at its caller.
 
 
-local function payload(data, who)
-  if type(data) == "number" then
+-- Misuse of method `who`: raised at the line that called the method. Every entry point
+-- (send, publish, broadcast, subscribe, close) reaches it the same way, user code -> the
+-- method -> the function that checks -> here, so one level fits them all.
+local ARGUMENT_LEVEL = 4
+function M.bad_argument(who, what, expected, got)
+  error(format("%s: %s must be %s, got %s", who, what, expected, describe(got)), ARGUMENT_LEVEL)
+end
+
+
+local bad_argument = M.bad_argument
+
+
+-- A message payload as the C ABI takes it (numbers are converted), or nil.
+local function payload(data)
+  if type(data) == "string" then
+    return data
+  elseif type(data) == "number" then
     return tostring(data)
   end
-  error(format("%s: data must be a string, got %s", who, describe(data)), 4)
 end
 
 
 -- Sends on connection `id` of `app` (whose handle is nil once it is gone).
 function M.send(app, id, data, opcode, who)
-  if type(data) ~= "string" then
-    data = payload(data, who)
+  local bytes = payload(data)
+  if not bytes then
+    bad_argument(who, "data", "a string", data)
   end
+  data = bytes
   if opcode == nil then
     opcode = TEXT
   elseif type(opcode) ~= "number" then
-    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 2)
+    bad_argument(who, "opcode", "a number", opcode)
   end
   local handle = app._handle
   if handle == nil then
@@ -179,15 +241,17 @@ end
 -- returns how many connections accepted it.
 function M.publish(app, except, topic, data, opcode, who)
   if type(topic) ~= "string" then
-    error(format("%s: topic must be a string, got %s", who, describe(topic)), 3)
+    bad_argument(who, "topic", "a string", topic)
   end
-  if type(data) ~= "string" then
-    data = payload(data, who)
+  local bytes = payload(data)
+  if not bytes then
+    bad_argument(who, "data", "a string", data)
   end
+  data = bytes
   if opcode == nil then
     opcode = TEXT
   elseif type(opcode) ~= "number" then
-    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
+    bad_argument(who, "opcode", "a number", opcode)
   end
   local handle = app._handle
   if handle == nil or app.removed then
@@ -212,9 +276,9 @@ function M.close(app, id, code, reason, who)
   code = code == nil and 1000 or code
   reason = reason == nil and "" or reason
   if type(code) ~= "number" or code ~= floor(code) then
-    error(format("%s: code must be an integer, got %s", who, describe(code)), 3)
+    bad_argument(who, "code", "an integer", code)
   elseif type(reason) ~= "string" then
-    error(format("%s: reason must be a string, got %s", who, describe(reason)), 3)
+    bad_argument(who, "reason", "a string", reason)
   end
   if app._handle == nil then
     return true
@@ -272,6 +336,14 @@ function M.checker(who)
         error(format("%s: unknown key '%s'", who, tostring(key)), 0)
       end
     end
+  end
+
+  -- A config string that crosses the C ABI NUL-terminated.
+  function c.c_string(key, v)
+    if type(v) == "string" and v:find("%z") then
+      c.bad(key, "a string without NUL bytes", v)
+    end
+    return v
   end
 
   function c.opt_type(config, key, t)
@@ -541,10 +613,37 @@ function Loop:wait(timeout)
 end
 
 
-function Loop:run()
-  while #self.order > 0 do
-    self:wait(1)
+local SIGNAL_NAMES = { [2] = "SIGINT", [15] = "SIGTERM" }
+
+
+local function run_until_signal(loop, catching)
+  while #loop.order > 0 do
+    -- Without caught signals, a slice lets the interpreter's Ctrl-C handler run now and then.
+    loop:wait(not catching and 1 or nil)
+    local signal = catching and C.luna_signal_take() or 0
+    if signal ~= 0 then
+      return signal
+    end
   end
+end
+
+
+-- Loops until every app is gone. Where the library catches signals (Unix), SIGINT and
+-- SIGTERM end it at once and quietly: `stop()` closes every app (1001), then run returns the
+-- signal's name. Errors from update pass through, with the signals given back first.
+function Loop:run(stop)
+  local catching = C.luna_signals_catch(1) == OK
+  local ok, signal = pcall(run_until_signal, self, catching)
+  if ok and signal then
+    ok, signal = pcall(stop), SIGNAL_NAMES[signal] or format("signal %d", signal)
+  end
+  if catching then
+    C.luna_signals_catch(0)
+  end
+  if not ok then
+    error(signal, 0)
+  end
+  return signal
 end
 
 

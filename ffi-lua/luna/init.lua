@@ -11,9 +11,9 @@ local type, tostring, tonumber, pairs, ipairs, next = type, tostring, tonumber, 
 local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
 local traceback = debug.traceback
 local format, sort = string.format, table.sort
-local stderr = io.stderr
 local describe, last_error, result = common.describe, common.last_error, common.result
 local log, report, call_error_handler = common.log, common.report, common.call_error_handler
+local header_problem, bad_argument = common.header_problem, common.bad_argument
 local send, close, publish = common.send, common.close, common.publish
 
 local OK = C.LUNA_RESULT_OK
@@ -166,7 +166,7 @@ end
 -- Subscribes or unsubscribes (`fn`) ws: true when that changed something, false when not.
 local function change_subscription(ws, fn, topic, who)
   if type(topic) ~= "string" then
-    error(format("%s: topic must be a string, got %s", who, describe(topic)), 3)
+    bad_argument(who, "topic", "a string", topic)
   end
   local app = ws.app
   if app._handle == nil then
@@ -443,22 +443,29 @@ local function on_error(app, ev)
     end
     return
   end
-  report(app, format("%s: %s", ffi_string(C.luna_result_name(ev.code)), msg))
+  report(app, format("%s: %s", common.words(ev.code), msg))
 end
 
 
--- "Name: value" lines for the C call from a table name -> value (or -> list of values).
+-- "Name: value" lines for the C call from a table name -> value (or -> list of values):
+-- list, count, lines (keep them alive); or nil, nil, what is wrong. The lines cross as C
+-- strings, so a NUL or a line break in a value (say from luna.parse_query) is refused, never
+-- cut.
 local function header_lines(headers)
   if headers == nil then
     return nil, 0
   elseif type(headers) ~= "table" then
-    return nil, -1
+    return nil, nil, "headers must be a table, got " .. describe(headers)
   end
   local lines = {}
   for name, value in pairs(headers) do
     local values = type(value) == "table" and value or { value }
     for _, v in ipairs(values) do
-      lines[#lines + 1] = tostring(name) .. ": " .. tostring(v)
+      local problem = header_problem(name, v)
+      if problem then
+        return nil, nil, problem
+      end
+      lines[#lines + 1] = name .. ": " .. tostring(v)
     end
   end
   local list = ffi_new("const char*[?]", #lines + 1)
@@ -485,8 +492,8 @@ local function answer_upgrade(app, id, req, verdict, a, b, c)
       return upgrade_failed(app, id, "protocol must be a string, got " .. describe(protocol))
     end
     local list, count, anchor = header_lines(opts.headers)
-    if count < 0 then
-      return upgrade_failed(app, id, "headers must be a table, got " .. describe(opts.headers))
+    if not count then
+      return upgrade_failed(app, id, anchor)
     end
     local rc = C.luna_upgrade_accept(app._handle, id, protocol, protocol and #protocol or 0, list, count)
     if rc == OK then
@@ -501,9 +508,11 @@ local function answer_upgrade(app, id, req, verdict, a, b, c)
     local status = a == nil and 403 or a
     local body = b == nil and "" or tostring(b)
     local list, count, anchor = header_lines(c)
-    if type(status) ~= "number" or count < 0 then
+    if type(status) ~= "number" then
       return upgrade_failed(app, id, "a refusal is false, status, body, headers; got status "
-        .. describe(status) .. " and headers " .. describe(c))
+        .. describe(status))
+    elseif not count then
+      return upgrade_failed(app, id, anchor)
     end
     local rc = C.luna_upgrade_reject(app._handle, id, status, list, count, body, #body)
     if rc == INVALID then
@@ -553,8 +562,8 @@ local function on_http(app, ev)
   end
   body = body == nil and "" or tostring(body)
   local list, count, anchor = header_lines(headers)
-  if not problem and count < 0 then
-    problem = "headers must be a table, got " .. describe(headers)
+  if not problem and not count then
+    problem = anchor
   end
   if not problem then
     local rc = C.luna_http_respond(app._handle, id, status, list, count, body, #body)
@@ -614,6 +623,7 @@ for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
 local check = common.checker("luna.new_web_app")
 local bad, opt_type, integer, millis = check.bad, check.opt_type, check.integer, check.millis
+local c_string = check.c_string
 
 
 -- Types only: the library checks the names themselves (RFC 6455 tokens).
@@ -628,6 +638,7 @@ local function check_protocols(protocols)
     elseif type(handler) ~= "function" then
       bad("protocols." .. name, "a handler function", handler)
     end
+    c_string("protocols", name)
     if name ~= "default" then names[#names + 1] = name end
   end
   if not next(protocols) then
@@ -653,6 +664,9 @@ local function check_ssl(ssl)
   if ssl.password ~= nil and type(ssl.password) ~= "string" then
     bad("ssl.password", "a string", ssl.password)
   end
+  c_string("ssl.key", ssl.key)
+  c_string("ssl.cert", cert)
+  c_string("ssl.password", ssl.password)
   return ssl
 end
 
@@ -668,6 +682,7 @@ local function check_list(list, key, example)
     if type(item) ~= "string" or item == "" then
       bad(key .. "[" .. i .. "]", "a non-empty string", item)
     end
+    c_string(key .. "[" .. i .. "]", item)
   end
   return list
 end
@@ -693,7 +708,7 @@ local function check_static(static)
   if static == nil then
     return nil
   elseif type(static) == "string" and static ~= "" then
-    return static, nil, nil
+    return c_string("static", static), nil, nil
   elseif type(static) ~= "table" then
     bad("static", "a directory path, or a table { root = path, index = file name, cache = Cache-Control }", static)
   end
@@ -706,7 +721,8 @@ local function check_static(static)
   if static.cache ~= nil and type(static.cache) ~= "string" then
     bad("static.cache", "a Cache-Control value string", static.cache)
   end
-  return static.root, static.index, static.cache
+  return c_string("static.root", static.root), c_string("static.index", static.index),
+    c_string("static.cache", static.cache)
 end
 
 
@@ -729,7 +745,7 @@ local function check_cluster(cluster)
   if cluster.prefix ~= nil and type(cluster.prefix) ~= "string" then
     bad("cluster.prefix", "a string", cluster.prefix)
   end
-  return cluster.redis, cluster.prefix
+  return c_string("cluster.redis", cluster.redis), c_string("cluster.prefix", cluster.prefix)
 end
 
 
@@ -737,6 +753,7 @@ local function validate(config)
   check.known(config, KNOWN)
   if type(config.name) ~= "string" or config.name == "" then bad("name", "a non-empty string", config.name) end
   if type(config.host) ~= "string" or config.host == "" then bad("host", "a non-empty string", config.host) end
+  c_string("host", config.host)
   integer(config, "port", 0, 65535, nil)
   if config.port == nil then bad("port", "an integer 0..65535", nil) end
   opt_type(config, "debug", "boolean")
@@ -765,8 +782,9 @@ local function c_config(config, names)
   check.limits(config, cfg)
   cfg.max_connections = integer(config, "max_connections", 0, 4294967295, cfg.max_connections)
   cfg.handshake_timeout_ms = millis(config, "handshake_timeout", cfg.handshake_timeout_ms)
+  -- A library built without TLS refuses these (LUNA_RESULT_UNSUPPORTED): no silent ws://.
   local ssl = config.ssl
-  if ssl and luna.has_tls then
+  if ssl then
     cfg.tls_cert_file = ssl.cert or ssl.certificate
     cfg.tls_key_file = ssl.key
     cfg.tls_key_password = ssl.password
@@ -792,7 +810,8 @@ local function c_config(config, names)
   if config.metrics_token and not config.metrics then
     bad("metrics_token", "given only with 'metrics' (the path it protects)", config.metrics_token)
   end
-  cfg.metrics_path, cfg.metrics_token = config.metrics, config.metrics_token
+  cfg.metrics_path = c_string("metrics", config.metrics)
+  cfg.metrics_token = c_string("metrics_token", config.metrics_token)
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
   -- The strings must outlive luna_server_new: keep them reachable with the struct.
@@ -832,22 +851,25 @@ function luna.new_web_app(config)
     error(cfg, 2)
   end
   if apps[config.name] then
-    return common.fail_new(config, format("luna.new_web_app: an app named %q already exists", config.name))
-  end
-  if config.ssl and not luna.has_tls then
-    stderr:write(format("[luna %s] warning: this libluna was built without TLS; 'ssl' is ignored "
-      .. "and plain ws:// (not wss://) is served\n", config.name))
+    local msg = format("luna.new_web_app: an app named %q already exists", config.name)
+    local none, err = common.fail_new(config, msg)
+    return none, err
   end
   local handle = C.luna_server_new(cfg)
   anchors[#anchors + 1] = cfg
   if handle == nil then
-    return common.fail_new(config, format("luna.new_web_app: cannot start %q on %s port %d: %s",
-      config.name, config.host, config.port, last_error()))
+    local msg = format("luna.new_web_app: cannot start %q on %s port %d: %s",
+      config.name, config.host, config.port, last_error())
+    if common.is_misuse(C.luna_last_result()) then
+      error(msg, 2)
+    end
+    local none, err = common.fail_new(config, msg)
+    return none, err
   end
   local app = make_app(config, handle)
   apps[app.name] = app
   loop:add(app)
-  app.tls = (config.ssl and luna.has_tls) and true or false
+  app.tls = config.ssl ~= nil
   log(app, format("listening on %s port %d (%s)", app.host, app.port, app.tls and "wss://" or "ws://"))
   return app
 end
@@ -895,9 +917,9 @@ end
 
 function App:_broadcast(data, opcode, group, who)
   if type(data) ~= "string" and type(data) ~= "number" then
-    error(format("%s: data must be a string, got %s", who, describe(data)), 3)
+    bad_argument(who, "data", "a string", data)
   elseif opcode ~= nil and type(opcode) ~= "number" then
-    error(format("%s: opcode must be a number, got %s", who, describe(opcode)), 3)
+    bad_argument(who, "opcode", "a number", opcode)
   end
   if self.removed then
     return nil, "closed"
@@ -998,8 +1020,10 @@ function luna.wait(timeout)
 end
 
 
+-- Returns nil once every app is removed, or "SIGINT" / "SIGTERM" when one of them stopped it
+-- (every app was then removed, its connections closed with 1001).
 function luna.run()
-  loop:run()
+  return loop:run(luna.close)
 end
 
 

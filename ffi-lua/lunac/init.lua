@@ -35,12 +35,10 @@ local loop             -- common.new_loop, made once the event handlers exist
 local App = {}
 App.__index = App
 
--- What a failed connection's ERROR class means, for the error message.
+-- What a failed connection's ERROR code means, for the error message; other codes as
+-- common.words says them.
 local FAILURE = {
-  [tonumber(C.LUNA_RESULT_REFUSED)] = "connection refused",
-  [tonumber(C.LUNA_RESULT_DNS)] = "host not found (DNS)",
   [tonumber(C.LUNA_RESULT_TIMEOUT)] = "connect timeout",
-  [tonumber(C.LUNA_RESULT_TLS)] = "TLS failure",
   [tonumber(C.LUNA_RESULT_IO)] = "connection lost during the handshake",
   [tonumber(C.LUNA_RESULT_PROTOCOL)] = "handshake failed",
 }
@@ -126,13 +124,12 @@ local function on_close(app, ev)
 end
 
 
-local function failure_kind(ev, msg)
+-- Which failure, by the ERROR event's code and HTTP status.
+local function failure_kind(ev)
   if ev.http_status ~= 0 then
     return format("HTTP status %d", ev.http_status)
-  elseif msg:find("subprotocol", 1, true) then
-    return "subprotocol not accepted"
   end
-  return FAILURE[tonumber(ev.code)] or ffi_string(C.luna_result_name(ev.code))
+  return FAILURE[tonumber(ev.code)] or common.words(ev.code)
 end
 
 
@@ -140,10 +137,10 @@ local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if not app._opened then
     app.http_status = ev.http_status ~= 0 and ev.http_status or nil
-    app.failure = failure_kind(ev, msg)
+    app.failure = failure_kind(ev)
     msg = format("%s: connection failed: %s (%s)", app.name, app.failure, msg)
   else
-    msg = format("%s: %s: %s", app.name, ffi_string(C.luna_result_name(ev.code)), msg)
+    msg = format("%s: %s: %s", app.name, common.words(ev.code), msg)
   end
   log(app, msg)
   report(app, msg)
@@ -197,10 +194,11 @@ local function check_protocol(protocol)
   local list = type(protocol) == "table" and protocol or { protocol }
   local names = {}
   for i, name in ipairs(list) do
+    local key = type(protocol) == "table" and "protocol[" .. i .. "]" or "protocol"
     if type(name) ~= "string" then
-      check.bad(type(protocol) == "table" and "protocol[" .. i .. "]" or "protocol",
-        "a subprotocol name (a string)", name)
+      check.bad(key, "a subprotocol name (a string)", name)
     end
+    check.c_string(key, name)
     names[i] = name
   end
   if type(protocol) ~= "string" and (type(protocol) ~= "table" or #names == 0) then
@@ -220,10 +218,9 @@ local function check_headers(headers)
   end
   local lines = {}
   for name, value in pairs(headers) do
-    if type(name) ~= "string" or not name:find("^[%w!#$%%&'*+.^_`|~-]+$") then
-      check.bad("headers", "keyed by header names", name)
-    elseif (type(value) ~= "string" and type(value) ~= "number") or tostring(value):find("[\r\n%z]") then
-      check.bad("headers." .. name, "a string without line breaks", value)
+    local problem = common.header_problem(name, value)
+    if problem then
+      check.fail("'headers': " .. problem)
     end
     lines[#lines + 1] = name .. ": " .. tostring(value)
   end
@@ -236,6 +233,7 @@ local function readable(key, path)
   if type(path) ~= "string" then
     check.bad(key, "a file path string", path)
   end
+  check.c_string(key, path)
   local f, err = open(path, "rb")
   if not f then
     check.fail(format("'%s': cannot read %s", key, err))
@@ -286,6 +284,7 @@ local function prepare(config)
   if type(config.url) ~= "string" then
     check.bad("url", "a ws:// or wss:// URL string", config.url)
   end
+  check.c_string("url", config.url)
   if config.name ~= nil and (type(config.name) ~= "string" or config.name == "") then
     check.bad("name", "a non-empty string", config.name)
   end
@@ -321,15 +320,22 @@ function lunac.connect_to_web_app(config)
   end
   local name = config.name or config.url
   if apps[name] then
-    return common.fail_new(config, format("%s: a client named %q already exists", WHO, name))
+    local msg = format("%s: a client named %q already exists", WHO, name)
+    local none, err = common.fail_new(config, msg)
+    return none, err
   end
   local handle = C.luna_client_connect(cfg, conn_out)
   anchors[#anchors + 1] = cfg
   if handle == nil then
-    -- Everything luna_client_connect checks is the config (the URL, subprotocol names,
-    -- headers, certificate files): misuse, raised at the call. Network failures come later,
-    -- as events.
-    error(format("%s: cannot connect to %q: %s", WHO, config.url, last_error()), 2)
+    -- A bad config (the URL, subprotocol names, headers) is misuse, raised at the call; a
+    -- client certificate that does not load, or wss:// without TLS, is a runtime failure.
+    -- Network failures come later, as events.
+    local msg = format("%s: cannot connect to %q: %s", WHO, config.url, last_error())
+    if common.is_misuse(C.luna_last_result()) then
+      error(msg, 2)
+    end
+    local none, err = common.fail_new(config, msg)
+    return none, err
   end
   local app = setmetatable({
     name = name, url = config.url, opcodes = opcodes, state = "connecting", protocol = nil,
@@ -355,12 +361,13 @@ local function resolve(app_or_name, who)
 end
 
 
--- Starts the closing handshake of app (if it is not closed yet) and marks it for removal.
-local function start_disconnect(app)
+-- Starts the closing handshake of app (if it is not closed yet, with `code`, default 1000)
+-- and marks it for removal.
+local function start_disconnect(app, code)
   unlist(app)
   app.removed = true
   if app.state == "connecting" or app.state == "open" then
-    close(app, app.id, 1000, "", "lunac.disconnect_to_web_app")
+    close(app, app.id, code or 1000, "", "lunac.disconnect_to_web_app")
     app.state = "closing"
   end
 end
@@ -379,13 +386,18 @@ function lunac.disconnect_to_web_app(app_or_name)
 end
 
 
-function lunac.close()
+local function close_all(code)
   local list = loop:list()
   -- Every closing handshake starts first, so they run side by side.
-  for _, app in ipairs(list) do start_disconnect(app) end
+  for _, app in ipairs(list) do start_disconnect(app, code) end
   for _, app in ipairs(list) do
     if not app._dispatching then finish_disconnect(app) end
   end
+end
+
+
+function lunac.close()
+  close_all(1000)
 end
 
 
@@ -429,8 +441,10 @@ function lunac.wait(timeout)
 end
 
 
+-- Returns nil once every client has closed, or "SIGINT" / "SIGTERM" when one of them stopped
+-- it (every client was then disconnected with 1001).
 function lunac.run()
-  loop:run()
+  return loop:run(function() close_all(1001) end)
 end
 
 

@@ -206,7 +206,8 @@ fn timeout(ms: i32) -> Option<Duration> {
 /// (LUNA_RESULT_TIMEOUT); a negative timeout waits forever. It does not consume events.
 /// It first writes what the last batch sent (see `luna_conn_send`). With the environment
 /// variable LUNA_WAIT_SPIN_US=N it checks for events for up to N µs before the thread
-/// sleeps: lower latency for more CPU (opt-in).
+/// sleeps: lower latency for more CPU (opt-in). A signal caught after `luna_signals_catch`
+/// ends it at once, with LUNA_RESULT_OK.
 #[no_mangle]
 pub extern "C" fn luna_app_wait(app: *mut LunaApp, timeout_ms: i32) -> LunaResult {
     guard(|| {

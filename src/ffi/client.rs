@@ -61,7 +61,7 @@ pub struct LunaClientConfig {
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
     /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
     /// content, and about 230 KiB per connection). Anything else fails with
-    /// LUNA_RESULT_INVALID.
+    /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
@@ -103,10 +103,13 @@ pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> L
 
 /// Starts a client app and returns at once; the connection is made in the background and
 /// reported by an OPEN event, or by an ERROR event (which failure: LUNA_RESULT_DNS, _REFUSED,
-/// _TIMEOUT, _TLS, _PROTOCOL with `http_status` for an HTTP answer other than 101) followed
-/// by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
+/// _TIMEOUT, _TLS, _IO, _SUBPROTOCOL, _PROTOCOL with `http_status` for an HTTP answer other
+/// than 101) followed by CLOSE 1006. `out_conn` (may be NULL) receives the connection's id, usable with
 /// `luna_conn_send` at once: messages sent before OPEN are queued and sent in order.
-/// Returns NULL on a bad config (`luna_last_error` says why).
+/// Returns NULL when it cannot start; `luna_last_result` gives the code and
+/// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+/// config or URL, LUNA_RESULT_TLS for a client certificate that cannot be loaded,
+/// LUNA_RESULT_UNSUPPORTED for wss:// in a build without TLS.
 #[no_mangle]
 pub extern "C" fn luna_client_connect(
     config: *const LunaClientConfig,

@@ -196,8 +196,13 @@ pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: 
 }
 
 /// The opening handshake request of a server connection, as `luna_conn_request` gives it.
-/// Not NUL-terminated; the pointers stay valid until the `luna_app_poll` that returns the
-/// connection's CLOSE event (or `luna_app_free`).
+/// Not NUL-terminated. Read from an OPEN event, the pointers stay valid until the
+/// `luna_app_poll` that returns the connection's CLOSE event (or `luna_app_free`). Read from
+/// an UPGRADE or HTTP event, they stay valid until the first `luna_app_poll` on the app after
+/// the request was answered (`luna_upgrade_accept`, `luna_upgrade_reject`,
+/// `luna_http_respond`) or given up (handshake timeout, client gone), or `luna_app_free`: a
+/// refused or timed-out handshake and an answered HTTP request get no CLOSE event. Copy what
+/// must outlive the batch in which you answer.
 #[repr(C)]
 pub struct LunaRequest {
     /// "GET".
@@ -226,9 +231,11 @@ pub struct LunaHeader {
     pub value_len: usize,
 }
 
-/// The handshake request of server connection `conn`: readable from its UPGRADE event (see
-/// `upgrade_events`) or its OPEN event until the poll that returns its CLOSE. A client
-/// connection has none: LUNA_RESULT_INVALID_ARGUMENT.
+/// The handshake request of server connection `conn`: readable from its UPGRADE or HTTP
+/// event (see `upgrade_events`, `http_events`) until the first poll after it was answered or
+/// timed out, and from its OPEN event until the poll that returns its CLOSE (`LunaRequest`
+/// says how long the pointers live).
+/// A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn luna_conn_request(
     app: *mut LunaApp,

@@ -12,8 +12,9 @@ mod conn;
 mod event;
 mod result;
 mod server;
+mod signal;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,6 +32,7 @@ pub use conn::*;
 pub use event::{LunaEvent, LunaEventKind, LunaOpcode};
 pub use result::LunaResult;
 pub use server::*;
+pub use signal::*;
 
 /// Undelivered message bytes per app before its connections pause reading (for tests; the
 /// C API documents the figure on `luna_app_poll`).
@@ -44,11 +46,13 @@ pub struct LunaApp {
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_RESULT: Cell<LunaResult> = const { Cell::new(LunaResult::Ok) };
 }
 
-fn set_last_error(message: &str) {
+fn set_last_error(code: LunaResult, message: &str) {
     let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
     LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    LAST_RESULT.with(|slot| slot.set(code));
 }
 
 /// Runs `f` behind the panic boundary and turns its outcome into a result code.
@@ -56,14 +60,13 @@ fn guard(f: impl FnOnce() -> Result<()>) -> LunaResult {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => LunaResult::Ok,
         Ok(Err(err)) => {
-            set_last_error(&err.message);
-            LunaResult::from(err.kind)
+            let code = LunaResult::from(err.kind);
+            set_last_error(code, &err.message);
+            code
         }
         Err(panic) => {
-            set_last_error(&format!(
-                "internal error (caught panic): {}",
-                panic_message(&panic)
-            ));
+            let message = format!("internal error (caught panic): {}", panic_message(&panic));
+            set_last_error(LunaResult::Internal, &message);
             LunaResult::Internal
         }
     }
@@ -185,6 +188,15 @@ fn write_count(out_count: *mut usize, count: usize) -> Result<()> {
 #[no_mangle]
 pub extern "C" fn luna_last_error() -> *const c_char {
     LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// The result code of the last failed luna call on this thread (LUNA_RESULT_OK if none
+/// failed yet), set together with `luna_last_error`'s message. It tells why a call that
+/// returns a handle, `luna_server_new` or `luna_client_connect`, returned NULL: for example
+/// LUNA_RESULT_INVALID_ARGUMENT for a bad config, LUNA_RESULT_IO for a port in use.
+#[no_mangle]
+pub extern "C" fn luna_last_result() -> LunaResult {
+    LAST_RESULT.with(Cell::get)
 }
 
 /// A static name for a result code, such as "LUNA_RESULT_CLOSED"; never NULL.

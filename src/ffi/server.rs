@@ -118,7 +118,7 @@ pub struct LunaServerConfig {
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
     /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
     /// content, and about 230 KiB per connection). Anything else fails with
-    /// LUNA_RESULT_INVALID.
+    /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
@@ -224,8 +224,11 @@ fn descriptor_limit() -> Option<u64> {
     None
 }
 
-/// Starts a server app. Returns NULL on failure (bad config, port in use, unresolvable
-/// host); `luna_last_error` says why. When it returns, the port is bound.
+/// Starts a server app. Returns NULL on failure; `luna_last_result` gives the code and
+/// `luna_last_error` says why: LUNA_RESULT_INVALID_ARGUMENT (or _INVALID_UTF8) for a bad
+/// config, LUNA_RESULT_UNSUPPORTED for TLS in a build without it, and runtime failures such as
+/// LUNA_RESULT_IO (port in use), _DNS (unresolvable host) or _TLS (a broken certificate).
+/// When it returns an app, the port is bound.
 #[no_mangle]
 pub extern "C" fn luna_server_new(config: *const LunaServerConfig) -> *mut LunaApp {
     let mut app = std::ptr::null_mut();

@@ -6,12 +6,13 @@
 // close with 4001 "bye", which reaches the page's onclose; the other page sees it leave.
 // Names: without one the page shows its name form; joining with it (?name=) the Set-Cookie
 // of the 101 answer reaches the browser (context.cookies() and document.cookie), and a later
-// visit without ?name= joins under the cookie's name (on_upgrade reads the cookie header).
-// Origins: both servers list only their own origin; a page from another origin (a third
-// chat server's, without `origins`) fails to connect (error, then close 1006; the browser
-// logs the 403 and the server answers a handshake with that Origin 403), while a page of
-// the first server connects to that third server (the refusal is the list's, not the
-// browser's).
+// visit without ?name= joins under the cookie's name (on_upgrade reads the cookie header);
+// a second tab with the same cookie, while the first is open, joins as carol2.
+// Origins: both servers run without ORIGINS, so they accept only their own page; a page from
+// another origin (a third chat server's) fails to connect (error, then close 1006; the
+// browser logs the 403 and the server answers a handshake with that Origin 403), while a
+// page of the first server connects to that third server, whose ORIGINS lists it (the
+// refusal is the server's, not the browser's).
 // usage: node chat_in_chromium.cjs WS_PORT WSS_PORT OPEN_PORT REPO [SCREENSHOT].
 // Prints "N passed, M failed".
 const http = require("http");
@@ -70,15 +71,26 @@ async function names(browser, t, page_url) {
           !!c && c.value === "carol" && c.path === "/" && c.sameSite === "Strict", JSON.stringify(cookies));
     check(t("document.cookie has the name"), (await p.evaluate(() => document.cookie)).includes("name=carol"));
 
+    // A second tab sends the same cookie while the first is open: it gets a name of its own.
     const later = await ctx.newPage();
     await later.goto(page_url);
-    await wait_for(later, t("a later visit joins by the cookie"),
+    await wait_for(later, t("a second tab joins by the cookie, under a name of its own"),
       () => document.getElementById("status").textContent.startsWith("connected") &&
-        document.getElementById("log").textContent.includes("* carol joined"));
-    const [url, form, me] = await later.evaluate(() =>
-      [ws.url, document.getElementById("who").hidden, document.getElementById("me").textContent]);
-    check(t("that visit's URL has no name, the page knows it"), !url.includes("name=") && form && me === "you are carol",
-          JSON.stringify([url, form, me]));
+        document.getElementById("log").textContent.includes("* carol2 joined") &&
+        document.getElementById("me").textContent === "you are carol2");
+    const [url, form] = await later.evaluate(() => [ws.url, document.getElementById("who").hidden]);
+    check(t("that tab's URL has no name and it shows no name form"), !url.includes("name=") && form,
+          JSON.stringify([url, form]));
+    await p.close();
+    await wait_for(later, t("the second tab sees the first leave"),
+      () => document.getElementById("log").textContent.includes("* carol left"));
+    // With the first tab gone, a later visit joins by the cookie as carol again.
+    const again = await ctx.newPage();
+    await again.goto(page_url);
+    await wait_for(again, t("a later visit joins by the cookie"),
+      () => document.getElementById("status").textContent.startsWith("connected") &&
+        document.getElementById("log").textContent.includes("* carol joined") &&
+        document.getElementById("me").textContent === "you are carol");
   } finally {
     await ctx.close();
   }
@@ -102,7 +114,7 @@ async function origins(browser, t, scheme, port, page_url) {
     const own_page = await browser.newPage();
     await own_page.goto(page_url);
     const ok = await attempt(own_page, `ws://127.0.0.1:${open_port}/chat`);
-    check(t("a cross-origin page connects to a server without origins"), ok.open === true, JSON.stringify(ok));
+    check(t("a cross-origin page connects to a server whose ORIGINS lists it"), ok.open === true, JSON.stringify(ok));
     await own_page.close();
   }
   await other.close();

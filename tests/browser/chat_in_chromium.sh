@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real browser: headless Chromium (Debian's) driven by playwright-core uses the chat demo,
 # over ws:// and over wss:// (a certificate made here with openssl, valid for a day), and a
-# page of another origin (a third chat server's) that those servers refuse.
+# page of another origin (a third chat server's) that those servers refuse by default.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium missing (run tests/setup.sh)"; exit 1; }
@@ -29,12 +29,13 @@ start_server() {
     grep -q "listening on wss*://127\.0\.0\.1:$port " "$tmp/$name.log" ||
         { echo "FAIL: $name chat server did not start on $port"; cat "$tmp/$name.log"; exit 1; }
 }
-# ws:// and wss:// servers that accept only pages of their own origin, and one with no
-# `origins` on another port: its page is the "other origin" the first two refuse.
+# ws:// and wss:// servers without ORIGINS (so they accept only pages of their own origin),
+# and one on another port whose ORIGINS lists its own page and the ws:// server's: its page
+# is the "other origin" the first two refuse.
 ws_port=$(free_port); wss_port=$(free_port); open_port=$(free_port)
-ORIGINS="http://127.0.0.1:$ws_port" start_server plain "$ws_port"
-ORIGINS="https://127.0.0.1:$wss_port" start_server tls "$wss_port" "$tmp/cert.pem" "$tmp/key.pem"
-start_server open "$open_port"
+start_server plain "$ws_port"
+start_server tls "$wss_port" "$tmp/cert.pem" "$tmp/key.pem"
+ORIGINS="http://127.0.0.1:$open_port,http://127.0.0.1:$ws_port" start_server open "$open_port"
 
 NODE_PATH="$PWD/build/node/node_modules" timeout 190 \
     node tests/browser/chat_in_chromium.cjs "$ws_port" "$wss_port" "$open_port" "$PWD" "${SCREENSHOT:-}"

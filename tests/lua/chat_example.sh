@@ -6,7 +6,11 @@
 # called ann too, ?name= wins over the cookie, and a name that is not a plain word is
 # ignored (guestN); two clients with subprotocol "chat" both receive every message. HOST=
 # picks the address it listens on; ORIGINS= lists the browser origins it accepts (403 for
-# the others, clients without Origin accepted).
+# the others, clients without Origin accepted). Without ORIGINS only its own page's origin
+# connects (127.0.0.1 or localhost): another origin gets 403. A "/nick" with a bad name is
+# refused as a bad name on joining is; a message's line breaks arrive as spaces; two
+# connections with the same cookie get different names, and a taken name cannot be taken
+# by "/nick".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 command -v luajit >/dev/null || { echo "chat_example: luajit is not installed" >&2; exit 1; }
@@ -34,6 +38,7 @@ timeout 20 $py - "$port" <<'PY' || exit 1
 import http.client, sys, warnings
 warnings.simplefilter("ignore")
 from websockets.sync.client import connect
+from websockets.exceptions import InvalidStatus
 page = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
 page.request("GET", "/")
 r = page.getresponse()
@@ -42,9 +47,10 @@ assert r.status == 200 and "<h1>luna chat</h1>" in body, (r.status, body[:200])
 assert r.getheader("Content-Type") == "text/html; charset=utf-8", r.getheader("Content-Type")
 url = "ws://127.0.0.1:%s" % sys.argv[1]
 def recv(c):
-    """The next line but the "left" line of an earlier connection, which may still come."""
+    """The next line but the "left" line of an earlier connection, which may still come, and
+    the "you are" line each connection gets after its own "joined"."""
     line = c.recv(timeout=5)
-    while line.endswith(" left"):
+    while line.endswith(" left") or line.startswith("* you are "):
         line = c.recv(timeout=5)
     return line
 with connect(url + "/chat?name=ann", subprotocols=["chat"]) as named:
@@ -68,6 +74,42 @@ with connect(url, subprotocols=["chat"]) as a, connect(url, subprotocols=["chat"
     a.send("hello room")
     got_a, got_b = recv(a), recv(b)
     assert got_a == got_b and got_a.endswith(": hello room"), (got_a, got_b)
+
+# Without ORIGINS: the page's own origin (127.0.0.1 or localhost) connects, others get 403.
+for origin in ("http://127.0.0.1:%s" % sys.argv[1], "http://localhost:%s" % sys.argv[1]):
+    with connect(url + "/chat", subprotocols=["chat"], origin=origin) as c:
+        assert recv(c).endswith(" joined"), origin
+for origin in ("http://evil.example", "http://127.0.0.1:1", "https://127.0.0.1:%s" % sys.argv[1]):
+    try:
+        connect(url + "/chat", subprotocols=["chat"], origin=origin)
+        raise SystemExit("a page from %s was accepted" % origin)
+    except InvalidStatus as e:
+        assert e.response.status_code == 403, (origin, e.response.status_code)
+
+# Names: the same cookie twice gets two names; "/nick" checks the name as joining does.
+cookie = {"Cookie": "name=ann"}
+with connect(url + "/chat", subprotocols=["chat"], additional_headers=cookie) as x, \
+     connect(url + "/chat", subprotocols=["chat"], additional_headers=cookie) as y:
+    assert x.recv(timeout=5) == "* ann joined"
+    assert x.recv(timeout=5) == "* you are ann"
+    assert y.recv(timeout=5) == "* ann2 joined"
+    assert y.recv(timeout=5) == "* you are ann2"
+    assert x.recv(timeout=5) == "* ann2 joined"
+    for bad in ("/nick a<b>", "/nick a\nb", "/nick " + "x" * 25):
+        y.send(bad)
+        answer = y.recv(timeout=5)
+        assert answer.startswith("* not a name"), (bad, answer)
+    y.send("/nick ANN")
+    assert y.recv(timeout=5) == "* ANN is taken"
+    # A line break cannot start a line that looks like the server's.
+    y.send("hi\n* ann left\r\u2028* x joined")
+    got = x.recv(timeout=5)
+    assert got == "ann2: hi * ann left  * x joined", repr(got)
+    assert y.recv(timeout=5) == got
+    y.send("/nick bob")
+    assert x.recv(timeout=5) == "* ann2 is now bob"
+    assert y.recv(timeout=5) == "* ann2 is now bob"
+    assert y.recv(timeout=5) == "* you are bob"
 PY
 
 # HOST=127.0.0.2 (still loopback): it listens there, and the page is told to connect there.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The seed's fallback: a libluna built without TLS serves ws:// with a warning when `ssl` is
-# given. Builds that variant into its own target directory first.
+# A libluna built without TLS refuses `ssl` (and lunac's wss://) with an error saying so,
+# never a silent ws://. Builds that variant into its own target directory first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v luajit >/dev/null || { echo "no_tls_build: luajit is not installed (run tests/setup.sh)" >&2; exit 1; }

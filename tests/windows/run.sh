@@ -254,6 +254,8 @@ SKIP_LUA=(
     # the child's exit is not ruled out).
     server/debug_log_lines_reach_a_pipe_at_once.lua
     server/handler_error_under_run_closes_1011_once.lua
+    # Unix signals (kill -INT / -TERM); luna_signals_catch answers Unsupported on Windows.
+    server/signal_under_run_closes_1001_and_exits_quietly.lua
 )
 
 suite_lua() {

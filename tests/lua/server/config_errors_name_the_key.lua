@@ -41,6 +41,11 @@ t.raises(function() luna.new_web_app(base({ ssl = "yes" })) end, "'ssl' must be 
 t.raises(function() luna.new_web_app(base({ ssl = { key = "/nonexistent.key", cert = "/nonexistent.crt" } })) end, "cannot read")
 t.raises(function() luna.new_web_app(base({ prot = h })) end, "unknown key 'prot'")
 t.raises(function() luna.new_web_app(nil) end, "config must be a table, got nil")
+-- Strings cross to the library NUL-terminated: a NUL is refused, never cut there.
+t.raises(function() luna.new_web_app(base({ host = "127.0.0.1\0.evil" })) end, "'host' must be a string without NUL bytes")
+t.raises(function() luna.new_web_app(base({ origins = { "http://a\0b" } })) end, "'origins[1]' must be a string without NUL bytes")
+t.raises(function() luna.new_web_app(base({ static = "public\0/../.." })) end, "'static' must be a string without NUL bytes")
+t.raises(function() luna.new_web_app(base({ protocols = { ["chat\0x"] = h.default } })) end, "'protocols' must be a string without NUL bytes")
 -- Misuse raises even with no_errors; the error points at the caller's line.
 local err = t.raises(function() luna.new_web_app(base({ no_errors = true, port = "abc" })) end, "'port'")
 t.check(err:find("config_errors_name_the_key.lua", 1, true), "error position is the caller: " .. err)
