@@ -11,6 +11,8 @@ if [ "${1:-}" != "--build" ]; then
     tools="$tools luarocks:luarocks openssl:openssl curl:curl"
     # The cluster tests and `make demo-cluster` run a real Redis.
     tools="$tools redis-server:redis-server redis-cli:redis-tools"
+    # The nginx guide's runnable block puts nginx in front of luna.
+    tools="$tools nginx:nginx-light"
 fi
 need_apt=()
 for pair in $tools; do
