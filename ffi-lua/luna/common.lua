@@ -37,7 +37,7 @@ local depth = 0
 
 local M = {}
 
--- The header's opcodes (LUNA_OPCODE_*), under the seed's names.
+-- The header's opcodes (LUNA_OPCODE_*), under the names the original Luna framework used.
 M.opcodes = {
   CONTINUATION = tonumber(C.LUNA_OPCODE_CONTINUATION), TEXT = TEXT, BINARY = BINARY,
   CLOSE = tonumber(C.LUNA_OPCODE_CLOSE), PING = tonumber(C.LUNA_OPCODE_PING),
