@@ -243,7 +243,7 @@ end
 -- Config checks: checker(who) gives functions that raise "who: 'key' must be ...".
 
 
--- Limits and timers servers and clients both have (README "Limits and defaults").
+-- Limits and timers servers and clients both have (docs/reference/lua-server.md, "Limits and defaults").
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
   "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure",
   "compression", "compression_threshold" }
