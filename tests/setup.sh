@@ -11,8 +11,9 @@ if [ "${1:-}" != "--build" ]; then
     tools="$tools luarocks:luarocks openssl:openssl curl:curl"
     # The cluster tests and `make demo-cluster` run a real Redis.
     tools="$tools redis-server:redis-server redis-cli:redis-tools"
-    # trusted_proxies is tested behind a real nginx.
-    tools="$tools nginx:nginx-light"
+    # trusted_proxies and the nginx guide put a real nginx in front of luna; metrics are
+    # scraped by a real Prometheus (promtool checks the text).
+    tools="$tools nginx:nginx-light promtool:prometheus"
 fi
 need_apt=()
 for pair in $tools; do

@@ -1,4 +1,4 @@
--- The seed's example (main.lua) runs unchanged; this file only tells Lua where luna lives.
+-- The example (main.lua) is the original Luna documentation's, unchanged; this file only tells Lua where luna lives.
 -- In your own game, copy ffi-lua/luna into the game folder and libluna.so (luna.dll,
 -- libluna.dylib) next to it or next to the .love file, and you need none of this.
 function love.conf(t)

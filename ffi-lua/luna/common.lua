@@ -37,7 +37,7 @@ local depth = 0
 
 local M = {}
 
--- The header's opcodes (LUNA_OPCODE_*), under the seed's names.
+-- The header's opcodes (LUNA_OPCODE_*), under the names the original Luna framework used.
 M.opcodes = {
   CONTINUATION = tonumber(C.LUNA_OPCODE_CONTINUATION), TEXT = TEXT, BINARY = BINARY,
   CLOSE = tonumber(C.LUNA_OPCODE_CLOSE), PING = tonumber(C.LUNA_OPCODE_PING),
@@ -307,7 +307,7 @@ end
 -- Config checks: checker(who) gives functions that raise "who: 'key' must be ...".
 
 
--- Limits and timers servers and clients both have (README "Limits and defaults").
+-- Limits and timers servers and clients both have (docs/reference/lua-server.md, "Limits and defaults").
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
   "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure",
   "compression", "compression_threshold" }

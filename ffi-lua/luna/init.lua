@@ -1,4 +1,4 @@
--- luna: WebSocket servers for LuaJIT and LÖVE (SPEC §4), on top of the C ABI in luna.h.
+-- luna: WebSocket servers for LuaJIT and LÖVE, on top of the C ABI in luna.h.
 local ffi = require("ffi")
 local lib = require("luna.lib")
 local common = require("luna.common")
@@ -525,7 +525,7 @@ local function answer_upgrade(app, id, req, verdict, a, b, c)
 end
 
 
--- UPGRADE: the app's on_upgrade(req) decides the handshake (SPEC §4a).
+-- UPGRADE: the app's on_upgrade(req) decides the handshake.
 local function on_upgrade(app, ev)
   local id = tonumber(ev.conn)
   if app.removed then

@@ -1,4 +1,4 @@
--- lunac: WebSocket clients for LuaJIT and LÖVE (SPEC §5), on top of the C ABI in luna.h.
+-- lunac: WebSocket clients for LuaJIT and LÖVE, on top of the C ABI in luna.h.
 local ffi = require("ffi")
 local lib = require("luna.lib")
 local common = require("luna.common")

@@ -16,7 +16,8 @@
 # stays on loopback and never collides with another program: `port = N` becomes a free port and
 # `host = "*"` becomes "127.0.0.1". It runs it under a 30 s time limit, connects once with
 # Python's websockets (an independent client), sends a TEXT message and passes when the answer
-# contains that message (an echo); then it stops the server.
+# contains that message (an echo); then it stops the server. `runnable server path=/x?y=z`
+# connects to that path and query instead of "/" (a server that wants a token, say).
 # usage: tests/c/readme_blocks.sh [MARKDOWN_FILE]   (default README.md)
 # Prints "readme blocks: N passed, M failed".
 set -uo pipefail
@@ -79,7 +80,8 @@ cat >"$tmp/client.py" <<'PY'
 import sys, time, warnings
 warnings.simplefilter("ignore")
 from websockets.sync.client import connect
-url, message = "ws://127.0.0.1:%s" % sys.argv[1], "hello from the README test"
+path = sys.argv[2] if len(sys.argv) > 2 else "/"
+url, message = "ws://127.0.0.1:%s%s" % (sys.argv[1], path), "hello from the README test"
 deadline = time.time() + 15
 while True:
     try:
@@ -120,6 +122,7 @@ for ((n = 1; n <= count; n++)); do
     line=${rest##* }
     src=$tmp/$n.src
     server=no; [[ " $rest " == *" server "* ]] && server=yes
+    path=/; [[ " $rest " =~ \ path=([^ ]+)\  ]] && path=${BASH_REMATCH[1]}
     name="$readme:$line ($lang block$([ $server = yes ] && echo ", server"))"
     log=$tmp/$n.log
     if [ "$server" = yes ]; then
@@ -160,7 +163,7 @@ for ((n = 1; n <= count; n++)); do
     [ -x "$py" ] || { echo "FAIL $name: $py missing (run tests/setup.sh)"; failed=$((failed + 1)); continue; }
     (cd "$outside" && exec timeout 30 "${cmd[@]}") >"$log" 2>&1 &
     server_pid=$!
-    if out=$(timeout 25 "$py" "$tmp/client.py" "$port" 2>&1) && kill -0 "$server_pid" 2>/dev/null; then
+    if out=$(timeout 25 "$py" "$tmp/client.py" "$port" "$path" 2>&1) && kill -0 "$server_pid" 2>/dev/null; then
         passed=$((passed + 1))
     else
         echo "FAIL $name: no echo on port $port"; echo "$out" | tail -5; echo "server output:"; cat "$log"

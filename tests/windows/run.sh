@@ -274,8 +274,9 @@ suite_lua() {
     [ -d build/node/node_modules/ws ] || { result "Node ws peer (build/node): run tests/windows/setup.sh" 1; return; }
     command -v node >/dev/null || { result "node: run tests/windows/setup.sh" 1; return; }
     ln -s "$ROOT/build/node" "$APP/build/node"
-    # readme_limit_keys_accepted.lua reads the README's limit keys.
-    cp README.md "$APP/README.md"
+    # readme_limit_keys_accepted.lua reads the limit keys of the reference.
+    mkdir -p "$APP/docs/reference"
+    cp docs/reference/lua-server.md "$APP/docs/reference/lua-server.md"
     export LUNA_TEST_SPOOL="$SPOOL" LUNA_TEST_MODULES=. LUNA_TEST_PYTHON="$PY" \
         LUNA_TEST_LUAJIT="$(winpath "$lj/luajit.exe")" LUA_PATH="tests/lua/?.lua;;"
     (cd "$APP" && PATH="$WT/bin:$PATH" exec bash "$ROOT/tests/windows/spooler.sh" "$SPOOL") &

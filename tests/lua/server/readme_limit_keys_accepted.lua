@@ -1,15 +1,16 @@
--- Every key the README's "Limits and defaults" table names is true to the code: a name
--- ending in _ms is a field of LunaServerConfig, every other one a key luna.new_web_app accepts,
--- and lunac.connect_to_web_app too, but for the server-only ones the README names.
+-- Every key the "Limits and defaults" table of the reference (docs/reference/lua-server.md)
+-- names is true to the code: a name ending in _ms is a field of LunaServerConfig, every other
+-- one a key luna.new_web_app accepts, and lunac.connect_to_web_app too, but for the
+-- server-only ones the table names.
 local t = require("helper")
 local ffi = require("ffi")
 local luna = t.luna
-local f = assert(io.open("README.md", "rb"))
+local f = assert(io.open("docs/reference/lua-server.md", "rb"))
 local readme = f:read("*a")
 f:close()
 local section = readme:match("\n## Limits and defaults\n(.-)\n## ")
 local table_text = section and section:match("\n(|.-)\n\n")
-t.check(table_text, "README has a 'Limits and defaults' table")
+t.check(table_text, "docs/reference/lua-server.md has a 'Limits and defaults' table")
 local lunac = require("lunac")
 local BOOLEAN = { control_frames = true, close_on_backpressure = true }
 local SERVER_ONLY = { max_connections = true, handshake_timeout = true, max_queued_messages = true,
