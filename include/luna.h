@@ -91,6 +91,12 @@ enum LunaEventKind
   // and `luna_conn_header`. Files of `static_root` never come here: only what no file
   // answers (404, 405). Unanswered within `handshake_timeout_ms`: the client gets 503.
   LUNA_EVENT_KIND_HTTP = 6,
+  // One line of the access log (only with `access_log`): `data` = the line, without a
+  // line end, in the combined format of nginx and Apache with the seconds taken appended:
+  // `ADDR - - [06/Dec/2026:10:36:00 +0000] "GET / HTTP/1.1" 200 1234 "REFERER" "AGENT"
+  // 0.002`. One per plain HTTP request answered and per WebSocket handshake (101, or the
+  // refusal's status); `conn` is 0.
+  LUNA_EVENT_KIND_LOG = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -440,6 +446,9 @@ typedef struct LunaServerConfig {
   // With `metrics_path`: the metrics answer only requests with `Authorization: Bearer
   // TOKEN` (others get 401). NULL (the default): anyone who reaches the port may read them.
   const char *metrics_token;
+  // 1 = a LOG event per plain HTTP request answered and per WebSocket handshake, its
+  // `data` a line in the combined log format (see LUNA_EVENT_KIND_LOG). Default 0.
+  uint8_t access_log;
 } LunaServerConfig;
 
 #ifdef __cplusplus

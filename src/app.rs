@@ -260,6 +260,7 @@ impl App {
                 Event::Error { .. }
                 | Event::Upgrade { .. }
                 | Event::Http { .. }
+                | Event::Log { .. }
                 | Event::Failed { .. }
                 | Event::Remote { .. } => {}
             }

@@ -305,6 +305,8 @@ pub(crate) struct ServerConfig {
     pub trusted_proxies: TrustedProxies,
     /// Serve the app's counters in the Prometheus text format; `None` = nowhere.
     pub metrics: Option<MetricsEndpoint>,
+    /// Hand the host one access log line per HTTP request and handshake (LOG events).
+    pub access_log: bool,
 }
 
 /// Where an app serves its counters, and the token a scraper must send, if any.

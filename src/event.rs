@@ -91,6 +91,8 @@ pub(crate) enum Event<C> {
         code: u16,
         reason: &'static str,
     },
+    /// One access log line (`access_log`): an HTTP request or a handshake answered.
+    Log { line: String },
     /// A message another node of the cluster sent: the host's next poll delivers it to the
     /// local `audience` and never shows it to the host.
     Remote {

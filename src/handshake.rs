@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,6 +34,8 @@ pub(crate) enum Outcome {
         body: Vec<u8>,
         lease: BodyLease,
         keep_alive: bool,
+        /// When its head arrived (for the access log).
+        started: Instant,
     },
 }
 
@@ -57,6 +59,8 @@ pub(crate) struct HttpService<'a> {
     pub stats: &'a Stats,
     /// Where the counters are served in the Prometheus text format, if anywhere.
     pub metrics: Option<&'a MetricsEndpoint>,
+    /// The app's access log, if it keeps one.
+    pub access_log: Option<&'a (dyn AccessLog + Sync)>,
 }
 
 /// What a connection's HTTP phase has read so far, kept across the requests the host answers.
@@ -94,13 +98,17 @@ where
     let stall = service.timeout;
     loop {
         let head = read_head(stream, &mut reader.buf, service).await;
+        let started = Instant::now();
         let (request, head_len) = match head {
             Ok(Head::Complete(request, len)) => (request, len),
             Ok(Head::Gone) => return Outcome::Done,
             // An idle keep-alive connection ending is no news.
             Ok(Head::TooSlow) if reader.served > 0 => return Outcome::Done,
             Ok(Head::TooSlow) => return Outcome::TimedOut,
-            Err(status) => return refused(stream, status, reason_phrase(status), stall).await,
+            Err(status) => {
+                let why = reason_phrase(status);
+                return refused(stream, service, None, (status, why), started).await;
+            }
         };
         if request.is_websocket_upgrade() {
             service.slot.to_handshake();
@@ -108,40 +116,44 @@ where
             return Outcome::Upgrade { request, rest };
         }
         reader.buf.drain(..head_len);
+        let request = &request;
         if !service.slot.to_http(service.max_http) {
             let why = "too many HTTP connections: try again later";
-            return refused(stream, 503, why, stall).await;
+            return refused(stream, service, Some(request), (503, why), started).await;
         }
         reader.served += 1;
         let keep_alive = request.keep_alive() && reader.served < MAX_REQUESTS_PER_CONNECTION;
         if let Some(metrics) = service.metrics.filter(|m| request.path() == m.path) {
-            let (status, headers, body) = metrics_answer(metrics, &request, service.stats);
-            service.stats.http_answered(status);
+            let (status, headers, body) = metrics_answer(metrics, request, service.stats);
             let answer = (status, &headers[..], body.as_bytes());
-            if respond(stream, &request, answer, keep_alive, stall).await {
+            let sent = respond(stream, request, answer, keep_alive, stall).await;
+            service.answered(Some(request), status, body.len() as u64, started);
+            if sent {
                 continue;
             }
             return Outcome::Done;
         }
         // Files first (no host round trip); what no file answers goes to the host.
-        let answer = service.statics.map(|statics| statics.answer(&request));
+        let answer = service.statics.map(|statics| statics.answer(request));
         let missing = answer
             .as_ref()
             .is_none_or(|a| matches!(a.head.status(), 404 | 405));
         if let (true, Some(max_body)) = (missing, service.dynamic) {
-            let body = read_body(stream, reader, &request, max_body, service).await;
+            let body = read_body(stream, reader, request, max_body, service).await;
             return match body {
                 Ok((body, lease)) => Outcome::Dynamic {
-                    request,
+                    request: request.clone(),
                     body,
                     lease,
                     keep_alive,
+                    started,
                 },
-                Err((status, why)) => refused(stream, status, why, stall).await,
+                Err(refusal) => refused(stream, service, Some(request), refusal, started).await,
             };
         }
         let Some(answer) = answer else {
-            return refused(stream, 400, "this is a WebSocket server only.", stall).await;
+            let why = "this is a WebSocket server only.";
+            return refused(stream, service, Some(request), (400, why), started).await;
         };
         // Static files take no body; reading one would only hold the connection. A POST or
         // PUT with a body is still a 405 (its method is what is wrong), closed in stages
@@ -149,19 +161,43 @@ where
         if request.content_length() > 0 {
             if request.method != "GET" && request.method != "HEAD" {
                 let allow = [("Allow", "GET, HEAD")];
-                service.stats.http_answered(405);
-                refuse(stream, 405, "405 Method Not Allowed", &allow, stall).await;
+                let why = "405 Method Not Allowed";
+                service.answered(Some(request), 405, why.len() as u64 + 1, started);
+                refuse(stream, 405, why, &allow, stall).await;
                 return Outcome::Done;
             }
             let why = "requests for files carry no body";
-            return refused(stream, 413, why, stall).await;
+            return refused(stream, service, Some(request), (413, why), started).await;
         }
-        service.stats.http_answered(answer.head.status());
-        if !serve_file(stream, answer, &request, keep_alive, stall).await || !keep_alive {
+        let status = answer.head.status();
+        let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall).await;
+        service.answered(Some(request), status, bytes, started);
+        if !sent || !keep_alive {
             let _ = stream.close().await;
             return Outcome::Done;
         }
     }
+}
+
+impl HttpService<'_> {
+    /// Counts an answered request and writes its access log line, if the app keeps one.
+    pub(crate) fn answered(
+        &self,
+        request: Option<&Request>,
+        status: u16,
+        bytes: u64,
+        started: Instant,
+    ) {
+        self.stats.http_answered(status);
+        if let Some(log) = self.access_log {
+            log.record(request, status, bytes, started.elapsed());
+        }
+    }
+}
+
+/// Where the HTTP phase reports each request it answered (an app's access log).
+pub(crate) trait AccessLog {
+    fn record(&self, request: Option<&Request>, status: u16, bytes: u64, took: Duration);
 }
 
 /// The answer to a request for the metrics: the counters (200), or 401 without the token,
@@ -356,14 +392,14 @@ fn worth_parsing_after_read(buf: &mut Vec<u8>, start: usize, max_head_size: usiz
     start == 0 || buf[start..].contains(&b'\n') || buf.len() > max_head_size
 }
 
-/// Answers one static-file request; false when the connection must end.
+/// Answers one static-file request: whether the connection may go on, and the body bytes.
 async fn serve_file<S>(
     stream: &mut S,
     mut answer: StaticAnswer,
     request: &Request,
     keep_alive: bool,
     stall: Duration,
-) -> bool
+) -> (bool, u64)
 where
     S: AsyncWrite + Unpin,
 {
@@ -379,7 +415,12 @@ where
     if error_body && request.method != "HEAD" {
         out.extend_from_slice(text.as_bytes());
     }
-    match answer.body {
+    let bytes = match &answer.body {
+        Some(file) => file.len,
+        None if error_body && request.method != "HEAD" => text.len() as u64,
+        None => 0,
+    };
+    let sent = match answer.body {
         // Small files go out with their head in one write.
         Some(file) if file.len as usize <= FILE_CHUNK => match read_small(&file) {
             Some(bytes) => {
@@ -392,7 +433,8 @@ where
             write_all_within(stream, &out, stall).await && send_file(stream, &file, stall).await
         }
         None => write_all_within(stream, &out, stall).await,
-    }
+    };
+    (sent, bytes)
 }
 
 /// The `len` bytes of a small file its head announced, if it still has them: one `open`, one
@@ -432,11 +474,19 @@ where
     }
 }
 
-async fn refused<S>(stream: &mut S, status: u16, why: &'static str, stall: Duration) -> Outcome
+/// Refuses a request of the HTTP phase (counted and logged) and closes in stages.
+async fn refused<S>(
+    stream: &mut S,
+    service: &HttpService<'_>,
+    request: Option<&Request>,
+    (status, why): (u16, &'static str),
+    started: Instant,
+) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    refuse(stream, status, why, &[], stall).await;
+    service.answered(request, status, why.len() as u64 + 1, started);
+    refuse(stream, status, why, &[], service.timeout).await;
     Outcome::Refused(status, why)
 }
 

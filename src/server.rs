@@ -21,7 +21,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::frame::deflate_params::{self, Agreed};
 use crate::frame::Role;
-use crate::handshake::{self, HttpService, Outcome, Reader};
+use crate::handshake::{self, AccessLog, HttpService, Outcome, Reader};
+use crate::http::access_log;
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
@@ -373,6 +374,7 @@ async fn http_phase<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let log = ConnLog { shared, peer };
     let service = HttpService {
         limits: &shared.config.http_limits,
         statics: shared.statics.as_ref(),
@@ -383,6 +385,10 @@ where
         bodies: &shared.bodies,
         stats: shared.sink.stats(),
         metrics: shared.config.metrics.as_ref(),
+        access_log: match shared.config.access_log {
+            true => Some(&log),
+            false => None,
+        },
     };
     let peer = conn::normalize_peer(peer);
     let mut reader = Reader::default();
@@ -400,8 +406,16 @@ where
                 body,
                 lease,
                 keep_alive,
+                started,
             }) => {
-                let asked = answer_http(shared, stream, request, body, peer, keep_alive);
+                let ask = HttpAsk {
+                    request,
+                    body,
+                    peer,
+                    keep_alive,
+                    started,
+                };
+                let asked = answer_http(shared, stream, ask, &service);
                 let answered = Box::pin(asked).await;
                 // The body's bytes are the host's now, or gone.
                 drop(lease);
@@ -410,7 +424,6 @@ where
                 }
             }
             Some(Outcome::Refused(status, why)) => {
-                shared.sink.stats().http_answered(status);
                 let message = format!("handshake from {peer} refused: {status} {why}");
                 shared.sink.error(0, ErrorKind::Protocol, message);
             }
@@ -422,19 +435,35 @@ where
     upgrade
 }
 
+/// A plain HTTP request for the host, as the HTTP phase read it.
+struct HttpAsk {
+    request: Request,
+    body: Vec<u8>,
+    /// The TCP peer (a trusted proxy's forwarded client is found from the request).
+    peer: SocketAddr,
+    keep_alive: bool,
+    /// When its head arrived.
+    started: Instant,
+}
+
 /// Asks the host to answer an HTTP request (an HTTP event) and sends its answer, or 503 when
 /// it does not answer within the handshake timeout; false when the connection must end.
 async fn answer_http<S>(
     shared: &Shared,
     stream: &mut S,
-    request: Request,
-    body: Vec<u8>,
-    peer: SocketAddr,
-    keep_alive: bool,
+    ask: HttpAsk,
+    service: &HttpService<'_>,
 ) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let HttpAsk {
+        request,
+        body,
+        peer,
+        keep_alive,
+        started,
+    } = ask;
     let id = conn::next_id();
     let peer = shared.client_of(peer, &request);
     let request = Arc::new(request);
@@ -456,18 +485,52 @@ where
             headers,
             body,
         }) => {
-            shared.sink.stats().http_answered(status);
             let answer = (status, &headers[..], &body[..]);
-            handshake::respond(stream, &request, answer, keep_alive, stall).await
+            let sent = handshake::respond(stream, &request, answer, keep_alive, stall).await;
+            service.answered(Some(&request), status, body.len() as u64, started);
+            sent
         }
         _ => {
-            shared.sink.stats().http_answered(503);
             let message = format!("HTTP request from {peer}: the host did not answer in time");
             shared.sink.error(id, ErrorKind::Timeout, message);
             let why = "the server did not answer in time";
+            service.answered(Some(&request), 503, why.len() as u64 + 1, started);
             handshake::refuse(stream, 503, why, &[], stall).await;
             false
         }
+    }
+}
+
+/// The access log of one connection's requests: lines go to the host as LOG events.
+struct ConnLog<'a> {
+    shared: &'a Shared,
+    /// The TCP peer; a trusted proxy's forwarded client is found from each request.
+    peer: SocketAddr,
+}
+
+impl AccessLog for ConnLog<'_> {
+    fn record(&self, request: Option<&Request>, status: u16, bytes: u64, took: Duration) {
+        let client = match request {
+            Some(request) => self.shared.client_of(self.peer, request),
+            None => conn::normalize_peer(self.peer),
+        };
+        log_access(self.shared, client, request, status, bytes, took);
+    }
+}
+
+/// Queues one access log line for the host, if the app keeps a log.
+fn log_access(
+    shared: &Shared,
+    client: SocketAddr,
+    request: Option<&Request>,
+    status: u16,
+    bytes: u64,
+    took: Duration,
+) {
+    if shared.config.access_log {
+        let now = std::time::SystemTime::now();
+        let line = access_log::line(client.ip(), now, request, status, bytes, took);
+        shared.sink.push(Event::Log { line });
     }
 }
 
@@ -572,6 +635,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = conn::normalize_peer(upgrade.peer);
+    let started = Instant::now();
     let decided = match decide(shared, &upgrade.request) {
         Ok(selection) if shared.config.upgrade_events => {
             let decided = ask_host(shared, id, upgrade, selection).await;
@@ -596,6 +660,14 @@ where
             if sent {
                 let accepted = &shared.sink.stats().handshakes_accepted;
                 accepted.fetch_add(1, Ordering::Relaxed);
+                log_access(
+                    shared,
+                    peer,
+                    Some(&upgrade.request),
+                    101,
+                    0,
+                    started.elapsed(),
+                );
             }
             if !sent && shared.config.upgrade_events {
                 // The host accepted this id: it hears how it ended.
@@ -618,6 +690,15 @@ where
                 .collect();
             let stall = shared.config.limits.handshake_timeout;
             let (status, body) = (refusal.status, &refusal.body);
+            let took = started.elapsed();
+            log_access(
+                shared,
+                peer,
+                Some(&upgrade.request),
+                status,
+                body.len() as u64,
+                took,
+            );
             handshake::refuse_with(transport, status, &headers, body, stall).await;
             let why = String::from_utf8_lossy(&refusal.body);
             let message = format!(

@@ -35,6 +35,7 @@ enum LunaEventKind
   LUNA_EVENT_KIND_ERROR = 4,
   LUNA_EVENT_KIND_UPGRADE = 5,
   LUNA_EVENT_KIND_HTTP = 6,
+  LUNA_EVENT_KIND_LOG = 7,
 };
 typedef uint32_t LunaEventKind;
 
@@ -171,6 +172,7 @@ const char *cluster_redis;
   size_t trusted_proxy_count;
   const char *metrics_path;
   const char *metrics_token;
+  uint8_t access_log;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

@@ -20,6 +20,7 @@ local INVALID_UTF8 = C.LUNA_RESULT_INVALID_UTF8
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
 local EV_UPGRADE, EV_HTTP = C.LUNA_EVENT_KIND_UPGRADE, C.LUNA_EVENT_KIND_HTTP
+local EV_LOG = C.LUNA_EVENT_KIND_LOG
 local TEXT, BINARY = tonumber(C.LUNA_OPCODE_TEXT), tonumber(C.LUNA_OPCODE_BINARY)
 
 local EVENTS = 256
@@ -490,6 +491,8 @@ function Loop:poll_once(app)
       on.upgrade(app, ev)
     elseif kind == EV_HTTP then
       on.http(app, ev)
+    elseif kind == EV_LOG and on.log then
+      on.log(app, ev)
     end
   end
   depth = level - 1

@@ -431,6 +431,22 @@ local function on_close(app, ev)
 end
 
 
+-- An access log line: to `access_log(line)` when it is a function, else to stdout.
+local function on_log(app, ev)
+  local line = ffi_string(ev.data, ev.len)
+  local sink = app.access_log
+  if type(sink) == "function" then
+    local ok, err = pcall(sink, line)
+    if not ok then
+      report(app, "access_log: " .. tostring(err))
+    end
+  else
+    io.stdout:write(line, "\n")
+    io.stdout:flush()
+  end
+end
+
+
 local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if ev.code == PROTOCOL or ev.code == TIMEOUT then
@@ -597,7 +613,7 @@ end
 
 loop = common.new_loop("luna", "a handler or callback", {
   open = on_open, message = on_message, close = on_close, error = on_error, upgrade = on_upgrade,
-  http = on_http,
+  http = on_http, log = on_log,
   after_poll = function(app)
     if app.removed then
       finish_removal(app)
@@ -616,7 +632,7 @@ local KNOWN = {
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
   max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
-  metrics = true, metrics_token = true,
+  metrics = true, metrics_token = true, access_log = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -810,6 +826,11 @@ local function c_config(config, names)
   if config.metrics_token and not config.metrics then
     bad("metrics_token", "given only with 'metrics' (the path it protects)", config.metrics_token)
   end
+  local access_log = config.access_log
+  if access_log ~= nil and type(access_log) ~= "boolean" and type(access_log) ~= "function" then
+    bad("access_log", "true, false or a function(line)", access_log)
+  end
+  cfg.access_log = access_log and 1 or 0
   cfg.metrics_path = c_string("metrics", config.metrics)
   cfg.metrics_token = c_string("metrics_token", config.metrics_token)
   local redis, prefix = check_cluster(config.cluster)
@@ -834,7 +855,7 @@ local function make_app(config, handle)
     name = config.name, host = config.host, opcodes = opcodes, protocols = config.protocols,
     debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, ssl = config.ssl, on_upgrade = config.on_upgrade,
-    http = config.http,
+    http = config.http, access_log = config.access_log,
     _upgrade_data = {},
     max_queued_messages = config.max_queued_messages or DEFAULT_MAX_QUEUED,
     _tag = TAG, _handle = handle, _conns = {}, removed = false, _dispatching = false,

@@ -34,6 +34,12 @@ pub enum LunaEventKind {
     /// and `luna_conn_header`. Files of `static_root` never come here: only what no file
     /// answers (404, 405). Unanswered within `handshake_timeout_ms`: the client gets 503.
     Http = 6,
+    /// One line of the access log (only with `access_log`): `data` = the line, without a
+    /// line end, in the combined format of nginx and Apache with the seconds taken appended:
+    /// `ADDR - - [06/Dec/2026:10:36:00 +0000] "GET / HTTP/1.1" 200 1234 "REFERER" "AGENT"
+    /// 0.002`. One per plain HTTP request answered and per WebSocket handshake (101, or the
+    /// refusal's status); `conn` is 0.
+    Log = 7,
 }
 
 /// One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
@@ -183,6 +189,10 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             out.http_status = *http_status;
             out.code = LunaResult::from(*kind) as u32;
             (out.data, out.len) = (message.as_ptr(), message.len());
+        }
+        Event::Log { line } => {
+            out.kind = LunaEventKind::Log;
+            (out.data, out.len) = (line.as_ptr(), line.len());
         }
         // `App::poll` delivers these itself and never shows them.
         Event::Remote { .. } | Event::Failed { .. } => {}

@@ -154,6 +154,9 @@ pub struct LunaServerConfig {
     /// With `metrics_path`: the metrics answer only requests with `Authorization: Bearer
     /// TOKEN` (others get 401). NULL (the default): anyone who reaches the port may read them.
     pub metrics_token: *const c_char,
+    /// 1 = a LOG event per plain HTTP request answered and per WebSocket handshake, its
+    /// `data` a line in the combined log format (see LUNA_EVENT_KIND_LOG). Default 0.
+    pub access_log: u8,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -201,6 +204,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             trusted_proxy_count: 0,
             metrics_path: std::ptr::null(),
             metrics_token: std::ptr::null(),
+            access_log: 0,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -328,6 +332,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         },
         // SAFETY: forwarded from the caller's promise about `c`.
         metrics: unsafe { metrics(c)? },
+        access_log: c.access_log != 0,
         trusted_proxies: {
             // SAFETY: the caller promises `trusted_proxy_count` readable string pointers.
             let list = unsafe {

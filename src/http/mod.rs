@@ -6,6 +6,7 @@
 // the `http` hook of issue 14.
 #![allow(dead_code)]
 
+pub(crate) mod access_log;
 pub(crate) mod forwarded;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
