@@ -155,6 +155,8 @@ typedef struct LunaStats {
   uint64_t refused_subprotocol;
   // Handshakes refused by the host (`luna_upgrade_reject`, or no decision in time).
   uint64_t refused_host;
+  // Handshakes refused because the client's address holds `max_connections_per_ip` (429).
+  uint64_t refused_address;
   // Connections dropped before an upgrade request arrived: TLS failures and timeouts.
   uint64_t refused_handshake;
   // Plain HTTP requests answered (files, HTTP events, errors, metrics).
@@ -169,6 +171,8 @@ typedef struct LunaStats {
   uint64_t bytes_sent;
   // Sends refused with LUNA_RESULT_BACKPRESSURE (a broadcast counts each full queue).
   uint64_t backpressure;
+  // Times a peer went over `rate_limit_*` (its reading paused, or it was closed).
+  uint64_t rate_limited;
   // 1 while a cluster app's Redis connections are both up.
   uint8_t cluster_connected;
   // Bytes of publishes waiting for Redis.
@@ -449,6 +453,25 @@ typedef struct LunaServerConfig {
   // 1 = a LOG event per plain HTTP request answered and per WebSocket handshake, its
   // `data` a line in the combined log format (see LUNA_EVENT_KIND_LOG). Default 0.
   uint8_t access_log;
+  // Open WebSocket connections one client address may hold (the address a trusted proxy
+  // forwards, else the TCP peer's); further handshakes from it get HTTP 429. Default 0 =
+  // unlimited (players behind one NAT share an address: set it with care).
+  uint32_t max_connections_per_ip;
+  // Rate limit on what each WebSocket peer sends: this many messages per
+  // `rate_limit_per_ms` (0 = no message limit)...
+  uint32_t rate_limit_messages;
+  // ...and this many payload bytes per `rate_limit_per_ms` (0 = no byte limit). A token
+  // bucket: `rate_limit_burst` periods' worth may come at once, then the rate holds. A
+  // message over the limit is still delivered; then the peer's socket is not read until
+  // the buckets refill (TCP slows it, nothing is lost), or with `rate_limit_close` the
+  // connection is closed with 1008. Each costs O(1) per message. Default 0 and 0: none.
+  uint64_t rate_limit_bytes;
+  // The period of the rate limit. Default 1000.
+  uint32_t rate_limit_per_ms;
+  // Periods' worth a quiet peer may send at once. Default 1; 0 = 1.
+  uint32_t rate_limit_burst;
+  // 1 = close a peer over its rate limit with 1008 instead of pausing it. Default 0.
+  uint8_t rate_limit_close;
 } LunaServerConfig;
 
 #ifdef __cplusplus

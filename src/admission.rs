@@ -180,3 +180,63 @@ mod tests {
         assert_eq!(budget.used(), 0);
     }
 }
+
+/// Open WebSocket connections (and handshakes past the decision) per client address, for
+/// `max_connections_per_ip`.
+#[derive(Debug, Default)]
+pub(crate) struct PerAddress {
+    counts: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>,
+}
+
+impl PerAddress {
+    /// Takes one of `max` places of `ip`; `None` when all are taken.
+    pub(crate) fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: u32) -> Option<AddressSlot> {
+        let mut counts = self.counts.lock();
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            owner: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place among its address's; dropping it gives the place back.
+#[derive(Debug)]
+pub(crate) struct AddressSlot {
+    owner: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.owner.counts.lock();
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod per_address_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_holds_at_most_its_places_and_gets_them_back() {
+        let per = Arc::new(PerAddress::default());
+        let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let a = per.take(ip, 2).unwrap();
+        let _b = per.take(ip, 2).unwrap();
+        assert!(per.take(ip, 2).is_none());
+        assert!(per.take("203.0.113.8".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(per.take(ip, 2).is_some());
+        assert!(per.counts.lock().len() <= 2, "empty entries are removed");
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 pub(crate) use crate::http::forwarded::TrustedProxies;
 pub(crate) use crate::http::request::Limits as HttpLimits;
+pub(crate) use crate::rate_limit::{Action as RateAction, RateLimit};
 
 /// Per-connection limits. Every limit exists so that a hostile or broken peer cannot make the
 /// process use unbounded memory or hold resources forever.
@@ -47,6 +48,8 @@ pub(crate) struct Limits {
     /// Messages smaller than this go uncompressed on a compressing connection. Default
     /// 1 KiB, as in Node's `ws`: below it, deflate saves little and costs a compressor pass.
     pub compression_threshold: usize,
+    /// What each peer may send (server connections); `None` (the default) = no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How a connection may compress (permessage-deflate, RFC 7692).
@@ -141,6 +144,7 @@ impl Default for Limits {
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             compression: Compression::Off,
             compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
+            rate_limit: None,
         }
     }
 }
@@ -223,6 +227,7 @@ impl LimitSettings {
                 0 => DEFAULT_COMPRESSION_THRESHOLD,
                 n => n as usize,
             },
+            rate_limit: None,
         })
     }
 }
@@ -307,6 +312,8 @@ pub(crate) struct ServerConfig {
     pub metrics: Option<MetricsEndpoint>,
     /// Hand the host one access log line per HTTP request and handshake (LOG events).
     pub access_log: bool,
+    /// Open WebSocket connections one client address may hold; 0 = unlimited.
+    pub max_connections_per_ip: u32,
 }
 
 /// Where an app serves its counters, and the token a scraper must send, if any.

@@ -24,6 +24,7 @@ mod handshake;
 mod http;
 mod interrupt;
 mod outbox;
+mod rate_limit;
 mod resp;
 mod runtime;
 mod send_path;

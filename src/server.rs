@@ -14,7 +14,7 @@ use smol::net::{TcpListener, TcpStream};
 use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::admission::{BodyBudget, Phases, Slot};
+use crate::admission::{AddressSlot, BodyBudget, PerAddress, Phases, Slot};
 use crate::config::{Compression, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
@@ -44,6 +44,8 @@ struct Shared {
     phases: Arc<Phases>,
     /// What request bodies in flight may hold together.
     bodies: Arc<BodyBudget>,
+    /// Open connections per client address (`max_connections_per_ip`).
+    per_address: Arc<PerAddress>,
     stopping: AtomicBool,
     /// Closed by `stop` to abort every handshake in progress.
     stop_signal: smol::channel::Sender<()>,
@@ -119,6 +121,7 @@ impl Server {
         let bodies = BodyBudget::new(config.max_body_memory);
         let shared = Arc::new(Shared {
             bodies,
+            per_address: Arc::default(),
             config,
             sink,
             live: Mutex::new(HashMap::new()),
@@ -578,7 +581,8 @@ where
     // handshake's state for the connection's whole life.
     let accepted = Box::pin(settle(shared, &mut transport, &upgrade, id)).await;
     drop(slot);
-    let Some(selection) = accepted else {
+    // Held as long as the connection: its place among its address's connections.
+    let Some((selection, _address)) = accepted else {
         return;
     };
     let limits = &shared.config.limits;
@@ -630,12 +634,24 @@ async fn settle<S>(
     transport: &mut S,
     upgrade: &Upgrade,
     id: u64,
-) -> Option<Selection>
+) -> Option<(Selection, Option<AddressSlot>)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = conn::normalize_peer(upgrade.peer);
     let started = Instant::now();
+    let address = match shared.config.max_connections_per_ip {
+        0 => None,
+        max => match shared.per_address.take(peer.ip(), max) {
+            Some(slot) => Some(slot),
+            None => {
+                shared.sink.stats().refused(Refused::Address);
+                let refusal = Refusal::text(429, "too many connections from this address");
+                refuse_upgrade(shared, transport, upgrade, refusal, started).await;
+                return None;
+            }
+        },
+    };
     let decided = match decide(shared, &upgrade.request) {
         Ok(selection) if shared.config.upgrade_events => {
             let decided = ask_host(shared, id, upgrade, selection).await;
@@ -680,36 +696,46 @@ where
                 };
                 shared.sink.push(event);
             }
-            sent.then_some(accepted.selection)
+            sent.then_some((accepted.selection, address))
         }
         Err(refusal) => {
-            let headers: Vec<(&str, &str)> = refusal
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let stall = shared.config.limits.handshake_timeout;
-            let (status, body) = (refusal.status, &refusal.body);
-            let took = started.elapsed();
-            log_access(
-                shared,
-                peer,
-                Some(&upgrade.request),
-                status,
-                body.len() as u64,
-                took,
-            );
-            handshake::refuse_with(transport, status, &headers, body, stall).await;
-            let why = String::from_utf8_lossy(&refusal.body);
-            let message = format!(
-                "handshake from {peer} refused: {} {}",
-                refusal.status,
-                why.trim()
-            );
-            shared.sink.error(0, ErrorKind::Protocol, message);
+            refuse_upgrade(shared, transport, upgrade, refusal, started).await;
             None
         }
     }
+}
+
+/// Answers a refused handshake (logged and reported) and closes in stages.
+async fn refuse_upgrade<S>(
+    shared: &Shared,
+    transport: &mut S,
+    upgrade: &Upgrade,
+    refusal: Refusal,
+    started: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = conn::normalize_peer(upgrade.peer);
+    let headers: Vec<(&str, &str)> = refusal
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let stall = shared.config.limits.handshake_timeout;
+    let (status, body) = (refusal.status, &refusal.body);
+    let took = started.elapsed();
+    log_access(
+        shared,
+        peer,
+        Some(&upgrade.request),
+        status,
+        body.len() as u64,
+        took,
+    );
+    handshake::refuse_with(transport, status, &headers, body, stall).await;
+    let why = String::from_utf8_lossy(&refusal.body);
+    let message = format!("handshake from {peer} refused: {status} {}", why.trim());
+    shared.sink.error(0, ErrorKind::Protocol, message);
 }
 
 /// Holds the handshake for the host's decision (an UPGRADE event), bounded by the

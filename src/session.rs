@@ -18,7 +18,7 @@ use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
-use crate::config::Limits;
+use crate::config::{Limits, RateAction};
 use crate::conn::{Conn, Sink};
 use crate::error::ErrorKind;
 use crate::event::{Event, Opcode};
@@ -122,6 +122,7 @@ impl Session<'_> {
             .inflate
             .filter(|d| d.context_takeover)
             .map(|d| Inflater::new(d.window_bits, true));
+        let mut limiter = (self.limits.rate_limit.as_ref()).map(|limit| (limit, limit.bucket()));
         loop {
             // Everything already read first: messages before a broken rule are delivered.
             loop {
@@ -135,7 +136,19 @@ impl Session<'_> {
                     Err(violation) => Err(violation),
                 };
                 match item {
-                    Ok(item) => self.deliver(item).await,
+                    Ok(item) => {
+                        let counted = match &item {
+                            Item::Message(message) => Some(message.data.len()),
+                            _ => None,
+                        };
+                        self.deliver(item).await;
+                        if let (Some(len), Some((limit, bucket))) = (counted, limiter.as_mut()) {
+                            let owed = bucket.take(limit, len, Instant::now());
+                            if !owed.is_zero() && !self.over_rate_limit(limit.action, owed).await {
+                                limiter = None;
+                            }
+                        }
+                    }
                     Err(violation) => return self.violated(violation).await,
                 }
             }
@@ -159,6 +172,25 @@ impl Session<'_> {
                 }
                 Ok(_) => self.activity.touch(),
                 Err(e) => return self.fail(1006, format!("connection lost: {e}")),
+            }
+        }
+    }
+
+    /// A peer went over its rate limit by `owed`: paused that long (what it sent stays
+    /// buffered, TCP slows it), or closed with 1008; false when it is closing.
+    async fn over_rate_limit(&self, action: RateAction, owed: Duration) -> bool {
+        self.sink
+            .stats()
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        match action {
+            RateAction::Pause => {
+                Timer::after(owed).await;
+                true
+            }
+            RateAction::Close => {
+                self.conn.close(1008, "rate limit exceeded");
+                false
             }
         }
     }

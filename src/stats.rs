@@ -18,15 +18,18 @@ pub(crate) enum Refusal {
     Subprotocol,
     /// The host (`on_upgrade`) refused, or did not decide in time.
     Host,
+    /// `max_connections_per_ip` reached for the client's address (429).
+    Address,
     /// TLS failed or the upgrade request did not arrive in time.
     Handshake,
 }
 
-const REFUSALS: [(Refusal, &str); 5] = [
+const REFUSALS: [(Refusal, &str); 6] = [
     (Refusal::Origin, "origin"),
     (Refusal::Capacity, "capacity"),
     (Refusal::Subprotocol, "subprotocol"),
     (Refusal::Host, "host"),
+    (Refusal::Address, "address"),
     (Refusal::Handshake, "handshake"),
 ];
 
@@ -46,6 +49,8 @@ pub(crate) struct Stats {
     http: HttpCounts,
     /// Sends refused because the connection's queue was full.
     pub backpressure: AtomicU64,
+    /// Times a peer went over its rate limit (paused, or closed).
+    pub rate_limited: AtomicU64,
     /// The cluster's state, when the app has one.
     pub cluster: ClusterGauges,
 }
@@ -95,6 +100,7 @@ pub(crate) struct Snapshot {
     pub messages_out: u64,
     pub bytes_out: u64,
     pub backpressure: u64,
+    pub rate_limited: u64,
     pub cluster_connected: bool,
     pub cluster_queued_bytes: u64,
     pub cluster_dropped: u64,
@@ -154,6 +160,7 @@ impl Stats {
             messages_out: read(&self.outgoing.0.messages),
             bytes_out: read(&self.outgoing.0.bytes),
             backpressure: read(&self.backpressure),
+            rate_limited: read(&self.rate_limited),
             cluster_connected: cluster.connected.load(Ordering::Relaxed),
             cluster_queued_bytes: cluster.queued_bytes.load(Ordering::Relaxed) as u64,
             cluster_dropped: read(&cluster.dropped),
@@ -242,6 +249,11 @@ impl Stats {
                 "backpressure_total",
                 "Sends refused because a connection's queue was full.",
                 s.backpressure,
+            ),
+            (
+                "rate_limited_total",
+                "Times a peer went over its rate limit.",
+                s.rate_limited,
             ),
         ];
         for (name, help, value) in flows {

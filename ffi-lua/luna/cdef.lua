@@ -60,6 +60,7 @@ typedef struct LunaStats {
   uint64_t refused_capacity;
   uint64_t refused_subprotocol;
   uint64_t refused_host;
+  uint64_t refused_address;
   uint64_t refused_handshake;
   uint64_t http_requests;
   uint64_t messages_received;
@@ -67,6 +68,7 @@ typedef struct LunaStats {
   uint64_t messages_sent;
   uint64_t bytes_sent;
   uint64_t backpressure;
+  uint64_t rate_limited;
   uint8_t cluster_connected;
   uint64_t cluster_queued_bytes;
   uint64_t cluster_dropped;
@@ -173,6 +175,12 @@ const char *cluster_redis;
   const char *metrics_path;
   const char *metrics_token;
   uint8_t access_log;
+  uint32_t max_connections_per_ip;
+  uint32_t rate_limit_messages;
+  uint64_t rate_limit_bytes;
+  uint32_t rate_limit_per_ms;
+  uint32_t rate_limit_burst;
+  uint8_t rate_limit_close;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

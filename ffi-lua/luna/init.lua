@@ -632,7 +632,8 @@ local KNOWN = {
   max_queued_messages = true, origins = true, static = true, max_head_size = true,
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
   max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
-  metrics = true, metrics_token = true, access_log = true,
+  metrics = true, metrics_token = true, access_log = true, rate_limit = true,
+  max_connections_per_ip = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -684,6 +685,48 @@ local function check_ssl(ssl)
   c_string("ssl.cert", cert)
   c_string("ssl.password", ssl.password)
   return ssl
+end
+
+
+-- rate_limit = { messages = N, bytes = B, per = seconds, burst = N, action = "pause" | "close" }
+-- onto the C config.
+local RATE_KEYS = { messages = true, bytes = true, per = true, burst = true, action = true }
+local function check_rate_limit(limit, cfg)
+  if limit == nil then
+    return
+  elseif type(limit) ~= "table" then
+    bad("rate_limit", "a table { messages = N, bytes = B, per = seconds, burst = N, action = \"pause\" | \"close\" }", limit)
+  end
+  for key in pairs(limit) do
+    if not RATE_KEYS[key] then
+      bad("rate_limit." .. tostring(key), "absent (known keys: messages, bytes, per, burst, action)", limit[key])
+    end
+  end
+  local function count(key, max)
+    local v = limit[key]
+    if v ~= nil and (type(v) ~= "number" or v % 1 ~= 0 or v < 1 or v > max) then
+      bad("rate_limit." .. key, "an integer 1.." .. max, v)
+    end
+    return v
+  end
+  local messages, bytes = count("messages", 4294967295), count("bytes", 2 ^ 52)
+  if not messages and not bytes then
+    bad("rate_limit", "a table that limits messages, bytes or both", limit)
+  end
+  cfg.rate_limit_messages, cfg.rate_limit_bytes = messages or 0, bytes or 0
+  cfg.rate_limit_burst = count("burst", 4294967295) or 1
+  local per = limit.per
+  if per ~= nil then
+    if type(per) ~= "number" or per ~= per or per < 0.001 or per > 4294967 then
+      bad("rate_limit.per", "a number of seconds, at least 0.001", per)
+    end
+    cfg.rate_limit_per_ms = math.floor(per * 1000 + 0.5)
+  end
+  local action = limit.action
+  if action ~= nil and action ~= "pause" and action ~= "close" then
+    bad("rate_limit.action", '"pause" or "close"', action)
+  end
+  cfg.rate_limit_close = action == "close" and 1 or 0
 end
 
 
@@ -826,6 +869,8 @@ local function c_config(config, names)
   if config.metrics_token and not config.metrics then
     bad("metrics_token", "given only with 'metrics' (the path it protects)", config.metrics_token)
   end
+  cfg.max_connections_per_ip = integer(config, "max_connections_per_ip", 0, 4294967295, 0)
+  check_rate_limit(config.rate_limit, cfg)
   local access_log = config.access_log
   if access_log ~= nil and type(access_log) ~= "boolean" and type(access_log) ~= "function" then
     bad("access_log", "true, false or a function(line)", access_log)
@@ -970,7 +1015,7 @@ end
 -- The app's counters as a table (see luna_app_stats); refused handshakes by reason.
 local STATS_FIELDS = { "connections_open", "connections_total", "handshakes_accepted",
   "http_requests", "messages_received", "bytes_received", "messages_sent", "bytes_sent",
-  "backpressure", "cluster_queued_bytes", "cluster_dropped" }
+  "backpressure", "rate_limited", "cluster_queued_bytes", "cluster_dropped" }
 local stats_out = ffi_new("LunaStats[1]")
 
 function App:stats()
@@ -982,7 +1027,8 @@ function App:stats()
   for _, field in ipairs(STATS_FIELDS) do stats[field] = tonumber(s[field]) end
   stats.handshakes_refused = { origin = tonumber(s.refused_origin),
     capacity = tonumber(s.refused_capacity), subprotocol = tonumber(s.refused_subprotocol),
-    host = tonumber(s.refused_host), handshake = tonumber(s.refused_handshake) }
+    host = tonumber(s.refused_host), address = tonumber(s.refused_address),
+    handshake = tonumber(s.refused_handshake) }
   stats.cluster_connected = s.cluster_connected ~= 0
   return stats
 end

@@ -51,6 +51,8 @@ pub struct LunaStats {
     pub refused_subprotocol: u64,
     /// Handshakes refused by the host (`luna_upgrade_reject`, or no decision in time).
     pub refused_host: u64,
+    /// Handshakes refused because the client's address holds `max_connections_per_ip` (429).
+    pub refused_address: u64,
     /// Connections dropped before an upgrade request arrived: TLS failures and timeouts.
     pub refused_handshake: u64,
     /// Plain HTTP requests answered (files, HTTP events, errors, metrics).
@@ -65,6 +67,8 @@ pub struct LunaStats {
     pub bytes_sent: u64,
     /// Sends refused with LUNA_RESULT_BACKPRESSURE (a broadcast counts each full queue).
     pub backpressure: u64,
+    /// Times a peer went over `rate_limit_*` (its reading paused, or it was closed).
+    pub rate_limited: u64,
     /// 1 while a cluster app's Redis connections are both up.
     pub cluster_connected: u8,
     /// Bytes of publishes waiting for Redis.
@@ -79,7 +83,7 @@ pub struct LunaStats {
 pub extern "C" fn luna_app_stats(app: *const LunaApp, out: *mut LunaStats) -> LunaResult {
     guard(|| {
         let s = lookup(app)?.stats();
-        let [origin, capacity, subprotocol, host, handshake] = s.handshakes_refused;
+        let [origin, capacity, subprotocol, host, address, handshake] = s.handshakes_refused;
         let stats = LunaStats {
             connections_open: s.connections_open,
             connections_total: s.connections_total,
@@ -88,6 +92,7 @@ pub extern "C" fn luna_app_stats(app: *const LunaApp, out: *mut LunaStats) -> Lu
             refused_capacity: capacity,
             refused_subprotocol: subprotocol,
             refused_host: host,
+            refused_address: address,
             refused_handshake: handshake,
             http_requests: s.http_requests,
             messages_received: s.messages_in,
@@ -95,6 +100,7 @@ pub extern "C" fn luna_app_stats(app: *const LunaApp, out: *mut LunaStats) -> Lu
             messages_sent: s.messages_out,
             bytes_sent: s.bytes_out,
             backpressure: s.backpressure,
+            rate_limited: s.rate_limited,
             cluster_connected: u8::from(s.cluster_connected),
             cluster_queued_bytes: s.cluster_queued_bytes,
             cluster_dropped: s.cluster_dropped,

@@ -4,7 +4,9 @@ use std::ffi::c_char;
 
 use super::{bytes, c_str, guard, lookup, register, strings, write_out, LunaApp, LunaResult};
 use crate::app::App;
-use crate::config::{self, HttpLimits, LimitSettings, ServerConfig, ServerIdentity, StaticFiles};
+use crate::config::{
+    self, HttpLimits, LimitSettings, Limits, ServerConfig, ServerIdentity, StaticFiles,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How to start a server. Fill it with `luna_server_config_default`, then set what you need.
@@ -157,6 +159,25 @@ pub struct LunaServerConfig {
     /// 1 = a LOG event per plain HTTP request answered and per WebSocket handshake, its
     /// `data` a line in the combined log format (see LUNA_EVENT_KIND_LOG). Default 0.
     pub access_log: u8,
+    /// Open WebSocket connections one client address may hold (the address a trusted proxy
+    /// forwards, else the TCP peer's); further handshakes from it get HTTP 429. Default 0 =
+    /// unlimited (players behind one NAT share an address: set it with care).
+    pub max_connections_per_ip: u32,
+    /// Rate limit on what each WebSocket peer sends: this many messages per
+    /// `rate_limit_per_ms` (0 = no message limit)...
+    pub rate_limit_messages: u32,
+    /// ...and this many payload bytes per `rate_limit_per_ms` (0 = no byte limit). A token
+    /// bucket: `rate_limit_burst` periods' worth may come at once, then the rate holds. A
+    /// message over the limit is still delivered; then the peer's socket is not read until
+    /// the buckets refill (TCP slows it, nothing is lost), or with `rate_limit_close` the
+    /// connection is closed with 1008. Each costs O(1) per message. Default 0 and 0: none.
+    pub rate_limit_bytes: u64,
+    /// The period of the rate limit. Default 1000.
+    pub rate_limit_per_ms: u32,
+    /// Periods' worth a quiet peer may send at once. Default 1; 0 = 1.
+    pub rate_limit_burst: u32,
+    /// 1 = close a peer over its rate limit with 1008 instead of pausing it. Default 0.
+    pub rate_limit_close: u8,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -205,6 +226,12 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             metrics_path: std::ptr::null(),
             metrics_token: std::ptr::null(),
             access_log: 0,
+            max_connections_per_ip: 0,
+            rate_limit_messages: 0,
+            rate_limit_bytes: 0,
+            rate_limit_per_ms: 1000,
+            rate_limit_burst: 1,
+            rate_limit_close: 0,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -302,7 +329,10 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         port: c.port,
         protocols,
         has_default: c.has_default != 0,
-        limits: limits.limits()?,
+        limits: Limits {
+            rate_limit: rate_limit(c)?,
+            ..limits.limits()?
+        },
         tls,
         // SAFETY: the caller promises `origin_count` readable string pointers.
         origins: match unsafe { strings(c.origins, c.origin_count, "config.origins")? } {
@@ -333,6 +363,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         // SAFETY: forwarded from the caller's promise about `c`.
         metrics: unsafe { metrics(c)? },
         access_log: c.access_log != 0,
+        max_connections_per_ip: c.max_connections_per_ip,
         trusted_proxies: {
             // SAFETY: the caller promises `trusted_proxy_count` readable string pointers.
             let list = unsafe {
@@ -355,6 +386,24 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
             }
         },
     })
+}
+
+/// The rate limit of `c`, if it sets one.
+fn rate_limit(c: &LunaServerConfig) -> Result<Option<config::RateLimit>> {
+    let action = match c.rate_limit_close {
+        0 => config::RateAction::Pause,
+        _ => config::RateAction::Close,
+    };
+    let per = std::time::Duration::from_millis(u64::from(c.rate_limit_per_ms));
+    let messages = u64::from(c.rate_limit_messages);
+    config::RateLimit::new(
+        messages,
+        c.rate_limit_bytes,
+        per,
+        c.rate_limit_burst,
+        action,
+    )
+    .map_err(Error::invalid)
 }
 
 /// The metrics settings of `c`.
