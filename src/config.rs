@@ -283,8 +283,16 @@ impl std::fmt::Display for RedisUrl {
     }
 }
 
-/// Checks a cluster setting: a Redis URL and a channel prefix (`None` = `"luna:"`).
+/// Checks a cluster setting: a Redis URL and a channel prefix (`None` = `"luna:"`). An empty
+/// prefix is refused: it would put the cluster's channels beside every other user's of that
+/// Redis, with nothing to tell them apart.
 pub(crate) fn cluster(url: &str, prefix: Option<&str>) -> Result<ClusterConfig> {
+    if prefix == Some("") {
+        return Err(Error::invalid(
+            "cluster prefix is empty: name the cluster, such as \"myapp:\" (apps with the same \
+             Redis and prefix form one cluster)",
+        ));
+    }
     Ok(ClusterConfig {
         redis: parse_redis_url(url)?,
         prefix: prefix.unwrap_or(DEFAULT_CLUSTER_PREFIX).to_owned(),
@@ -520,6 +528,12 @@ mod tests {
         let err = parse_redis_url("redis://:hunter2@h:x").unwrap_err();
         assert!(!err.message.contains("hunter2"), "{}", err.message);
         assert_eq!(cluster("redis://h", None).unwrap().prefix, "luna:");
+        let empty = cluster("redis://h", Some("")).unwrap_err();
+        assert!(
+            empty.message.contains("prefix is empty"),
+            "{}",
+            empty.message
+        );
     }
 
     #[test]

@@ -99,8 +99,12 @@ pub struct LunaServerConfig {
     /// with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
     /// dropped, and reported). NULL (the default): no Redis code runs.
     pub cluster_redis: *const c_char,
-    /// The start of every Redis channel name the cluster uses, so several clusters can
-    /// share one Redis. NULL = "luna:". Only with `cluster_redis`.
+    /// The name of the cluster: apps with the same Redis and prefix form one, so several
+    /// clusters can share one Redis. Channels are named "{length}:{prefix}{kind}:{name}"
+    /// (topic "room" of "luna:" is "5:luna:t:room"; kind t = topic, g = group, b = everyone),
+    /// so no two clusters share a channel even when one prefix starts with another. NULL =
+    /// "luna:"; an empty one is a bad config (luna_server_new returns NULL). Only with
+    /// `cluster_redis`.
     pub cluster_prefix: *const c_char,
     /// The Cache-Control of static file answers, such as "public, max-age=3600" for files
     /// that never change under their name. NULL = "no-cache" (browsers revalidate every time:

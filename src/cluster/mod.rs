@@ -8,6 +8,8 @@
 //! host's next poll. The publisher writes what the host published, from a queue bounded in
 //! bytes. Every message starts with the sending node's random id, so a node skips its own
 //! (delivered locally already): each message arrives once, in the order its node sent it.
+//! Channel names and the message envelope are in `envelope.rs`; a message on a channel that
+//! is not this cluster's, or whose kind disagrees with its channel, is dropped.
 //! Redis going away never stops local traffic: both connections report the failure to the
 //! host as an ERROR event and reconnect with backoff; the subscriber subscribes again.
 
@@ -29,15 +31,9 @@ use crate::resp::{self, Value};
 use crate::runtime;
 use crate::tls;
 
-/// A message on the wire: node id, kind, opcode, then the data.
-const NODE_ID_LEN: usize = 16;
-const HEADER_LEN: usize = NODE_ID_LEN + 2;
-const KIND_TOPIC: u8 = 0;
-const KIND_EVERYONE: u8 = 1;
-const KIND_GROUP: u8 = 2;
-/// Channel names after the prefix; a topic's channel is the prefix and the topic.
-const EVERYONE_CHANNEL: &[u8] = b"!bcast";
-const GROUP_CHANNEL: &[u8] = b"!group:";
+mod envelope;
+
+use envelope::{Channels, Kind, NodeId, NODE_ID_LEN};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -68,8 +64,8 @@ pub(crate) struct Cluster {
 struct Shared {
     url: RedisUrl,
     tls: Option<tls::Connector>,
-    node: [u8; NODE_ID_LEN],
-    prefix: Vec<u8>,
+    node: NodeId,
+    channels: Channels,
     /// Bytes waiting in `outgoing`.
     queued: AtomicUsize,
     /// Publishes lost: queue full, or unconfirmed when the publisher's connection failed.
@@ -112,14 +108,14 @@ impl Cluster {
             url: config.redis.clone(),
             tls,
             node,
-            prefix: config.prefix.as_bytes().to_vec(),
+            channels: Channels::new(&config.prefix),
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
         });
         let mut fixed = BTreeSet::new();
-        fixed.insert(shared.channel(EVERYONE_CHANNEL, b""));
+        fixed.insert(shared.channels.name(Kind::Everyone, b""));
         for group in groups {
-            fixed.insert(shared.channel(GROUP_CHANNEL, group.as_bytes()));
+            fixed.insert(shared.channels.name(Kind::Group, group.as_bytes()));
         }
         let (watch, watched) = smol::channel::unbounded();
         let (outgoing, queue) = smol::channel::unbounded();
@@ -145,28 +141,26 @@ impl Cluster {
     pub fn watch(&self, topic: &[u8]) {
         let _ = self
             .watch
-            .try_send(Watch::Add(self.shared.channel(b"", topic)));
+            .try_send(Watch::Add(self.shared.channels.name(Kind::Topic, topic)));
     }
 
     /// `topic` lost its last local subscriber: stop listening to it.
     pub fn unwatch(&self, topic: &[u8]) {
         let _ = self
             .watch
-            .try_send(Watch::Remove(self.shared.channel(b"", topic)));
+            .try_send(Watch::Remove(self.shared.channels.name(Kind::Topic, topic)));
     }
 
     /// Queues `data` for the other nodes; dropped (and counted) while the queue is full.
     pub fn publish(&self, target: Target<'_>, opcode: Opcode, data: &[u8]) {
         let shared = &self.shared;
-        let (kind, channel) = match target {
-            Target::Topic(topic) => (KIND_TOPIC, shared.channel(b"", topic)),
-            Target::Everyone => (KIND_EVERYONE, shared.channel(EVERYONE_CHANNEL, b"")),
-            Target::Group(name) => (KIND_GROUP, shared.channel(GROUP_CHANNEL, name.as_bytes())),
+        let (kind, name) = match target {
+            Target::Topic(topic) => (Kind::Topic, topic),
+            Target::Everyone => (Kind::Everyone, &b""[..]),
+            Target::Group(name) => (Kind::Group, name.as_bytes()),
         };
-        let mut payload = Vec::with_capacity(HEADER_LEN + data.len());
-        payload.extend_from_slice(&shared.node);
-        payload.extend_from_slice(&[kind, opcode as u8]);
-        payload.extend_from_slice(data);
+        let channel = shared.channels.name(kind, name);
+        let payload = envelope::seal(&shared.node, kind, opcode as u8, data);
         let mut command = Vec::with_capacity(payload.len() + channel.len() + 48);
         resp::command(&mut command, &[b"PUBLISH", &channel, &payload]);
         let size = command.len();
@@ -180,11 +174,6 @@ impl Cluster {
 }
 
 impl Shared {
-    /// The prefix, then `kind`, then `name`.
-    fn channel(&self, kind: &[u8], name: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], kind, name].concat()
-    }
-
     fn report<C>(&self, sink: &EventSink<C>, role: &str, error: &Error) {
         let message = format!("cluster {role}: redis {}: {error}", self.url);
         sink.error(0, ErrorKind::Io, message);
@@ -358,28 +347,30 @@ impl<C: Send + 'static> Subscriber<C> {
         }
     }
 
-    /// Queues a message from another node for the host; skips this node's own.
+    /// Queues a message from another node for the host; skips this node's own, and drops
+    /// what is not this cluster's or does not agree with its channel.
     async fn deliver(&self, channel: &[u8], payload: Vec<u8>) {
         let shared = &self.shared;
-        if payload.len() < HEADER_LEN || payload[..NODE_ID_LEN] == shared.node {
+        let (Some((kind, name)), Some(opened)) =
+            (shared.channels.parse(channel), envelope::open(&payload))
+        else {
+            return;
+        };
+        if opened.node == shared.node || opened.kind != kind {
             return;
         }
-        let Some(name) = channel.strip_prefix(&shared.prefix[..]) else {
+        let Ok(opcode) = Opcode::try_from(u32::from(opened.opcode)) else {
             return;
         };
-        let Ok(opcode) = Opcode::try_from(u32::from(payload[NODE_ID_LEN + 1])) else {
-            return;
-        };
-        let audience = match payload[NODE_ID_LEN] {
-            KIND_TOPIC => Audience::Topic(Bytes::copy_from_slice(name)),
-            KIND_EVERYONE => Audience::Everyone,
-            KIND_GROUP => match name.strip_prefix(GROUP_CHANNEL).map(std::str::from_utf8) {
-                Some(Ok(group)) => Audience::Group(group.to_owned()),
-                _ => return,
+        let audience = match kind {
+            Kind::Topic => Audience::Topic(Bytes::copy_from_slice(name)),
+            Kind::Everyone => Audience::Everyone,
+            Kind::Group => match std::str::from_utf8(name) {
+                Ok(group) => Audience::Group(group.to_owned()),
+                Err(_) => return,
             },
-            _ => return,
         };
-        let data = Bytes::from(payload).slice(HEADER_LEN..);
+        let data = Bytes::from(payload).slice(opened.data_start..);
         self.sink.remote(audience, opcode, data).await;
     }
 }
