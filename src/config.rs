@@ -24,8 +24,8 @@ pub(crate) struct Limits {
     pub ping_interval: Option<Duration>,
     /// Close (1001) a peer that sent nothing for this long; `None` = never (the default).
     pub idle_timeout: Option<Duration>,
-    /// Outgoing bytes queued per connection before `send` answers BACKPRESSURE. Default 16 MiB:
-    /// one maximum-size message always fits.
+    /// Outgoing bytes queued per connection before `send` answers BACKPRESSURE; a larger
+    /// message is refused (TOO_LARGE). Default 16 MiB: one maximum-size message always fits.
     pub max_send_queue: usize,
     /// When a send would pass `max_send_queue`: `false` (the default) answers BACKPRESSURE and
     /// lets the host decide; `true` drops what is queued and closes with 1008, for hosts that

@@ -27,6 +27,8 @@ pub(crate) enum ErrorKind {
     Protocol,
     /// The peer refused the TCP connection (nothing listens there).
     Refused,
+    /// The message is larger than the connection's send queue may ever hold.
+    TooLarge,
 }
 
 /// A failed luna operation.

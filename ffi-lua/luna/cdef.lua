@@ -23,6 +23,7 @@ enum LunaResult
   LUNA_RESULT_DNS = 10,
   LUNA_RESULT_PROTOCOL = 11,
   LUNA_RESULT_REFUSED = 12,
+  LUNA_RESULT_TOO_LARGE = 13,
 };
 typedef uint32_t LunaResult;
 

@@ -32,6 +32,9 @@ pub enum LunaResult {
     Protocol = 11,
     /// The peer refused the TCP connection (nothing listens there).
     Refused = 12,
+    /// The message is larger than the connection's `max_send_queue`, so it could never be
+    /// queued; nothing was sent. Unlike BACKPRESSURE, retrying does not help.
+    TooLarge = 13,
 }
 
 impl From<ErrorKind> for LunaResult {
@@ -48,6 +51,7 @@ impl From<ErrorKind> for LunaResult {
             ErrorKind::Dns => LunaResult::Dns,
             ErrorKind::Protocol => LunaResult::Protocol,
             ErrorKind::Refused => LunaResult::Refused,
+            ErrorKind::TooLarge => LunaResult::TooLarge,
         }
     }
 }
@@ -71,6 +75,7 @@ impl TryFrom<u32> for LunaResult {
             10 => LunaResult::Dns,
             11 => LunaResult::Protocol,
             12 => LunaResult::Refused,
+            13 => LunaResult::TooLarge,
             other => return Err(other),
         })
     }
@@ -93,6 +98,7 @@ impl LunaResult {
             LunaResult::Dns => "LUNA_RESULT_DNS\0",
             LunaResult::Protocol => "LUNA_RESULT_PROTOCOL\0",
             LunaResult::Refused => "LUNA_RESULT_REFUSED\0",
+            LunaResult::TooLarge => "LUNA_RESULT_TOO_LARGE\0",
         }
     }
 }
@@ -118,7 +124,7 @@ mod tests {
             assert_eq!(code as u32, number);
             seen += 1;
         }
-        assert!(seen >= 13, "only {seen} codes found in the header");
-        assert_eq!(LunaResult::try_from(13), Err(13));
+        assert!(seen >= 14, "only {seen} codes found in the header");
+        assert_eq!(LunaResult::try_from(14), Err(14));
     }
 }

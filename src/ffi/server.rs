@@ -34,8 +34,10 @@ pub struct LunaServerConfig {
     pub max_message_size: usize,
     /// Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
     pub max_frame_size: usize,
-    /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
-    /// Default 16 MiB; 0 = unlimited.
+    /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE; a
+    /// message larger than this (before framing and compression) is refused with
+    /// LUNA_RESULT_TOO_LARGE, even on an empty queue. Default 16 MiB (one maximum-size
+    /// message fits); 0 = unlimited.
     pub max_send_queue: usize,
     /// Connections (open plus handshaking) beyond which handshakes get HTTP 503.
     /// Default 0 = unlimited.
