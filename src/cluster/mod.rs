@@ -11,12 +11,15 @@
 //! Channel names and the message envelope are in `envelope.rs`; a message on a channel that
 //! is not this cluster's, or whose kind disagrees with its channel, is dropped.
 //! Redis going away never stops local traffic: both connections report the failure to the
-//! host as an ERROR event and reconnect with backoff; the subscriber subscribes again.
+//! host as an ERROR event and reconnect with backoff; the subscriber subscribes again. A
+//! Redis that stops answering without closing counts as gone: connecting (TCP, TLS, AUTH,
+//! SELECT and a PING) must finish within one deadline, and a connection that has heard
+//! nothing for that long sends a PING that must be answered as fast.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use smol::channel::{Receiver, Sender};
@@ -37,7 +40,10 @@ use envelope::{Channels, Kind, NodeId, NODE_ID_LEN};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long Redis may take to answer: to connect (TCP, TLS, AUTH, SELECT, PING), to a
+/// command, and to a PING sent after this long without a byte from it. The environment
+/// variable `LUNA_REDIS_TIMEOUT_MS` changes it (tests use a fraction of a second).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Publishes written in one go before their replies are read.
 const MAX_PIPELINE: usize = 1024;
 const MAX_PIPELINE_BYTES: usize = 256 << 10;
@@ -66,6 +72,8 @@ struct Shared {
     tls: Option<tls::Connector>,
     node: NodeId,
     channels: Channels,
+    /// `REDIS_TIMEOUT`, or what the environment asks for.
+    timeout: Duration,
     /// Bytes waiting in `outgoing`.
     queued: AtomicUsize,
     /// Publishes lost: queue full, or unconfirmed when the publisher's connection failed.
@@ -76,6 +84,8 @@ struct Shared {
 enum Step {
     Read(Result<()>),
     Change(Option<Watch>),
+    /// Redis has been silent until the deadline.
+    Silence,
 }
 
 /// A change to the subscriber's channels.
@@ -109,6 +119,7 @@ impl Cluster {
             tls,
             node,
             channels: Channels::new(&config.prefix),
+            timeout: redis_timeout(),
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
         });
@@ -193,6 +204,15 @@ impl Shared {
             *reported = dropped;
         }
     }
+}
+
+/// `LUNA_REDIS_TIMEOUT_MS` when it is a positive number of milliseconds, else `REDIS_TIMEOUT`.
+fn redis_timeout() -> Duration {
+    std::env::var("LUNA_REDIS_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(REDIS_TIMEOUT, Duration::from_millis)
 }
 
 /// How long to wait after `failures` failed attempts in a row: 100 ms doubling to 5 s.
@@ -282,9 +302,12 @@ impl<C: Send + 'static> Subscriber<C> {
             args.extend_from_slice(chunk);
             resp::command(&mut command, &args);
         }
+        // The PING's answer comes after every confirmation: the set-up is bounded like a PING.
+        resp::command(&mut command, &[b"PING"]);
         if let Err(e) = conn.write(&command).await {
             return Some(e);
         }
+        let mut liveness = Liveness::pinged(self.shared.timeout);
         loop {
             // Deliver every reply already read, then apply pending changes (first, so a
             // busy channel cannot starve them), then wait for either.
@@ -304,11 +327,14 @@ impl<C: Send + 'static> Subscriber<C> {
                     return Some(e);
                 }
             }
-            let step = smol::future::or(async { Step::Read(conn.fill().await) }, async {
-                Step::Change(watched.recv().await.ok())
-            });
-            match step.await {
-                Step::Read(Ok(())) => {}
+            let read = async { Step::Read(conn.fill().await) };
+            let change = async { Step::Change(watched.recv().await.ok()) };
+            let silence = async {
+                Timer::at(liveness.deadline()).await;
+                Step::Silence
+            };
+            match smol::future::or(smol::future::or(read, change), silence).await {
+                Step::Read(Ok(())) => liveness.heard(),
                 Step::Read(Err(e)) => return Some(e),
                 Step::Change(Some(change)) => {
                     if let Some(command) = self.apply(change) {
@@ -318,6 +344,17 @@ impl<C: Send + 'static> Subscriber<C> {
                     }
                 }
                 Step::Change(None) => return None,
+                Step::Silence => {
+                    // In subscribe mode (RESP2) Redis answers a PING with a `pong` push.
+                    if let Err(e) = liveness.silence() {
+                        return Some(e);
+                    }
+                    let mut ping = Vec::new();
+                    resp::command(&mut ping, &[b"PING"]);
+                    if let Err(e) = conn.write(&ping).await {
+                        return Some(e);
+                    }
+                }
             }
         }
     }
@@ -375,6 +412,55 @@ impl<C: Send + 'static> Subscriber<C> {
     }
 }
 
+/// When a quiet subscriber connection is checked with a PING, and when it counts as gone.
+struct Liveness {
+    timeout: Duration,
+    /// When Redis was last heard from, or when the unanswered PING was sent.
+    since: Instant,
+    /// A PING waits for its answer.
+    pinged: bool,
+}
+
+impl Liveness {
+    /// A PING (or a command answered like one) was just sent.
+    fn pinged(timeout: Duration) -> Liveness {
+        Liveness {
+            timeout,
+            since: Instant::now(),
+            pinged: true,
+        }
+    }
+
+    /// Redis sent something: it is there.
+    fn heard(&mut self) {
+        self.since = Instant::now();
+        self.pinged = false;
+    }
+
+    fn deadline(&self) -> Instant {
+        self.since + self.timeout
+    }
+
+    /// The deadline passed in silence: an error when a PING went unanswered, else the
+    /// caller sends one now.
+    fn silence(&mut self) -> Result<()> {
+        if self.pinged {
+            return Err(no_answer(self.timeout, "to a PING"));
+        }
+        *self = Liveness::pinged(self.timeout);
+        Ok(())
+    }
+}
+
+/// Redis left `what` unanswered for `timeout`.
+fn no_answer(timeout: Duration, what: &str) -> Error {
+    let ms = timeout.as_millis();
+    Error::new(
+        ErrorKind::Timeout,
+        format!("no answer {what} within {ms} ms"),
+    )
+}
+
 /// The publisher connection's task: writes queued publishes in order, pipelined.
 async fn publisher<C>(shared: Arc<Shared>, queue: Receiver<Vec<u8>>, sink: EventSink<C>) {
     let mut failures = 0;
@@ -408,8 +494,18 @@ async fn publish_queued<C>(
     reported: &mut u64,
 ) -> Option<Error> {
     loop {
-        let Ok(mut batch) = queue.recv().await else {
-            return None;
+        // A quiet publisher checks that Redis is still there.
+        let idle = async {
+            Timer::after(shared.timeout).await;
+            Ok(None)
+        };
+        let mut batch = match smol::future::or(async { queue.recv().await.map(Some) }, idle).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => match conn.ping().await {
+                Ok(()) => continue,
+                Err(e) => return Some(e),
+            },
+            Err(_) => return None,
         };
         shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
         let mut count = 1;
@@ -454,21 +550,32 @@ struct Connection {
     start: usize,
     /// Where reads land, so a read cancelled halfway leaves `buf` as it was.
     scratch: Box<[u8]>,
+    /// How long a reply may take.
+    timeout: Duration,
 }
 
-/// Connects, upgrades to TLS for `rediss://`, authenticates and selects the database.
+/// Connects, upgrades to TLS for `rediss://`, authenticates, selects the database and sees
+/// a PING answered, all within the Redis timeout: a Redis that accepts TCP and then says
+/// nothing fails here, and is tried again.
 async fn connect(shared: &Shared) -> Result<Connection> {
-    let url = &shared.url;
-    let connecting = async {
-        TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| Error::io("cannot connect", e))
-    };
     let timeout = async {
-        Timer::after(CONNECT_TIMEOUT).await;
-        Err(Error::new(ErrorKind::Timeout, "connecting timed out"))
+        Timer::after(shared.timeout).await;
+        Err(no_answer(shared.timeout, "while connecting"))
     };
-    let tcp = smol::future::or(connecting, timeout).await?;
+    // A command's own timeout may fire first: it is the same silence.
+    smol::future::or(connect_unbounded(shared), timeout)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Timeout => no_answer(shared.timeout, "while connecting"),
+            _ => e,
+        })
+}
+
+async fn connect_unbounded(shared: &Shared) -> Result<Connection> {
+    let url = &shared.url;
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| Error::io("cannot connect", e))?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Duplex> = match &shared.tls {
         Some(connector) => Box::new(connector.connect(&url.host, tcp).await?),
@@ -479,9 +586,9 @@ async fn connect(shared: &Shared) -> Result<Connection> {
         buf: Vec::new(),
         start: 0,
         scratch: vec![0; 64 << 10].into_boxed_slice(),
+        timeout: shared.timeout,
     };
     let mut hello = Vec::new();
-    let mut replies = 0;
     if let Some(password) = &url.password {
         match &url.username {
             Some(user) => {
@@ -489,12 +596,13 @@ async fn connect(shared: &Shared) -> Result<Connection> {
             }
             None => resp::command(&mut hello, &[b"AUTH", password.as_bytes()]),
         }
-        replies += 1;
     }
     if url.db != 0 {
         resp::command(&mut hello, &[b"SELECT", url.db.to_string().as_bytes()]);
-        replies += 1;
     }
+    // Answered even without AUTH or SELECT: proof that Redis is there, not just its port.
+    resp::command(&mut hello, &[b"PING"]);
+    let replies = 1 + usize::from(url.password.is_some()) + usize::from(url.db != 0);
     conn.write(&hello).await?;
     for _ in 0..replies {
         if let Value::Error(text) = conn.next().await? {
@@ -509,14 +617,26 @@ async fn connect(shared: &Shared) -> Result<Connection> {
 }
 
 impl Connection {
+    /// Writes `bytes`; an error when Redis has not taken them within the timeout (it stopped
+    /// reading: the connection is given up, so a half-written command does not matter).
     async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let timeout = self.timeout;
         let written = async {
-            self.stream.write_all(bytes).await?;
-            self.stream.flush().await
+            let done = async {
+                self.stream.write_all(bytes).await?;
+                self.stream.flush().await
+            };
+            done.await.map_err(|e| Error::io("lost the connection", e))
         };
-        written
-            .await
-            .map_err(|e| Error::io("lost the connection", e))
+        let silence = async {
+            Timer::after(timeout).await;
+            let ms = timeout.as_millis();
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("stopped reading: what was sent was not taken within {ms} ms"),
+            ))
+        };
+        smol::future::or(written, silence).await
     }
 
     /// The next complete reply already read, if any.
@@ -549,13 +669,33 @@ impl Connection {
         Ok(())
     }
 
-    /// The next reply, reading as needed.
+    /// The next reply, reading as needed; an error when Redis stays silent for the timeout.
     async fn next(&mut self) -> Result<Value> {
-        loop {
-            if let Some(value) = self.take()? {
-                return Ok(value);
+        let timeout = self.timeout;
+        let reply = async {
+            loop {
+                if let Some(value) = self.take()? {
+                    return Ok(value);
+                }
+                self.fill().await?;
             }
-            self.fill().await?;
+        };
+        let silence = async {
+            Timer::after(timeout).await;
+            Err(no_answer(timeout, "to a command"))
+        };
+        smol::future::or(reply, silence).await
+    }
+
+    /// Sends a PING (outside subscribe mode) and waits for its answer.
+    async fn ping(&mut self) -> Result<()> {
+        let mut ping = Vec::new();
+        resp::command(&mut ping, &[b"PING"]);
+        self.write(&ping).await?;
+        match self.next().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Timeout => Err(no_answer(self.timeout, "to a PING")),
+            Err(e) => Err(e),
         }
     }
 }
@@ -570,5 +710,26 @@ mod tests {
         assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
         assert!(worth_reporting(0) && !worth_reporting(1) && worth_reporting(REPORT_EVERY));
+    }
+
+    #[test]
+    fn silence_asks_for_a_ping_then_gives_up_unless_redis_is_heard() {
+        let timeout = Duration::from_millis(300);
+        let mut liveness = Liveness::pinged(timeout);
+        assert!(
+            liveness.silence().is_err(),
+            "the set-up's PING went unanswered"
+        );
+        liveness.heard();
+        let heard_until = liveness.deadline();
+        assert!(liveness.silence().is_ok(), "quiet: send a PING");
+        assert!(
+            liveness.deadline() >= heard_until,
+            "and wait for its answer"
+        );
+        let error = liveness.silence().unwrap_err();
+        assert_eq!(error.message, "no answer to a PING within 300 ms");
+        liveness.heard();
+        assert!(liveness.silence().is_ok());
     }
 }

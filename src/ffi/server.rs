@@ -99,7 +99,10 @@ pub struct LunaServerConfig {
     /// local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
     /// goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
     /// with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
-    /// dropped, and reported). NULL (the default): no Redis code runs.
+    /// dropped, and reported). A Redis that stops answering counts as unreachable: connecting
+    /// (TCP, TLS, AUTH, SELECT, PING) must finish within 5 s, and after 5 s without a byte
+    /// from Redis a PING must be answered within 5 s (the environment variable
+    /// LUNA_REDIS_TIMEOUT_MS changes the 5 s). NULL (the default): no Redis code runs.
     pub cluster_redis: *const c_char,
     /// The name of the cluster: apps with the same Redis and prefix form one, so several
     /// clusters can share one Redis. Channels are named "{length}:{prefix}{kind}:{name}"
