@@ -51,6 +51,9 @@ enum LunaResult
   // A client's connection failed because the server accepted none of the subprotocols it
   // asked for (or chose one it did not ask for).
   LUNA_RESULT_SUBPROTOCOL = 13,
+  // The message is larger than the connection's `max_send_queue`, so it could never be
+  // queued; nothing was sent. Unlike BACKPRESSURE, retrying does not help.
+  LUNA_RESULT_TOO_LARGE = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -247,7 +250,8 @@ typedef struct LunaClientConfig {
   // Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
   size_t max_frame_size;
   // Outgoing bytes queued before sends answer LUNA_RESULT_BACKPRESSURE (including those
-  // queued while connecting). Default 16 MiB; 0 = unlimited.
+  // queued while connecting); a message larger than this is refused with
+  // LUNA_RESULT_TOO_LARGE. Default 16 MiB; 0 = unlimited.
   size_t max_send_queue;
   // Send a ping this often. Default 0 = never.
   uint32_t ping_interval_ms;
@@ -330,8 +334,10 @@ typedef struct LunaServerConfig {
   size_t max_message_size;
   // Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
   size_t max_frame_size;
-  // Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
-  // Default 16 MiB; 0 = unlimited.
+  // Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE; a
+  // message larger than this (before framing and compression) is refused with
+  // LUNA_RESULT_TOO_LARGE, even on an empty queue. Default 16 MiB (one maximum-size
+  // message fits); 0 = unlimited.
   size_t max_send_queue;
   // WebSocket connections (open plus handshaking) beyond which handshakes get HTTP 503.
   // Plain HTTP connections count against `max_http_connections` instead. Default: the
@@ -400,10 +406,17 @@ typedef struct LunaServerConfig {
   // local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
   // goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
   // with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
-  // dropped, and reported). NULL (the default): no Redis code runs.
+  // dropped, and reported). A Redis that stops answering counts as unreachable: connecting
+  // (TCP, TLS, AUTH, SELECT, PING) must finish within 5 s, and after 5 s without a byte
+  // from Redis a PING must be answered within 5 s (the environment variable
+  // LUNA_REDIS_TIMEOUT_MS changes the 5 s). NULL (the default): no Redis code runs.
   const char *cluster_redis;
-  // The start of every Redis channel name the cluster uses, so several clusters can
-  // share one Redis. NULL = "luna:". Only with `cluster_redis`.
+  // The name of the cluster: apps with the same Redis and prefix form one, so several
+  // clusters can share one Redis. Channels are named "{length}:{prefix}{kind}:{name}"
+  // (topic "room" of "luna:" is "5:luna:t:room"; kind t = topic, g = group, b = everyone),
+  // so no two clusters share a channel even when one prefix starts with another. NULL =
+  // "luna:"; an empty one is a bad config (luna_server_new returns NULL). Only with
+  // `cluster_redis`.
   const char *cluster_prefix;
   // The Cache-Control of static file answers, such as "public, max-age=3600" for files
   // that never change under their name. NULL = "no-cache" (browsers revalidate every time:
@@ -559,7 +572,9 @@ LunaResult luna_app_fd(struct LunaApp *app, int64_t *out_fd);
 // Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
 // was not), or, when `protocol` is not NULL, only to those served by that subprotocol
 // ("" = the default handler's). The payload is copied once and shared. `out_count`
-// (may be NULL) receives how many connections accepted it. In a cluster (`cluster_redis`)
+// (may be NULL) receives how many connections accepted it (those closing or past their
+// `max_send_queue` are skipped); a message larger than the app's `max_send_queue` is
+// refused as a whole with LUNA_RESULT_TOO_LARGE. In a cluster (`cluster_redis`)
 // the message also reaches every other node's connections (of the subprotocol of the same
 // name); `out_count` still counts this app's only.
 LunaResult luna_app_broadcast(struct LunaApp *app,
@@ -574,7 +589,8 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
 // `luna_conn_send`: it is checked and encoded once, and the frame shared by every
 // recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
 // accepted it (0 for a topic nobody subscribed to); those that are closing or past their
-// `max_send_queue` are skipped. In a cluster (`cluster_redis`) the message also reaches the
+// `max_send_queue` are skipped. A message larger than the app's `max_send_queue` is refused
+// as a whole with LUNA_RESULT_TOO_LARGE: no connection or node gets it. In a cluster (`cluster_redis`) the message also reaches the
 // subscribers of every other node, once each; `out_count` still counts this app's only.
 // LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8, LUNA_RESULT_INVALID_ARGUMENT for a
 // longer topic or a client app.
@@ -621,7 +637,9 @@ LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 // of the app; at other times they are written at once. What the socket cannot take yet is
 // written by the I/O thread.
 // Returns LUNA_RESULT_CLOSED when the connection has closed (or is closing),
-// LUNA_RESULT_BACKPRESSURE when its outgoing queue is full. Never blocks.
+// LUNA_RESULT_BACKPRESSURE when its outgoing queue is full (retry once it drains), and
+// LUNA_RESULT_TOO_LARGE when `len` is larger than its `max_send_queue`: such a message could
+// never be queued, so it is refused even on an empty queue. Never blocks.
 LunaResult luna_conn_send(struct LunaApp *app,
                           uint64_t conn,
                           const uint8_t *data,

@@ -19,8 +19,13 @@ build = {
    type = "make",
    build_target = "lib",
    install_target = "install",
-   build_variables = {},
+   -- A target directory of its own: LuaRocks passes CC to make, and a plain `make` in the
+   -- same checkout would otherwise rebuild OpenSSL's bindings and luna after each rock build.
+   build_variables = {
+      TARGET_DIR = "target/rock",
+   },
    install_variables = {
+      TARGET_DIR = "target/rock",
       PREFIX = "$(PREFIX)",
       LIBDIR = "$(LIBDIR)",
       LUADIR = "$(LUADIR)",

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::backlog::Backlog;
 use crate::client::Client;
 use crate::cluster::{Cluster, Target};
-use crate::config::{ClientConfig, ClusterConfig, ServerConfig, ServerIdentity};
+use crate::config::{ClientConfig, ClusterConfig, Limits, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Audience, Event, Opcode};
@@ -48,6 +48,9 @@ pub(crate) struct App {
     failing: Mutex<Vec<(u64, u16, &'static str)>>,
     /// The other nodes, through Redis (server apps with a cluster config only).
     cluster: Option<Cluster>,
+    /// Every connection's send queue limit: a broadcast or publish larger than it is refused
+    /// as a whole, before any connection or node sees it.
+    max_send_queue: usize,
     role: Role,
     /// Host threads only, like `conns`.
     disconnects: Mutex<Disconnects>,
@@ -130,7 +133,7 @@ enum Role {
 impl App {
     /// Starts a server app; the port is bound when this returns.
     pub fn new_server(config: ServerConfig) -> Result<App> {
-        let max_message_size = config.limits.max_message_size;
+        let limits = config.limits.clone();
         let cluster = config.cluster.clone().map(|cluster| {
             let mut groups = config.protocols.clone();
             if config.has_default {
@@ -138,7 +141,7 @@ impl App {
             }
             (cluster, groups)
         });
-        App::new(max_message_size, cluster, |sink| {
+        App::new(&limits, cluster, |sink| {
             Ok(Role::Server(Server::start(config, sink)?))
         })
     }
@@ -146,8 +149,8 @@ impl App {
     /// Starts a client app; it connects in the background. Its one connection exists at
     /// once (see `client_conn`), so messages can be queued before it opens.
     pub fn new_client(config: ClientConfig) -> Result<App> {
-        let max_message_size = config.limits.max_message_size;
-        let app = App::new(max_message_size, None, |sink| {
+        let limits = config.limits.clone();
+        let app = App::new(&limits, None, |sink| {
             Ok(Role::Client(Client::connect(config, sink)?))
         })?;
         if let Role::Client(client) = &app.role {
@@ -158,13 +161,13 @@ impl App {
     }
 
     fn new(
-        max_message_size: usize,
+        limits: &Limits,
         cluster: Option<(ClusterConfig, Vec<String>)>,
         start: impl FnOnce(Sink) -> Result<Role>,
     ) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
         let wakeup = Arc::new(Wakeup::default());
-        let backlog = Arc::new(Backlog::new(max_message_size));
+        let backlog = Arc::new(Backlog::new(limits.max_message_size));
         let stats = Arc::new(Stats::default());
         let sink = Sink::new(tx, wakeup.clone(), backlog.clone(), stats.clone());
         // Before the role, so a cluster setting that fails leaves no port bound.
@@ -183,6 +186,7 @@ impl App {
             batch: HostBatch::default(),
             failing: Mutex::new(Vec::new()),
             cluster,
+            max_send_queue: limits.max_send_queue,
             role,
             disconnects: Mutex::new(Disconnects::default()),
             mass_disconnect: AtomicBool::new(false),
@@ -498,6 +502,8 @@ impl App {
             (None, _) => None,
         };
         let opcode = Opcode::try_from(opcode)?;
+        // Refused before the copy: the message may be huge.
+        send_path::check_size(data.len(), self.max_send_queue)?;
         let message = Broadcast::new(data, opcode)?;
         let accepted = self.broadcast_local(&message, group);
         if let Some(cluster) = &self.cluster {
@@ -622,6 +628,8 @@ impl App {
         self.check_server()?;
         topics::check_topic(topic)?;
         let opcode = Opcode::try_from(opcode)?;
+        // Refused before the copy: the message may be huge.
+        send_path::check_size(data.len(), self.max_send_queue)?;
         let message = Broadcast::new(data, opcode)?;
         if let Some(id) = except {
             self.conn(id)?;

@@ -26,8 +26,8 @@ pub(crate) struct Limits {
     pub ping_interval: Option<Duration>,
     /// Close (1001) a peer that sent nothing for this long; `None` = never (the default).
     pub idle_timeout: Option<Duration>,
-    /// Outgoing bytes queued per connection before `send` answers BACKPRESSURE. Default 16 MiB:
-    /// one maximum-size message always fits.
+    /// Outgoing bytes queued per connection before `send` answers BACKPRESSURE; a larger
+    /// message is refused (TOO_LARGE). Default 16 MiB: one maximum-size message always fits.
     pub max_send_queue: usize,
     /// When a send would pass `max_send_queue`: `false` (the default) answers BACKPRESSURE and
     /// lets the host decide; `true` drops what is queued and closes with 1008, for hosts that
@@ -397,8 +397,16 @@ impl std::fmt::Display for RedisUrl {
     }
 }
 
-/// Checks a cluster setting: a Redis URL and a channel prefix (`None` = `"luna:"`).
+/// Checks a cluster setting: a Redis URL and a channel prefix (`None` = `"luna:"`). An empty
+/// prefix is refused: it would put the cluster's channels beside every other user's of that
+/// Redis, with nothing to tell them apart.
 pub(crate) fn cluster(url: &str, prefix: Option<&str>) -> Result<ClusterConfig> {
+    if prefix == Some("") {
+        return Err(Error::invalid(
+            "cluster prefix is empty: name the cluster, such as \"myapp:\" (apps with the same \
+             Redis and prefix form one cluster)",
+        ));
+    }
     Ok(ClusterConfig {
         redis: parse_redis_url(url)?,
         prefix: prefix.unwrap_or(DEFAULT_CLUSTER_PREFIX).to_owned(),
@@ -647,6 +655,12 @@ mod tests {
         let err = parse_redis_url("redis://:hunter2@h:x").unwrap_err();
         assert!(!err.message.contains("hunter2"), "{}", err.message);
         assert_eq!(cluster("redis://h", None).unwrap().prefix, "luna:");
+        let empty = cluster("redis://h", Some("")).unwrap_err();
+        assert!(
+            empty.message.contains("prefix is empty"),
+            "{}",
+            empty.message
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(crate) enum ErrorKind {
     Refused,
     /// The server's 101 did not agree to one of the subprotocols the client asked for.
     Subprotocol,
+    /// The message is larger than the connection's send queue may ever hold.
+    TooLarge,
 }
 
 /// A failed luna operation.

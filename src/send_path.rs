@@ -167,6 +167,22 @@ fn check_payload(data: &[u8], opcode: Opcode) -> Result<()> {
     }
 }
 
+/// Refuses a message of `len` bytes (before framing and compression) that a send queue of
+/// `max_send_queue` bytes could never hold. Anything smaller is admitted to an empty queue,
+/// so the limit bounds what one connection may hold, whatever the host sends.
+pub(crate) fn check_size(len: usize, max_send_queue: usize) -> Result<()> {
+    if len <= max_send_queue {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::TooLarge,
+        format!(
+            "message of {len} bytes is larger than max_send_queue ({max_send_queue} bytes): it \
+             can never be queued; raise max_send_queue or send it in parts"
+        ),
+    ))
+}
+
 /// Checks a close code and reason a caller wants to send (RFC 6455 §7.4).
 pub(crate) fn check_close(code: u16, reason: &[u8]) -> Result<&str> {
     if !frame::close_code_allowed(code) {
@@ -251,6 +267,7 @@ impl SendPath {
     /// Validates `data`, encodes it (compressed when agreed and worth it; copied once
     /// either way) and sends it.
     fn send_data(&self, data: &[u8], opcode: Opcode, delivery: Delivery) -> Result<Sent> {
+        check_size(data.len(), self.max_send_queue)?;
         check_payload(data, opcode)?;
         self.send_checked(data, opcode, delivery)
     }
@@ -280,6 +297,7 @@ impl SendPath {
     /// of its own) the message compressed for this connection.
     fn send_broadcast(&self, message: &Broadcast, delivery: Delivery) -> Result<Sent> {
         let payload = message.payload();
+        check_size(payload.len(), self.max_send_queue)?;
         match self.compression_for(payload.len(), message.opcode) {
             None => self.send(Outgoing::data(message.frame.clone()), delivery),
             Some(Deflate {
@@ -348,7 +366,8 @@ impl SendPath {
         self.queued_bytes.load(Ordering::Acquire) + pending
     }
 
-    /// Backpressure: whether `len` more bytes may wait. An empty queue takes any message.
+    /// Backpressure: whether `len` more bytes may wait. An empty queue takes any message
+    /// (`check_size` refused those it could never hold).
     fn admit(&self, len: usize) -> Result<()> {
         let queued = self.queued();
         if queued == 0 || queued + len <= self.max_send_queue {

@@ -114,8 +114,8 @@ fn publish_reaches_both_nodes_once_and_in_order() {
     let (mut b1, idb1) = join(&b);
     subscribe(&a, ida1, b"room");
     subscribe(&b, idb1, b"room");
-    redis.wait_until(5, "both nodes on luna:room", |r| {
-        r.subscribers("luna:room") == 2
+    redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
+        r.subscribers("5:luna:t:room") == 2
     });
 
     // Counts are local: one subscriber on node A.
@@ -159,7 +159,7 @@ fn a_node_subscribes_in_redis_only_to_topics_with_local_subscribers() {
     let redis = Redis::start();
     let a = node(&redis.url());
     redis.wait_until(5, "the broadcast channels", |r| {
-        r.channels() == ["luna:!bcast", "luna:!group:"]
+        r.channels() == ["5:luna:b:", "5:luna:g:"]
     });
     let (_c1, id1) = join(&a);
     let (c2, id2) = join(&a);
@@ -167,20 +167,20 @@ fn a_node_subscribes_in_redis_only_to_topics_with_local_subscribers() {
     subscribe(&a, id2, b"red");
     subscribe(&a, id2, b"blue");
     redis.wait_until(5, "red and blue", |r| {
-        r.channels() == ["luna:!bcast", "luna:!group:", "luna:blue", "luna:red"]
+        r.channels() == ["5:luna:b:", "5:luna:g:", "5:luna:t:blue", "5:luna:t:red"]
     });
     // One Redis subscription per topic, however many local subscribers.
-    assert_eq!(redis.subscribers("luna:red"), 1);
+    assert_eq!(redis.subscribers("5:luna:t:red"), 1);
     unsubscribe(&a, id1, b"red");
     std::thread::sleep(Duration::from_millis(200));
     assert!(
-        redis.channels().contains(&"luna:red".to_owned()),
+        redis.channels().contains(&"5:luna:t:red".to_owned()),
         "id2 still in red"
     );
     // The last subscriber leaves by closing: both its topics go.
     drop(c2);
     redis.wait_until(5, "red and blue dropped", |r| {
-        r.channels() == ["luna:!bcast", "luna:!group:"]
+        r.channels() == ["5:luna:b:", "5:luna:g:"]
     });
 }
 
@@ -191,7 +191,7 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
     let (mut a1, _) = join(&a);
     let (mut b1, _) = join(&b);
     redis.wait_until(5, "both nodes on the broadcast channel", |r| {
-        r.subscribers("luna:!bcast") == 2
+        r.subscribers("5:luna:b:") == 2
     });
     let mut n = usize::MAX;
     let rc = luna_app_broadcast(
@@ -229,8 +229,8 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
     let (mut b1, idb1) = join(&b);
     subscribe(&a, ida1, b"room");
     subscribe(&b, idb1, b"room");
-    redis.wait_until(5, "both nodes on luna:room", |r| {
-        r.subscribers("luna:room") == 2
+    redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
+        r.subscribers("5:luna:t:room") == 2
     });
     assert_eq!(publish(&a, b"room", b"before"), 1);
     assert_eq!(next_text(&mut b1), "before");
@@ -255,8 +255,8 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
     assert_eq!(next_text(&mut a1), "local");
 
     redis.restart();
-    redis.wait_until(10, "both nodes back on luna:room", |r| {
-        r.subscribers("luna:room") == 2
+    redis.wait_until(10, "both nodes back on 5:luna:t:room", |r| {
+        r.subscribers("5:luna:t:room") == 2
     });
     // What A queued during the outage may reach B before B resubscribed: skip it.
     assert_eq!(publish(&a, b"room", b"after"), 1);
@@ -307,6 +307,8 @@ fn bad_cluster_settings_fail_the_app() {
     assert!(bad(Some("http://127.0.0.1"), None).contains("redis://"));
     assert!(bad(Some("redis://127.0.0.1:notaport"), None).contains("bad port"));
     assert!(bad(None, Some("x:")).contains("cluster_prefix needs"));
+    let empty = bad(Some("redis://127.0.0.1"), Some(""));
+    assert!(empty.contains("cluster prefix is empty"), "{empty}");
     let hidden = bad(Some("redis://:hunter2@127.0.0.1/x"), None);
     assert!(!hidden.contains("hunter2"), "{hidden}");
 }
@@ -322,8 +324,8 @@ fn measure_cross_node_throughput_and_latency() {
     let (mut b1, idb1) = join(&b);
     subscribe(&a, ida1, b"room");
     subscribe(&b, idb1, b"room");
-    redis.wait_until(5, "both nodes on luna:room", |r| {
-        r.subscribers("luna:room") == 2
+    redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
+        r.subscribers("5:luna:t:room") == 2
     });
     let payload = [b'x'; 64];
     let total = 200_000;

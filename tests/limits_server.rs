@@ -1,6 +1,7 @@
 //! Limits beyond those in hostile_input.rs: max_frame_size apart from max_message_size,
-//! a freed max_connections slot, automatic pings with the idle timeout, and both
-//! max_send_queue policies (BACKPRESSURE, or close with 1008).
+//! a freed max_connections slot, automatic pings with the idle timeout, both
+//! max_send_queue policies (BACKPRESSURE, or close with 1008), and a message larger than
+//! max_send_queue refused outright (TOO_LARGE) on server and client connections.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -167,6 +168,50 @@ fn send_queue_overflow_answers_backpressure_by_default() {
         LunaResult::Ok
     );
     assert_eq!(c.read().unwrap(), (true, 1, b"after".to_vec()));
+}
+
+#[test]
+fn a_message_larger_than_max_send_queue_is_refused_even_on_an_empty_queue() {
+    let s = server(|c| c.max_send_queue = 1000, true);
+    let mut c = RawClient::connect(s.port, "");
+    let conn = opened(&s, 1);
+    let app = app_ptr(s.app);
+    let big = vec![b'x'; 1001];
+    let too_large = "message of 1001 bytes is larger than max_send_queue (1000 bytes)";
+    let rc = luna_conn_send(app, conn, big.as_ptr(), big.len(), 2);
+    assert_eq!(rc, LunaResult::TooLarge);
+    assert!(last_error().contains(too_large), "{}", last_error());
+    // Broadcast and publish are refused as a whole: no recipient gets a part.
+    let mut n = usize::MAX;
+    let null = std::ptr::null();
+    let rc = luna_app_broadcast(app, big.as_ptr(), big.len(), 2, null, &mut n);
+    assert_eq!((rc, n), (LunaResult::TooLarge, usize::MAX));
+    let mut changed = 0;
+    assert_eq!(
+        luna_conn_subscribe(app, conn, b"t".as_ptr(), 1, &mut changed),
+        LunaResult::Ok
+    );
+    let rc = luna_app_publish(app, b"t".as_ptr(), 1, big.as_ptr(), big.len(), 2, &mut n);
+    assert_eq!(rc, LunaResult::TooLarge);
+    assert!(last_error().contains(too_large), "{}", last_error());
+    // Exactly max_send_queue still goes (its frame header on top), and the peer gets
+    // nothing of the refused ones.
+    let rc = luna_conn_send(app, conn, big.as_ptr(), 1000, 2);
+    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+    assert_eq!(c.read().unwrap(), (true, 2, vec![b'x'; 1000]));
+
+    // A client connection: while connecting and once open.
+    let mut client = TestClient::connect(&s.url(), |c| c.max_send_queue = 1000);
+    assert_eq!(client.send(&big, 2), LunaResult::TooLarge);
+    assert!(last_error().contains(too_large), "{}", last_error());
+    client.until(5, "open", TestClient::opened);
+    assert_eq!(client.send(&big, 2), LunaResult::TooLarge);
+    assert_eq!(client.send(b"fits", 1), LunaResult::Ok);
+    client.until(5, "the echo", |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, Ev::Msg { data, .. } if data == b"fits"))
+    });
 }
 
 #[test]

@@ -15,6 +15,8 @@ run() {
 run "header in sync, C99 and C++" make -s check-header
 run "rust: imports run down the layers, unsafe only in ffi" python3 tests/check_layers.py
 run "rust: C ABI tests" cargo test --release --quiet
+# make check-memory with fewer cycles: about 5 s on 2 vCPUs.
+run "C echo server under valgrind, 1000 cycles" env CHECK_MEMORY_CYCLES=1000 bash tests/soak/check_memory.sh
 for suite in tests/c/*.sh tests/lua/*.sh tests/browser/*.sh tests/fuzz_smoke.sh; do
     [ -e "$suite" ] || continue
     run "$suite" bash "$suite"

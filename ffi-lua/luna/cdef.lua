@@ -24,6 +24,7 @@ enum LunaResult
   LUNA_RESULT_PROTOCOL = 11,
   LUNA_RESULT_REFUSED = 12,
   LUNA_RESULT_SUBPROTOCOL = 13,
+  LUNA_RESULT_TOO_LARGE = 14,
 };
 typedef uint32_t LunaResult;
 

@@ -16,7 +16,7 @@ local G = _G
 
 local OK, CLOSED, BACKPRESSURE = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED, C.LUNA_RESULT_BACKPRESSURE
 local TIMEOUT, INVALID_ARGUMENT = C.LUNA_RESULT_TIMEOUT, C.LUNA_RESULT_INVALID_ARGUMENT
-local INVALID_UTF8 = C.LUNA_RESULT_INVALID_UTF8
+local INVALID_UTF8, TOO_LARGE = C.LUNA_RESULT_INVALID_UTF8, C.LUNA_RESULT_TOO_LARGE
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
 local EV_UPGRADE, EV_HTTP = C.LUNA_EVENT_KIND_UPGRADE, C.LUNA_EVENT_KIND_HTTP
@@ -116,8 +116,8 @@ end
 
 
 -- The one mapping of a C result code, the same in luna and lunac. OK: true. CLOSED,
--- BACKPRESSURE: nil, "closed" / "backpressure". INVALID_UTF8 (a payload's content): nil,
--- message. INVALID_ARGUMENT is misuse, raised (so is any failure without an app): `level`
+-- BACKPRESSURE: nil, "closed" / "backpressure". INVALID_UTF8 and TOO_LARGE (a payload's
+-- content or size): nil, message. INVALID_ARGUMENT is misuse, raised (so is any failure without an app): `level`
 -- counts from the caller of `result` (1) up, default 2 (its caller). Anything else is a
 -- runtime failure: reported by the app's policy, then nil, message. Callers that may raise
 -- do not tail-call it, so the levels stay true.
@@ -132,7 +132,7 @@ function M.result(rc, app, who, level)
   local msg = who .. ": " .. last_error()
   if rc == INVALID_ARGUMENT or not app then
     error(msg, (level or 2) + 1)
-  elseif rc ~= INVALID_UTF8 then
+  elseif rc ~= INVALID_UTF8 and rc ~= TOO_LARGE then
     M.report(app, msg)
   end
   return nil, msg

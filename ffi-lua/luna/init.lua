@@ -801,8 +801,8 @@ local function check_cluster(cluster)
   if type(cluster.redis) ~= "string" or cluster.redis == "" then
     bad("cluster.redis", "a URL string such as \"redis://127.0.0.1:6379\"", cluster.redis)
   end
-  if cluster.prefix ~= nil and type(cluster.prefix) ~= "string" then
-    bad("cluster.prefix", "a string", cluster.prefix)
+  if cluster.prefix ~= nil and (type(cluster.prefix) ~= "string" or cluster.prefix == "") then
+    bad("cluster.prefix", "a non-empty string such as \"myapp:\"", cluster.prefix)
   end
   return c_string("cluster.redis", cluster.redis), c_string("cluster.prefix", cluster.prefix)
 end

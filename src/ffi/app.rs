@@ -283,7 +283,9 @@ pub extern "C" fn luna_app_fd(app: *mut LunaApp, out_fd: *mut i64) -> LunaResult
 /// Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
 /// was not), or, when `protocol` is not NULL, only to those served by that subprotocol
 /// ("" = the default handler's). The payload is copied once and shared. `out_count`
-/// (may be NULL) receives how many connections accepted it. In a cluster (`cluster_redis`)
+/// (may be NULL) receives how many connections accepted it (those closing or past their
+/// `max_send_queue` are skipped); a message larger than the app's `max_send_queue` is
+/// refused as a whole with LUNA_RESULT_TOO_LARGE. In a cluster (`cluster_redis`)
 /// the message also reaches every other node's connections (of the subprotocol of the same
 /// name); `out_count` still counts this app's only.
 #[no_mangle]
@@ -314,7 +316,8 @@ pub extern "C" fn luna_app_broadcast(
 /// `luna_conn_send`: it is checked and encoded once, and the frame shared by every
 /// recipient, plain and TLS. `out_count` (may be NULL) receives how many connections
 /// accepted it (0 for a topic nobody subscribed to); those that are closing or past their
-/// `max_send_queue` are skipped. In a cluster (`cluster_redis`) the message also reaches the
+/// `max_send_queue` are skipped. A message larger than the app's `max_send_queue` is refused
+/// as a whole with LUNA_RESULT_TOO_LARGE: no connection or node gets it. In a cluster (`cluster_redis`) the message also reaches the
 /// subscribers of every other node, once each; `out_count` still counts this app's only.
 /// LUNA_RESULT_INVALID_UTF8 for TEXT that is not UTF-8, LUNA_RESULT_INVALID_ARGUMENT for a
 /// longer topic or a client app.

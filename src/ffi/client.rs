@@ -45,7 +45,8 @@ pub struct LunaClientConfig {
     /// Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
     pub max_frame_size: usize,
     /// Outgoing bytes queued before sends answer LUNA_RESULT_BACKPRESSURE (including those
-    /// queued while connecting). Default 16 MiB; 0 = unlimited.
+    /// queued while connecting); a message larger than this is refused with
+    /// LUNA_RESULT_TOO_LARGE. Default 16 MiB; 0 = unlimited.
     pub max_send_queue: usize,
     /// Send a ping this often. Default 0 = never.
     pub ping_interval_ms: u32,

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 /// of the app; at other times they are written at once. What the socket cannot take yet is
 /// written by the I/O thread.
 /// Returns LUNA_RESULT_CLOSED when the connection has closed (or is closing),
-/// LUNA_RESULT_BACKPRESSURE when its outgoing queue is full. Never blocks.
+/// LUNA_RESULT_BACKPRESSURE when its outgoing queue is full (retry once it drains), and
+/// LUNA_RESULT_TOO_LARGE when `len` is larger than its `max_send_queue`: such a message could
+/// never be queued, so it is refused even on an empty queue. Never blocks.
 #[no_mangle]
 pub extern "C" fn luna_conn_send(
     app: *mut LunaApp,

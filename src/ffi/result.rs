@@ -35,6 +35,9 @@ pub enum LunaResult {
     /// A client's connection failed because the server accepted none of the subprotocols it
     /// asked for (or chose one it did not ask for).
     Subprotocol = 13,
+    /// The message is larger than the connection's `max_send_queue`, so it could never be
+    /// queued; nothing was sent. Unlike BACKPRESSURE, retrying does not help.
+    TooLarge = 14,
 }
 
 impl From<ErrorKind> for LunaResult {
@@ -52,6 +55,7 @@ impl From<ErrorKind> for LunaResult {
             ErrorKind::Protocol => LunaResult::Protocol,
             ErrorKind::Refused => LunaResult::Refused,
             ErrorKind::Subprotocol => LunaResult::Subprotocol,
+            ErrorKind::TooLarge => LunaResult::TooLarge,
         }
     }
 }
@@ -76,6 +80,7 @@ impl TryFrom<u32> for LunaResult {
             11 => LunaResult::Protocol,
             12 => LunaResult::Refused,
             13 => LunaResult::Subprotocol,
+            14 => LunaResult::TooLarge,
             other => return Err(other),
         })
     }
@@ -99,6 +104,7 @@ impl LunaResult {
             LunaResult::Protocol => "LUNA_RESULT_PROTOCOL\0",
             LunaResult::Refused => "LUNA_RESULT_REFUSED\0",
             LunaResult::Subprotocol => "LUNA_RESULT_SUBPROTOCOL\0",
+            LunaResult::TooLarge => "LUNA_RESULT_TOO_LARGE\0",
         }
     }
 }

@@ -36,8 +36,10 @@ pub struct LunaServerConfig {
     pub max_message_size: usize,
     /// Largest incoming frame; larger ones close with 1009. Default 16 MiB; 0 = unlimited.
     pub max_frame_size: usize,
-    /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE.
-    /// Default 16 MiB; 0 = unlimited.
+    /// Outgoing bytes queued per connection before sends answer LUNA_RESULT_BACKPRESSURE; a
+    /// message larger than this (before framing and compression) is refused with
+    /// LUNA_RESULT_TOO_LARGE, even on an empty queue. Default 16 MiB (one maximum-size
+    /// message fits); 0 = unlimited.
     pub max_send_queue: usize,
     /// WebSocket connections (open plus handshaking) beyond which handshakes get HTTP 503.
     /// Plain HTTP connections count against `max_http_connections` instead. Default: the
@@ -106,10 +108,17 @@ pub struct LunaServerConfig {
     /// local subscribers. An unreachable Redis does not fail `luna_server_new`: local traffic
     /// goes on, ERROR events (code LUNA_RESULT_IO, `conn` 0) report it, the app reconnects
     /// with backoff (100 ms to 5 s), and cross-node messages wait in a 64 MiB queue (then are
-    /// dropped, and reported). NULL (the default): no Redis code runs.
+    /// dropped, and reported). A Redis that stops answering counts as unreachable: connecting
+    /// (TCP, TLS, AUTH, SELECT, PING) must finish within 5 s, and after 5 s without a byte
+    /// from Redis a PING must be answered within 5 s (the environment variable
+    /// LUNA_REDIS_TIMEOUT_MS changes the 5 s). NULL (the default): no Redis code runs.
     pub cluster_redis: *const c_char,
-    /// The start of every Redis channel name the cluster uses, so several clusters can
-    /// share one Redis. NULL = "luna:". Only with `cluster_redis`.
+    /// The name of the cluster: apps with the same Redis and prefix form one, so several
+    /// clusters can share one Redis. Channels are named "{length}:{prefix}{kind}:{name}"
+    /// (topic "room" of "luna:" is "5:luna:t:room"; kind t = topic, g = group, b = everyone),
+    /// so no two clusters share a channel even when one prefix starts with another. NULL =
+    /// "luna:"; an empty one is a bad config (luna_server_new returns NULL). Only with
+    /// `cluster_redis`.
     pub cluster_prefix: *const c_char,
     /// The Cache-Control of static file answers, such as "public, max-age=3600" for files
     /// that never change under their name. NULL = "no-cache" (browsers revalidate every time:

@@ -30,9 +30,33 @@ impl Redis {
     /// Kills the server (SIGKILL: connections drop at once).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A paused server dies of SIGKILL too; SIGCONT first keeps it simple to reap.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops the server (SIGSTOP): its connections stay open, but nothing answers, as with
+    /// a Redis that hangs or a network that drops everything.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Starts the server again on the same port.

@@ -64,7 +64,7 @@ def ask(ws, line):
     return ws.recv(timeout=10)
 
 def numsub(topic):
-    out = subprocess.run(redis + ["PUBSUB", "NUMSUB", "t:" + topic], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(redis + ["PUBSUB", "NUMSUB", "2:t:t:" + topic], capture_output=True, text=True).stdout.split()
     return int(out[1]) if len(out) > 1 else -1
 
 def wait_until(cond, what):

@@ -15,7 +15,9 @@ end
 t.raises(function() luna.new_web_app(base({ cluster = "redis://x" })) end, "'cluster' must be a table")
 t.raises(function() luna.new_web_app(base({ cluster = {} })) end, "'cluster.redis' must be a URL string")
 t.raises(function() luna.new_web_app(base({ cluster = { redis = "redis://h", prefix = 1 } })) end,
-  "'cluster.prefix' must be a string")
+  "'cluster.prefix' must be a non-empty string")
+t.raises(function() luna.new_web_app(base({ cluster = { redis = "redis://h", prefix = "" } })) end,
+  "'cluster.prefix' must be a non-empty string")
 t.raises(function() luna.new_web_app(base({ cluster = { redis = "redis://h", db = 1 } })) end,
   "'cluster.db' must be absent")
 t.raises(function() luna.new_web_app(base({ cluster = { redis = "http://h" } })) end,
@@ -69,7 +71,7 @@ import subprocess
 a = connect(URL)
 b = connect("ws://127.0.0.1:%%d" %% int(sys.argv[2]))
 def numsub():
-    out = subprocess.run(["redis-cli", "-p", "%d", "PUBSUB", "NUMSUB", "test:room"],
+    out = subprocess.run(["redis-cli", "-p", "%d", "PUBSUB", "NUMSUB", "5:test:t:room"],
                          capture_output=True, text=True).stdout.split()
     return int(out[1]) if len(out) > 1 else 0
 deadline = time.time() + 10

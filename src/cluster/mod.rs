@@ -8,13 +8,18 @@
 //! host's next poll. The publisher writes what the host published, from a queue bounded in
 //! bytes. Every message starts with the sending node's random id, so a node skips its own
 //! (delivered locally already): each message arrives once, in the order its node sent it.
+//! Channel names and the message envelope are in `envelope.rs`; a message on a channel that
+//! is not this cluster's, or whose kind disagrees with its channel, is dropped.
 //! Redis going away never stops local traffic: both connections report the failure to the
-//! host as an ERROR event and reconnect with backoff; the subscriber subscribes again.
+//! host as an ERROR event and reconnect with backoff; the subscriber subscribes again. A
+//! Redis that stops answering without closing counts as gone: connecting (TCP, TLS, AUTH,
+//! SELECT and a PING) must finish within one deadline, and a connection that has heard
+//! nothing for that long sends a PING that must be answered as fast.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use smol::channel::{Receiver, Sender};
@@ -29,19 +34,16 @@ use crate::resp::{self, Value};
 use crate::runtime;
 use crate::tls;
 
-/// A message on the wire: node id, kind, opcode, then the data.
-const NODE_ID_LEN: usize = 16;
-const HEADER_LEN: usize = NODE_ID_LEN + 2;
-const KIND_TOPIC: u8 = 0;
-const KIND_EVERYONE: u8 = 1;
-const KIND_GROUP: u8 = 2;
-/// Channel names after the prefix; a topic's channel is the prefix and the topic.
-const EVERYONE_CHANNEL: &[u8] = b"!bcast";
-const GROUP_CHANNEL: &[u8] = b"!group:";
+mod envelope;
+
+use envelope::{Channels, Kind, NodeId, NODE_ID_LEN};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long Redis may take to answer: to connect (TCP, TLS, AUTH, SELECT, PING), to a
+/// command, and to a PING sent after this long without a byte from it. The environment
+/// variable `LUNA_REDIS_TIMEOUT_MS` changes it (tests use a fraction of a second).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Publishes written in one go before their replies are read.
 const MAX_PIPELINE: usize = 1024;
 const MAX_PIPELINE_BYTES: usize = 256 << 10;
@@ -68,8 +70,10 @@ pub(crate) struct Cluster {
 struct Shared {
     url: RedisUrl,
     tls: Option<tls::Connector>,
-    node: [u8; NODE_ID_LEN],
-    prefix: Vec<u8>,
+    node: NodeId,
+    channels: Channels,
+    /// `REDIS_TIMEOUT`, or what the environment asks for.
+    timeout: Duration,
     /// Bytes waiting in `outgoing`.
     queued: AtomicUsize,
     /// Publishes lost: queue full, or unconfirmed when the publisher's connection failed.
@@ -80,6 +84,8 @@ struct Shared {
 enum Step {
     Read(Result<()>),
     Change(Option<Watch>),
+    /// Redis has been silent until the deadline.
+    Silence,
 }
 
 /// A change to the subscriber's channels.
@@ -112,14 +118,15 @@ impl Cluster {
             url: config.redis.clone(),
             tls,
             node,
-            prefix: config.prefix.as_bytes().to_vec(),
+            channels: Channels::new(&config.prefix),
+            timeout: redis_timeout(),
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
         });
         let mut fixed = BTreeSet::new();
-        fixed.insert(shared.channel(EVERYONE_CHANNEL, b""));
+        fixed.insert(shared.channels.name(Kind::Everyone, b""));
         for group in groups {
-            fixed.insert(shared.channel(GROUP_CHANNEL, group.as_bytes()));
+            fixed.insert(shared.channels.name(Kind::Group, group.as_bytes()));
         }
         let (watch, watched) = smol::channel::unbounded();
         let (outgoing, queue) = smol::channel::unbounded();
@@ -145,28 +152,26 @@ impl Cluster {
     pub fn watch(&self, topic: &[u8]) {
         let _ = self
             .watch
-            .try_send(Watch::Add(self.shared.channel(b"", topic)));
+            .try_send(Watch::Add(self.shared.channels.name(Kind::Topic, topic)));
     }
 
     /// `topic` lost its last local subscriber: stop listening to it.
     pub fn unwatch(&self, topic: &[u8]) {
         let _ = self
             .watch
-            .try_send(Watch::Remove(self.shared.channel(b"", topic)));
+            .try_send(Watch::Remove(self.shared.channels.name(Kind::Topic, topic)));
     }
 
     /// Queues `data` for the other nodes; dropped (and counted) while the queue is full.
     pub fn publish(&self, target: Target<'_>, opcode: Opcode, data: &[u8]) {
         let shared = &self.shared;
-        let (kind, channel) = match target {
-            Target::Topic(topic) => (KIND_TOPIC, shared.channel(b"", topic)),
-            Target::Everyone => (KIND_EVERYONE, shared.channel(EVERYONE_CHANNEL, b"")),
-            Target::Group(name) => (KIND_GROUP, shared.channel(GROUP_CHANNEL, name.as_bytes())),
+        let (kind, name) = match target {
+            Target::Topic(topic) => (Kind::Topic, topic),
+            Target::Everyone => (Kind::Everyone, &b""[..]),
+            Target::Group(name) => (Kind::Group, name.as_bytes()),
         };
-        let mut payload = Vec::with_capacity(HEADER_LEN + data.len());
-        payload.extend_from_slice(&shared.node);
-        payload.extend_from_slice(&[kind, opcode as u8]);
-        payload.extend_from_slice(data);
+        let channel = shared.channels.name(kind, name);
+        let payload = envelope::seal(&shared.node, kind, opcode as u8, data);
         let mut command = Vec::with_capacity(payload.len() + channel.len() + 48);
         resp::command(&mut command, &[b"PUBLISH", &channel, &payload]);
         let size = command.len();
@@ -180,11 +185,6 @@ impl Cluster {
 }
 
 impl Shared {
-    /// The prefix, then `kind`, then `name`.
-    fn channel(&self, kind: &[u8], name: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], kind, name].concat()
-    }
-
     fn report<C>(&self, sink: &EventSink<C>, role: &str, error: &Error) {
         let message = format!("cluster {role}: redis {}: {error}", self.url);
         sink.error(0, ErrorKind::Io, message);
@@ -204,6 +204,15 @@ impl Shared {
             *reported = dropped;
         }
     }
+}
+
+/// `LUNA_REDIS_TIMEOUT_MS` when it is a positive number of milliseconds, else `REDIS_TIMEOUT`.
+fn redis_timeout() -> Duration {
+    std::env::var("LUNA_REDIS_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(REDIS_TIMEOUT, Duration::from_millis)
 }
 
 /// How long to wait after `failures` failed attempts in a row: 100 ms doubling to 5 s.
@@ -293,9 +302,12 @@ impl<C: Send + 'static> Subscriber<C> {
             args.extend_from_slice(chunk);
             resp::command(&mut command, &args);
         }
+        // The PING's answer comes after every confirmation: the set-up is bounded like a PING.
+        resp::command(&mut command, &[b"PING"]);
         if let Err(e) = conn.write(&command).await {
             return Some(e);
         }
+        let mut liveness = Liveness::pinged(self.shared.timeout);
         loop {
             // Deliver every reply already read, then apply pending changes (first, so a
             // busy channel cannot starve them), then wait for either.
@@ -315,11 +327,14 @@ impl<C: Send + 'static> Subscriber<C> {
                     return Some(e);
                 }
             }
-            let step = smol::future::or(async { Step::Read(conn.fill().await) }, async {
-                Step::Change(watched.recv().await.ok())
-            });
-            match step.await {
-                Step::Read(Ok(())) => {}
+            let read = async { Step::Read(conn.fill().await) };
+            let change = async { Step::Change(watched.recv().await.ok()) };
+            let silence = async {
+                Timer::at(liveness.deadline()).await;
+                Step::Silence
+            };
+            match smol::future::or(smol::future::or(read, change), silence).await {
+                Step::Read(Ok(())) => liveness.heard(),
                 Step::Read(Err(e)) => return Some(e),
                 Step::Change(Some(change)) => {
                     if let Some(command) = self.apply(change) {
@@ -329,6 +344,17 @@ impl<C: Send + 'static> Subscriber<C> {
                     }
                 }
                 Step::Change(None) => return None,
+                Step::Silence => {
+                    // In subscribe mode (RESP2) Redis answers a PING with a `pong` push.
+                    if let Err(e) = liveness.silence() {
+                        return Some(e);
+                    }
+                    let mut ping = Vec::new();
+                    resp::command(&mut ping, &[b"PING"]);
+                    if let Err(e) = conn.write(&ping).await {
+                        return Some(e);
+                    }
+                }
             }
         }
     }
@@ -358,30 +384,81 @@ impl<C: Send + 'static> Subscriber<C> {
         }
     }
 
-    /// Queues a message from another node for the host; skips this node's own.
+    /// Queues a message from another node for the host; skips this node's own, and drops
+    /// what is not this cluster's or does not agree with its channel.
     async fn deliver(&self, channel: &[u8], payload: Vec<u8>) {
         let shared = &self.shared;
-        if payload.len() < HEADER_LEN || payload[..NODE_ID_LEN] == shared.node {
+        let (Some((kind, name)), Some(opened)) =
+            (shared.channels.parse(channel), envelope::open(&payload))
+        else {
+            return;
+        };
+        if opened.node == shared.node || opened.kind != kind {
             return;
         }
-        let Some(name) = channel.strip_prefix(&shared.prefix[..]) else {
+        let Ok(opcode) = Opcode::try_from(u32::from(opened.opcode)) else {
             return;
         };
-        let Ok(opcode) = Opcode::try_from(u32::from(payload[NODE_ID_LEN + 1])) else {
-            return;
-        };
-        let audience = match payload[NODE_ID_LEN] {
-            KIND_TOPIC => Audience::Topic(Bytes::copy_from_slice(name)),
-            KIND_EVERYONE => Audience::Everyone,
-            KIND_GROUP => match name.strip_prefix(GROUP_CHANNEL).map(std::str::from_utf8) {
-                Some(Ok(group)) => Audience::Group(group.to_owned()),
-                _ => return,
+        let audience = match kind {
+            Kind::Topic => Audience::Topic(Bytes::copy_from_slice(name)),
+            Kind::Everyone => Audience::Everyone,
+            Kind::Group => match std::str::from_utf8(name) {
+                Ok(group) => Audience::Group(group.to_owned()),
+                Err(_) => return,
             },
-            _ => return,
         };
-        let data = Bytes::from(payload).slice(HEADER_LEN..);
+        let data = Bytes::from(payload).slice(opened.data_start..);
         self.sink.remote(audience, opcode, data).await;
     }
+}
+
+/// When a quiet subscriber connection is checked with a PING, and when it counts as gone.
+struct Liveness {
+    timeout: Duration,
+    /// When Redis was last heard from, or when the unanswered PING was sent.
+    since: Instant,
+    /// A PING waits for its answer.
+    pinged: bool,
+}
+
+impl Liveness {
+    /// A PING (or a command answered like one) was just sent.
+    fn pinged(timeout: Duration) -> Liveness {
+        Liveness {
+            timeout,
+            since: Instant::now(),
+            pinged: true,
+        }
+    }
+
+    /// Redis sent something: it is there.
+    fn heard(&mut self) {
+        self.since = Instant::now();
+        self.pinged = false;
+    }
+
+    fn deadline(&self) -> Instant {
+        self.since + self.timeout
+    }
+
+    /// The deadline passed in silence: an error when a PING went unanswered, else the
+    /// caller sends one now.
+    fn silence(&mut self) -> Result<()> {
+        if self.pinged {
+            return Err(no_answer(self.timeout, "to a PING"));
+        }
+        *self = Liveness::pinged(self.timeout);
+        Ok(())
+    }
+}
+
+/// Redis left `what` unanswered for `timeout`.
+fn no_answer(timeout: Duration, what: &str) -> Error {
+    let ms = timeout.as_millis();
+    Error::new(
+        ErrorKind::Timeout,
+        format!("no answer {what} within {ms} ms"),
+    )
 }
 
 /// The publisher connection's task: writes queued publishes in order, pipelined.
@@ -417,8 +494,18 @@ async fn publish_queued<C>(
     reported: &mut u64,
 ) -> Option<Error> {
     loop {
-        let Ok(mut batch) = queue.recv().await else {
-            return None;
+        // A quiet publisher checks that Redis is still there.
+        let idle = async {
+            Timer::after(shared.timeout).await;
+            Ok(None)
+        };
+        let mut batch = match smol::future::or(async { queue.recv().await.map(Some) }, idle).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => match conn.ping().await {
+                Ok(()) => continue,
+                Err(e) => return Some(e),
+            },
+            Err(_) => return None,
         };
         shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
         let mut count = 1;
@@ -463,21 +550,32 @@ struct Connection {
     start: usize,
     /// Where reads land, so a read cancelled halfway leaves `buf` as it was.
     scratch: Box<[u8]>,
+    /// How long a reply may take.
+    timeout: Duration,
 }
 
-/// Connects, upgrades to TLS for `rediss://`, authenticates and selects the database.
+/// Connects, upgrades to TLS for `rediss://`, authenticates, selects the database and sees
+/// a PING answered, all within the Redis timeout: a Redis that accepts TCP and then says
+/// nothing fails here, and is tried again.
 async fn connect(shared: &Shared) -> Result<Connection> {
-    let url = &shared.url;
-    let connecting = async {
-        TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| Error::io("cannot connect", e))
-    };
     let timeout = async {
-        Timer::after(CONNECT_TIMEOUT).await;
-        Err(Error::new(ErrorKind::Timeout, "connecting timed out"))
+        Timer::after(shared.timeout).await;
+        Err(no_answer(shared.timeout, "while connecting"))
     };
-    let tcp = smol::future::or(connecting, timeout).await?;
+    // A command's own timeout may fire first: it is the same silence.
+    smol::future::or(connect_unbounded(shared), timeout)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Timeout => no_answer(shared.timeout, "while connecting"),
+            _ => e,
+        })
+}
+
+async fn connect_unbounded(shared: &Shared) -> Result<Connection> {
+    let url = &shared.url;
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| Error::io("cannot connect", e))?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Duplex> = match &shared.tls {
         Some(connector) => Box::new(connector.connect(&url.host, tcp).await?),
@@ -488,9 +586,9 @@ async fn connect(shared: &Shared) -> Result<Connection> {
         buf: Vec::new(),
         start: 0,
         scratch: vec![0; 64 << 10].into_boxed_slice(),
+        timeout: shared.timeout,
     };
     let mut hello = Vec::new();
-    let mut replies = 0;
     if let Some(password) = &url.password {
         match &url.username {
             Some(user) => {
@@ -498,12 +596,13 @@ async fn connect(shared: &Shared) -> Result<Connection> {
             }
             None => resp::command(&mut hello, &[b"AUTH", password.as_bytes()]),
         }
-        replies += 1;
     }
     if url.db != 0 {
         resp::command(&mut hello, &[b"SELECT", url.db.to_string().as_bytes()]);
-        replies += 1;
     }
+    // Answered even without AUTH or SELECT: proof that Redis is there, not just its port.
+    resp::command(&mut hello, &[b"PING"]);
+    let replies = 1 + usize::from(url.password.is_some()) + usize::from(url.db != 0);
     conn.write(&hello).await?;
     for _ in 0..replies {
         if let Value::Error(text) = conn.next().await? {
@@ -518,14 +617,26 @@ async fn connect(shared: &Shared) -> Result<Connection> {
 }
 
 impl Connection {
+    /// Writes `bytes`; an error when Redis has not taken them within the timeout (it stopped
+    /// reading: the connection is given up, so a half-written command does not matter).
     async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let timeout = self.timeout;
         let written = async {
-            self.stream.write_all(bytes).await?;
-            self.stream.flush().await
+            let done = async {
+                self.stream.write_all(bytes).await?;
+                self.stream.flush().await
+            };
+            done.await.map_err(|e| Error::io("lost the connection", e))
         };
-        written
-            .await
-            .map_err(|e| Error::io("lost the connection", e))
+        let silence = async {
+            Timer::after(timeout).await;
+            let ms = timeout.as_millis();
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("stopped reading: what was sent was not taken within {ms} ms"),
+            ))
+        };
+        smol::future::or(written, silence).await
     }
 
     /// The next complete reply already read, if any.
@@ -558,13 +669,33 @@ impl Connection {
         Ok(())
     }
 
-    /// The next reply, reading as needed.
+    /// The next reply, reading as needed; an error when Redis stays silent for the timeout.
     async fn next(&mut self) -> Result<Value> {
-        loop {
-            if let Some(value) = self.take()? {
-                return Ok(value);
+        let timeout = self.timeout;
+        let reply = async {
+            loop {
+                if let Some(value) = self.take()? {
+                    return Ok(value);
+                }
+                self.fill().await?;
             }
-            self.fill().await?;
+        };
+        let silence = async {
+            Timer::after(timeout).await;
+            Err(no_answer(timeout, "to a command"))
+        };
+        smol::future::or(reply, silence).await
+    }
+
+    /// Sends a PING (outside subscribe mode) and waits for its answer.
+    async fn ping(&mut self) -> Result<()> {
+        let mut ping = Vec::new();
+        resp::command(&mut ping, &[b"PING"]);
+        self.write(&ping).await?;
+        match self.next().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Timeout => Err(no_answer(self.timeout, "to a PING")),
+            Err(e) => Err(e),
         }
     }
 }
@@ -579,5 +710,26 @@ mod tests {
         assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
         assert!(worth_reporting(0) && !worth_reporting(1) && worth_reporting(REPORT_EVERY));
+    }
+
+    #[test]
+    fn silence_asks_for_a_ping_then_gives_up_unless_redis_is_heard() {
+        let timeout = Duration::from_millis(300);
+        let mut liveness = Liveness::pinged(timeout);
+        assert!(
+            liveness.silence().is_err(),
+            "the set-up's PING went unanswered"
+        );
+        liveness.heard();
+        let heard_until = liveness.deadline();
+        assert!(liveness.silence().is_ok(), "quiet: send a PING");
+        assert!(
+            liveness.deadline() >= heard_until,
+            "and wait for its answer"
+        );
+        let error = liveness.silence().unwrap_err();
+        assert_eq!(error.message, "no answer to a PING within 300 ms");
+        liveness.heard();
+        assert!(liveness.silence().is_ok());
     }
 }

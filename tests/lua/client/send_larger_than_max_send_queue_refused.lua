@@ -1,0 +1,21 @@
+-- app:send of a message larger than max_send_queue returns nil and an error saying so,
+-- while connecting and once open, and sends nothing; smaller messages go through.
+local t = require("client_helper")
+local peer = t.server("py", "echo")
+local rec = t.recorder({ url = peer.url, max_send_queue = 1000 })
+local big = string.rep("x", 1001)
+t.eq(rec.app.state, "connecting", "still connecting")
+local ok, err = rec.app:send(big)
+t.eq(ok, nil, "refused while connecting")
+t.check(tostring(err):find("app:send: message of 1001 bytes is larger than max_send_queue (1000 bytes)",
+  1, true), tostring(err))
+t.eq(rec.app:send("queued"), true, "a small message while connecting")
+t.pump_until(function() return #rec.messages == 1 end, 10, "the echo of the queued message")
+ok, err = rec.app:send(big)
+t.eq(ok, nil, "refused once open")
+t.check(tostring(err):find("larger than max_send_queue", 1, true), tostring(err))
+t.eq(rec.app:send(string.rep("y", 1000)), true, "exactly max_send_queue")
+t.pump_until(function() return #rec.messages == 2 end, 10, "the echo of the 1000 bytes")
+t.eq(rec.messages[1][1], "queued", "first echo")
+t.eq(#rec.messages[2][1], 1000, "second echo")
+t.done()
