@@ -175,6 +175,9 @@ impl App {
             Some((config, groups)) => Some(Cluster::start(&config, &groups, sink.clone())?),
             None => None,
         };
+        if let Some(cluster) = &cluster {
+            stats.cluster.watch(cluster.probe());
+        }
         let role = start(sink)?;
         Ok(App {
             events,

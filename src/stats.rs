@@ -4,7 +4,8 @@
 //! costs nothing to the traffic; `render` writes them in the Prometheus text format.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// Why a handshake was refused, as the `reason` label says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,16 +76,32 @@ impl Default for HttpCounts {
     }
 }
 
-/// What a cluster app's Redis link reports.
-#[derive(Debug, Default)]
-pub(crate) struct ClusterGauges {
-    pub enabled: AtomicBool,
-    /// Both Redis connections are up.
-    pub connected: AtomicBool,
-    /// Bytes of publishes waiting for Redis.
-    pub queued_bytes: AtomicUsize,
-    /// Publishes for other nodes lost (queue full, or Redis failed before confirming).
-    pub dropped: AtomicU64,
+/// Reads a cluster app's Redis link: both connections up, bytes of publishes waiting for
+/// Redis, publishes for other nodes lost.
+type ClusterProbe = Box<dyn Fn() -> (bool, usize, u64) + Send + Sync>;
+
+/// The cluster's probe, set once when the app joins a cluster.
+#[derive(Default)]
+pub(crate) struct ClusterGauges(OnceLock<ClusterProbe>);
+
+impl std::fmt::Debug for ClusterGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "cluster"
+        } else {
+            "no cluster"
+        })
+    }
+}
+
+impl ClusterGauges {
+    pub(crate) fn watch(&self, probe: impl Fn() -> (bool, usize, u64) + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(probe));
+    }
+
+    fn read(&self) -> Option<(bool, usize, u64)> {
+        self.0.get().map(|probe| probe())
+    }
 }
 
 /// The counters at one moment, as plain numbers.
@@ -148,7 +165,7 @@ impl Stats {
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let cluster = &self.cluster;
+        let (connected, queued, dropped) = self.cluster.read().unwrap_or_default();
         Snapshot {
             connections_open: self.connections_open.load(Ordering::Relaxed) as u64,
             connections_total: read(&self.connections_total),
@@ -161,9 +178,9 @@ impl Stats {
             bytes_out: read(&self.outgoing.0.bytes),
             backpressure: read(&self.backpressure),
             rate_limited: read(&self.rate_limited),
-            cluster_connected: cluster.connected.load(Ordering::Relaxed),
-            cluster_queued_bytes: cluster.queued_bytes.load(Ordering::Relaxed) as u64,
-            cluster_dropped: read(&cluster.dropped),
+            cluster_connected: connected,
+            cluster_queued_bytes: queued as u64,
+            cluster_dropped: dropped,
         }
     }
 
@@ -259,7 +276,7 @@ impl Stats {
         for (name, help, value) in flows {
             metric(name, "counter", help, &one(value));
         }
-        if self.cluster.enabled.load(Ordering::Relaxed) {
+        if self.cluster.read().is_some() {
             let gauges = [
                 (
                     "cluster_connected",

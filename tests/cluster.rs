@@ -382,3 +382,24 @@ fn redis_unreachable_at_start_is_a_degraded_state_with_errors() {
     assert_eq!(publish(&a, b"room", b"local"), 1);
     assert_eq!(next_text(&mut c), "local");
 }
+
+/// The cluster's link in the app's counters: connected once both Redis connections are up,
+/// disconnected while Redis is gone, connected again after it returns.
+#[test]
+fn the_cluster_link_shows_in_the_counters() {
+    let mut redis = Redis::start();
+    let a = node(&redis.url());
+    let stats = |s: &TestServer| {
+        let mut out = LunaStats::default();
+        assert_eq!(luna_app_stats(app_ptr(s.app), &mut out), LunaResult::Ok);
+        out
+    };
+    a.wait_until(10, "the link up", || stats(&a).cluster_connected == 1);
+    assert_eq!(stats(&a).cluster_dropped, 0);
+    redis.kill();
+    a.wait_until(15, "the link down", || stats(&a).cluster_connected == 0);
+    redis.restart();
+    a.wait_until(20, "the link up again", || stats(&a).cluster_connected == 1);
+    let plain = node("");
+    assert_eq!(stats(&plain).cluster_connected, 0);
+}

@@ -224,3 +224,30 @@ fn bad_metrics_settings_are_refused() {
         LunaResult::InvalidArgument
     );
 }
+
+/// `access_log = 1`: a LOG event per plain HTTP request and per handshake.
+#[test]
+fn the_access_log_reaches_a_c_host_as_log_events() {
+    let server = TestServer::start(Options {
+        tweak: Box::new(|c| c.access_log = 1),
+        ..Options::default()
+    });
+    assert!(get(server.port, "/nothing", "User-Agent: probe\r\n").starts_with("HTTP/1.1 400"));
+    let ws = RawClient::connect(server.port, "");
+    assert_eq!(ws.status(), 101);
+    let lines = |s: &TestServer| -> Vec<String> {
+        s.snapshot()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Log { line } => Some(line),
+                _ => None,
+            })
+            .collect()
+    };
+    server.wait_until(10, "two log lines", || lines(&server).len() >= 2);
+    let all = lines(&server);
+    assert!(all[0].starts_with("127.0.0.1 - - ["), "{all:?}");
+    assert!(all[0].contains("\"GET /nothing HTTP/1.1\" 400 "), "{all:?}");
+    assert!(all[0].contains("\"probe\""), "{all:?}");
+    assert!(all[1].contains("\"GET / HTTP/1.1\" 101 0 "), "{all:?}");
+}

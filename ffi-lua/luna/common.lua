@@ -157,6 +157,7 @@ local WORDS = {
   [tonumber(C.LUNA_RESULT_PROTOCOL)] = "protocol error",
   [tonumber(C.LUNA_RESULT_REFUSED)] = "connection refused",
   [tonumber(C.LUNA_RESULT_SUBPROTOCOL)] = "subprotocol not accepted",
+  [tonumber(C.LUNA_RESULT_TOO_LARGE)] = "message too large",
 }
 
 

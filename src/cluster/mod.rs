@@ -17,7 +17,7 @@
 //! nothing for that long sends a PING that must be answered as fast.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,10 @@ pub(crate) struct Cluster {
     _tasks: [Task<()>; 2],
 }
 
+/// Indexes of `Shared::up`.
+const SUBSCRIBER: usize = 0;
+const PUBLISHER: usize = 1;
+
 /// What both connections read.
 struct Shared {
     url: RedisUrl,
@@ -78,6 +82,8 @@ struct Shared {
     queued: AtomicUsize,
     /// Publishes lost: queue full, or unconfirmed when the publisher's connection failed.
     dropped: AtomicU64,
+    /// Whether the subscriber's and the publisher's connections are up (for the metrics).
+    up: [AtomicBool; 2],
 }
 
 /// What woke the subscriber.
@@ -98,6 +104,17 @@ impl Cluster {
     /// Starts both connections; `groups` are the subprotocol groups the app serves (`""` =
     /// the default handler). Fails only on settings (a TLS URL in a build without TLS);
     /// an unreachable Redis is reported later, as ERROR events, while the node retries.
+    /// Reads the link's state for the metrics: both connections up, bytes queued, publishes
+    /// lost.
+    pub fn probe(&self) -> impl Fn() -> (bool, usize, u64) + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || {
+            let up = shared.up.iter().all(|up| up.load(Ordering::Relaxed));
+            let queued = shared.queued.load(Ordering::Relaxed);
+            (up, queued, shared.dropped.load(Ordering::Relaxed))
+        }
+    }
+
     pub fn start<C: Send + 'static>(
         config: &ClusterConfig,
         groups: &[String],
@@ -122,6 +139,7 @@ impl Cluster {
             timeout: redis_timeout(),
             queued: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            up: Default::default(),
         });
         let mut fixed = BTreeSet::new();
         fixed.insert(shared.channels.name(Kind::Everyone, b""));
@@ -244,7 +262,10 @@ impl<C: Send + 'static> Subscriber<C> {
             let error = match connect(&self.shared).await {
                 Ok(mut conn) => {
                     failures = 0;
-                    match self.listen(&mut conn, &watched).await {
+                    self.shared.up[SUBSCRIBER].store(true, Ordering::Relaxed);
+                    let listened = self.listen(&mut conn, &watched).await;
+                    self.shared.up[SUBSCRIBER].store(false, Ordering::Relaxed);
+                    match listened {
                         Some(error) => error,
                         None => return,
                     }
@@ -469,7 +490,11 @@ async fn publisher<C>(shared: Arc<Shared>, queue: Receiver<Vec<u8>>, sink: Event
         let error = match connect(&shared).await {
             Ok(mut conn) => {
                 failures = 0;
-                match publish_queued(&shared, &mut conn, &queue, &sink, &mut reported).await {
+                shared.up[PUBLISHER].store(true, Ordering::Relaxed);
+                let published =
+                    publish_queued(&shared, &mut conn, &queue, &sink, &mut reported).await;
+                shared.up[PUBLISHER].store(false, Ordering::Relaxed);
+                match published {
                     Some(error) => error,
                     None => return,
                 }

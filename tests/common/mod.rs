@@ -54,6 +54,9 @@ pub enum Ev {
         conn: u64,
         body: Vec<u8>,
     },
+    Log {
+        line: String,
+    },
 }
 
 fn bytes_of(ptr: *const u8, len: usize) -> Vec<u8> {
@@ -98,6 +101,9 @@ pub fn copy_event(ev: &LunaEvent) -> Ev {
             conn: ev.conn,
             target: text(ev.data, ev.len),
             peer: text(ev.peer, ev.peer_len),
+        },
+        LunaEventKind::Log => Ev::Log {
+            line: text(ev.data, ev.len),
         },
     }
 }
