@@ -138,6 +138,7 @@ int run(int argc, char **argv) {
                 break;
             case LUNA_EVENT_KIND_UPGRADE: // servers only
             case LUNA_EVENT_KIND_HTTP:
+            case LUNA_EVENT_KIND_LOG:
                 break;
             }
         });

@@ -154,6 +154,7 @@ static void handle(LunaApp *app, const LunaEvent *ev, const char *token) {
         on_upgrade(app, ev, token);
         break;
     case LUNA_EVENT_KIND_HTTP: /* not asked for: http_events is 0 */
+    case LUNA_EVENT_KIND_LOG:  /* nor access_log */
         break;
     case LUNA_EVENT_KIND_OPEN:
         on_open(app, ev->conn);
