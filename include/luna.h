@@ -519,6 +519,26 @@ LunaResult luna_app_flush(struct LunaApp *app);
 // The port the app listens on (the one the OS chose when the config said 0).
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
+// Drains a server app, for a restart or a deploy: stops listening at once (the port is free
+// when this returns, for the process that replaces this one), lets HTTP requests in flight
+// finish (their answers say `Connection: close`), and closes every WebSocket with `code`
+// and `reason` (`reason_len` bytes, may be NULL when 0; checked as `luna_conn_close` checks
+// them; 1001 "going away" is the usual pair) after everything already queued for it has been
+// written, spread over 80% of `timeout_ms` so that reconnecting clients do not return as one
+// wave. Keep polling as usual (CLOSE events arrive) until `luna_app_drained` says 1, then
+// free the app. A second call changes nothing. A client app answers
+// LUNA_RESULT_INVALID_ARGUMENT.
+LunaResult luna_app_drain(struct LunaApp *app,
+                          uint32_t timeout_ms,
+                          uint16_t code,
+                          const uint8_t *reason,
+                          size_t reason_len);
+
+// Stores in `out_drained` 1 when a drain started by `luna_app_drain` is over (every
+// WebSocket closed and every HTTP connection done, or its timeout passed), else 0 (also when
+// no drain was asked for).
+LunaResult luna_app_drained(const struct LunaApp *app, uint8_t *out_drained);
+
 // Fills `out` with the app's counters (cheap: relaxed reads, no lock). The same counters
 // are served in the Prometheus text format at `metrics_path`.
 LunaResult luna_app_stats(const struct LunaApp *app, struct LunaStats *out);

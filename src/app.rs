@@ -205,6 +205,28 @@ impl App {
         }
     }
 
+    /// Drains a server app (see `Server::drain`): `code` and `reason` checked as a close's.
+    pub fn drain(&self, timeout: Duration, code: u16, reason: &[u8]) -> Result<()> {
+        let reason = send_path::check_close(code, reason)?;
+        match &self.role {
+            Role::Server(server) => {
+                server.drain(timeout, code, reason);
+                Ok(())
+            }
+            Role::Client(_) => Err(Error::invalid(
+                "a client app has nothing to drain: close it instead",
+            )),
+        }
+    }
+
+    /// Whether a drain of this server app is over.
+    pub fn drained(&self) -> Result<bool> {
+        match &self.role {
+            Role::Server(server) => Ok(server.drained()),
+            Role::Client(_) => Err(Error::invalid("a client app has nothing to drain")),
+        }
+    }
+
     /// Serves new connections of a server app with this certificate and key.
     pub fn reload_tls(&self, identity: &ServerIdentity) -> Result<()> {
         match &self.role {

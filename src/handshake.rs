@@ -3,6 +3,7 @@
 //! hands a WebSocket upgrade request back to the server with the bytes read past its head.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,6 +62,8 @@ pub(crate) struct HttpService<'a> {
     pub metrics: Option<&'a MetricsEndpoint>,
     /// The app's access log, if it keeps one.
     pub access_log: Option<&'a (dyn AccessLog + Sync)>,
+    /// Set while the app drains: answers say `Connection: close`.
+    pub draining: &'a AtomicBool,
 }
 
 /// What a connection's HTTP phase has read so far, kept across the requests the host answers.
@@ -122,7 +125,9 @@ where
             return refused(stream, service, Some(request), (503, why), started).await;
         }
         reader.served += 1;
-        let keep_alive = request.keep_alive() && reader.served < MAX_REQUESTS_PER_CONNECTION;
+        let keep_alive = request.keep_alive()
+            && reader.served < MAX_REQUESTS_PER_CONNECTION
+            && !service.draining.load(Ordering::Acquire);
         if let Some(metrics) = service.metrics.filter(|m| request.path() == m.path) {
             let (status, headers, body) = metrics_answer(metrics, request, service.stats);
             let answer = (status, &headers[..], body.as_bytes());

@@ -47,6 +47,10 @@ struct Shared {
     /// Open connections per client address (`max_connections_per_ip`).
     per_address: Arc<PerAddress>,
     stopping: AtomicBool,
+    /// Set by `drain`: keep-alive answers say close, new connections are closed at once.
+    draining: AtomicBool,
+    /// The close a drain sends, and when it gives up waiting.
+    drain: Mutex<Option<DrainPlan>>,
     /// Closed by `stop` to abort every handshake in progress.
     stop_signal: smol::channel::Sender<()>,
     stopped: smol::channel::Receiver<()>,
@@ -127,6 +131,8 @@ impl Server {
             live: Mutex::new(HashMap::new()),
             phases: Arc::new(Phases::default()),
             stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            drain: Mutex::new(None),
             stop_signal,
             stopped,
             tls,
@@ -167,6 +173,48 @@ impl Server {
     /// The handshakes held for the host's decision.
     pub fn upgrades(&self) -> &Upgrades {
         &self.shared.upgrades
+    }
+
+    /// Drains the app: stops listening at once (the port is free when this returns), lets
+    /// HTTP requests in flight finish (their answers say `Connection: close`), and closes every
+    /// WebSocket with `code` and `reason` after what was queued for it, spread over 80% of
+    /// `timeout` so that reconnecting clients do not come back as one wave. `drained` says
+    /// when it is over; a second call changes nothing.
+    pub fn drain(&self, timeout: Duration, code: u16, reason: &str) {
+        let shared = &self.shared;
+        if shared.stopping.load(Ordering::Acquire) || shared.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let started = Instant::now();
+        *shared.drain.lock() = Some(DrainPlan {
+            code,
+            reason: reason.to_owned(),
+            deadline: started + timeout,
+        });
+        if let Some(task) = self.accept_task.lock().take() {
+            // Cancelling drops the listener, which closes the socket.
+            smol::block_on(task.cancel());
+        }
+        let open: Vec<Arc<Conn>> = shared.live.lock().values().cloned().collect();
+        let (spread, reason) = (timeout.mul_f64(0.8), reason.to_owned());
+        let closing = async move {
+            let count = open.len().max(1) as f64;
+            for (i, conn) in open.iter().enumerate() {
+                Timer::at(started + spread.mul_f64(i as f64 / count)).await;
+                conn.close(code, &reason);
+            }
+        };
+        runtime::spawn(closing).detach();
+    }
+
+    /// Whether a drain is over: every WebSocket closed and every HTTP connection done, or its
+    /// timeout passed. False when no drain was asked for.
+    pub fn drained(&self) -> bool {
+        let shared = &self.shared;
+        let Some(deadline) = shared.drain.lock().as_ref().map(|plan| plan.deadline) else {
+            return false;
+        };
+        self.is_idle() || Instant::now() >= deadline
     }
 
     /// Stops listening (the port is free when this returns), closes every connection with
@@ -302,6 +350,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// What a drain closes connections with, and when it stops waiting for them.
+struct DrainPlan {
+    code: u16,
+    reason: String,
+    deadline: Instant,
+}
+
 /// The outcome of the upgrade decision: which subprotocol, which group, which compression.
 struct Selection {
     protocol: Option<String>,
@@ -388,6 +443,7 @@ where
         bodies: &shared.bodies,
         stats: shared.sink.stats(),
         metrics: shared.config.metrics.as_ref(),
+        draining: &shared.draining,
         access_log: match shared.config.access_log {
             true => Some(&log),
             false => None,
@@ -608,6 +664,10 @@ where
         return;
     }
     shared.sink.push(Event::Open(conn.clone()));
+    // Opened after a drain started (its handshake was in flight): closed like the others.
+    if let Some(plan) = shared.drain.lock().as_ref() {
+        conn.close(plan.code, &plan.reason);
+    }
     let opened = Opened {
         stream: transport,
         // What the client sent after its head is read first (a pipelined first frame).

@@ -198,6 +198,14 @@ LunaResult luna_app_flush(struct LunaApp *app);
 
 LunaResult luna_app_port(const struct LunaApp *app, uint16_t *out_port);
 
+LunaResult luna_app_drain(struct LunaApp *app,
+                          uint32_t timeout_ms,
+                          uint16_t code,
+                          const uint8_t *reason,
+                          size_t reason_len);
+
+LunaResult luna_app_drained(const struct LunaApp *app, uint8_t *out_drained);
+
 LunaResult luna_app_stats(const struct LunaApp *app, struct LunaStats *out);
 
 LunaResult luna_app_reload_tls(struct LunaApp *app,

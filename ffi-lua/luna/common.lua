@@ -633,21 +633,34 @@ end
 
 
 -- Loops until every app is gone. Where the library catches signals (Unix), SIGINT and
--- SIGTERM end it at once and quietly: `stop()` closes every app (1001), then run returns the
--- signal's name. Errors from update pass through, with the signals given back first.
-function Loop:run(stop)
+-- SIGTERM end it quietly: with `drain`, `drain(signal)` starts draining every app and the
+-- loop goes on until they are gone (a second signal calls `stop()` at once); without it,
+-- `stop()` closes every app (1001). run then returns the signal's name. Errors from update
+-- pass through, with the signals given back first.
+function Loop:run(stop, drain)
   local catching = C.luna_signals_catch(1) == OK
-  local ok, signal = pcall(run_until_signal, self, catching)
-  if ok and signal then
-    ok, signal = pcall(stop), SIGNAL_NAMES[signal] or format("signal %d", signal)
-  end
+  local ok, name = pcall(function()
+    local signal = run_until_signal(self, catching)
+    if not signal then
+      return nil
+    end
+    if drain then
+      drain(signal)
+      if run_until_signal(self, catching) then
+        stop()
+      end
+    else
+      stop()
+    end
+    return SIGNAL_NAMES[signal] or format("signal %d", signal)
+  end)
   if catching then
     C.luna_signals_catch(0)
   end
   if not ok then
-    error(signal, 0)
+    error(name, 0)
   end
-  return signal
+  return name
 end
 
 

@@ -33,6 +33,7 @@ local ip_buf = ffi_new("char[64]")
 local request_out = ffi_new("LunaRequest[1]")
 local header_out = ffi_new("LunaHeader[1]")
 local changed_out = ffi_new("uint8_t[1]")
+local drained_out = ffi_new("uint8_t[1]")
 local topic_out = ffi_new("const uint8_t*[1]")
 local topic_len_out = ffi_new("size_t[1]")
 
@@ -617,6 +618,11 @@ loop = common.new_loop("luna", "a handler or callback", {
   after_poll = function(app)
     if app.removed then
       finish_removal(app)
+    elseif app._draining then
+      result(C.luna_app_drained(app._handle, drained_out), app, "app:drain")
+      if drained_out[0] == 1 then
+        luna.remove_web_app(app)
+      end
     end
   end,
 })
@@ -1034,6 +1040,33 @@ function App:stats()
 end
 
 
+-- app:drain{ timeout = 10, code = 1001, reason = "going away" }: stops listening at once,
+-- lets HTTP requests in flight finish, closes every connection after what was queued for it
+-- (spread over the timeout), then removes the app. true, or nil, "closed".
+function App:drain(opts)
+  local who = "app:drain"
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(format("%s: expected a table { timeout, code, reason } or nothing, got %s", who, describe(opts)), 2)
+  end
+  local timeout, code, reason = opts.timeout or 10, opts.code or 1001, opts.reason or "going away"
+  if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 or timeout > 4294967 then
+    error(format("%s: 'timeout' must be a number of seconds >= 0, got %s", who, describe(timeout)), 2)
+  elseif type(code) ~= "number" or code % 1 ~= 0 or code < 0 or code > 65535 then
+    error(format("%s: 'code' must be a close code, got %s", who, describe(code)), 2)
+  elseif type(reason) ~= "string" then
+    error(format("%s: 'reason' must be a string, got %s", who, describe(reason)), 2)
+  end
+  if self.removed then
+    return nil, "closed"
+  end
+  local rc = C.luna_app_drain(self._handle, math.floor(timeout * 1000 + 0.5), code, reason, #reason)
+  result(rc, self, who, 2)
+  self._draining = true
+  return true
+end
+
+
 -- app:reload_tls{ cert = path, key = path, password = optional }: new connections get this
 -- certificate, open ones keep theirs. true, or nil, err with the old certificate in place.
 function App:reload_tls(files)
@@ -1087,10 +1120,19 @@ function luna.wait(timeout)
 end
 
 
--- Returns nil once every app is removed, or "SIGINT" / "SIGTERM" when one of them stopped it
--- (every app was then removed, its connections closed with 1001).
+-- How long a signal's drain may take: SIGTERM (a restart, a deploy) spreads the closes over
+-- seconds; SIGINT (Ctrl-C at a terminal) ends within one.
+local DRAIN_ON_SIGNAL = { [15] = 10, [2] = 1 }
+
+-- Returns nil once every app is removed, or "SIGINT" / "SIGTERM" when one of them ended it:
+-- every app was drained (1001 "going away", after what was queued), then removed; a second
+-- signal removes them at once.
 function luna.run()
-  return loop:run(luna.close)
+  return loop:run(luna.close, function(signal)
+    for _, app in pairs(apps) do
+      app:drain({ timeout = DRAIN_ON_SIGNAL[signal] or 1 })
+    end
+  end)
 end
 
 

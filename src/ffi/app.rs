@@ -31,6 +31,44 @@ pub extern "C" fn luna_app_port(app: *const LunaApp, out_port: *mut u16) -> Luna
     })
 }
 
+/// Drains a server app, for a restart or a deploy: stops listening at once (the port is free
+/// when this returns, for the process that replaces this one), lets HTTP requests in flight
+/// finish (their answers say `Connection: close`), and closes every WebSocket with `code`
+/// and `reason` (`reason_len` bytes, may be NULL when 0; checked as `luna_conn_close` checks
+/// them; 1001 "going away" is the usual pair) after everything already queued for it has been
+/// written, spread over 80% of `timeout_ms` so that reconnecting clients do not return as one
+/// wave. Keep polling as usual (CLOSE events arrive) until `luna_app_drained` says 1, then
+/// free the app. A second call changes nothing. A client app answers
+/// LUNA_RESULT_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn luna_app_drain(
+    app: *mut LunaApp,
+    timeout_ms: u32,
+    code: u16,
+    reason: *const u8,
+    reason_len: usize,
+) -> LunaResult {
+    guard(|| {
+        let app = lookup(app)?;
+        // SAFETY: the caller promises `reason_len` readable bytes (checked for NULL).
+        let reason = unsafe { bytes(reason, reason_len, "reason")? };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        app.drain(timeout, code, reason)
+    })
+}
+
+/// Stores in `out_drained` 1 when a drain started by `luna_app_drain` is over (every
+/// WebSocket closed and every HTTP connection done, or its timeout passed), else 0 (also when
+/// no drain was asked for).
+#[no_mangle]
+pub extern "C" fn luna_app_drained(app: *const LunaApp, out_drained: *mut u8) -> LunaResult {
+    guard(|| {
+        let drained = lookup(app)?.drained()?;
+        // SAFETY: checked for NULL; the caller promises it is writable.
+        unsafe { write_out(out_drained, u8::from(drained), "out_drained") }
+    })
+}
+
 /// An app's counters since it started (`luna_app_stats`). Counts of messages and bytes are
 /// of payloads (what `send` was given and `MESSAGE` events carry), each recipient of a
 /// broadcast or publish counting once.
