@@ -470,6 +470,9 @@ typedef struct LunaServerConfig {
   // forwards, else the TCP peer's); further handshakes from it get HTTP 429. Default 0 =
   // unlimited (players behind one NAT share an address: set it with care).
   uint32_t max_connections_per_ip;
+  // WebSocket handshakes per second one client address may start (bursts of as many);
+  // beyond it HTTP 429 with `Retry-After: 1`. Default 0 = unlimited.
+  uint32_t max_handshake_rate_per_ip;
   // Rate limit on what each WebSocket peer sends: this many messages per
   // `rate_limit_per_ms` (0 = no message limit)...
   uint32_t rate_limit_messages;

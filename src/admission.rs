@@ -10,6 +10,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The server-wide counts.
 #[derive(Debug, Default)]
@@ -238,5 +239,78 @@ mod per_address_tests {
         drop(a);
         assert!(per.take(ip, 2).is_some());
         assert!(per.counts.lock().len() <= 2, "empty entries are removed");
+    }
+}
+
+/// Handshakes per second one client address may start (`max_handshake_rate_per_ip`), as a
+/// token bucket per address that holds one second's worth.
+#[derive(Debug)]
+pub(crate) struct HandshakeRate {
+    per_second: f64,
+    buckets: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>,
+}
+
+/// Addresses remembered before the full buckets (addresses quiet for a second) are forgotten.
+const RATE_ADDRESSES: usize = 1 << 16;
+
+impl HandshakeRate {
+    pub(crate) fn new(per_second: u32) -> HandshakeRate {
+        HandshakeRate {
+            per_second: f64::from(per_second.max(1)),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Whether `ip` may start a handshake at `now` (and takes its token if so).
+    pub(crate) fn allow(&self, ip: std::net::IpAddr, now: Instant) -> bool {
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= RATE_ADDRESSES {
+            let full = Duration::from_secs(1);
+            buckets.retain(|_, (_, last)| now.saturating_duration_since(*last) < full);
+        }
+        let (tokens, last) = buckets.entry(ip).or_insert((self.per_second, now));
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * self.per_second).min(self.per_second);
+        *last = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod handshake_rate_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_rate_and_others_are_unaffected() {
+        let rate = HandshakeRate::new(5);
+        let (ip, other) = (
+            "203.0.113.7".parse().unwrap(),
+            "203.0.113.8".parse().unwrap(),
+        );
+        let now = Instant::now();
+        assert!((0..5).all(|_| rate.allow(ip, now)));
+        assert!(!rate.allow(ip, now));
+        assert!(rate.allow(other, now));
+        assert!(
+            rate.allow(ip, now + Duration::from_millis(200)),
+            "one token back"
+        );
+        assert!(!rate.allow(ip, now + Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn the_table_forgets_quiet_addresses_when_it_is_full() {
+        let rate = HandshakeRate::new(1);
+        let now = Instant::now();
+        for i in 0..RATE_ADDRESSES as u32 {
+            rate.allow(std::net::IpAddr::from(i.to_be_bytes()), now);
+        }
+        let later = now + Duration::from_secs(2);
+        assert!(rate.allow("198.51.100.1".parse().unwrap(), later));
+        assert_eq!(rate.buckets.lock().len(), 1);
     }
 }

@@ -314,6 +314,8 @@ pub(crate) struct ServerConfig {
     pub access_log: bool,
     /// Open WebSocket connections one client address may hold; 0 = unlimited.
     pub max_connections_per_ip: u32,
+    /// WebSocket handshakes per second one client address may start; 0 = unlimited.
+    pub max_handshake_rate_per_ip: u32,
 }
 
 /// Where an app serves its counters, and the token a scraper must send, if any.

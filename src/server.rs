@@ -14,7 +14,7 @@ use smol::net::{TcpListener, TcpStream};
 use smol::{Task, Timer};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::admission::{AddressSlot, BodyBudget, PerAddress, Phases, Slot};
+use crate::admission::{AddressSlot, BodyBudget, HandshakeRate, PerAddress, Phases, Slot};
 use crate::config::{Compression, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, Link, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
@@ -46,6 +46,8 @@ struct Shared {
     bodies: Arc<BodyBudget>,
     /// Open connections per client address (`max_connections_per_ip`).
     per_address: Arc<PerAddress>,
+    /// Handshakes per second per client address (`max_handshake_rate_per_ip`).
+    handshake_rate: Option<HandshakeRate>,
     stopping: AtomicBool,
     /// Set by `drain`: keep-alive answers say close, new connections are closed at once.
     draining: AtomicBool,
@@ -123,7 +125,10 @@ impl Server {
             .map_err(|e| Error::io("registering the listener", e))?;
         let (stop_signal, stopped) = smol::channel::bounded(1);
         let bodies = BodyBudget::new(config.max_body_memory);
+        let handshake_rate = (config.max_handshake_rate_per_ip > 0)
+            .then(|| HandshakeRate::new(config.max_handshake_rate_per_ip));
         let shared = Arc::new(Shared {
+            handshake_rate,
             bodies,
             per_address: Arc::default(),
             config,
@@ -700,6 +705,15 @@ where
 {
     let peer = conn::normalize_peer(upgrade.peer);
     let started = Instant::now();
+    if let Some(rate) = &shared.handshake_rate {
+        if !rate.allow(peer.ip(), started) {
+            shared.sink.stats().refused(Refused::Address);
+            let mut refusal = Refusal::text(429, "too many handshakes from this address");
+            refusal.headers.push(("Retry-After".into(), "1".into()));
+            refuse_upgrade(shared, transport, upgrade, refusal, started).await;
+            return None;
+        }
+    }
     let address = match shared.config.max_connections_per_ip {
         0 => None,
         max => match shared.per_address.take(peer.ip(), max) {

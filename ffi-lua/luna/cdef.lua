@@ -177,6 +177,7 @@ const char *cluster_redis;
   const char *metrics_token;
   uint8_t access_log;
   uint32_t max_connections_per_ip;
+  uint32_t max_handshake_rate_per_ip;
   uint32_t rate_limit_messages;
   uint64_t rate_limit_bytes;
   uint32_t rate_limit_per_ms;

@@ -639,7 +639,7 @@ local KNOWN = {
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
   max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
   metrics = true, metrics_token = true, access_log = true, rate_limit = true,
-  max_connections_per_ip = true,
+  max_connections_per_ip = true, max_handshake_rate_per_ip = true,
 }
 for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -876,6 +876,7 @@ local function c_config(config, names)
     bad("metrics_token", "given only with 'metrics' (the path it protects)", config.metrics_token)
   end
   cfg.max_connections_per_ip = integer(config, "max_connections_per_ip", 0, 4294967295, 0)
+  cfg.max_handshake_rate_per_ip = integer(config, "max_handshake_rate_per_ip", 0, 4294967295, 0)
   check_rate_limit(config.rate_limit, cfg)
   local access_log = config.access_log
   if access_log ~= nil and type(access_log) ~= "boolean" and type(access_log) ~= "function" then

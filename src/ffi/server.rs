@@ -172,6 +172,9 @@ pub struct LunaServerConfig {
     /// forwards, else the TCP peer's); further handshakes from it get HTTP 429. Default 0 =
     /// unlimited (players behind one NAT share an address: set it with care).
     pub max_connections_per_ip: u32,
+    /// WebSocket handshakes per second one client address may start (bursts of as many);
+    /// beyond it HTTP 429 with `Retry-After: 1`. Default 0 = unlimited.
+    pub max_handshake_rate_per_ip: u32,
     /// Rate limit on what each WebSocket peer sends: this many messages per
     /// `rate_limit_per_ms` (0 = no message limit)...
     pub rate_limit_messages: u32,
@@ -236,6 +239,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             metrics_token: std::ptr::null(),
             access_log: 0,
             max_connections_per_ip: 0,
+            max_handshake_rate_per_ip: 0,
             rate_limit_messages: 0,
             rate_limit_bytes: 0,
             rate_limit_per_ms: 1000,
@@ -373,6 +377,7 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         metrics: unsafe { metrics(c)? },
         access_log: c.access_log != 0,
         max_connections_per_ip: c.max_connections_per_ip,
+        max_handshake_rate_per_ip: c.max_handshake_rate_per_ip,
         trusted_proxies: {
             // SAFETY: the caller promises `trusted_proxy_count` readable string pointers.
             let list = unsafe {
