@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::admission::{BodyBudget, BodyLease, Slot};
 use crate::config::MetricsEndpoint;
+use crate::http::file_cache::{FileCache, LARGEST_KEPT};
 use crate::http::request::{parse_request, Limits, Parse, Request};
 use crate::http::response::{has_content, reason_phrase, ResponseHead};
 use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
@@ -64,6 +66,8 @@ pub(crate) struct HttpService<'a> {
     pub access_log: Option<&'a (dyn AccessLog + Sync)>,
     /// Set while the app drains: answers say `Connection: close`.
     pub draining: &'a AtomicBool,
+    /// Small static files kept after their first read.
+    pub files: &'a FileCache,
 }
 
 /// What a connection's HTTP phase has read so far, kept across the requests the host answers.
@@ -175,7 +179,8 @@ where
             return refused(stream, service, Some(request), (413, why), started).await;
         }
         let status = answer.head.status();
-        let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall).await;
+        let files = service.files;
+        let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall, files).await;
         service.answered(Some(request), status, bytes, started);
         if !sent || !keep_alive {
             let _ = stream.close().await;
@@ -404,6 +409,7 @@ async fn serve_file<S>(
     request: &Request,
     keep_alive: bool,
     stall: Duration,
+    files: &FileCache,
 ) -> (bool, u64)
 where
     S: AsyncWrite + Unpin,
@@ -427,7 +433,7 @@ where
     };
     let sent = match answer.body {
         // Small files go out with their head in one write.
-        Some(file) if file.len as usize <= FILE_CHUNK => match read_small(&file) {
+        Some(file) if file.len <= LARGEST_KEPT => match small_file(files, file).await {
             Some(bytes) => {
                 out.extend_from_slice(&bytes);
                 write_all_within(stream, &out, stall).await
@@ -442,6 +448,18 @@ where
     (sent, bytes)
 }
 
+/// The bytes of a small file as its head announced them: kept from an earlier read of the
+/// same version, or read now on the blocking pool (a slow disk never stalls the I/O thread).
+async fn small_file(files: &FileCache, file: StaticFile) -> Option<Bytes> {
+    if let Some(kept) = files.get(&file.path, file.len, file.modified) {
+        return Some(kept);
+    }
+    let (path, modified) = (file.path.clone(), file.modified);
+    let bytes = Bytes::from(smol::unblock(move || read_small(&file)).await?);
+    files.put(&path, modified, bytes.clone());
+    Some(bytes)
+}
+
 /// The `len` bytes of a small file its head announced, if it still has them: one `open`, one
 /// `read` (`fs::read` would add a `statx` and a `read` to see the end).
 fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
@@ -453,20 +471,21 @@ fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Streams a file in chunks; false when it could not send exactly the announced length, or
-/// the client stopped reading.
+/// Streams a file in chunks, read on the blocking pool; false when it could not send exactly
+/// the announced length, or the client stopped reading.
 async fn send_file<S>(stream: &mut S, file: &StaticFile, stall: Duration) -> bool
 where
     S: AsyncWrite + Unpin,
 {
-    let Ok(opened) = std::fs::File::open(&file.path) else {
+    let path = file.path.clone();
+    let Ok(opened) = smol::unblock(move || std::fs::File::open(path)).await else {
         return false;
     };
-    let mut reader = opened.take(file.len);
+    let mut reader = smol::Unblock::with_capacity(FILE_CHUNK, opened.take(file.len));
     let mut chunk = vec![0u8; FILE_CHUNK];
     let mut sent = 0u64;
     loop {
-        match reader.read(&mut chunk) {
+        match reader.read(&mut chunk).await {
             Ok(0) => return sent == file.len,
             Ok(n) => {
                 if !write_all_within(stream, &chunk[..n], stall).await {

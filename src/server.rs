@@ -23,6 +23,7 @@ use crate::frame::deflate_params::{self, Agreed};
 use crate::frame::Role;
 use crate::handshake::{self, AccessLog, HttpService, Outcome, Reader};
 use crate::http::access_log;
+use crate::http::file_cache::FileCache;
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::http::static_files::StaticRoot;
@@ -48,6 +49,8 @@ struct Shared {
     per_address: Arc<PerAddress>,
     /// Handshakes per second per client address (`max_handshake_rate_per_ip`).
     handshake_rate: Option<HandshakeRate>,
+    /// Small static files kept after their first read.
+    files: FileCache,
     stopping: AtomicBool,
     /// Set by `drain`: keep-alive answers say close, new connections are closed at once.
     draining: AtomicBool,
@@ -129,6 +132,7 @@ impl Server {
             .then(|| HandshakeRate::new(config.max_handshake_rate_per_ip));
         let shared = Arc::new(Shared {
             handshake_rate,
+            files: FileCache::default(),
             bodies,
             per_address: Arc::default(),
             config,
@@ -449,6 +453,7 @@ where
         stats: shared.sink.stats(),
         metrics: shared.config.metrics.as_ref(),
         draining: &shared.draining,
+        files: &shared.files,
         access_log: match shared.config.access_log {
             true => Some(&log),
             false => None,

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod access_log;
+pub(crate) mod file_cache;
 pub(crate) mod forwarded;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
