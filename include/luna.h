@@ -176,6 +176,10 @@ typedef struct LunaStats {
   uint64_t backpressure;
   // Times a peer went over `rate_limit_*` (its reading paused, or it was closed).
   uint64_t rate_limited;
+  // Payload bytes of the messages sent compressed (permessage-deflate), before...
+  uint64_t compression_input_bytes;
+  // ...and after compression, as written: their ratio is what compression saves.
+  uint64_t compression_output_bytes;
   // 1 while a cluster app's Redis connections are both up.
   uint8_t cluster_connected;
   // Bytes of publishes waiting for Redis.

@@ -152,6 +152,11 @@ impl<C> EventSink<C> {
         &self.stats
     }
 
+    /// The app's counters, to keep (a connection's compressor counts its bytes).
+    pub fn shared_stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
     /// Queues a message for the host; waits first while the app's backlog is over its limit.
     pub async fn message(&self, conn: u64, opcode: Opcode, data: Bytes) {
         self.stats.received(data.len());

@@ -26,6 +26,7 @@ use crate::frame::deflate_params::{Direction, MIN_DEFLATE_WINDOW_BITS};
 use crate::frame::encode::{Encoder, FrameHead};
 use crate::frame::{self, Role};
 use crate::outbox::Outbox;
+use crate::stats::Stats;
 use crate::wire::Wire;
 
 /// An encoded frame waiting for a connection's writer.
@@ -117,10 +118,13 @@ pub(crate) struct Deflate {
     /// compressing a message until its frame is queued, so frames leave in the order the
     /// compressor saw them.
     own: Option<Mutex<Deflater>>,
+    /// The app's counters: bytes before and after compression.
+    stats: Arc<Stats>,
 }
 
 impl Deflate {
-    pub fn new(direction: Direction, threshold: usize) -> Deflate {
+    /// `stats` counts the bytes before and after compression.
+    pub fn new(direction: Direction, threshold: usize, stats: Arc<Stats>) -> Deflate {
         let Direction {
             window_bits,
             context_takeover,
@@ -129,6 +133,7 @@ impl Deflate {
             threshold,
             window_bits,
             own: context_takeover.then(|| Mutex::new(Deflater::new(window_bits, true))),
+            stats,
         }
     }
 }
@@ -283,13 +288,17 @@ impl SendPath {
             let frame = compressed_frame(&self.encoder, opcode, |out| {
                 deflate::compress_once(data, deflate.window_bits, out)
             });
-            return self.send(Outgoing::data(frame), delivery);
+            let len = frame.len();
+            let sent = self.send(Outgoing::data(frame), delivery)?;
+            deflate.stats.compressed(data.len(), len);
+            return Ok(sent);
         };
         let mut deflater = own.lock();
         // Admitted before it is compressed: a message refused after the compressor saw it
         // would leave the peer's window behind ours.
         self.admit_open(data.len())?;
         let frame = compressed_frame(&self.encoder, opcode, |out| deflater.compress(data, out));
+        deflate.stats.compressed(data.len(), frame.len());
         self.send_admitted(Outgoing::data(frame), delivery)
     }
 
@@ -303,8 +312,15 @@ impl SendPath {
             Some(Deflate {
                 own: None,
                 window_bits,
+                stats,
                 ..
-            }) => self.send(Outgoing::data(message.compressed(*window_bits)), delivery),
+            }) => {
+                let frame = message.compressed(*window_bits);
+                let len = frame.len();
+                let sent = self.send(Outgoing::data(frame), delivery)?;
+                stats.compressed(payload.len(), len);
+                Ok(sent)
+            }
             Some(_) => self.send_checked(payload, message.opcode, delivery),
         }
     }

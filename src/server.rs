@@ -658,8 +658,9 @@ where
     link.compressed = selection.deflate.is_some();
     if let Some(agreed) = &selection.deflate {
         let sending = agreed.sending(Role::Server);
+        let (threshold, stats) = (limits.compression_threshold, shared.sink.shared_stats());
         conn.path
-            .attach_deflate(Deflate::new(sending, limits.compression_threshold));
+            .attach_deflate(Deflate::new(sending, threshold, stats));
     }
     conn.open(link.with_request(upgrade.request), upgrade.wire);
     shared.live.lock().insert(id, conn.clone());

@@ -52,6 +52,8 @@ pub(crate) struct Stats {
     pub backpressure: AtomicU64,
     /// Times a peer went over its rate limit (paused, or closed).
     pub rate_limited: AtomicU64,
+    /// Payload bytes of messages sent compressed, before and after permessage-deflate.
+    deflated: Padded<Flow>,
     /// The cluster's state, when the app has one.
     pub cluster: ClusterGauges,
 }
@@ -118,6 +120,8 @@ pub(crate) struct Snapshot {
     pub bytes_out: u64,
     pub backpressure: u64,
     pub rate_limited: u64,
+    pub compressed_in: u64,
+    pub compressed_out: u64,
     pub cluster_connected: bool,
     pub cluster_queued_bytes: u64,
     pub cluster_dropped: u64,
@@ -142,6 +146,13 @@ impl Stats {
     pub(crate) fn sent(&self, count: usize, bytes: usize) {
         bump(&self.outgoing.0.messages, count as u64);
         bump(&self.outgoing.0.bytes, (count * bytes) as u64);
+    }
+
+    /// A message of `before` payload bytes went out compressed to `after` bytes.
+    pub(crate) fn compressed(&self, before: usize, after: usize) {
+        // The pair reuses `Flow`'s two counters: bytes in, bytes out.
+        bump(&self.deflated.0.messages, before as u64);
+        bump(&self.deflated.0.bytes, after as u64);
     }
 
     pub(crate) fn refused(&self, why: Refusal) {
@@ -178,6 +189,8 @@ impl Stats {
             bytes_out: read(&self.outgoing.0.bytes),
             backpressure: read(&self.backpressure),
             rate_limited: read(&self.rate_limited),
+            compressed_in: read(&self.deflated.0.messages),
+            compressed_out: read(&self.deflated.0.bytes),
             cluster_connected: connected,
             cluster_queued_bytes: queued as u64,
             cluster_dropped: dropped,
@@ -271,6 +284,16 @@ impl Stats {
                 "rate_limited_total",
                 "Times a peer went over its rate limit.",
                 s.rate_limited,
+            ),
+            (
+                "compression_input_bytes_total",
+                "Payload bytes of messages sent compressed, before compression.",
+                s.compressed_in,
+            ),
+            (
+                "compression_output_bytes_total",
+                "The same messages' bytes on the wire, after compression.",
+                s.compressed_out,
             ),
         ];
         for (name, help, value) in flows {

@@ -251,3 +251,31 @@ fn the_access_log_reaches_a_c_host_as_log_events() {
     assert!(all[0].contains("\"probe\""), "{all:?}");
     assert!(all[1].contains("\"GET / HTTP/1.1\" 101 0 "), "{all:?}");
 }
+
+/// Compressed sends count their bytes before and after permessage-deflate.
+#[test]
+fn compression_counts_its_bytes_both_sides_of_the_compressor() {
+    let server = TestServer::start(Options {
+        tweak: Box::new(|c| c.compression = 1),
+        ..Options::default()
+    });
+    let mut client = RawClient::connect(
+        server.port,
+        "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n",
+    );
+    assert_eq!(client.status(), 101);
+    let message = "luna ".repeat(1000);
+    client.send(1, message.as_bytes());
+    let (_, opcode, _) = client.read().unwrap();
+    assert_eq!(opcode, 1);
+    let s = until(&server, "a compressed echo", |s| {
+        s.compression_input_bytes > 0
+    });
+    assert_eq!(s.compression_input_bytes, 5000);
+    assert!(
+        s.compression_output_bytes > 0 && s.compression_output_bytes < 500,
+        "{} bytes after compression",
+        s.compression_output_bytes
+    );
+    assert_eq!(s.bytes_sent, 5000);
+}

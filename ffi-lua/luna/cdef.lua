@@ -70,6 +70,8 @@ typedef struct LunaStats {
   uint64_t bytes_sent;
   uint64_t backpressure;
   uint64_t rate_limited;
+  uint64_t compression_input_bytes;
+  uint64_t compression_output_bytes;
   uint8_t cluster_connected;
   uint64_t cluster_queued_bytes;
   uint64_t cluster_dropped;

@@ -1022,7 +1022,8 @@ end
 -- The app's counters as a table (see luna_app_stats); refused handshakes by reason.
 local STATS_FIELDS = { "connections_open", "connections_total", "handshakes_accepted",
   "http_requests", "messages_received", "bytes_received", "messages_sent", "bytes_sent",
-  "backpressure", "rate_limited", "cluster_queued_bytes", "cluster_dropped" }
+  "backpressure", "rate_limited", "compression_input_bytes", "compression_output_bytes",
+  "cluster_queued_bytes", "cluster_dropped" }
 local stats_out = ffi_new("LunaStats[1]")
 
 function App:stats()

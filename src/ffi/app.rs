@@ -107,6 +107,10 @@ pub struct LunaStats {
     pub backpressure: u64,
     /// Times a peer went over `rate_limit_*` (its reading paused, or it was closed).
     pub rate_limited: u64,
+    /// Payload bytes of the messages sent compressed (permessage-deflate), before...
+    pub compression_input_bytes: u64,
+    /// ...and after compression, as written: their ratio is what compression saves.
+    pub compression_output_bytes: u64,
     /// 1 while a cluster app's Redis connections are both up.
     pub cluster_connected: u8,
     /// Bytes of publishes waiting for Redis.
@@ -139,6 +143,8 @@ pub extern "C" fn luna_app_stats(app: *const LunaApp, out: *mut LunaStats) -> Lu
             bytes_sent: s.bytes_out,
             backpressure: s.backpressure,
             rate_limited: s.rate_limited,
+            compression_input_bytes: s.compressed_in,
+            compression_output_bytes: s.compressed_out,
             cluster_connected: u8::from(s.cluster_connected),
             cluster_queued_bytes: s.cluster_queued_bytes,
             cluster_dropped: s.cluster_dropped,
