@@ -268,6 +268,7 @@ impl App {
                 Ok(Event::Failed { conn, code, reason }) => {
                     self.failing.lock().push((conn, code, reason));
                 }
+                Ok(Event::Wake) => {}
                 Ok(event) => polled.push(event),
                 Err(_) => break,
             }
@@ -290,6 +291,7 @@ impl App {
                 | Event::Upgrade { .. }
                 | Event::Http { .. }
                 | Event::Log { .. }
+                | Event::Wake
                 | Event::Failed { .. }
                 | Event::Remote { .. } => {}
             }

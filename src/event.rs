@@ -93,6 +93,8 @@ pub(crate) enum Event<C> {
     },
     /// One access log line (`access_log`): an HTTP request or a handshake answered.
     Log { line: String },
+    /// Wakes a host blocked in `wait` (a drain is over); never shown to the host.
+    Wake,
     /// A message another node of the cluster sent: the host's next poll delivers it to the
     /// local `audience` and never shows it to the host.
     Remote {

@@ -80,6 +80,12 @@ impl Shared {
         }
     }
 
+    /// No connection open, handshaking or serving HTTP.
+    fn is_idle(&self) -> bool {
+        let phases = &self.phases;
+        self.live.lock().is_empty() && phases.handshaking() == 0 && phases.http() == 0
+    }
+
     /// The client's address: the TCP peer, or the client a trusted proxy names.
     fn client_of(&self, peer: SocketAddr, request: &Request) -> SocketAddr {
         let peer = conn::normalize_peer(peer);
@@ -206,12 +212,20 @@ impl Server {
         }
         let open: Vec<Arc<Conn>> = shared.live.lock().values().cloned().collect();
         let (spread, reason) = (timeout.mul_f64(0.8), reason.to_owned());
+        let draining = shared.clone();
         let closing = async move {
             let count = open.len().max(1) as f64;
             for (i, conn) in open.iter().enumerate() {
                 Timer::at(started + spread.mul_f64(i as f64 / count)).await;
                 conn.close(code, &reason);
             }
+            // A host blocked in `wait` hears when the drain is over (no event may be left to
+            // wake it: an app with nothing open has none at all).
+            let deadline = started + timeout;
+            while !draining.is_idle() && Instant::now() < deadline {
+                Timer::after(DRAIN_CHECK).await;
+            }
+            draining.sink.push(Event::Wake);
         };
         runtime::spawn(closing).detach();
     }
@@ -253,8 +267,7 @@ impl Server {
     }
 
     fn is_idle(&self) -> bool {
-        let phases = &self.shared.phases;
-        self.shared.live.lock().is_empty() && phases.handshaking() == 0 && phases.http() == 0
+        self.shared.is_idle()
     }
 }
 
@@ -265,6 +278,8 @@ impl Drop for Server {
 }
 
 const WAIT_MARGIN: Duration = Duration::from_millis(250);
+/// How often a drain looks whether everything has closed.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
 
 /// Binds a listening socket. `"*"` binds IPv6 dual stack, or IPv4 where IPv6 is missing.
 /// `reuse_port` lets several processes listen on the same port, the kernel spreading new

@@ -111,3 +111,38 @@ fn a_drain_checks_its_arguments() {
         LunaResult::InvalidArgument
     );
 }
+
+/// A host blocked in `luna_app_wait` is woken when the drain is over, even when nothing was
+/// open (so no CLOSE event would wake it).
+#[test]
+fn a_host_waiting_hears_that_the_drain_is_over() {
+    let host = std::ffi::CString::new("127.0.0.1").unwrap();
+    // SAFETY: plain data, filled by luna_server_config_default.
+    let mut config: LunaServerConfig = unsafe { std::mem::zeroed() };
+    assert_eq!(luna_server_config_default(&mut config), LunaResult::Ok);
+    config.host = host.as_ptr();
+    let app = luna_server_new(&config);
+    assert!(!app.is_null(), "{}", last_error());
+    let handle = app as usize;
+    let drainer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        luna_app_drain(handle as *mut LunaApp, 2000, 1001, std::ptr::null(), 0)
+    });
+    assert_eq!(
+        luna_app_wait(app, 5000),
+        LunaResult::Ok,
+        "woken, not timed out"
+    );
+    assert_eq!(drainer.join().unwrap(), LunaResult::Ok);
+    let mut done = 0u8;
+    assert_eq!(luna_app_drained(app, &mut done), LunaResult::Ok);
+    assert_eq!(done, 1);
+    let mut events = [empty_event(); 4];
+    let mut n = 9usize;
+    assert_eq!(
+        luna_app_poll(app, events.as_mut_ptr(), 4, &mut n),
+        LunaResult::Ok
+    );
+    assert_eq!(n, 0, "the wake-up is no event of the host's");
+    assert_eq!(luna_app_free(app), LunaResult::Ok);
+}

@@ -195,7 +195,7 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             (out.data, out.len) = (line.as_ptr(), line.len());
         }
         // `App::poll` delivers these itself and never shows them.
-        Event::Remote { .. } | Event::Failed { .. } => {}
+        Event::Remote { .. } | Event::Failed { .. } | Event::Wake => {}
     }
     out
 }
