@@ -20,6 +20,7 @@ use crate::event::{Audience, Event, Opcode};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
 use crate::interrupt;
+use crate::send_budget;
 use crate::send_path::{self, Broadcast, HostBatch};
 use crate::server::Server;
 use crate::stats::{Snapshot, Stats};
@@ -530,7 +531,7 @@ impl App {
         };
         let opcode = Opcode::try_from(opcode)?;
         // Refused before the copy: the message may be huge.
-        send_path::check_size(data.len(), self.max_send_queue)?;
+        send_budget::check_size(data.len(), self.max_send_queue)?;
         let message = Broadcast::new(data, opcode)?;
         let accepted = self.broadcast_local(&message, group);
         if let Some(cluster) = &self.cluster {
@@ -656,7 +657,7 @@ impl App {
         topics::check_topic(topic)?;
         let opcode = Opcode::try_from(opcode)?;
         // Refused before the copy: the message may be huge.
-        send_path::check_size(data.len(), self.max_send_queue)?;
+        send_budget::check_size(data.len(), self.max_send_queue)?;
         let message = Broadcast::new(data, opcode)?;
         if let Some(id) = except {
             self.conn(id)?;
