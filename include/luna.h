@@ -100,6 +100,11 @@ enum LunaEventKind
   // 0.002`. One per plain HTTP request answered and per WebSocket handshake (101, or the
   // refusal's status); `conn` is 0.
   LUNA_EVENT_KIND_LOG = 7,
+  // A session's client came back (only with `resume`): `conn` = the session's id (its
+  // first connection's, which every other call keeps using), `peer`/`peer_port` = the
+  // address it came back from. Messages it missed are sent again by the library, and
+  // those the server missed arrive as MESSAGE events, in order.
+  LUNA_EVENT_KIND_RESUME = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -492,6 +497,19 @@ typedef struct LunaServerConfig {
   uint32_t rate_limit_burst;
   // 1 = close a peer over its rate limit with 1008 instead of pausing it. Default 0.
   uint8_t rate_limit_close;
+  // Session resume: a client that asks for a session (luna's clients do when they
+  // reconnect) keeps it for this long after its connection drops, and coming back within
+  // it gets what it missed while the host sees one unbroken connection (a RESUME event).
+  // Default 0 = no sessions: nothing on the wire changes.
+  uint32_t resume_window_ms;
+  // Bytes of sent messages each session keeps for a resend. Default 262144; 0 = default.
+  size_t resume_buffer;
+  // Bytes all sessions of the app keep together; past it, live sessions give up their
+  // oldest messages and a paused one ends. Default 64 MiB; 0 = default.
+  size_t resume_memory;
+  // Put in front of every session token (letters, digits, `-`, `_`), so a proxy can send
+  // a resume to the node that holds the session; NULL = none.
+  const char *resume_node;
 } LunaServerConfig;
 
 #ifdef __cplusplus

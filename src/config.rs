@@ -316,6 +316,53 @@ pub(crate) struct ServerConfig {
     pub max_connections_per_ip: u32,
     /// WebSocket handshakes per second one client address may start; 0 = unlimited.
     pub max_handshake_rate_per_ip: u32,
+    /// Keep a dropped connection's session for its client to resume; `None` = no sessions.
+    pub resume: Option<ResumeConfig>,
+}
+
+/// Session resume: how long a dropped connection's session waits for its client, and what
+/// its messages may hold while it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResumeConfig {
+    pub window: Duration,
+    /// Bytes of sent messages each session keeps for a resend.
+    pub buffer: usize,
+    /// Bytes all of an app's sessions keep together.
+    pub memory: usize,
+    /// Put in front of every token, so a proxy can send a resume to the node that holds it.
+    pub node: Option<String>,
+}
+
+/// Default bytes of sent messages a session keeps: ~1000 game updates of 256 bytes.
+pub(crate) const DEFAULT_RESUME_BUFFER: usize = 256 << 10;
+/// Default bytes an app's sessions keep together.
+pub(crate) const DEFAULT_RESUME_MEMORY: usize = 64 << 20;
+
+/// Checks the resume settings (0 bytes = the default).
+pub(crate) fn resume(
+    window_ms: u32,
+    buffer: usize,
+    memory: usize,
+    node: Option<&str>,
+) -> Result<ResumeConfig> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if let Some(node) = node.filter(|node| !plain(node)) {
+        return Err(Error::invalid(format!(
+            "resume node '{}' must be 1-32 letters, digits, '-' or '_'",
+            node.escape_default()
+        )));
+    }
+    let or_default = |n: usize, default: usize| if n == 0 { default } else { n };
+    Ok(ResumeConfig {
+        window: Duration::from_millis(u64::from(window_ms)),
+        buffer: or_default(buffer, DEFAULT_RESUME_BUFFER),
+        memory: or_default(memory, DEFAULT_RESUME_MEMORY),
+        node: node.map(str::to_owned),
+    })
 }
 
 /// Where an app serves its counters, and the token a scraper must send, if any.

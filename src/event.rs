@@ -62,6 +62,9 @@ pub(crate) enum Event<C> {
         peer_ip: String,
         peer_port: u16,
     },
+    /// A session's client came back on connection `conn` (`resume`): the host knows the
+    /// session by `session`, its first connection's id, which it keeps.
+    Resume { session: u64, conn: C },
     /// A whole message arrived.
     Message {
         conn: u64,

@@ -26,6 +26,7 @@ mod interrupt;
 mod outbox;
 mod rate_limit;
 mod resp;
+mod resume;
 mod runtime;
 mod send_budget;
 mod send_path;

@@ -104,6 +104,22 @@ impl<H> Topics<H> {
     }
 
     /// The subscribers of `topic` (none for an unknown topic), in no particular order.
+    /// Points connection `id`'s subscriptions at a new handle (a resumed session's new
+    /// connection).
+    pub fn rebind(&mut self, id: u64, handle: &H)
+    where
+        H: Clone,
+    {
+        let Some(list) = self.by_conn.get(&id) else {
+            return;
+        };
+        for topic in list {
+            if let Some(members) = self.subscribers.get_mut(topic) {
+                members.insert(id, handle.clone());
+            }
+        }
+    }
+
     pub fn subscribers(&self, topic: &[u8]) -> impl Iterator<Item = (u64, &H)> {
         self.subscribers
             .get(topic)

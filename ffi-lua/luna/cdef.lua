@@ -37,6 +37,7 @@ enum LunaEventKind
   LUNA_EVENT_KIND_UPGRADE = 5,
   LUNA_EVENT_KIND_HTTP = 6,
   LUNA_EVENT_KIND_LOG = 7,
+  LUNA_EVENT_KIND_RESUME = 8,
 };
 typedef uint32_t LunaEventKind;
 
@@ -185,6 +186,10 @@ const char *cluster_redis;
   uint32_t rate_limit_per_ms;
   uint32_t rate_limit_burst;
   uint8_t rate_limit_close;
+  uint32_t resume_window_ms;
+  size_t resume_buffer;
+  size_t resume_memory;
+  const char *resume_node;
 } LunaServerConfig;
 
 const char *luna_last_error(void);

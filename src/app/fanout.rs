@@ -2,8 +2,12 @@
 //! (subscriptions and publish), and the messages other nodes of a cluster sent. Each is
 //! encoded once (`Broadcast`) and shared by every recipient's send queue.
 
+use std::sync::Arc;
+
 use super::conn_table::not_open;
+use super::sessions::Kept;
 use super::{App, Role};
+use crate::conn::Conn;
 use crate::cluster::Target;
 use crate::error::{Error, Result};
 use crate::event::{Audience, Opcode};
@@ -54,15 +58,25 @@ impl App {
     fn broadcast_local(&self, message: &Broadcast, group: Option<u32>) -> usize {
         let conns = self.conns.lock();
         let recipients = conns
-            .values()
-            .filter(|c| group.is_none_or(|g| c.group == g));
+            .iter()
+            .filter(|(_, c)| group.is_none_or(|g| c.group == g));
         let mut accepted = 0;
-        for conn in recipients {
-            let sent = self.batch.send_broadcast(&conn.path, message);
-            self.count_sent(&sent, message.len());
-            accepted += usize::from(sent.is_ok());
+        for (&id, conn) in recipients {
+            accepted += usize::from(self.deliver(id, conn, message));
         }
         accepted
+    }
+
+    /// Hands `message` to connection `id` (kept for its client when it carries a session,
+    /// and only kept while the session is paused); whether it was accepted.
+    fn deliver(&self, id: u64, conn: &Arc<Conn>, message: &Broadcast) -> bool {
+        let kept = self.keep(id, message.opcode(), || message.payload_bytes());
+        let sent = match kept {
+            Kept::Paused => Ok(()),
+            Kept::Live | Kept::No => self.batch.send_broadcast(&conn.path, message),
+        };
+        self.count_sent(&sent, message.len());
+        sent.is_ok()
     }
 
     /// Delivers a message another node sent to the local connections it is for.
@@ -181,9 +195,7 @@ impl App {
         let mut accepted = 0;
         for (id, conn) in topics.subscribers(topic) {
             if Some(id) != except {
-                let sent = self.batch.send_broadcast(&conn.path, message);
-                self.count_sent(&sent, message.len());
-                accepted += usize::from(sent.is_ok());
+                accepted += usize::from(self.deliver(id, conn, message));
             }
         }
         accepted

@@ -8,16 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
 use crate::backlog::Backlog;
 use crate::client::Client;
 use crate::cluster::Cluster;
-use crate::config::{ClientConfig, ClusterConfig, Limits, ServerConfig, ServerIdentity};
+use crate::config::{
+    ClientConfig, ClusterConfig, Limits, ResumeConfig, ServerConfig, ServerIdentity,
+};
 use crate::conn::{Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
+use crate::send_budget;
 use crate::send_path::{self, HostBatch};
 use crate::server::Server;
 use crate::stats::{Snapshot, Stats};
@@ -28,9 +32,12 @@ mod answers;
 mod conn_table;
 mod fanout;
 mod poll;
+mod resuming;
+mod sessions;
 mod wait;
 
 use conn_table::{ConnMap, Disconnects};
+use sessions::{Kept, Sessions};
 pub(crate) use wait::wait_any;
 
 /// A server or client app, as the host holds it.
@@ -64,6 +71,8 @@ pub(crate) struct App {
     mass_disconnect: AtomicBool,
     /// Counters, shared with the I/O side through the sink.
     stats: Arc<Stats>,
+    /// The sessions clients may resume (server apps with `resume` only).
+    sessions: Option<Mutex<Sessions>>,
 }
 
 /// What kind of app this is.
@@ -83,7 +92,8 @@ impl App {
             }
             (cluster, groups)
         });
-        App::new(&limits, cluster, |sink| {
+        let resume = config.resume.clone();
+        App::new(&limits, cluster, resume, |sink| {
             Ok(Role::Server(Server::start(config, sink)?))
         })
     }
@@ -92,7 +102,7 @@ impl App {
     /// once (see `client_conn`), so messages can be queued before it opens.
     pub fn new_client(config: ClientConfig) -> Result<App> {
         let limits = config.limits.clone();
-        let app = App::new(&limits, None, |sink| {
+        let app = App::new(&limits, None, None, |sink| {
             Ok(Role::Client(Client::connect(config, sink)?))
         })?;
         if let Role::Client(client) = &app.role {
@@ -105,6 +115,7 @@ impl App {
     fn new(
         limits: &Limits,
         cluster: Option<(ClusterConfig, Vec<String>)>,
+        resume: Option<ResumeConfig>,
         start: impl FnOnce(Sink) -> Result<Role>,
     ) -> Result<App> {
         let (tx, events) = crossbeam_channel::unbounded();
@@ -120,6 +131,7 @@ impl App {
         if let Some(cluster) = &cluster {
             stats.cluster.watch(cluster.probe());
         }
+        let sessions = resume.map(|config| Mutex::new(Sessions::new(config, sink.clone())));
         let role = start(sink)?;
         Ok(App {
             events,
@@ -136,6 +148,7 @@ impl App {
             disconnects: Mutex::new(Disconnects::default()),
             mass_disconnect: AtomicBool::new(false),
             stats,
+            sessions,
         })
     }
 
@@ -190,6 +203,14 @@ impl App {
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let opcode = Opcode::try_from(opcode)?;
         let conn = self.conn(id)?;
+        if self.sessions.is_some() {
+            send_budget::check_size(data.len(), self.max_send_queue)?;
+            send_path::check_payload(data, opcode)?;
+            if self.keep(id, opcode, || Bytes::copy_from_slice(data)) == Kept::Paused {
+                self.stats.sent(1, data.len());
+                return Ok(());
+            }
+        }
         let sent = self.batch.send(&conn.path, data, opcode);
         self.count_sent(&sent, data.len());
         sent
@@ -226,6 +247,9 @@ impl App {
     /// Starts the closing handshake of connection `id`; closing twice is a no-op.
     pub fn close_conn(&self, id: u64, code: u16, reason: &[u8]) -> Result<()> {
         let reason = send_path::check_close(code, reason)?;
+        if let Some(sessions) = &self.sessions {
+            sessions.lock().close(id, code, reason);
+        }
         let conn = match self.conn(id) {
             Err(e) if e.kind == ErrorKind::Closed => return Ok(()),
             other => other?,
@@ -242,6 +266,9 @@ impl App {
     /// 1000. The close events stay queued for the next polls.
     pub fn stop(&self) {
         self.flush();
+        if let Some(sessions) = &self.sessions {
+            sessions.lock().close_all(1001, "going away");
+        }
         match &self.role {
             Role::Server(server) => server.stop(),
             Role::Client(client) => client.stop(),

@@ -42,7 +42,14 @@ impl App {
     fn take_events(&self, polled: &mut Vec<ConnEvent>, max: usize) -> usize {
         let (mut remote, mut bytes) = (0, 0);
         while polled.len() < max && remote < MAX_REMOTE_PER_POLL {
-            match self.events.try_recv() {
+            let event = match self.events.try_recv() {
+                Ok(event) if self.sessions.is_some() => match self.through_sessions(event) {
+                    Some(event) => Ok(event),
+                    None => continue,
+                },
+                other => other,
+            };
+            match event {
                 Ok(Event::Remote {
                     audience,
                     opcode,
@@ -60,6 +67,7 @@ impl App {
                 Err(_) => break,
             }
         }
+        self.ended_sessions(polled);
         bytes
     }
 
@@ -81,6 +89,7 @@ impl App {
                 }
                 Event::Message { data, .. } => bytes += data.len(),
                 Event::Error { .. }
+                | Event::Resume { .. }
                 | Event::Upgrade { .. }
                 | Event::Http { .. }
                 | Event::Log { .. }

@@ -40,6 +40,11 @@ pub enum LunaEventKind {
     /// 0.002`. One per plain HTTP request answered and per WebSocket handshake (101, or the
     /// refusal's status); `conn` is 0.
     Log = 7,
+    /// A session's client came back (only with `resume`): `conn` = the session's id (its
+    /// first connection's, which every other call keeps using), `peer`/`peer_port` = the
+    /// address it came back from. Messages it missed are sent again by the library, and
+    /// those the server missed arrive as MESSAGE events, in order.
+    Resume = 8,
 }
 
 /// One event handed to the host by `luna_app_poll`. Every pointer in it stays valid until the
@@ -160,6 +165,14 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             (out.data, out.len) = (body.as_ptr(), body.len());
             (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
             out.peer_port = *peer_port;
+        }
+        Event::Resume { session, conn } => {
+            out.kind = LunaEventKind::Resume;
+            out.conn = *session;
+            if let Ok(link) = conn.link() {
+                (out.peer, out.peer_len) = (link.peer_ip.as_ptr(), link.peer_ip.len());
+                out.peer_port = link.peer.port();
+            }
         }
         Event::Message { conn, opcode, data } => {
             out.kind = LunaEventKind::Message;

@@ -190,6 +190,19 @@ pub struct LunaServerConfig {
     pub rate_limit_burst: u32,
     /// 1 = close a peer over its rate limit with 1008 instead of pausing it. Default 0.
     pub rate_limit_close: u8,
+    /// Session resume: a client that asks for a session (luna's clients do when they
+    /// reconnect) keeps it for this long after its connection drops, and coming back within
+    /// it gets what it missed while the host sees one unbroken connection (a RESUME event).
+    /// Default 0 = no sessions: nothing on the wire changes.
+    pub resume_window_ms: u32,
+    /// Bytes of sent messages each session keeps for a resend. Default 262144; 0 = default.
+    pub resume_buffer: usize,
+    /// Bytes all sessions of the app keep together; past it, live sessions give up their
+    /// oldest messages and a paused one ends. Default 64 MiB; 0 = default.
+    pub resume_memory: usize,
+    /// Put in front of every session token (letters, digits, `-`, `_`), so a proxy can send
+    /// a resume to the node that holds the session; NULL = none.
+    pub resume_node: *const c_char,
 }
 
 /// Fills `config` with the defaults documented on each field (host NULL, port 0).
@@ -245,6 +258,10 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             rate_limit_per_ms: 1000,
             rate_limit_burst: 1,
             rate_limit_close: 0,
+            resume_window_ms: 0,
+            resume_buffer: config::DEFAULT_RESUME_BUFFER,
+            resume_memory: config::DEFAULT_RESUME_MEMORY,
+            resume_node: std::ptr::null(),
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -376,6 +393,8 @@ unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig> {
         // SAFETY: forwarded from the caller's promise about `c`.
         metrics: unsafe { metrics(c)? },
         access_log: c.access_log != 0,
+        // SAFETY: forwarded from the caller's promise about `c`.
+        resume: unsafe { resume(c)? },
         max_connections_per_ip: c.max_connections_per_ip,
         max_handshake_rate_per_ip: c.max_handshake_rate_per_ip,
         trusted_proxies: {
@@ -424,6 +443,22 @@ fn rate_limit(c: &LunaServerConfig) -> Result<Option<config::RateLimit>> {
 ///
 /// # Safety
 /// `metrics_path` and `metrics_token` must be NULL or NUL-terminated strings.
+/// The resume settings of `c`, if it asks for sessions.
+///
+/// # Safety
+/// `c.resume_node` is NULL or a NUL-terminated string.
+unsafe fn resume(c: &LunaServerConfig) -> Result<Option<config::ResumeConfig>> {
+    if c.resume_window_ms == 0 {
+        return Ok(None);
+    }
+    let node = match c.resume_node.is_null() {
+        true => None,
+        // SAFETY: non-NULL; the caller promises a NUL-terminated string.
+        false => Some(unsafe { c_str(c.resume_node, "config.resume_node")? }),
+    };
+    config::resume(c.resume_window_ms, c.resume_buffer, c.resume_memory, node).map(Some)
+}
+
 unsafe fn metrics(c: &LunaServerConfig) -> Result<Option<config::MetricsEndpoint>> {
     let token = match c.metrics_token.is_null() {
         true => None,

@@ -25,7 +25,7 @@ pub(crate) fn line(
         Some(r) => {
             escape_into(&mut out, &r.method);
             out.push(' ');
-            escape_into(&mut out, &r.target);
+            escape_into(&mut out, &without_session_token(&r.target));
             let _ = write!(out, " HTTP/1.{}\"", r.minor_version);
         }
         None => out.push_str("-\""),
@@ -37,6 +37,25 @@ pub(crate) fn line(
     escape_into(&mut out, &header("user-agent"));
     let _ = write!(out, "\" {:.3}", took.as_secs_f64());
     out
+}
+
+/// The target with the value of a `luna_session` query parameter (a resumable session's
+/// token: a password) replaced by `-`.
+fn without_session_token(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.into();
+    };
+    if !query.split('&').any(|pair| pair.starts_with("luna_session=")) {
+        return target.into();
+    }
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|pair| match pair.starts_with("luna_session=") {
+            true => "luna_session=-",
+            false => pair,
+        })
+        .collect();
+    format!("{path}?{}", query.join("&")).into()
 }
 
 /// `"`, `\` and control characters as `\"`, `\\` and `\xHH`, as nginx escapes them.
@@ -123,6 +142,16 @@ mod tests {
             broken,
             "::1 - - [01/Jan/1970:00:00:00 +0000] \"-\" 400 12 \"\" \"\" 0.000"
         );
+    }
+
+    #[test]
+    fn a_session_token_never_reaches_the_log() {
+        assert_eq!(
+            without_session_token("/chat?luna_resume=n&luna_session=secret&luna_received=4"),
+            "/chat?luna_resume=n&luna_session=-&luna_received=4"
+        );
+        assert_eq!(without_session_token("/a?b=1"), "/a?b=1");
+        assert_eq!(without_session_token("/a"), "/a");
     }
 
     #[test]

@@ -42,6 +42,15 @@ impl Broadcast {
         &self.frame[self.header_len..]
     }
 
+    /// The payload, sharing the frame's bytes.
+    pub fn payload_bytes(&self) -> Bytes {
+        self.frame.slice(self.header_len..)
+    }
+
+    pub fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
     /// The payload's length in bytes.
     pub fn len(&self) -> usize {
         self.frame.len() - self.header_len
@@ -116,7 +125,7 @@ pub(super) fn compressed_frame(
 }
 
 /// Checks that `data` may be sent with `opcode`: UTF-8 text, control payloads ≤ 125 bytes.
-pub(super) fn check_payload(data: &[u8], opcode: Opcode) -> Result<()> {
+pub(crate) fn check_payload(data: &[u8], opcode: Opcode) -> Result<()> {
     if opcode == Opcode::Text && simdutf8::basic::from_utf8(data).is_err() {
         return Err(Error::new(
             ErrorKind::InvalidUtf8,

@@ -18,5 +18,5 @@ mod path;
 mod writer;
 
 pub(crate) use batch::HostBatch;
-pub(crate) use encode::{check_close, Broadcast, Deflate};
+pub(crate) use encode::{check_close, check_payload, Broadcast, Deflate};
 pub(crate) use path::SendPath;

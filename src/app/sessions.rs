@@ -1,0 +1,344 @@
+//! The sessions of a server app with `resume`: which connection carries each, what it was
+//! sent (its replay ring), how many messages it had from its client, and the sessions paused
+//! while their client is away. The host sees one connection per session: events of the
+//! connection that carries a session now are shown with the session's id (its first
+//! connection's), a drop pauses the session instead of closing it, and a resume is told as
+//! a RESUME event. Host threads only, like the connection table.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use smol::Timer;
+
+use crate::config::ResumeConfig;
+use crate::conn::{ConnEvent, Sink};
+use crate::event::{Event, Opcode};
+use crate::resume::{self, Replay};
+use crate::runtime;
+
+/// One session.
+struct Session {
+    token: String,
+    /// The connection that carries it now.
+    current: u64,
+    /// Data messages the host was shown from its client.
+    received: u64,
+    replay: Replay<(Opcode, Bytes)>,
+    paused_at: Option<Instant>,
+    /// Messages sent when it paused: the client cannot have had more.
+    sent_at_pause: u64,
+    /// The host closed it (or the app stops): its next CLOSE ends it, whatever the cause.
+    ending: bool,
+}
+
+/// What a send to a connection becomes.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Kept {
+    /// Not a session: send as usual.
+    No,
+    /// Kept in the ring; the connection is live: send as usual.
+    Live,
+    /// Kept for the client's return; nothing to send now.
+    Paused,
+}
+
+/// What a resume asks of the app, once `Sessions::resume` accepted it.
+pub(super) struct Resumed {
+    pub session: u64,
+    /// The connection that carried the session until now, when it is still open (the
+    /// client saw it drop before the server did): to be closed.
+    pub replaced: Option<u64>,
+    /// The answer, then the messages the client missed.
+    pub answer: String,
+    pub missed: Vec<(Opcode, Bytes)>,
+}
+
+pub(super) struct Sessions {
+    config: ResumeConfig,
+    by_id: HashMap<u64, Session>,
+    by_token: HashMap<String, u64>,
+    /// A connection that carries a resumed session → the session's id.
+    alias: HashMap<u64, u64>,
+    /// Connections whose remaining events the host never sees: replaced by a resume, or a
+    /// resume refused.
+    hidden: HashSet<u64>,
+    /// Sessions ended outside a poll (a ring that overflowed while paused, the host's close
+    /// of a paused session): their CLOSE comes with the next poll.
+    ended: Vec<(u64, u16, String)>,
+    /// Bytes in every ring.
+    memory: usize,
+    /// Wakes a waiting host when a window may have passed.
+    sink: Sink,
+}
+
+impl Sessions {
+    pub fn new(config: ResumeConfig, sink: Sink) -> Sessions {
+        Sessions {
+            config,
+            by_id: HashMap::new(),
+            by_token: HashMap::new(),
+            alias: HashMap::new(),
+            hidden: HashSet::new(),
+            ended: Vec::new(),
+            memory: 0,
+            sink,
+        }
+    }
+
+    /// A new session for connection `conn`, which asked with `nonce`; returns the answer to
+    /// send it first.
+    pub fn start(&mut self, conn: u64, nonce: &str) -> String {
+        let token = resume::new_token(self.config.node.as_deref());
+        let answer = resume::answer(nonce, &token, 0);
+        self.by_token.insert(token.clone(), conn);
+        self.by_id.insert(
+            conn,
+            Session {
+                token,
+                current: conn,
+                received: 0,
+                replay: Replay::new(self.config.buffer),
+                paused_at: None,
+                sent_at_pause: 0,
+                ending: false,
+            },
+        );
+        answer
+    }
+
+    /// Connection `conn` asks to resume the session of `token`, having had `had` of its
+    /// messages. The session's close code when it cannot be (the connection is then hidden
+    /// from the host); else what to send and which connection it replaces.
+    pub fn resume(
+        &mut self,
+        conn: u64,
+        nonce: &str,
+        token: &str,
+        had: u64,
+    ) -> Result<Resumed, u16> {
+        let Some(&id) = self.by_token.get(token) else {
+            self.hidden.insert(conn);
+            return Err(resume::CLOSE_NO_SESSION);
+        };
+        let session = self.by_id.get_mut(&id).expect("a token names a session");
+        if session.ending {
+            self.hidden.insert(conn);
+            return Err(resume::CLOSE_NO_SESSION);
+        }
+        let Some(missed) = session.replay.after(had) else {
+            self.hidden.insert(conn);
+            self.end(id, 1006, "not resumed: its messages no longer fit its buffer");
+            return Err(resume::CLOSE_RING_OVERFLOW);
+        };
+        let missed: Vec<_> = missed.cloned().collect();
+        let replaced = match session.paused_at.take() {
+            Some(_) => None,
+            None => Some(session.current),
+        };
+        let answer = resume::answer(nonce, token, session.received);
+        if session.current != id {
+            self.alias.remove(&session.current);
+        }
+        if let Some(old) = replaced {
+            self.hidden.insert(old);
+        }
+        session.current = conn;
+        if conn != id {
+            self.alias.insert(conn, id);
+        }
+        Ok(Resumed {
+            session: id,
+            replaced,
+            answer,
+            missed,
+        })
+    }
+
+    /// Keeps a message sent to connection `id` (a session's id) in its ring.
+    pub fn keep(&mut self, id: u64, opcode: Opcode, payload: &Bytes) -> Kept {
+        let Some(session) = self.by_id.get_mut(&id) else {
+            return Kept::No;
+        };
+        let len = payload.len();
+        let paused = session.paused_at.is_some();
+        if paused && self.memory + len > self.config.memory {
+            self.end(id, 1006, "not resumed: the app's sessions hold all they may");
+            return Kept::Paused;
+        }
+        let grew = session.replay.push((opcode, payload.clone()), len);
+        self.memory = self.memory.saturating_add_signed(grew);
+        if paused && session.replay.first() > session.sent_at_pause + 1 {
+            // The ring dropped a message sent while the client was away: it cannot have it.
+            self.end(id, 1006, "not resumed: more was sent than its buffer holds");
+            return Kept::Paused;
+        }
+        if self.memory > self.config.memory {
+            // Live sessions give up their oldest messages first: a resume may then fail,
+            // but memory stays bounded.
+            self.memory -= session.replay.trim_to(0);
+        }
+        if paused {
+            Kept::Paused
+        } else {
+            Kept::Live
+        }
+    }
+
+    pub fn has(&self, id: u64) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    /// The host closes session `id` (or the app stops, for every session): a paused one
+    /// ends now, a live one with its connection's CLOSE.
+    pub fn close(&mut self, id: u64, code: u16, reason: &str) {
+        let Some(session) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        session.ending = true;
+        if session.paused_at.is_some() {
+            self.end(id, code, reason);
+        }
+    }
+
+    pub fn close_all(&mut self, code: u16, reason: &str) {
+        let ids: Vec<u64> = self.by_id.keys().copied().collect();
+        for id in ids {
+            self.close(id, code, reason);
+        }
+    }
+
+    /// Ends session `id`; its CLOSE goes to the host with the next poll.
+    fn end(&mut self, id: u64, code: u16, reason: &str) {
+        if let Some(session) = self.forget(id) {
+            if session.paused_at.is_some() {
+                self.ended.push((id, code, reason.into()));
+            } else {
+                // Its connection still runs: hide it, and close it after the host hears.
+                self.hidden.insert(session.current);
+                self.ended.push((id, code, reason.into()));
+            }
+        }
+    }
+
+    fn forget(&mut self, id: u64) -> Option<Session> {
+        let session = self.by_id.remove(&id)?;
+        self.by_token.remove(&session.token);
+        self.alias.remove(&session.current);
+        self.memory -= session.replay.bytes();
+        Some(session)
+    }
+
+    /// Shows one event from the queue through the sessions: the event the host sees (the
+    /// same, or with the session's id), or None when the host must not see it (a drop that
+    /// paused a session, an event of a hidden connection).
+    pub fn filter(&mut self, event: ConnEvent) -> Option<ConnEvent> {
+        match event {
+            Event::Message { conn, opcode, data } => {
+                let conn = self.shown(conn)?;
+                if let Some(session) = self.by_id.get_mut(&conn) {
+                    session.received += 1;
+                }
+                Some(Event::Message { conn, opcode, data })
+            }
+            Event::Close {
+                conn,
+                code,
+                reason,
+                clean,
+            } => self.closed(conn, code, reason, clean),
+            Event::Failed { conn, code, reason } => Some(Event::Failed {
+                conn: self.shown(conn)?,
+                code,
+                reason,
+            }),
+            Event::Error {
+                conn,
+                kind,
+                message,
+                http_status,
+            } => Some(Event::Error {
+                conn: self.shown(conn)?,
+                kind,
+                message,
+                http_status,
+            }),
+            Event::Wake => {
+                self.expire();
+                Some(Event::Wake)
+            }
+            other => Some(other),
+        }
+    }
+
+    /// The id the host knows connection `conn` by; None for a hidden one.
+    fn shown(&self, conn: u64) -> Option<u64> {
+        if self.hidden.contains(&conn) {
+            return None;
+        }
+        Some(self.alias.get(&conn).copied().unwrap_or(conn))
+    }
+
+    fn closed(&mut self, conn: u64, code: u16, reason: String, clean: bool) -> Option<ConnEvent> {
+        if self.hidden.remove(&conn) {
+            return None;
+        }
+        let id = self.alias.get(&conn).copied().unwrap_or(conn);
+        let dropped = !clean && (code == 1006 || reason == "idle timeout");
+        match self.by_id.get_mut(&id) {
+            Some(session) if session.current == conn && dropped && !session.ending => {
+                session.paused_at = Some(Instant::now());
+                session.sent_at_pause = session.replay.sent();
+                self.alias.remove(&conn);
+                self.wake_after(self.config.window);
+                None
+            }
+            Some(_) => {
+                self.forget(id);
+                Some(Event::Close {
+                    conn: id,
+                    code,
+                    reason,
+                    clean,
+                })
+            }
+            None => Some(Event::Close {
+                conn: id,
+                code,
+                reason,
+                clean,
+            }),
+        }
+    }
+
+    /// Ends the sessions whose window passed.
+    fn expire(&mut self) {
+        let window = self.config.window;
+        let late: Vec<u64> = self
+            .by_id
+            .iter()
+            .filter(|(_, s)| s.paused_at.is_some_and(|at| at.elapsed() >= window))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let reason = format!("connection lost; not resumed within {} s", window.as_secs());
+            self.end(id, 1006, &reason);
+        }
+    }
+
+    /// The CLOSE events of sessions ended outside a poll, and the connections to close.
+    pub fn take_ended(&mut self) -> Vec<(u64, u16, String)> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// Wakes the host (a Wake event, which expires sessions) once `after` has passed.
+    fn wake_after(&self, after: Duration) {
+        let sink = self.sink.clone();
+        runtime::spawn(async move {
+            Timer::after(after + Duration::from_millis(5)).await;
+            sink.push(Event::Wake);
+        })
+        .detach();
+    }
+
+}
