@@ -12,7 +12,8 @@ local request = require("luna.request")
 
 local pairs, pcall, error = pairs, pcall, error
 local format = string.format
-local last_error, log, fail_new, fail_start = errors.last_error, errors.log, errors.fail_new, errors.fail_start
+local last_error, log = errors.last_error, errors.log
+local fail_new, fail_start = errors.fail_new, errors.fail_start
 local apps, loop = state.apps, state.loop
 
 local luna = common.export({})
@@ -34,14 +35,16 @@ function luna.new_web_app(config)
     error(cfg, 2)
   end
   if apps[config.name] then
-    local none, err = fail_new(config, format("luna.new_web_app: an app named %q already exists", config.name))
+    local msg = format("luna.new_web_app: an app named %q already exists", config.name)
+    local none, err = fail_new(config, msg)
     return none, err
   end
   local handle = C.luna_server_new(cfg)
   anchors[#anchors + 1] = cfg
   if handle == nil then
-    local none, err = fail_start(config, format("luna.new_web_app: cannot start %q on %s port %d: %s",
-      config.name, config.host, config.port, last_error()))
+    local msg = format("luna.new_web_app: cannot start %q on %s port %d: %s",
+      config.name, config.host, config.port, last_error())
+    local none, err = fail_start(config, msg)
     return none, err
   end
   local app = app_module.new(config, handle)

@@ -10,7 +10,8 @@ local ffi_new = ffi.new
 local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
 local format, sort = string.format, table.sort
 local open = io.open
-local checker, header_lines, c_strings = check_module.checker, check_module.header_lines, check_module.c_strings
+local checker, header_lines = check_module.checker, check_module.header_lines
+local c_strings = check_module.c_strings
 local LIMIT_KEYS = check_module.LIMIT_KEYS
 
 local WHO = "lunac.connect_to_web_app"

@@ -186,7 +186,8 @@ function lunac.connect_to_web_app(config)
     -- A bad config (the URL, subprotocol names, headers) is misuse, raised at the call; a
     -- client certificate that does not load, or wss:// without TLS, is a runtime failure.
     -- Network failures come later, as events.
-    local none, err = fail_start(config, format("%s: cannot connect to %q: %s", WHO, config.url, last_error()))
+    local msg = format("%s: cannot connect to %q: %s", WHO, config.url, last_error())
+    local none, err = fail_start(config, msg)
     return none, err
   end
   local app = setmetatable({
