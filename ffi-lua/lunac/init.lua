@@ -1,18 +1,22 @@
--- lunac: WebSocket clients for LuaJIT and LÖVE, on top of the C ABI in luna.h.
+-- lunac: WebSocket clients for LuaJIT and LÖVE, on top of the C ABI in luna.h. The config
+-- checks live in lunac/config.lua; what clients share with servers, in luna/.
 local ffi = require("ffi")
-local lib = require("luna.lib")
+local C = require("luna.lib").load()
 local common = require("luna.common")
-local C = lib.load()
+local errors = require("luna.errors")
+local outgoing = require("luna.send")
+local new_loop = require("luna.loop").new
+local prepare = require("lunac.config").prepare
 
 local ffi_new, ffi_string = ffi.new, ffi.string
-local type, tostring, pairs, ipairs, tonumber = type, tostring, pairs, ipairs, tonumber
+local type, tostring, ipairs, tonumber = type, tostring, ipairs, tonumber
 local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
 local traceback = debug.traceback
-local format, sort = string.format, table.sort
-local open = io.open
-local describe, last_error, result = common.describe, common.last_error, common.result
-local log, report = common.log, common.report
-local send, close = common.send, common.close
+local format = string.format
+local describe, last_error, result = errors.describe, errors.last_error, errors.result
+local log, report, words = errors.log, errors.report, errors.words
+local fail_new, fail_start = errors.fail_new, errors.fail_start
+local send, close = outgoing.send, outgoing.close
 
 local TAG = "lunac"
 local WHO = "lunac.connect_to_web_app"
@@ -22,21 +26,17 @@ local KEEP_RUNNING = "no_errors = true in lunac.connect_to_web_app keeps the cli
 local conn_out = ffi_new("uint64_t[1]")
 local flag_out = ffi_new("uint8_t[1]")
 
-local lunac = {}
-local opcodes = common.opcodes
-lunac.opcodes = opcodes
-lunac.version = common.version
-lunac.lib_path = lib.path
-lunac.has_tls = common.has_tls
+local lunac = common.export({})
+local opcodes = lunac.opcodes
 
 local apps = {}        -- name -> app, live apps only
-local loop             -- common.new_loop, made once the event handlers exist
+local loop = new_loop("lunac", "a callback")
 
 local App = {}
 App.__index = App
 
 -- What a failed connection's ERROR code means, for the error message; other codes as
--- common.words says them.
+-- errors.words says them.
 local FAILURE = {
   [tonumber(C.LUNA_RESULT_TIMEOUT)] = "connect timeout",
   [tonumber(C.LUNA_RESULT_IO)] = "connection lost during the handshake",
@@ -60,8 +60,8 @@ local function free(app)
 end
 
 
--- A callback error: with no_errors only reported; else passed to error_handler (if any)
--- and re-raised from lunac.update, which the host then shows: printed once.
+-- Calls callback `what` of app; its error goes by the loop's policy (re-raised from
+-- lunac.update unless no_errors).
 local function call(app, what, fn, ...)
   if not fn then
     return
@@ -70,14 +70,8 @@ local function call(app, what, fn, ...)
   if ok then
     return
   end
-  local msg = format("%s of %q failed: %s", what, app.name, tostring(err))
-  if app.no_errors then
-    return report(app, msg)
-  end
-  if app.error_handler then
-    common.call_error_handler(app, msg)
-  end
-  loop:raise_later(format("%s of %q failed (%s): %s", what, app.name, KEEP_RUNNING, tostring(err)))
+  loop:handler_error(app, format("%s of %q failed: %s", what, app.name, tostring(err)),
+    format("%s of %q failed (%s): %s", what, app.name, KEEP_RUNNING, tostring(err)))
 end
 
 
@@ -129,7 +123,7 @@ local function failure_kind(ev)
   if ev.http_status ~= 0 then
     return format("HTTP status %d", ev.http_status)
   end
-  return FAILURE[tonumber(ev.code)] or common.words(ev.code)
+  return FAILURE[tonumber(ev.code)] or words(ev.code)
 end
 
 
@@ -140,7 +134,7 @@ local function on_error(app, ev)
     app.failure = failure_kind(ev)
     msg = format("%s: connection failed: %s (%s)", app.name, app.failure, msg)
   else
-    msg = format("%s: %s: %s", app.name, common.words(ev.code), msg)
+    msg = format("%s: %s: %s", app.name, words(ev.code), msg)
   end
   log(app, msg)
   report(app, msg)
@@ -158,7 +152,7 @@ local function finish_disconnect(app)
 end
 
 
-loop = common.new_loop("lunac", "a callback", {
+loop.on = {
   open = on_open, message = on_message, close = on_close, error = on_error,
   after_poll = function(app)
     if app.removed then
@@ -169,144 +163,7 @@ loop = common.new_loop("lunac", "a callback", {
       free(app)
     end
   end,
-})
-
-
--------------------------------------------------------------------------------
--- Configuration
-
-
-local check = common.checker(WHO)
-
-local KNOWN = {
-  name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
-  ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true,
 }
-for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
-
-
--- Types only: the library checks the names themselves (RFC 6455 tokens).
-local function check_protocol(protocol)
-  if protocol == nil then
-    return {}
-  end
-  local list = type(protocol) == "table" and protocol or { protocol }
-  local names = {}
-  for i, name in ipairs(list) do
-    local key = type(protocol) == "table" and "protocol[" .. i .. "]" or "protocol"
-    if type(name) ~= "string" then
-      check.bad(key, "a subprotocol name (a string)", name)
-    end
-    check.c_string(key, name)
-    names[i] = name
-  end
-  if type(protocol) ~= "string" and (type(protocol) ~= "table" or #names == 0) then
-    check.bad("protocol", "a string or a non-empty list of strings", protocol)
-  end
-  return names
-end
-
-
--- Header lines cross the C ABI as "Name: value" C strings: a name with ':' or a value with
--- a NUL or line break would change their meaning there.
-local function check_headers(headers)
-  if headers == nil then
-    return {}
-  elseif type(headers) ~= "table" then
-    check.bad("headers", "a table of header name -> value", headers)
-  end
-  local lines = {}
-  for name, value in pairs(headers) do
-    local problem = common.header_problem(name, value)
-    if problem then
-      check.fail("'headers': " .. problem)
-    end
-    lines[#lines + 1] = name .. ": " .. tostring(value)
-  end
-  sort(lines)
-  return lines
-end
-
-
-local function readable(key, path)
-  if type(path) ~= "string" then
-    check.bad(key, "a file path string", path)
-  end
-  check.c_string(key, path)
-  local f, err = open(path, "rb")
-  if not f then
-    check.fail(format("'%s': cannot read %s", key, err))
-  end
-  f:close()
-  return path
-end
-
-
-local function check_ssl(ssl)
-  if ssl == nil then
-    return {}
-  elseif type(ssl) ~= "table" then
-    check.bad("ssl", "a table { verify, cafile, cert, key }", ssl)
-  end
-  for key in pairs(ssl) do
-    if key ~= "verify" and key ~= "cafile" and key ~= "cert" and key ~= "certificate" and key ~= "key" then
-      check.fail(format("unknown key 'ssl.%s'", tostring(key)))
-    end
-  end
-  if ssl.verify ~= nil and type(ssl.verify) ~= "boolean" then
-    check.bad("ssl.verify", "a boolean", ssl.verify)
-  end
-  local cert = ssl.cert or ssl.certificate
-  if (cert == nil) ~= (ssl.key == nil) then
-    check.fail("'ssl.cert' and 'ssl.key' go together: give both or neither")
-  end
-  return {
-    verify = ssl.verify ~= false,
-    cafile = ssl.cafile ~= nil and readable("ssl.cafile", ssl.cafile) or nil,
-    cert = cert ~= nil and readable("ssl.cert", cert) or nil,
-    key = ssl.key ~= nil and readable("ssl.key", ssl.key) or nil,
-  }
-end
-
-
-local function string_list(strings)
-  local list = ffi_new("const char*[?]", #strings + 1)
-  for i, s in ipairs(strings) do list[i - 1] = s end
-  return list, #strings
-end
-
-
--- Checks types; returns the C config and the Lua values it points into (keep them alive).
--- The URL and the subprotocol names are checked by the library.
-local function prepare(config)
-  check.known(config, KNOWN)
-  if type(config.url) ~= "string" then
-    check.bad("url", "a ws:// or wss:// URL string", config.url)
-  end
-  check.c_string("url", config.url)
-  if config.name ~= nil and (type(config.name) ~= "string" or config.name == "") then
-    check.bad("name", "a non-empty string", config.name)
-  end
-  for _, key in ipairs({ "debug", "no_errors" }) do check.opt_type(config, key, "boolean") end
-  for _, key in ipairs({ "error_handler", "on_connect", "on_message", "on_close" }) do
-    check.opt_type(config, key, "function")
-  end
-  local protocols, headers, ssl = check_protocol(config.protocol), check_headers(config.headers),
-    check_ssl(config.ssl)
-  local cfg = ffi_new("LunaClientConfig")
-  result(C.luna_client_config_default(cfg), nil, WHO)
-  cfg.url = config.url
-  local plist, hlist
-  plist, cfg.protocol_count = string_list(protocols)
-  hlist, cfg.header_count = string_list(headers)
-  cfg.protocols, cfg.headers = plist, hlist
-  cfg.connect_timeout_ms = check.millis(config, "connect_timeout", cfg.connect_timeout_ms)
-  check.limits(config, cfg)
-  cfg.tls_verify = ssl.verify == false and 0 or 1
-  cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
-  return cfg, { plist, hlist, protocols, headers, ssl, config.url }
-end
 
 
 -------------------------------------------------------------------------------
@@ -320,8 +177,7 @@ function lunac.connect_to_web_app(config)
   end
   local name = config.name or config.url
   if apps[name] then
-    local msg = format("%s: a client named %q already exists", WHO, name)
-    local none, err = common.fail_new(config, msg)
+    local none, err = fail_new(config, format("%s: a client named %q already exists", WHO, name))
     return none, err
   end
   local handle = C.luna_client_connect(cfg, conn_out)
@@ -331,10 +187,7 @@ function lunac.connect_to_web_app(config)
     -- client certificate that does not load, or wss:// without TLS, is a runtime failure.
     -- Network failures come later, as events.
     local msg = format("%s: cannot connect to %q: %s", WHO, config.url, last_error())
-    if common.is_misuse(C.luna_last_result()) then
-      error(msg, 2)
-    end
-    local none, err = common.fail_new(config, msg)
+    local none, err = fail_start(config, msg)
     return none, err
   end
   local app = setmetatable({
