@@ -138,7 +138,11 @@ fn baseline_servers() -> Vec<Server> {
         Server {
             name: "luna-c-before",
             what: "luna-c built from $BENCH_BASELINE",
-            cmd: vec![format!("{dir}/build/echo_server"), "127.0.0.1".into(), "0".into()],
+            cmd: vec![
+                format!("{dir}/build/echo_server"),
+                "127.0.0.1".into(),
+                "0".into(),
+            ],
             env: vec![("LD_LIBRARY_PATH", lib_dir.clone())],
             broadcast: false,
             fixed_port: None,

@@ -55,12 +55,13 @@ Loop.__index = Loop
 
 -- `name` prefixes its errors ("luna"); `inside` names what update must not be called from.
 -- The module sets `loop.on` once its event handlers exist: open, message, close, error (and
--- upgrade, http and log for a server): function(app, ev); and after_poll(app), called after
--- each dispatch of an app.
+-- upgrade, http and log for a server): function(app, ev); after_poll(app), called after
+-- each dispatch of an app; and wake(app) for a module that defers apps (Loop:defer).
 function M.new(name, inside)
   return setmetatable({
     name = name, inside = inside, on = nil,
     order = {},     -- live apps in creation order
+    deferred = {},  -- { app, due } out of the loop until the clock says `due` (seconds)
     snapshot = {},  -- a copy of order for update to walk; replaced, never changed
     handles = nil, count = 0, updating = false,
     pending_error = nil, -- first handler error of this update, re-raised at its end
@@ -85,7 +86,52 @@ function Loop:add(app)
 end
 
 
+-- Seconds on a clock that never goes back.
+local function now()
+  return tonumber(C.luna_clock_ms()) / 1000
+end
+
+
+-- Takes `app` (which has no handle now) out of the loop for `seconds`; then on.wake(app)
+-- runs within an update and may add it back. wait sleeps no longer than that, and run keeps
+-- going while an app is deferred.
+function Loop:defer(app, seconds)
+  self:remove(app)
+  self.deferred[#self.deferred + 1] = { app = app, due = now() + seconds }
+end
+
+
+-- Milliseconds until the next deferred app is due (0 if one is), or nil if none waits.
+function Loop:next_due_ms()
+  local soonest
+  for _, entry in ipairs(self.deferred) do
+    if not soonest or entry.due < soonest then
+      soonest = entry.due
+    end
+  end
+  return soonest and math.max(0, math.ceil((soonest - now()) * 1000)) or nil
+end
+
+
+local function wake_due(loop)
+  local time = now()
+  for i = #loop.deferred, 1, -1 do
+    local entry = loop.deferred[i]
+    if entry.due <= time then
+      remove(loop.deferred, i)
+      loop.on.wake(entry.app)
+    end
+  end
+end
+
+
 function Loop:remove(app)
+  for i, entry in ipairs(self.deferred) do
+    if entry.app == app then
+      remove(self.deferred, i)
+      return
+    end
+  end
   for i, other in ipairs(self.order) do
     if other == app then
       remove(self.order, i)
@@ -96,9 +142,11 @@ function Loop:remove(app)
 end
 
 
+-- The live apps, deferred ones included.
 function Loop:list()
   local list = {}
   for i, app in ipairs(self.order) do list[i] = app end
+  for _, entry in ipairs(self.deferred) do list[#list + 1] = entry.app end
   return list
 end
 
@@ -226,6 +274,9 @@ end
 
 
 local function poll_all(loop)
+  if #loop.deferred > 0 then
+    wake_due(loop)
+  end
   for _, app in ipairs(loop.snapshot) do
     if not app.removed and app._handle then
       loop:poll_app(app)
@@ -258,6 +309,10 @@ end
 
 function Loop:wait(timeout)
   local ms = timeout_ms(timeout, self.name .. ".wait")
+  local due = self:next_due_ms()
+  if due and (ms < 0 or due < ms) then
+    ms = due
+  end
   if self.count == 0 and ms < 0 then
     return false -- nothing could ever wake us
   end
@@ -274,7 +329,7 @@ local SIGNAL_NAMES = { [2] = "SIGINT", [15] = "SIGTERM" }
 
 
 local function run_until_signal(loop, catching)
-  while #loop.order > 0 do
+  while #loop.order > 0 or #loop.deferred > 0 do
     -- Without caught signals, a slice lets the interpreter's Ctrl-C handler run now and then.
     loop:wait(not catching and 1 or nil)
     local signal = catching and C.luna_signal_take() or 0

@@ -71,6 +71,18 @@ end
 -- their calls of `result` (level 3).
 
 
+-- A message checked as send checks it, to be sent later (a client's queue while it
+-- reconnects): its bytes and opcode, which must be one the library sends.
+local SENDABLE = { [1] = true, [2] = true, [9] = true, [10] = true }
+function M.message(data, opcode, who)
+  data, opcode = check_message(data, opcode, who)
+  if not SENDABLE[opcode] then
+    bad_argument(who, "opcode", "TEXT, BINARY, PING or PONG", opcode)
+  end
+  return data, opcode
+end
+
+
 -- Sends on connection `id` of `app`.
 function M.send(app, id, data, opcode, who)
   data, opcode = check_message(data, opcode, who)

@@ -24,7 +24,7 @@ local check = checker(WHO)
 local KNOWN = {
   name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
   ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true,
+  connect_timeout = true, reconnect = true,
 }
 for _, key in ipairs(LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -109,7 +109,39 @@ local function check_ssl(ssl)
 end
 
 
--- Checks types; returns the C config and the Lua values it points into (keep them alive).
+-- `reconnect = true` takes these; a table changes any of them. Delays in seconds.
+local RECONNECT_DEFAULTS = { min_delay = 0.5, max_delay = 30, max_attempts = math.huge }
+
+local function check_reconnect(option)
+  if option == nil or option == false then
+    return nil
+  elseif option ~= true and type(option) ~= "table" then
+    check.bad("reconnect", "true or a table { min_delay, max_delay, max_attempts }", option)
+  end
+  local settings = {}
+  for key, default in pairs(RECONNECT_DEFAULTS) do settings[key] = default end
+  if option == true then
+    return settings
+  end
+  for key, value in pairs(option) do
+    if RECONNECT_DEFAULTS[key] == nil then
+      check.fail(format("unknown key 'reconnect.%s'", tostring(key)))
+    elseif type(value) ~= "number" or value ~= value or value < 0 then
+      check.bad("reconnect." .. key, "a number >= 0", value)
+    end
+    settings[key] = value
+  end
+  if settings.min_delay <= 0 then
+    check.bad("reconnect.min_delay", "a number of seconds > 0", settings.min_delay)
+  elseif settings.max_delay < settings.min_delay then
+    check.fail("'reconnect.max_delay' must be at least 'reconnect.min_delay'")
+  end
+  return settings
+end
+
+
+-- Checks types; returns the C config, the Lua values it points into (keep them alive) and
+-- the settings that stay in Lua ({ reconnect, max_send_queue }).
 -- The URL and the subprotocol names are checked by the library.
 function M.prepare(config)
   check.known(config, KNOWN)
@@ -137,7 +169,9 @@ function M.prepare(config)
   check.limits(config, cfg)
   cfg.tls_verify = ssl.verify == false and 0 or 1
   cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
-  return cfg, { plist, hlist, protocols, headers, ssl, config.url }
+  local reconnect = check_reconnect(config.reconnect)
+  return cfg, { plist, hlist, protocols, headers, ssl, config.url },
+    { reconnect = reconnect, max_send_queue = tonumber(cfg.max_send_queue) }
 end
 
 

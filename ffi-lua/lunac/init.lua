@@ -7,6 +7,7 @@ local errors = require("luna.errors")
 local outgoing = require("luna.send")
 local new_loop = require("luna.loop").new
 local prepare = require("lunac.config").prepare
+local reconnect = require("lunac.reconnect")
 
 local ffi_new, ffi_string = ffi.new, ffi.string
 local type, tostring, ipairs, tonumber = type, tostring, ipairs, tonumber
@@ -16,7 +17,7 @@ local format = string.format
 local describe, last_error, result = errors.describe, errors.last_error, errors.result
 local log, report, words = errors.log, errors.report, errors.words
 local fail_new, fail_start = errors.fail_new, errors.fail_start
-local send, close = outgoing.send, outgoing.close
+local send, close, checked_message = outgoing.send, outgoing.close, outgoing.message
 
 local TAG = "lunac"
 local WHO = "lunac.connect_to_web_app"
@@ -79,17 +80,33 @@ end
 -- Events
 
 
+-- Hands the sends held while no connection was open to the one that just opened.
+local function flush_held(app)
+  local held = app._held
+  app._held, app._held_bytes = {}, 0
+  for _, message in ipairs(held) do
+    local ok, err = send(app, app.id, message[1], message[2], "app:send")
+    if not ok then
+      report(app, format("%s: a message sent while reconnecting was lost: %s", app.name,
+        tostring(err)))
+    end
+  end
+end
+
+
 local function on_open(app, ev)
   local protocol = ffi_string(ev.data, ev.len)
   app.protocol = protocol ~= "" and protocol or nil
   app.compressed = C.luna_conn_is_compressed(app._handle, ev.conn, flag_out) == C.LUNA_RESULT_OK
     and flag_out[0] ~= 0
   app._opened = true
-  if app.state == "connecting" then
+  app._attempts = 0
+  if app.state == "connecting" or app.state == "reconnecting" then
     app.state = "open"
   end
   log(app, format("open %s protocol %s", app.url, app.protocol or "(none)"))
-  call(app, "on_connect", app.on_connect)
+  flush_held(app)
+  call(app, "on_connect", app.on_connect, false)
 end
 
 
@@ -113,8 +130,27 @@ local function close_app(app, code, reason, was_clean)
 end
 
 
+-- With `reconnect`, a connection that dropped (or an attempt that failed for now) is tried
+-- again: after_poll defers the app, and on_close runs only once the client is done.
+local function will_retry(app, code)
+  local settings = app.reconnect
+  if not settings or app._leaving or app.removed or app._attempts >= settings.max_attempts then
+    return false
+  end
+  return reconnect.worth_retrying(code, not app._opened and app._failure or nil)
+end
+
+
 local function on_close(app, ev)
-  close_app(app, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
+  local reason = ffi_string(ev.data, ev.len)
+  if will_retry(app, ev.code) then
+    log(app, format("connection ended (code %d%s); reconnecting", ev.code,
+      reason ~= "" and " " .. reason or ""))
+    app.state = "reconnecting"
+    app._retry = true
+    return
+  end
+  close_app(app, ev.code, reason, ev.was_clean ~= 0)
 end
 
 
@@ -130,6 +166,7 @@ end
 local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if not app._opened then
+    app._failure = { code = tonumber(ev.code), http_status = tonumber(ev.http_status) }
     app.http_status = ev.http_status ~= 0 and ev.http_status or nil
     app.failure = failure_kind(ev)
     msg = format("%s: connection failed: %s (%s)", app.name, app.failure, msg)
@@ -143,20 +180,56 @@ end
 
 -- Dispatches what is left of a disconnected app's events, then frees it.
 local function finish_disconnect(app)
-  -- Waits (at most close_timeout) for the closing handshake start_disconnect began.
-  result(C.luna_app_stop(app._handle), app, "lunac.disconnect_to_web_app: stop")
-  loop:drain(app)
+  if app._handle then
+    -- Waits (at most close_timeout) for the closing handshake start_disconnect began.
+    result(C.luna_app_stop(app._handle), app, "lunac.disconnect_to_web_app: stop")
+    loop:drain(app)
+    free(app)
+  end
   close_app(app, 1006, "disconnected", false)
-  free(app)
   log(app, "disconnected")
+end
+
+
+-- The connection of a reconnecting app is over: free it and wait before the next attempt.
+local function defer_retry(app)
+  app._retry = false
+  free(app)
+  local delay = reconnect.delay(app.reconnect, app._attempts)
+  app._attempts = app._attempts + 1
+  log(app, format("attempt %d in %.2f s", app._attempts, delay))
+  loop:defer(app, delay)
+end
+
+
+-- A new connection for a reconnecting app (Loop:defer's wake-up). A connect that fails at
+-- once (no memory, no thread) counts as a failed attempt.
+local function retry(app)
+  local handle = C.luna_client_connect(app._config[1], conn_out)
+  if handle == nil then
+    local msg = format("%s: cannot reconnect to %q: %s", app.name, app.url, last_error())
+    log(app, msg)
+    report(app, msg)
+    if app._attempts < app.reconnect.max_attempts then
+      return loop:defer(app, reconnect.delay(app.reconnect, app._attempts))
+    end
+    unlist(app)
+    return close_app(app, 1006, msg, false)
+  end
+  app._handle, app.id, app._opened, app._failure = handle, tonumber(conn_out[0]), false, nil
+  loop:add(app)
+  log(app, "reconnecting to " .. app.url)
 end
 
 
 loop.on = {
   open = on_open, message = on_message, close = on_close, error = on_error,
+  wake = retry,
   after_poll = function(app)
     if app.removed then
       finish_disconnect(app)
+    elseif app._retry then
+      defer_retry(app)
     elseif app.state == "closed" then
       -- The connection is over: forget the app (its name is free again).
       unlist(app)
@@ -171,7 +244,7 @@ loop.on = {
 
 
 function lunac.connect_to_web_app(config)
-  local ok, cfg, anchors = pcall(prepare, config)
+  local ok, cfg, anchors, settings = pcall(prepare, config)
   if not ok then
     error(cfg, 2)
   end
@@ -195,7 +268,12 @@ function lunac.connect_to_web_app(config)
     id = tonumber(conn_out[0]), debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, on_connect = config.on_connect,
     on_message = config.on_message, on_close = config.on_close,
+    reconnect = settings.reconnect, max_send_queue = settings.max_send_queue,
     removed = false, _tag = TAG, _handle = handle, _dispatching = false,
+    -- What a reconnect needs: the C config and what it points into.
+    _config = { cfg, anchors }, _attempts = 0,
+    -- Sends held in Lua until a connection opens (with reconnect only), and their bytes.
+    _held = {}, _held_bytes = 0,
   }, App)
   apps[name] = app
   loop:add(app)
@@ -208,7 +286,7 @@ local function resolve(app_or_name, who)
   if type(app_or_name) == "string" then
     return apps[app_or_name]
   elseif type(app_or_name) == "table" and getmetatable(app_or_name) == App then
-    return app_or_name._handle and not app_or_name.removed and app_or_name or nil
+    return apps[app_or_name.name] == app_or_name and not app_or_name.removed and app_or_name or nil
   end
   error(who .. ": expected a client app or its name, got " .. describe(app_or_name), 3)
 end
@@ -219,7 +297,7 @@ end
 local function start_disconnect(app, code)
   unlist(app)
   app.removed = true
-  if app.state == "connecting" or app.state == "open" then
+  if app._handle and (app.state == "connecting" or app.state == "open" or app.state == "reconnecting") then
     close(app, app.id, code or 1000, "", "lunac.disconnect_to_web_app")
     app.state = "closing"
   end
@@ -254,16 +332,42 @@ function lunac.close()
 end
 
 
+-- With reconnect, what is sent while no connection is open waits here, in order, at most
+-- max_send_queue bytes (0: no limit), and goes out when one opens: a failed attempt loses
+-- nothing.
 function App:send(data, opcode)
+  if self.reconnect and self.state ~= "open" then
+    data, opcode = checked_message(data, opcode, "app:send")
+    if self.state == "closing" or self.state == "closed" or self.removed then
+      return nil, "closed"
+    end
+    local limit = self.max_send_queue
+    if limit > 0 and self._held_bytes + #data > limit then
+      return nil, "backpressure"
+    end
+    self._held[#self._held + 1] = { data, opcode }
+    self._held_bytes = self._held_bytes + #data
+    return true
+  end
   local ok, err = send(self, self.id, data, opcode, "app:send")
   return ok, err
 end
 
 
--- While connecting, luna_conn_close gives up the attempt (CLOSE 1006 follows).
+-- While connecting, luna_conn_close gives up the attempt (CLOSE 1006 follows); while
+-- waiting to reconnect, the client ends here.
 function App:close(code, reason)
+  if self.state == "reconnecting" and not self._handle then
+    close(self, self.id, code, reason, "app:close")   -- no connection: checks the arguments
+    self._leaving = true
+    unlist(self)
+    close_app(self, code or 1000, reason or "", true)
+    return true
+  end
   local ok, err = close(self, self.id, code, reason, "app:close")
-  if ok and (self.state == "open" or self.state == "connecting") then
+  self._leaving = self._leaving or ok
+  local state = self.state
+  if ok and (state == "open" or state == "connecting" or state == "reconnecting") then
     self.state = "closing"
   end
   return ok, err

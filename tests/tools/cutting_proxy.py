@@ -2,13 +2,13 @@
 """A TCP proxy that cuts connections: the fault a client meets on a train.
 
     cutting_proxy.py --target 127.0.0.1:PORT [--listen 127.0.0.1:0] [--cuts N]
-                     [--min-bytes A] [--max-bytes B] [--seed S]
+                     [--min-bytes A] [--max-bytes B] [--seed S] [--seconds T]
 
 Prints `listening PORT` on stdout once it accepts. Each connection it accepts is forwarded
 to the target both ways until a byte budget drawn from [A, B] (bytes forwarded in either
 direction) runs out: then both sides are reset (SO_LINGER 0), mid-frame when the budget ends
 inside one. After N cuts it forwards without cutting. Each cut is one line on stderr; on
-SIGTERM it prints `cuts K` on stdout and exits.
+SIGTERM, or after T seconds, it prints `cuts K` on stdout and exits.
 """
 import argparse
 import asyncio
@@ -104,6 +104,7 @@ async def main():
     parser.add_argument("--min-bytes", type=int, default=1)
     parser.add_argument("--max-bytes", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=None)
     args = parser.parse_args()
     proxy = Proxy(args)
     host, port = parse_address(args.listen)
@@ -112,7 +113,10 @@ async def main():
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
+    try:
+        await asyncio.wait_for(stop.wait(), args.seconds)
+    except asyncio.TimeoutError:
+        pass
     server.close()
     print(f"cuts {proxy.cuts}", flush=True)
 
