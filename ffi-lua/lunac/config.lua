@@ -24,7 +24,7 @@ local check = checker(WHO)
 local KNOWN = {
   name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
   ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true, reconnect = true,
+  connect_timeout = true, reconnect = true, resume = true,
 }
 for _, key in ipairs(LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -140,8 +140,36 @@ local function check_reconnect(option)
 end
 
 
+-- With reconnect, a client asks a luna server for a session it can resume, unless `resume`
+-- is false; `buffer` bounds what it keeps of its sent messages for a resend.
+local RESUME_BUFFER = 1024 * 1024
+
+local function check_resume(option, reconnecting)
+  if option == false or (option == nil and not reconnecting) then
+    return nil
+  elseif option ~= true and option ~= nil and type(option) ~= "table" then
+    check.bad("resume", "a boolean or a table { buffer }", option)
+  elseif not reconnecting then
+    check.fail("'resume' needs 'reconnect': a session is resumed by reconnecting")
+  end
+  local buffer = RESUME_BUFFER
+  if type(option) == "table" then
+    for key in pairs(option) do
+      if key ~= "buffer" then
+        check.fail(format("unknown key 'resume.%s'", tostring(key)))
+      end
+    end
+    buffer = option.buffer == nil and RESUME_BUFFER or option.buffer
+    if type(buffer) ~= "number" or buffer ~= math.floor(buffer) or buffer < 1 then
+      check.bad("resume.buffer", "an integer number of bytes >= 1", buffer)
+    end
+  end
+  return { buffer = buffer }
+end
+
+
 -- Checks types; returns the C config, the Lua values it points into (keep them alive) and
--- the settings that stay in Lua ({ reconnect, max_send_queue }).
+-- the settings that stay in Lua ({ reconnect, resume, max_send_queue }).
 -- The URL and the subprotocol names are checked by the library.
 function M.prepare(config)
   check.known(config, KNOWN)
@@ -171,7 +199,8 @@ function M.prepare(config)
   cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
   local reconnect = check_reconnect(config.reconnect)
   return cfg, { plist, hlist, protocols, headers, ssl, config.url },
-    { reconnect = reconnect, max_send_queue = tonumber(cfg.max_send_queue) }
+    { reconnect = reconnect, resume = check_resume(config.resume, reconnect ~= nil),
+      max_send_queue = tonumber(cfg.max_send_queue) }
 end
 
 

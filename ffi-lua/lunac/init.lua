@@ -8,6 +8,7 @@ local outgoing = require("luna.send")
 local new_loop = require("luna.loop").new
 local prepare = require("lunac.config").prepare
 local reconnect = require("lunac.reconnect")
+local new_session = require("lunac.session").new
 
 local ffi_new, ffi_string = ffi.new, ffi.string
 local type, tostring, ipairs, tonumber = type, tostring, ipairs, tonumber
@@ -81,16 +82,69 @@ end
 
 
 -- Hands the sends held while no connection was open to the one that just opened.
-local function flush_held(app)
-  local held = app._held
-  app._held, app._held_bytes = {}, 0
-  for _, message in ipairs(held) do
+-- Hands messages to the open connection; `keep`: they are new in the session (not resent).
+local function hand_over(app, list, keep)
+  local session = app._session
+  for _, message in ipairs(list) do
     local ok, err = send(app, app.id, message[1], message[2], "app:send")
     if not ok then
       report(app, format("%s: a message sent while reconnecting was lost: %s", app.name,
         tostring(err)))
+    elseif keep and session then
+      session:keep(message[1], message[2])
     end
   end
+end
+
+
+-- The connection is open for the app: what was held goes out, then on_connect.
+local function become_open(app, resumed)
+  app.state = "open"
+  local held = app._held
+  app._held, app._held_bytes = {}, 0
+  hand_over(app, held, true)
+  call(app, "on_connect", app.on_connect, resumed)
+end
+
+
+-- The server had `had` of our messages: it gets the rest again, then the held ones. A ring
+-- that no longer holds them all ends the session (the next connection starts a new one).
+local function resumed(app, had)
+  local missed = app._session:unacknowledged(had)
+  if not missed then
+    app._session:forget()
+    app._restart = true
+    return close(app, app.id, 4413, "resume buffer overflow", "lunac")
+  end
+  app.resumed = app.resumed + 1
+  log(app, format("resumed: the server had %d message(s), %d sent again", had, #missed))
+  hand_over(app, missed, false)
+  become_open(app, true)
+end
+
+
+-- The first message of a connection that asked for a session may be the server's answer:
+-- true when it was (and is taken care of).
+local function answered(app, message, opcode)
+  local session = app._session
+  if not session or not session.nonce or opcode ~= 1 then
+    return false
+  end
+  local token, had = session:read_answer(message)
+  local resuming = app._awaiting
+  session.nonce, app._awaiting = nil, false
+  if token and resuming and token == session.token then
+    resumed(app, had)
+    return true
+  elseif token then
+    session.token = token
+    return true
+  elseif resuming then
+    -- A server that did not resume: a new start, this message its first.
+    session:forget()
+    become_open(app, false)
+  end
+  return false
 end
 
 
@@ -101,21 +155,33 @@ local function on_open(app, ev)
     and flag_out[0] ~= 0
   app._opened = true
   app._attempts = 0
-  if app.state == "connecting" or app.state == "reconnecting" then
-    app.state = "open"
-  end
   log(app, format("open %s protocol %s", app.url, app.protocol or "(none)"))
-  flush_held(app)
-  call(app, "on_connect", app.on_connect, false)
+  local session = app._session
+  if session and session.token then
+    app._awaiting = true   -- resuming: nothing goes out before the server's answer
+    return
+  elseif session then
+    session:forget()
+  end
+  if app.state ~= "closing" then
+    become_open(app, false)
+  end
 end
 
 
 local function on_message(app, ev)
-  local message = ffi_string(ev.data, ev.len)
+  local message, opcode = ffi_string(ev.data, ev.len), ev.opcode
   if app.debug then
-    log(app, format("message opcode %d, %d bytes", ev.opcode, #message))
+    log(app, format("message opcode %d, %d bytes", opcode, #message))
   end
-  call(app, "on_message", app.on_message, message, ev.opcode)
+  if answered(app, message, opcode) then
+    return
+  end
+  local session = app._session
+  if session and (opcode == 1 or opcode == 2) then
+    session.received = session.received + 1
+  end
+  call(app, "on_message", app.on_message, message, opcode)
 end
 
 
@@ -130,20 +196,9 @@ local function close_app(app, code, reason, was_clean)
 end
 
 
--- With `reconnect`, a connection that dropped (or an attempt that failed for now) is tried
--- again: after_poll defers the app, and on_close runs only once the client is done.
-local function will_retry(app, code)
-  local settings = app.reconnect
-  if not settings or app._leaving or app.removed or app._attempts >= settings.max_attempts then
-    return false
-  end
-  return reconnect.worth_retrying(code, not app._opened and app._failure or nil)
-end
-
-
 local function on_close(app, ev)
   local reason = ffi_string(ev.data, ev.len)
-  if will_retry(app, ev.code) then
+  if reconnect.will_retry(app, ev.code) then
     log(app, format("connection ended (code %d%s); reconnecting", ev.code,
       reason ~= "" and " " .. reason or ""))
     app.state = "reconnecting"
@@ -204,7 +259,20 @@ end
 
 -- A new connection for a reconnecting app (Loop:defer's wake-up). A connect that fails at
 -- once (no memory, no thread) counts as a failed attempt.
+-- Points the C config at the URL of the next attempt (with a session, the ask; the token is
+-- never logged).
+local function aim(app)
+  local session = app._session
+  if session then
+    local url = session:ask_url(app.url)
+    app._config[3] = url
+    app._config[1].url = url
+  end
+end
+
+
 local function retry(app)
+  aim(app)
   local handle = C.luna_client_connect(app._config[1], conn_out)
   if handle == nil then
     local msg = format("%s: cannot reconnect to %q: %s", app.name, app.url, last_error())
@@ -253,8 +321,10 @@ function lunac.connect_to_web_app(config)
     local none, err = fail_new(config, format("%s: a client named %q already exists", WHO, name))
     return none, err
   end
+  local session = settings.resume and new_session(settings.resume.buffer)
+  local config_kept = { cfg, anchors }
+  aim({ _session = session, _config = config_kept, url = config.url })
   local handle = C.luna_client_connect(cfg, conn_out)
-  anchors[#anchors + 1] = cfg
   if handle == nil then
     -- A bad config (the URL, subprotocol names, headers) is misuse, raised at the call; a
     -- client certificate that does not load, or wss:// without TLS, is a runtime failure.
@@ -269,9 +339,10 @@ function lunac.connect_to_web_app(config)
     error_handler = config.error_handler, on_connect = config.on_connect,
     on_message = config.on_message, on_close = config.on_close,
     reconnect = settings.reconnect, max_send_queue = settings.max_send_queue,
+    resume = settings.resume, resumed = 0,
     removed = false, _tag = TAG, _handle = handle, _dispatching = false,
     -- What a reconnect needs: the C config and what it points into.
-    _config = { cfg, anchors }, _attempts = 0,
+    _config = config_kept, _attempts = 0, _session = session,
     -- Sends held in Lua until a connection opens (with reconnect only), and their bytes.
     _held = {}, _held_bytes = 0,
   }, App)
@@ -350,6 +421,9 @@ function App:send(data, opcode)
     return true
   end
   local ok, err = send(self, self.id, data, opcode, "app:send")
+  if ok and self._session then
+    self._session:keep(tostring(data), opcode or 1)
+  end
   return ok, err
 end
 

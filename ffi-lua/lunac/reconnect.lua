@@ -6,6 +6,10 @@ local tonumber, min, time = tonumber, math.min, os.time
 
 local M = {}
 
+-- The server's close codes for a session it cannot resume: none such, or its ring lost a
+-- message we had not had.
+M.NO_SESSION, M.RING_OVERFLOW = 4404, 4413
+
 -- Close codes after which a reconnect could help: the connection broke, or the server is
 -- going away or restarting. Any other code is the server's decision and ends the client.
 local WORTH_RETRYING = {
@@ -38,6 +42,27 @@ function M.worth_retrying(code, failure)
     return TRANSIENT[failure.code] == true
   end
   return WORTH_RETRYING[code] == true
+end
+
+
+-- Whether a client whose connection ended with `code` comes back: with `reconnect`, a
+-- connection that dropped or an attempt that failed for now is tried again (on_close runs
+-- only once the client is done); a session the server no longer has is started anew at once.
+function M.will_retry(app, code)
+  local session = app._session
+  if session and session.token and (code == M.NO_SESSION or code == M.RING_OVERFLOW) then
+    session:forget()
+    app._restart = true
+  end
+  if app._restart and not app._leaving and not app.removed then
+    app._restart, app._attempts = false, 0
+    return true
+  end
+  local settings = app.reconnect
+  if not settings or app._leaving or app.removed or app._attempts >= settings.max_attempts then
+    return false
+  end
+  return M.worth_retrying(code, not app._opened and app._failure or nil)
 end
 
 
