@@ -27,6 +27,7 @@ mod outbox;
 mod rate_limit;
 mod resp;
 mod runtime;
+mod send_budget;
 mod send_path;
 mod server;
 mod session;

@@ -398,7 +398,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
             let Some((request, rest)) = phase else {
                 return;
             };
-            let wire = Wire::new(stream.clone(), shared.config.limits.max_send_queue);
+            let wire = Wire::new(stream.clone());
             let transport = stream.clone();
             let upgrade = Upgrade {
                 socket: stream,

@@ -272,7 +272,7 @@ impl Session<'_> {
     async fn wire_write_loop(&self, wire: &Wire) {
         while self.conn.path.writer_has_work(wire).await {
             let closed = self.conn.path.move_to_wire(wire);
-            if let Err(e) = wire.flush().await {
+            if let Err(e) = self.conn.path.flush_wire(wire).await {
                 return self.fail(1006, format!("write failed: {e}"));
             }
             if closed {

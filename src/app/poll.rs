@@ -1,0 +1,108 @@
+//! `App::poll`: take the queued events, record the opens and closes they bring, and settle
+//! the wake-up descriptor.
+
+use super::{App, Role};
+use crate::conn::ConnEvent;
+use crate::event::Event;
+
+/// Messages from other nodes delivered by one poll at most, so a flood through Redis
+/// cannot keep the host in `poll` for long; the rest wait for the next poll.
+const MAX_REMOTE_PER_POLL: usize = 4096;
+
+impl App {
+    /// Takes up to `max` queued events and shows each to `visit`, in order; returns how
+    /// many. The events (and their bytes) stay owned by the app until the next poll.
+    pub fn poll(&self, max: usize, mut visit: impl FnMut(&ConnEvent)) -> usize {
+        self.flush();
+        if let Role::Server(server) = &self.role {
+            server.upgrades().sweep();
+        }
+        let mut polled = self.polled.lock();
+        polled.clear();
+        let remote_bytes = self.take_events(&mut polled, max);
+        let message_bytes = self.record(&polled, &mut visit);
+        self.backlog.remove(remote_bytes + message_bytes);
+        if !polled.is_empty() {
+            self.batch.open();
+        }
+        self.settle_wakeup();
+        let count = polled.len();
+        drop(polled);
+        if count == 0 {
+            // A host that polls in a loop would otherwise keep a CPU from the I/O thread it
+            // waits for; on 2 CPUs this doubled a busy `luna.update` loop's echo rate.
+            std::thread::yield_now();
+        }
+        count
+    }
+
+    /// Moves up to `max` events for the host into `polled`. Other nodes' messages go to the
+    /// local connections on the way, never to the host; a connection that broke the
+    /// protocol is noted for the next flush. Returns the bytes of the remote messages.
+    fn take_events(&self, polled: &mut Vec<ConnEvent>, max: usize) -> usize {
+        let (mut remote, mut bytes) = (0, 0);
+        while polled.len() < max && remote < MAX_REMOTE_PER_POLL {
+            match self.events.try_recv() {
+                Ok(Event::Remote {
+                    audience,
+                    opcode,
+                    data,
+                }) => {
+                    self.deliver_remote(&audience, opcode, &data);
+                    remote += 1;
+                    bytes += data.len();
+                }
+                Ok(Event::Failed { conn, code, reason }) => {
+                    self.failing.lock().push((conn, code, reason));
+                }
+                Ok(Event::Wake) => {}
+                Ok(event) => polled.push(event),
+                Err(_) => break,
+            }
+        }
+        bytes
+    }
+
+    /// Registers the OPENs and forgets the CLOSEs (and their subscriptions) of `polled`,
+    /// showing each event to `visit`; returns the bytes of the messages.
+    fn record(&self, polled: &[ConnEvent], visit: &mut impl FnMut(&ConnEvent)) -> usize {
+        let mut conns = self.conns.lock();
+        let mut topics = self.topics.lock();
+        let (mut closes, mut bytes) = (0, 0);
+        for event in polled {
+            match event {
+                Event::Open(conn) => {
+                    conns.insert(conn.id, conn.clone());
+                }
+                Event::Close { conn, .. } => {
+                    closes += 1;
+                    conns.remove(conn);
+                    topics.forget(*conn, |topic| self.unwatch(topic));
+                }
+                Event::Message { data, .. } => bytes += data.len(),
+                Event::Error { .. }
+                | Event::Upgrade { .. }
+                | Event::Http { .. }
+                | Event::Log { .. }
+                | Event::Wake
+                | Event::Failed { .. }
+                | Event::Remote { .. } => {}
+            }
+            visit(event);
+        }
+        drop(topics);
+        self.watch_open(&mut conns, closes);
+        bytes
+    }
+
+    /// Clears the wake-up descriptor once no event is left.
+    fn settle_wakeup(&self) {
+        if self.events.is_empty() {
+            self.wakeup.clear();
+            // An event that raced in after the check keeps the descriptor readable.
+            if !self.events.is_empty() {
+                self.wakeup.signal();
+            }
+        }
+    }
+}
