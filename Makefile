@@ -141,13 +141,16 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 LUADIR ?= $(PREFIX)/share/lua/5.1
 LIBDIR ?= $(PREFIX)/lib
+JSDIR ?= $(PREFIX)/share/luna
 # LuaRocks moves installed files around, which breaks symlinks: it installs one plain file.
 SONAME_LINKS ?= 1
 INSTALLED := $(DESTDIR)$(LIBDIR)/libluna.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libluna.so.$(MAJOR) \
 	$(DESTDIR)$(LIBDIR)/libluna.so $(DESTDIR)$(LIBDIR)/libluna.a \
-	$(DESTDIR)$(PREFIX)/include/luna.h $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc
+	$(DESTDIR)$(PREFIX)/include/luna.h $(DESTDIR)$(LIBDIR)/pkgconfig/luna.pc \
+	$(DESTDIR)$(JSDIR)/luna.js
 
-# Installs the library (versioned soname), header, pkg-config file and Lua modules.
+# Installs the library (versioned soname), header, pkg-config file, Lua modules and the
+# browser client (luna.js, in $(JSDIR)).
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac
 ifeq ($(SONAME_LINKS),0)
@@ -163,13 +166,15 @@ endif
 	install -m 644 ffi-lua/luna/*.lua $(DESTDIR)$(LUADIR)/luna/
 	install -m 644 ffi-lua/lunac/*.lua $(DESTDIR)$(LUADIR)/lunac/
 	echo 'return "$(LIBDIR)"' > $(DESTDIR)$(LUADIR)/luna/libdir.lua
+	install -d $(DESTDIR)$(JSDIR)
+	install -m 644 js/luna.js $(DESTDIR)$(JSDIR)/luna.js
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(INSTALLED)
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/luna/,$(notdir $(wildcard ffi-lua/luna/*.lua)) libdir.lua)
 	rm -f $(addprefix $(DESTDIR)$(LUADIR)/lunac/,$(notdir $(wildcard ffi-lua/lunac/*.lua)))
-	-rmdir $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac 2>/dev/null
+	-rmdir $(DESTDIR)$(LUADIR)/luna $(DESTDIR)$(LUADIR)/lunac $(DESTDIR)$(JSDIR) 2>/dev/null
 
 demo: all
 	bash examples/demo.sh

@@ -675,6 +675,10 @@ struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
 // The id of a client app's connection.
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
+// Milliseconds since an arbitrary moment fixed the first time it is called: they never go
+// back, whatever happens to the wall clock. For measuring intervals only.
+uint64_t luna_clock_ms(void);
+
 // Sends one message to connection `conn`. The bytes are copied before this returns.
 // `opcode`: 1 = TEXT (must be valid UTF-8), 2 = BINARY, 9 = PING, 10 = PONG (≤ 125 bytes).
 // Messages sent while handling the events of a `luna_app_poll` are written together, one

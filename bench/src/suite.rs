@@ -121,6 +121,49 @@ pub(crate) fn have(cmd: &str) -> bool {
 }
 
 fn servers() -> Vec<Server> {
+    let mut list = peers();
+    list.extend(baseline_servers());
+    list
+}
+
+/// With `BENCH_BASELINE=DIR` (another checkout of luna, built with `make`), its C and LuaJIT
+/// echo servers run beside this one's as `luna-c-before` and `luna-lua-wait-before`, so a
+/// change is measured against what came before it in one run.
+fn baseline_servers() -> Vec<Server> {
+    let Ok(dir) = std::env::var("BENCH_BASELINE") else {
+        return vec![];
+    };
+    let lib_dir = format!("{dir}/target/release");
+    vec![
+        Server {
+            name: "luna-c-before",
+            what: "luna-c built from $BENCH_BASELINE",
+            cmd: vec![
+                format!("{dir}/build/echo_server"),
+                "127.0.0.1".into(),
+                "0".into(),
+            ],
+            env: vec![("LD_LIBRARY_PATH", lib_dir.clone())],
+            broadcast: false,
+            fixed_port: None,
+        },
+        Server {
+            name: "luna-lua-wait-before",
+            what: "luna-lua-wait with the modules and library of $BENCH_BASELINE",
+            cmd: vec![
+                "luajit".into(),
+                format!("{dir}/bench/servers/luna_echo.lua"),
+                "0".into(),
+                "wait".into(),
+            ],
+            env: vec![("LUNA_LIB", format!("{lib_dir}/libluna.so"))],
+            broadcast: true,
+            fixed_port: None,
+        },
+    ]
+}
+
+fn peers() -> Vec<Server> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     // lua-http is a Lua 5.1 module built on cqueues; LuaJIT loads it too and is what luna's
     // users run, so prefer it.

@@ -8,7 +8,7 @@
 --   http://HOST:PORT (a loopback HOST also as localhost, 127.0.0.1 and [::1]; with HOST=*
 --   the address the browser used, from the Host header). Clients without an Origin header
 --   (not browsers) are accepted.
--- It serves its own page (examples/chat/public/) on the same port and prints the URL to open:
+-- It serves its own page (examples/chat/public/, with js/luna.js as /luna.js) on the same port and prints the URL to open:
 -- http://HOST:PORT/. The page asks for a name; joining with ?name=NAME, the 101 answer sets
 -- the cookie "name", and later visits join under the name from that cookie (both read by
 -- on_upgrade, which hands it to the handler as ws.data.name; no name: "guestN"). A name is
@@ -166,6 +166,16 @@ local function chat(ws)
   app:broadcast("* " .. nick .. " left")
 end
 
+-- The page's WebSocket client, luna.js, from the project's js/ folder (the room's page in
+-- public/ imports it as /luna.js).
+local LUNA_JS = assert(io.open(root .. "/js/luna.js", "rb")):read("*a")
+
+local function http(req)
+  if req.path == "/luna.js" then
+    return 200, LUNA_JS, { ["Content-Type"] = "text/javascript; charset=utf-8" }
+  end
+end
+
 local function echo(ws)
   while true do
     local message, opcode = ws:receive()
@@ -183,6 +193,7 @@ app = luna.new_web_app({
   protocols = { chat = chat, echo = echo },
   ssl = cert and { cert = cert, key = key } or nil,
   static = here .. "/public",
+  http = http,
   cluster = cluster,
   on_upgrade = on_upgrade,
   origins = origins,

@@ -258,6 +258,8 @@ struct LunaApp *luna_client_connect(const struct LunaClientConfig *config,
 
 LunaResult luna_client_conn(struct LunaApp *app, uint64_t *out_conn);
 
+uint64_t luna_clock_ms(void);
+
 LunaResult luna_conn_send(struct LunaApp *app,
                           uint64_t conn,
                           const uint8_t *data,

@@ -1,18 +1,24 @@
--- lunac: WebSocket clients for LuaJIT and LÖVE, on top of the C ABI in luna.h.
+-- lunac: WebSocket clients for LuaJIT and LÖVE, on top of the C ABI in luna.h. The config
+-- checks live in lunac/config.lua; what clients share with servers, in luna/.
 local ffi = require("ffi")
-local lib = require("luna.lib")
+local C = require("luna.lib").load()
 local common = require("luna.common")
-local C = lib.load()
+local errors = require("luna.errors")
+local outgoing = require("luna.send")
+local new_loop = require("luna.loop").new
+local prepare = require("lunac.config").prepare
+local reconnect = require("lunac.reconnect")
+local new_session = require("lunac.session").new
 
 local ffi_new, ffi_string = ffi.new, ffi.string
-local type, tostring, pairs, ipairs, tonumber = type, tostring, pairs, ipairs, tonumber
+local type, tostring, ipairs, tonumber = type, tostring, ipairs, tonumber
 local error, pcall, xpcall, setmetatable, getmetatable = error, pcall, xpcall, setmetatable, getmetatable
 local traceback = debug.traceback
-local format, sort = string.format, table.sort
-local open = io.open
-local describe, last_error, result = common.describe, common.last_error, common.result
-local log, report = common.log, common.report
-local send, close = common.send, common.close
+local format = string.format
+local describe, last_error, result = errors.describe, errors.last_error, errors.result
+local log, report, words = errors.log, errors.report, errors.words
+local fail_new, fail_start = errors.fail_new, errors.fail_start
+local send, close, checked_message = outgoing.send, outgoing.close, outgoing.message
 
 local TAG = "lunac"
 local WHO = "lunac.connect_to_web_app"
@@ -22,21 +28,17 @@ local KEEP_RUNNING = "no_errors = true in lunac.connect_to_web_app keeps the cli
 local conn_out = ffi_new("uint64_t[1]")
 local flag_out = ffi_new("uint8_t[1]")
 
-local lunac = {}
-local opcodes = common.opcodes
-lunac.opcodes = opcodes
-lunac.version = common.version
-lunac.lib_path = lib.path
-lunac.has_tls = common.has_tls
+local lunac = common.export({})
+local opcodes = lunac.opcodes
 
 local apps = {}        -- name -> app, live apps only
-local loop             -- common.new_loop, made once the event handlers exist
+local loop = new_loop("lunac", "a callback")
 
 local App = {}
 App.__index = App
 
 -- What a failed connection's ERROR code means, for the error message; other codes as
--- common.words says them.
+-- errors.words says them.
 local FAILURE = {
   [tonumber(C.LUNA_RESULT_TIMEOUT)] = "connect timeout",
   [tonumber(C.LUNA_RESULT_IO)] = "connection lost during the handshake",
@@ -60,8 +62,8 @@ local function free(app)
 end
 
 
--- A callback error: with no_errors only reported; else passed to error_handler (if any)
--- and re-raised from lunac.update, which the host then shows: printed once.
+-- Calls callback `what` of app; its error goes by the loop's policy (re-raised from
+-- lunac.update unless no_errors).
 local function call(app, what, fn, ...)
   if not fn then
     return
@@ -70,19 +72,80 @@ local function call(app, what, fn, ...)
   if ok then
     return
   end
-  local msg = format("%s of %q failed: %s", what, app.name, tostring(err))
-  if app.no_errors then
-    return report(app, msg)
-  end
-  if app.error_handler then
-    common.call_error_handler(app, msg)
-  end
-  loop:raise_later(format("%s of %q failed (%s): %s", what, app.name, KEEP_RUNNING, tostring(err)))
+  loop:handler_error(app, format("%s of %q failed: %s", what, app.name, tostring(err)),
+    format("%s of %q failed (%s): %s", what, app.name, KEEP_RUNNING, tostring(err)))
 end
 
 
 -------------------------------------------------------------------------------
 -- Events
+
+
+-- Hands the sends held while no connection was open to the one that just opened.
+-- Hands messages to the open connection; `keep`: they are new in the session (not resent).
+local function hand_over(app, list, keep)
+  local session = app._session
+  for _, message in ipairs(list) do
+    local ok, err = send(app, app.id, message[1], message[2], "app:send")
+    if not ok then
+      report(app, format("%s: a message sent while reconnecting was lost: %s", app.name,
+        tostring(err)))
+    elseif keep and session then
+      session:keep(message[1], message[2])
+    end
+  end
+end
+
+
+-- The connection is open for the app: what was held goes out, then on_connect.
+local function become_open(app, resumed)
+  app.state = "open"
+  local held = app._held
+  app._held, app._held_bytes = {}, 0
+  hand_over(app, held, true)
+  call(app, "on_connect", app.on_connect, resumed)
+end
+
+
+-- The server had `had` of our messages: it gets the rest again, then the held ones. A ring
+-- that no longer holds them all ends the session (the next connection starts a new one).
+local function resumed(app, had)
+  local missed = app._session:unacknowledged(had)
+  if not missed then
+    app._session:forget()
+    app._restart = true
+    return close(app, app.id, 4413, "resume buffer overflow", "lunac")
+  end
+  app.resumed = app.resumed + 1
+  log(app, format("resumed: the server had %d message(s), %d sent again", had, #missed))
+  hand_over(app, missed, false)
+  become_open(app, true)
+end
+
+
+-- The first message of a connection that asked for a session may be the server's answer:
+-- true when it was (and is taken care of).
+local function answered(app, message, opcode)
+  local session = app._session
+  if not session or not session.nonce or opcode ~= 1 then
+    return false
+  end
+  local token, had = session:read_answer(message)
+  local resuming = app._awaiting
+  session.nonce, app._awaiting = nil, false
+  if token and resuming and token == session.token then
+    resumed(app, had)
+    return true
+  elseif token then
+    session.token = token
+    return true
+  elseif resuming then
+    -- A server that did not resume: a new start, this message its first.
+    session:forget()
+    become_open(app, false)
+  end
+  return false
+end
 
 
 local function on_open(app, ev)
@@ -91,20 +154,34 @@ local function on_open(app, ev)
   app.compressed = C.luna_conn_is_compressed(app._handle, ev.conn, flag_out) == C.LUNA_RESULT_OK
     and flag_out[0] ~= 0
   app._opened = true
-  if app.state == "connecting" then
-    app.state = "open"
-  end
+  app._attempts = 0
   log(app, format("open %s protocol %s", app.url, app.protocol or "(none)"))
-  call(app, "on_connect", app.on_connect)
+  local session = app._session
+  if session and session.token then
+    app._awaiting = true   -- resuming: nothing goes out before the server's answer
+    return
+  elseif session then
+    session:forget()
+  end
+  if app.state ~= "closing" then
+    become_open(app, false)
+  end
 end
 
 
 local function on_message(app, ev)
-  local message = ffi_string(ev.data, ev.len)
+  local message, opcode = ffi_string(ev.data, ev.len), ev.opcode
   if app.debug then
-    log(app, format("message opcode %d, %d bytes", ev.opcode, #message))
+    log(app, format("message opcode %d, %d bytes", opcode, #message))
   end
-  call(app, "on_message", app.on_message, message, ev.opcode)
+  if answered(app, message, opcode) then
+    return
+  end
+  local session = app._session
+  if session and (opcode == 1 or opcode == 2) then
+    session.received = session.received + 1
+  end
+  call(app, "on_message", app.on_message, message, opcode)
 end
 
 
@@ -120,7 +197,15 @@ end
 
 
 local function on_close(app, ev)
-  close_app(app, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
+  local reason = ffi_string(ev.data, ev.len)
+  if reconnect.will_retry(app, ev.code) then
+    log(app, format("connection ended (code %d%s); reconnecting", ev.code,
+      reason ~= "" and " " .. reason or ""))
+    app.state = "reconnecting"
+    app._retry = true
+    return
+  end
+  close_app(app, ev.code, reason, ev.was_clean ~= 0)
 end
 
 
@@ -129,18 +214,19 @@ local function failure_kind(ev)
   if ev.http_status ~= 0 then
     return format("HTTP status %d", ev.http_status)
   end
-  return FAILURE[tonumber(ev.code)] or common.words(ev.code)
+  return FAILURE[tonumber(ev.code)] or words(ev.code)
 end
 
 
 local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if not app._opened then
+    app._failure = { code = tonumber(ev.code), http_status = tonumber(ev.http_status) }
     app.http_status = ev.http_status ~= 0 and ev.http_status or nil
     app.failure = failure_kind(ev)
     msg = format("%s: connection failed: %s (%s)", app.name, app.failure, msg)
   else
-    msg = format("%s: %s: %s", app.name, common.words(ev.code), msg)
+    msg = format("%s: %s: %s", app.name, words(ev.code), msg)
   end
   log(app, msg)
   report(app, msg)
@@ -149,164 +235,76 @@ end
 
 -- Dispatches what is left of a disconnected app's events, then frees it.
 local function finish_disconnect(app)
-  -- Waits (at most close_timeout) for the closing handshake start_disconnect began.
-  result(C.luna_app_stop(app._handle), app, "lunac.disconnect_to_web_app: stop")
-  loop:drain(app)
+  if app._handle then
+    -- Waits (at most close_timeout) for the closing handshake start_disconnect began.
+    result(C.luna_app_stop(app._handle), app, "lunac.disconnect_to_web_app: stop")
+    loop:drain(app)
+    free(app)
+  end
   close_app(app, 1006, "disconnected", false)
-  free(app)
   log(app, "disconnected")
 end
 
 
-loop = common.new_loop("lunac", "a callback", {
+-- The connection of a reconnecting app is over: free it and wait before the next attempt.
+local function defer_retry(app)
+  app._retry = false
+  free(app)
+  local delay = reconnect.delay(app.reconnect, app._attempts)
+  app._attempts = app._attempts + 1
+  log(app, format("attempt %d in %.2f s", app._attempts, delay))
+  loop:defer(app, delay)
+end
+
+
+-- A new connection for a reconnecting app (Loop:defer's wake-up). A connect that fails at
+-- once (no memory, no thread) counts as a failed attempt.
+-- Points the C config at the URL of the next attempt (with a session, the ask; the token is
+-- never logged).
+local function aim(app)
+  local session = app._session
+  if session then
+    local url = session:ask_url(app.url)
+    app._config[3] = url
+    app._config[1].url = url
+  end
+end
+
+
+local function retry(app)
+  aim(app)
+  local handle = C.luna_client_connect(app._config[1], conn_out)
+  if handle == nil then
+    local msg = format("%s: cannot reconnect to %q: %s", app.name, app.url, last_error())
+    log(app, msg)
+    report(app, msg)
+    if app._attempts < app.reconnect.max_attempts then
+      return loop:defer(app, reconnect.delay(app.reconnect, app._attempts))
+    end
+    unlist(app)
+    return close_app(app, 1006, msg, false)
+  end
+  app._handle, app.id, app._opened, app._failure = handle, tonumber(conn_out[0]), false, nil
+  loop:add(app)
+  log(app, "reconnecting to " .. app.url)
+end
+
+
+loop.on = {
   open = on_open, message = on_message, close = on_close, error = on_error,
+  wake = retry,
   after_poll = function(app)
     if app.removed then
       finish_disconnect(app)
+    elseif app._retry then
+      defer_retry(app)
     elseif app.state == "closed" then
       -- The connection is over: forget the app (its name is free again).
       unlist(app)
       free(app)
     end
   end,
-})
-
-
--------------------------------------------------------------------------------
--- Configuration
-
-
-local check = common.checker(WHO)
-
-local KNOWN = {
-  name = true, url = true, debug = true, no_errors = true, error_handler = true, protocol = true,
-  ssl = true, on_connect = true, on_message = true, on_close = true, headers = true,
-  connect_timeout = true,
 }
-for _, key in ipairs(common.LIMIT_KEYS) do KNOWN[key] = true end
-
-
--- Types only: the library checks the names themselves (RFC 6455 tokens).
-local function check_protocol(protocol)
-  if protocol == nil then
-    return {}
-  end
-  local list = type(protocol) == "table" and protocol or { protocol }
-  local names = {}
-  for i, name in ipairs(list) do
-    local key = type(protocol) == "table" and "protocol[" .. i .. "]" or "protocol"
-    if type(name) ~= "string" then
-      check.bad(key, "a subprotocol name (a string)", name)
-    end
-    check.c_string(key, name)
-    names[i] = name
-  end
-  if type(protocol) ~= "string" and (type(protocol) ~= "table" or #names == 0) then
-    check.bad("protocol", "a string or a non-empty list of strings", protocol)
-  end
-  return names
-end
-
-
--- Header lines cross the C ABI as "Name: value" C strings: a name with ':' or a value with
--- a NUL or line break would change their meaning there.
-local function check_headers(headers)
-  if headers == nil then
-    return {}
-  elseif type(headers) ~= "table" then
-    check.bad("headers", "a table of header name -> value", headers)
-  end
-  local lines = {}
-  for name, value in pairs(headers) do
-    local problem = common.header_problem(name, value)
-    if problem then
-      check.fail("'headers': " .. problem)
-    end
-    lines[#lines + 1] = name .. ": " .. tostring(value)
-  end
-  sort(lines)
-  return lines
-end
-
-
-local function readable(key, path)
-  if type(path) ~= "string" then
-    check.bad(key, "a file path string", path)
-  end
-  check.c_string(key, path)
-  local f, err = open(path, "rb")
-  if not f then
-    check.fail(format("'%s': cannot read %s", key, err))
-  end
-  f:close()
-  return path
-end
-
-
-local function check_ssl(ssl)
-  if ssl == nil then
-    return {}
-  elseif type(ssl) ~= "table" then
-    check.bad("ssl", "a table { verify, cafile, cert, key }", ssl)
-  end
-  for key in pairs(ssl) do
-    if key ~= "verify" and key ~= "cafile" and key ~= "cert" and key ~= "certificate" and key ~= "key" then
-      check.fail(format("unknown key 'ssl.%s'", tostring(key)))
-    end
-  end
-  if ssl.verify ~= nil and type(ssl.verify) ~= "boolean" then
-    check.bad("ssl.verify", "a boolean", ssl.verify)
-  end
-  local cert = ssl.cert or ssl.certificate
-  if (cert == nil) ~= (ssl.key == nil) then
-    check.fail("'ssl.cert' and 'ssl.key' go together: give both or neither")
-  end
-  return {
-    verify = ssl.verify ~= false,
-    cafile = ssl.cafile ~= nil and readable("ssl.cafile", ssl.cafile) or nil,
-    cert = cert ~= nil and readable("ssl.cert", cert) or nil,
-    key = ssl.key ~= nil and readable("ssl.key", ssl.key) or nil,
-  }
-end
-
-
-local function string_list(strings)
-  local list = ffi_new("const char*[?]", #strings + 1)
-  for i, s in ipairs(strings) do list[i - 1] = s end
-  return list, #strings
-end
-
-
--- Checks types; returns the C config and the Lua values it points into (keep them alive).
--- The URL and the subprotocol names are checked by the library.
-local function prepare(config)
-  check.known(config, KNOWN)
-  if type(config.url) ~= "string" then
-    check.bad("url", "a ws:// or wss:// URL string", config.url)
-  end
-  check.c_string("url", config.url)
-  if config.name ~= nil and (type(config.name) ~= "string" or config.name == "") then
-    check.bad("name", "a non-empty string", config.name)
-  end
-  for _, key in ipairs({ "debug", "no_errors" }) do check.opt_type(config, key, "boolean") end
-  for _, key in ipairs({ "error_handler", "on_connect", "on_message", "on_close" }) do
-    check.opt_type(config, key, "function")
-  end
-  local protocols, headers, ssl = check_protocol(config.protocol), check_headers(config.headers),
-    check_ssl(config.ssl)
-  local cfg = ffi_new("LunaClientConfig")
-  result(C.luna_client_config_default(cfg), nil, WHO)
-  cfg.url = config.url
-  local plist, hlist
-  plist, cfg.protocol_count = string_list(protocols)
-  hlist, cfg.header_count = string_list(headers)
-  cfg.protocols, cfg.headers = plist, hlist
-  cfg.connect_timeout_ms = check.millis(config, "connect_timeout", cfg.connect_timeout_ms)
-  check.limits(config, cfg)
-  cfg.tls_verify = ssl.verify == false and 0 or 1
-  cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file = ssl.cafile, ssl.cert, ssl.key
-  return cfg, { plist, hlist, protocols, headers, ssl, config.url }
-end
 
 
 -------------------------------------------------------------------------------
@@ -314,27 +312,25 @@ end
 
 
 function lunac.connect_to_web_app(config)
-  local ok, cfg, anchors = pcall(prepare, config)
+  local ok, cfg, anchors, settings = pcall(prepare, config)
   if not ok then
     error(cfg, 2)
   end
   local name = config.name or config.url
   if apps[name] then
-    local msg = format("%s: a client named %q already exists", WHO, name)
-    local none, err = common.fail_new(config, msg)
+    local none, err = fail_new(config, format("%s: a client named %q already exists", WHO, name))
     return none, err
   end
+  local session = settings.resume and new_session(settings.resume.buffer)
+  local config_kept = { cfg, anchors }
+  aim({ _session = session, _config = config_kept, url = config.url })
   local handle = C.luna_client_connect(cfg, conn_out)
-  anchors[#anchors + 1] = cfg
   if handle == nil then
     -- A bad config (the URL, subprotocol names, headers) is misuse, raised at the call; a
     -- client certificate that does not load, or wss:// without TLS, is a runtime failure.
     -- Network failures come later, as events.
     local msg = format("%s: cannot connect to %q: %s", WHO, config.url, last_error())
-    if common.is_misuse(C.luna_last_result()) then
-      error(msg, 2)
-    end
-    local none, err = common.fail_new(config, msg)
+    local none, err = fail_start(config, msg)
     return none, err
   end
   local app = setmetatable({
@@ -342,7 +338,13 @@ function lunac.connect_to_web_app(config)
     id = tonumber(conn_out[0]), debug = config.debug or false, no_errors = config.no_errors or false,
     error_handler = config.error_handler, on_connect = config.on_connect,
     on_message = config.on_message, on_close = config.on_close,
+    reconnect = settings.reconnect, max_send_queue = settings.max_send_queue,
+    resume = settings.resume, resumed = 0,
     removed = false, _tag = TAG, _handle = handle, _dispatching = false,
+    -- What a reconnect needs: the C config and what it points into.
+    _config = config_kept, _attempts = 0, _session = session,
+    -- Sends held in Lua until a connection opens (with reconnect only), and their bytes.
+    _held = {}, _held_bytes = 0,
   }, App)
   apps[name] = app
   loop:add(app)
@@ -355,7 +357,7 @@ local function resolve(app_or_name, who)
   if type(app_or_name) == "string" then
     return apps[app_or_name]
   elseif type(app_or_name) == "table" and getmetatable(app_or_name) == App then
-    return app_or_name._handle and not app_or_name.removed and app_or_name or nil
+    return apps[app_or_name.name] == app_or_name and not app_or_name.removed and app_or_name or nil
   end
   error(who .. ": expected a client app or its name, got " .. describe(app_or_name), 3)
 end
@@ -366,7 +368,7 @@ end
 local function start_disconnect(app, code)
   unlist(app)
   app.removed = true
-  if app.state == "connecting" or app.state == "open" then
+  if app._handle and (app.state == "connecting" or app.state == "open" or app.state == "reconnecting") then
     close(app, app.id, code or 1000, "", "lunac.disconnect_to_web_app")
     app.state = "closing"
   end
@@ -401,16 +403,45 @@ function lunac.close()
 end
 
 
+-- With reconnect, what is sent while no connection is open waits here, in order, at most
+-- max_send_queue bytes (0: no limit), and goes out when one opens: a failed attempt loses
+-- nothing.
 function App:send(data, opcode)
+  if self.reconnect and self.state ~= "open" then
+    data, opcode = checked_message(data, opcode, "app:send")
+    if self.state == "closing" or self.state == "closed" or self.removed then
+      return nil, "closed"
+    end
+    local limit = self.max_send_queue
+    if limit > 0 and self._held_bytes + #data > limit then
+      return nil, "backpressure"
+    end
+    self._held[#self._held + 1] = { data, opcode }
+    self._held_bytes = self._held_bytes + #data
+    return true
+  end
   local ok, err = send(self, self.id, data, opcode, "app:send")
+  if ok and self._session then
+    self._session:keep(tostring(data), opcode or 1)
+  end
   return ok, err
 end
 
 
--- While connecting, luna_conn_close gives up the attempt (CLOSE 1006 follows).
+-- While connecting, luna_conn_close gives up the attempt (CLOSE 1006 follows); while
+-- waiting to reconnect, the client ends here.
 function App:close(code, reason)
+  if self.state == "reconnecting" and not self._handle then
+    close(self, self.id, code, reason, "app:close")   -- no connection: checks the arguments
+    self._leaving = true
+    unlist(self)
+    close_app(self, code or 1000, reason or "", true)
+    return true
+  end
   local ok, err = close(self, self.id, code, reason, "app:close")
-  if ok and (self.state == "open" or self.state == "connecting") then
+  self._leaving = self._leaving or ok
+  local state = self.state
+  if ok and (state == "open" or state == "connecting" or state == "reconnecting") then
     self.state = "closing"
   end
   return ok, err

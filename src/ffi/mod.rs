@@ -8,6 +8,7 @@
 
 mod app;
 mod client;
+mod clock;
 mod conn;
 mod event;
 mod result;
@@ -28,6 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use app::*;
 pub use client::*;
+pub use clock::*;
 pub use conn::*;
 pub use event::{LunaEvent, LunaEventKind, LunaOpcode};
 pub use result::LunaResult;

@@ -78,7 +78,7 @@ async function names(browser, t, page_url) {
       () => document.getElementById("status").textContent.startsWith("connected") &&
         document.getElementById("log").textContent.includes("* carol2 joined") &&
         document.getElementById("me").textContent === "you are carol2");
-    const [url, form] = await later.evaluate(() => [ws.url, document.getElementById("who").hidden]);
+    const [url, form] = await later.evaluate(() => [room.ws.url, document.getElementById("who").hidden]);
     check(t("that tab's URL has no name and it shows no name form"), !url.includes("name=") && form,
           JSON.stringify([url, form]));
     await p.close();
@@ -133,7 +133,7 @@ async function run(scheme, port, extra_args) {
       await p.goto(page_url);
       await p.waitForFunction(() => document.getElementById("status").textContent.startsWith("connected"), null, { timeout: 10000 });
       // `ws` is the page's own socket (a top-level const of its script).
-      const [proto, url] = await p.evaluate(() => [ws.protocol, ws.url]);
+      const [proto, url] = await p.evaluate(() => [room.protocol, room.ws.url]);
       check(t("protocol chat negotiated"), proto === "chat", proto);
       check(t(`page connected with ${scheme}://`), url.startsWith(scheme + "://"), url);
     }
@@ -170,7 +170,7 @@ async function run(scheme, port, extra_args) {
 
     // The connection drops: what a types meanwhile waits, and is sent once the page has
     // reconnected by itself.
-    await a.evaluate(() => ws.close());
+    await a.evaluate(() => room.ws.close());
     await a.fill("#text", "typed while away");
     await a.press("#text", "Enter");
     await wait_for(a, t("a reconnects and sends what was typed while disconnected"),
@@ -181,7 +181,7 @@ async function run(scheme, port, extra_args) {
 
     // "/bye" typed on b: the server closes b with 4001 "bye"; b's onclose gets both.
     const closed = b.evaluate(() => new Promise((resolve) => {
-      ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason, clean: e.wasClean }));
+      room.ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason, clean: e.wasClean }));
       setTimeout(() => resolve({ timeout: true }), 10000);
     }));
     await b.fill("#text", "/bye");

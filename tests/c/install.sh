@@ -11,7 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 make -s install PREFIX="$prefix" >/dev/null
 for f in lib/libluna.so lib/libluna.so.0 lib/libluna.a include/luna.h lib/pkgconfig/luna.pc \
-         share/lua/5.1/luna/init.lua share/lua/5.1/lunac/init.lua; do
+         share/lua/5.1/luna/init.lua share/lua/5.1/lunac/init.lua share/luna/luna.js; do
     [ -e "$prefix/$f" ] || fail "missing $f"
 done
 [ -L "$prefix/lib/libluna.so" ] || fail "lib/libluna.so is not a symlink to the versioned file"

@@ -176,4 +176,26 @@ function t.done()
 end
 
 
+
+-- Starts tests/tools/cutting_proxy.py in front of 127.0.0.1:`port`: it resets `cuts`
+-- connections after a random number of bytes in [min_bytes, max_bytes] each, mid-frame
+-- included, and exits after 40 s. Returns { port, cuts() } (the cuts made so far).
+function t.cutting_proxy(port, cuts, min_bytes, max_bytes, seed)
+  local out = os.tmpname()
+  os.execute(("timeout -k 2 45 python3 tests/tools/cutting_proxy.py --target 127.0.0.1:%d "
+    .. "--cuts %d --min-bytes %d --max-bytes %d --seed %d --seconds 40 > %q 2>&1 &")
+    :format(port, cuts, min_bytes, max_bytes, seed or 1, out))
+  local proxy = {}
+  function proxy.cuts()
+    local n = 0
+    for _ in (read_file(out) or ""):gmatch("cut %d+ going") do n = n + 1 end
+    return n
+  end
+  t.pump_until(function()
+    proxy.port = tonumber((read_file(out) or ""):match("listening (%d+)"))
+    return proxy.port
+  end, 10, "the cutting proxy to listen")
+  return proxy
+end
+
 return t

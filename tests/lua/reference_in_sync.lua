@@ -144,6 +144,30 @@ local function check_keys(what, known, page_text, page, module_source)
   compare(what, known, top, page)
 end
 
+-- The modules each side loaded: the server's are `luna` and every luna.* file; the client's
+-- are `lunac`, every lunac.* file, and the luna.* files both share.
+local SHARED = { ["luna.common"] = true, ["luna.errors"] = true, ["luna.check"] = true,
+  ["luna.send"] = true, ["luna.loop"] = true }
+local server_modules, client_modules = {}, {}
+for name in pairs(package.loaded) do
+  if name == "luna" or name:find("^luna%.") then server_modules[#server_modules + 1] = name end
+  if name == "lunac" or name:find("^lunac%.") or SHARED[name] then
+    client_modules[#client_modules + 1] = name
+  end
+end
+table.sort(server_modules)
+table.sort(client_modules)
+
+-- The text of modules `names`, one after the other.
+local function sources(names)
+  local text = {}
+  for _, name in ipairs(names) do
+    local path = package.searchpath(name, package.path)
+    if path then text[#text + 1] = read(path) else fail("cannot find the source of module %s", name) end
+  end
+  return table.concat(text, "\n")
+end
+
 -------------------------------------------------------------------------------
 -- A live server connection, a client app and a failed client, to read their fields.
 
@@ -186,7 +210,7 @@ pump(function() return client_app.state == "closed" end)
 
 local server_page = "docs/reference/lua-server.md"
 local server_text = read(server_page)
-local server_source = read("ffi-lua/luna/init.lua") .. read("ffi-lua/luna/common.lua")
+local server_source = sources(server_modules)
 check_keys("luna.new_web_app key", required_upvalue(luna.new_web_app, "KNOWN", "luna.new_web_app"),
   server_text, server_page, server_source)
 local sdef = definitions(server_text, { luna = true, ws = true, app = true, raw_socket = true })
@@ -204,7 +228,7 @@ compare("ws.raw_socket method or field", union(public(Raw, true), raw_fields), s
 
 local client_page = "docs/reference/lua-client.md"
 local client_text = read(client_page)
-local client_source = read("ffi-lua/lunac/init.lua") .. read("ffi-lua/luna/common.lua")
+local client_source = sources(client_modules)
 check_keys("lunac.connect_to_web_app key",
   required_upvalue(lunac.connect_to_web_app, "KNOWN", "lunac.connect_to_web_app"),
   client_text, client_page, client_source)

@@ -1,0 +1,163 @@
+-- A server's hooks: on_upgrade(req) decides a handshake, http(req) answers a plain HTTP
+-- request. A hook that fails (raises, or returns what the answer cannot be) answers 500 and
+-- its error goes the way of a handler's.
+local ffi = require("ffi")
+local C = require("luna.lib").load()
+local errors = require("luna.errors")
+local check = require("luna.check")
+local state = require("luna.server_state")
+local read_request = require("luna.request").read
+
+local ffi_string = ffi.string
+local type, tostring, tonumber, xpcall = type, tostring, tonumber, xpcall
+local traceback = debug.traceback
+local format = string.format
+local describe, last_error, log = errors.describe, errors.last_error, errors.log
+local header_lines, c_strings = check.header_lines, check.c_strings
+local loop = state.loop
+
+local OK, INVALID = C.LUNA_RESULT_OK, C.LUNA_RESULT_INVALID_ARGUMENT
+
+local M = {}
+
+
+-- The headers a hook returned (name -> value or list of values, or nil) for the C call:
+-- list, count, lines (keep them alive); or nil, nil, what is wrong.
+local function response_headers(headers)
+  if headers == nil then
+    return nil, 0
+  elseif type(headers) ~= "table" then
+    return nil, nil, "headers must be a table, got " .. describe(headers)
+  end
+  local lines, problem = header_lines(headers, true)
+  if not lines then
+    return nil, nil, problem
+  end
+  local list, count = c_strings(lines)
+  return list, count, lines
+end
+
+
+-------------------------------------------------------------------------------
+-- on_upgrade
+
+
+-- Refuses a handshake because the hook failed: 500, and the error handled like a handler's.
+local function upgrade_failed(app, id, msg)
+  local body = "internal error\n"
+  C.luna_upgrade_reject(app._handle, id, 500, nil, 0, body, #body)
+  loop:handler_error(app, "luna: on_upgrade: " .. msg)
+end
+
+
+-- true[, { protocol, headers, data }]: accepts the handshake; `data` becomes ws.data.
+local function accept_upgrade(app, id, req, opts)
+  opts = type(opts) == "table" and opts or {}
+  local protocol = opts.protocol
+  if protocol ~= nil and type(protocol) ~= "string" then
+    return upgrade_failed(app, id, "protocol must be a string, got " .. describe(protocol))
+  end
+  local list, count, anchor = response_headers(opts.headers)
+  if not count then
+    return upgrade_failed(app, id, anchor)
+  end
+  local rc = C.luna_upgrade_accept(app._handle, id, protocol, protocol and #protocol or 0, list, count)
+  if rc == OK then
+    local data = opts.data
+    if data == nil then data = req.data end
+    app._upgrade_data[id] = data
+  elseif rc == INVALID then
+    return upgrade_failed(app, id, last_error())
+  end
+  return anchor
+end
+
+
+-- false[, status[, body[, headers]]]: refuses the handshake (default 403).
+local function refuse_upgrade(app, id, req, status, body, headers)
+  status = status == nil and 403 or status
+  body = body == nil and "" or tostring(body)
+  local list, count, anchor = response_headers(headers)
+  if type(status) ~= "number" then
+    return upgrade_failed(app, id, "a refusal is false, status, body, headers; got status "
+      .. describe(status))
+  elseif not count then
+    return upgrade_failed(app, id, anchor)
+  end
+  local rc = C.luna_upgrade_reject(app._handle, id, status, list, count, body, #body)
+  if rc == INVALID then
+    return upgrade_failed(app, id, last_error())
+  end
+  log(app, format("refused a handshake from %s: %d", req.peer, status))
+  return anchor
+end
+
+
+-- UPGRADE: the app's on_upgrade(req) decides the handshake.
+function M.on_upgrade(app, ev)
+  local id = tonumber(ev.conn)
+  if app.removed then
+    return
+  end
+  local req = { id = id, peer = ffi_string(ev.peer, ev.peer_len), port = ev.peer_port }
+  read_request(req, app, id)
+  local ok, verdict, a, b, c = xpcall(app.on_upgrade, traceback, req)
+  if not ok then
+    return upgrade_failed(app, id, tostring(verdict))
+  elseif verdict == true then
+    return accept_upgrade(app, id, req, a)
+  elseif verdict == false then
+    return refuse_upgrade(app, id, req, a, b, c)
+  end
+  upgrade_failed(app, id, "must return true or false, returned " .. describe(verdict))
+end
+
+
+-------------------------------------------------------------------------------
+-- http
+
+
+-- The answer to an HTTP request from what http(req) returned: status[, body[, headers]],
+-- or nil for 404. Returns status, body, list, count, lines; or nil and what is wrong.
+local function http_answer(ok, status, body, headers)
+  if not ok then
+    return nil, tostring(status)
+  elseif status == nil then
+    status, body = 404, "not found"
+  elseif type(status) ~= "number" then
+    return nil, "must return a status number, got " .. describe(status)
+  end
+  body = body == nil and "" or tostring(body)
+  local list, count, lines = response_headers(headers)
+  if not count then
+    return nil, lines
+  end
+  return status, body, list, count, lines
+end
+
+
+-- HTTP: answered with what the app's http(req) returned. A hook that raises or returns
+-- something else answers 500 and reports.
+function M.on_http(app, ev)
+  local id = tonumber(ev.conn)
+  if app.removed then
+    return
+  end
+  local req = { id = id, peer = ffi_string(ev.peer, ev.peer_len), port = ev.peer_port,
+    body = ffi_string(ev.data, ev.len) }
+  read_request(req, app, id)
+  local status, body, list, count, lines = http_answer(xpcall(app.http, traceback, req))
+  local problem = not status and body
+  if status and C.luna_http_respond(app._handle, id, status, list, count, body, #body) == INVALID then
+    problem = last_error()
+  end
+  if problem then
+    local text = "internal error\n"
+    C.luna_http_respond(app._handle, id, 500, nil, 0, text, #text)
+    loop:handler_error(app, "luna: http: " .. problem)
+  end
+  return lines
+end
+
+
+return M

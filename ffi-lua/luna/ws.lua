@@ -1,0 +1,373 @@
+-- A server's connections: the `ws` object (and its `raw_socket`) and the coroutine that
+-- runs its handler.
+local ffi = require("ffi")
+local C = require("luna.lib").load()
+local errors = require("luna.errors")
+local outgoing = require("luna.send")
+local state = require("luna.server_state")
+local read_request = require("luna.request").read
+
+local ffi_new, ffi_string = ffi.new, ffi.string
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
+local co_running, co_status = coroutine.running, coroutine.status
+local tostring, tonumber, error, setmetatable, xpcall = tostring, tonumber, error, setmetatable, xpcall
+local traceback = debug.traceback
+local format = string.format
+local describe, result, log, report = errors.describe, errors.result, errors.log, errors.report
+local send, close, publish = outgoing.send, outgoing.close, outgoing.publish
+local broadcast, check_topic = outgoing.broadcast, outgoing.check_topic
+local loop, KEEP_SERVING = state.loop, state.KEEP_SERVING
+
+local port_out = ffi_new("uint16_t[1]")
+local fd_out = ffi_new("int64_t[1]")
+local flag_out = ffi_new("uint8_t[1]")
+local count_out = ffi_new("size_t[1]")
+local ip_buf = ffi_new("char[64]")
+local changed_out = ffi_new("uint8_t[1]")
+local topic_out = ffi_new("const uint8_t*[1]")
+local topic_len_out = ffi_new("size_t[1]")
+
+local RECEIVE = {}     -- what ws:receive() yields; anything else is a misbehaving handler
+local current          -- the ws whose handler is running (set around coroutine.resume)
+
+local WS, Raw = {}, {}
+WS.__index, Raw.__index = WS, Raw
+
+local M = {}
+
+
+-------------------------------------------------------------------------------
+-- Raw socket objects (ws.raw_socket)
+
+
+local function peer_string(ip, port)
+  if ip and ip:find(":", 1, true) then
+    return format("[%s]:%d", ip, port)
+  end
+  return format("%s:%s", tostring(ip), tostring(port))
+end
+
+
+function Raw:getfd()
+  local ws = self._ws
+  if ws.state == "closed" or not ws.app._handle then
+    return nil, "closed"
+  end
+  local ok, err = result(C.luna_conn_fd(ws.app._handle, ws.id, fd_out), ws.app, "raw_socket:getfd")
+  if not ok then
+    return nil, err
+  end
+  return tonumber(fd_out[0])
+end
+
+
+function Raw:getpeername()
+  return self._ws._peer_ip, self._ws._peer_port
+end
+
+
+function Raw:getsockname()
+  return self._ws._local_ip, self._ws._local_port
+end
+
+
+local SETOPTION = { ["tcp-nodelay"] = "luna_conn_set_nodelay", keepalive = "luna_conn_set_keepalive" }
+
+
+function Raw:setoption(name, value)
+  local fn = SETOPTION[name]
+  if not fn then
+    error(format("raw_socket:setoption: unsupported option %s (use 'tcp-nodelay' or 'keepalive')",
+      describe(name)), 2)
+  end
+  local ws = self._ws
+  if ws.state == "closed" or not ws.app._handle then
+    return nil, "closed"
+  end
+  local ok, err = result(C[fn](ws.app._handle, ws.id, value and 1 or 0), ws.app, "raw_socket:setoption")
+  return ok, err
+end
+
+
+function Raw:is_tls()
+  return self.tls
+end
+
+
+function Raw:__tostring()
+  return format("luna.raw_socket#%d(%s)", self._ws.id, peer_string(self._ws._peer_ip, self._ws._peer_port))
+end
+
+
+-------------------------------------------------------------------------------
+-- Connections (ws)
+
+
+function WS:__tostring()
+  return format("ws#%d(%s)", self.id, peer_string(self._peer_ip, self._peer_port))
+end
+
+
+function WS:getpeername()
+  return self._peer_ip, self._peer_port
+end
+
+
+function WS:send(data, opcode)
+  local ok, err = send(self.app, self.id, data, opcode, "ws:send")
+  return ok, err
+end
+
+
+function WS:close(code, reason)
+  local ok, err = close(self.app, self.id, code, reason, "ws:close")
+  if ok and self.state == "open" then
+    self.state = "closing"
+  end
+  return ok, err
+end
+
+
+function WS:broadcast(data, opcode)
+  local count, err = broadcast(self.app, data, opcode, self.protocol or "", "ws:broadcast")
+  return count, err
+end
+
+
+-- Subscribes or unsubscribes (`fn`) ws: true when that changed something, false when not.
+local function change_subscription(ws, fn, topic, who)
+  check_topic(topic, who)
+  local app = ws.app
+  if app._handle == nil then
+    return nil, "closed"
+  end
+  local ok, err = result(fn(app._handle, ws.id, topic, #topic, changed_out), app, who, 3)
+  if not ok then
+    return nil, err
+  end
+  return changed_out[0] ~= 0
+end
+
+
+function WS:subscribe(topic)
+  local ok, err = change_subscription(self, C.luna_conn_subscribe, topic, "ws:subscribe")
+  return ok, err
+end
+
+
+function WS:unsubscribe(topic)
+  local ok, err = change_subscription(self, C.luna_conn_unsubscribe, topic, "ws:unsubscribe")
+  return ok, err
+end
+
+
+-- The topics of ws, in the order it subscribed.
+function WS:subscriptions()
+  local app, id = self.app, self.id
+  local handle = app._handle
+  if handle == nil then
+    return nil, "closed"
+  end
+  local ok, err = result(C.luna_conn_subscription_count(handle, id, count_out), app, "ws:subscriptions")
+  if not ok then
+    return nil, err
+  end
+  local list = {}
+  for i = 1, tonumber(count_out[0]) do
+    ok, err = result(C.luna_conn_subscription(handle, id, i - 1, topic_out, topic_len_out), app,
+      "ws:subscriptions")
+    if not ok then
+      return nil, err
+    end
+    list[i] = ffi_string(topic_out[0], topic_len_out[0])
+  end
+  return list
+end
+
+
+function WS:publish(topic, data, opcode)
+  local count, err = publish(self.app, self.id, topic, data, opcode, "ws:publish")
+  return count, err
+end
+
+
+-- Raises at the caller of ws:receive() unless it runs in the handler of ws.
+local function check_receiver(ws)
+  local co = co_running()
+  if co == ws._co then
+    return
+  elseif not co then
+    error("ws:receive: called outside a coroutine; call it from the connection's handler", 3)
+  end
+  error(format("ws:receive: called from a coroutine that is not the handler of %s", tostring(ws)), 3)
+end
+
+
+function WS:receive()
+  -- `current` spares the handler coroutine.running(), which the JIT does not compile.
+  if current ~= self then
+    check_receiver(self)
+  end
+  local q = self._queue
+  local head = q.head
+  if head <= q.tail then
+    local msg, op = q[head], q[head + 1]
+    q[head], q[head + 1] = nil, nil
+    q.head = head + 2
+    return msg, op
+  end
+  if self.state == "closed" then
+    return nil, nil, self._was_clean, self._close_code, self._close_reason
+  end
+  self._waiting = true
+  return co_yield(RECEIVE)
+end
+
+
+-------------------------------------------------------------------------------
+-- Running handlers
+
+
+-- Starts the closing handshake of ws from the library's side (handler ended or failed).
+local function close_ws(ws, code, reason)
+  if ws.state == "open" then
+    close(ws.app, ws.id, code, reason, "luna: closing " .. tostring(ws))
+    ws.state = "closing"
+  end
+end
+
+
+local function handler_failed(ws, err)
+  close_ws(ws, 1011, "handler error")
+  local msg = format("handler of %s failed: %s", tostring(ws), err)
+  local raised = format("handler of %s failed (its connection was closed with 1011; %s): %s",
+    tostring(ws), KEEP_SERVING, err)
+  loop:handler_error(ws.app, msg, raised, ws)
+end
+
+
+-- Resumes the handler of ws with the given values, and deals with how it stopped unless it
+-- waits in ws:receive() again.
+local function resume(ws, ...)
+  local co, outer = ws._co, current
+  current = ws
+  local ok, what = co_resume(co, ...)
+  current = outer
+  if ok and what == RECEIVE then
+    return
+  end
+  ws._co, ws._waiting = nil, false
+  if not ok then
+    handler_failed(ws, traceback(co, tostring(what)))
+  elseif co_status(co) == "dead" then
+    close_ws(ws, 1000, "")
+  else
+    handler_failed(ws, traceback(co, "yielded " .. describe(what)
+      .. "; a handler may only suspend in ws:receive()"))
+  end
+end
+
+
+-- The local address, TLS state and compression of ws: read once, at open (they cannot change).
+local function read_socket_info(ws, app)
+  local ok = result(C.luna_conn_local(app._handle, ws.id, ip_buf, 64, port_out), app,
+    "luna: local address of " .. tostring(ws))
+  if ok then
+    ws._local_ip, ws._local_port = ffi_string(ip_buf), port_out[0]
+  end
+  if result(C.luna_conn_is_tls(app._handle, ws.id, flag_out), app, "luna: TLS state of " .. tostring(ws)) then
+    ws.raw_socket.tls = flag_out[0] ~= 0
+  end
+  if result(C.luna_conn_is_compressed(app._handle, ws.id, flag_out), app,
+      "luna: compression of " .. tostring(ws)) then
+    ws.compressed = flag_out[0] ~= 0
+  end
+end
+
+
+-- OPEN: a new ws, its handler started in a coroutine.
+function M.on_open(app, ev)
+  if app.removed then
+    return
+  end
+  local id = tonumber(ev.conn)
+  local protocol = ffi_string(ev.data, ev.len)
+  local ws = setmetatable({
+    id = id, app = app, protocol = protocol ~= "" and protocol or nil, state = "open",
+    _peer_ip = ffi_string(ev.peer, ev.peer_len), _peer_port = ev.peer_port,
+    _queue = { head = 1, tail = 0 }, _waiting = false,
+  }, WS)
+  local raw = setmetatable({ _ws = ws, tls = false }, Raw)
+  ws.raw_socket, ws.raw_sock = raw, raw
+  read_socket_info(ws, app)
+  read_request(ws, app, id)
+  ws.data = app._upgrade_data[id]
+  app._upgrade_data[id] = nil
+  app._conns[id] = ws
+  log(app, format("open %s protocol %s", tostring(ws), ws.protocol or "(default)"))
+  ws._co = co_create(app.protocols[ws.protocol or "default"])
+  resume(ws, ws)
+end
+
+
+-- MESSAGE: to the handler waiting in ws:receive(), else to its queue.
+function M.on_message(app, ev)
+  local ws = app._conns[tonumber(ev.conn)]
+  if not ws or not ws._co then
+    return
+  end
+  if ws._waiting then
+    -- A waiting handler has nothing queued: hand it the message directly.
+    ws._waiting = false
+    return resume(ws, ffi_string(ev.data, ev.len), ev.opcode)
+  end
+  local q = ws._queue
+  if (q.tail - q.head + 1) / 2 >= app.max_queued_messages then
+    close_ws(ws, 1008, "receive queue full")
+    return report(app, format("%s: more than %d messages queued, closed with 1008",
+      tostring(ws), app.max_queued_messages))
+  end
+  q[q.tail + 1], q[q.tail + 2] = ffi_string(ev.data, ev.len), ev.opcode
+  q.tail = q.tail + 2
+end
+
+
+local function fire_on_close(ws, code, reason)
+  local cb = ws.on_close
+  if cb then
+    local ok, err = xpcall(function() return cb(ws, code, reason) end, traceback)
+    if not ok then
+      local msg = format("on_close of %s failed: %s", tostring(ws), tostring(err))
+      loop:handler_error(ws.app, msg, format("%s (%s)", msg, KEEP_SERVING))
+    end
+  end
+end
+
+
+-- The connection is over: forget it, tell on_close and a waiting handler.
+function M.closed(app, ws, code, reason, was_clean)
+  app._conns[ws.id] = nil
+  ws.state = "closed"
+  ws._close_code, ws._close_reason, ws._was_clean = code, reason, was_clean
+  log(app, format("close %s code %d reason %q%s", tostring(ws), code, reason,
+    was_clean and "" or " (not clean)"))
+  fire_on_close(ws, code, reason)
+  if ws._waiting then
+    ws._waiting = false
+    resume(ws, nil, nil, was_clean, code, reason)
+  end
+end
+
+
+-- CLOSE: the connection is over.
+function M.on_close(app, ev)
+  local id = tonumber(ev.conn)
+  app._upgrade_data[id] = nil
+  local ws = app._conns[id]
+  if ws then
+    M.closed(app, ws, ev.code, ffi_string(ev.data, ev.len), ev.was_clean ~= 0)
+  end
+end
+
+
+return M
