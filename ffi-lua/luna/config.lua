@@ -27,7 +27,7 @@ local KNOWN = {
   on_upgrade = true, http = true, max_body_size = true, cluster = true,
   max_http_connections = true, max_body_memory = true, reuse_port = true, trusted_proxies = true,
   metrics = true, metrics_token = true, access_log = true, rate_limit = true,
-  max_connections_per_ip = true, max_handshake_rate_per_ip = true,
+  max_connections_per_ip = true, max_handshake_rate_per_ip = true, resume = true,
 }
 for _, key in ipairs(LIMIT_KEYS) do KNOWN[key] = true end
 
@@ -240,6 +240,47 @@ local function c_http_config(config, cfg, anchors)
 end
 
 
+-- resume = true | { window = seconds, buffer = bytes, memory = bytes, node = "name" }
+local RESUME_KEYS = { window = true, buffer = true, memory = true, node = true }
+local DEFAULT_RESUME_WINDOW = 30
+
+local function resume_bytes(settings, key, default)
+  local v = settings[key]
+  if v == nil then
+    return default
+  elseif type(v) ~= "number" or v ~= floor(v) or v < 1 or v > 2 ^ 52 then
+    bad("resume." .. key, "an integer number of bytes >= 1", v)
+  end
+  return v
+end
+
+local function check_resume(resume, cfg)
+  if resume == nil or resume == false then
+    return nil
+  elseif resume ~= true and type(resume) ~= "table" then
+    bad("resume", "true or a table { window = seconds, buffer = bytes, memory = bytes, node = name }", resume)
+  end
+  local settings = resume == true and {} or resume
+  for key in pairs(settings) do
+    if not RESUME_KEYS[key] then
+      bad("resume." .. tostring(key), "absent (known keys: window, buffer, memory, node)", settings[key])
+    end
+  end
+  local window = settings.window == nil and DEFAULT_RESUME_WINDOW or settings.window
+  if type(window) ~= "number" or window ~= window or window < 0.001 or window > 4294967 then
+    bad("resume.window", "a number of seconds, at least 0.001", window)
+  end
+  cfg.resume_window_ms = floor(window * 1000 + 0.5)
+  cfg.resume_buffer = resume_bytes(settings, "buffer", tonumber(cfg.resume_buffer))
+  cfg.resume_memory = resume_bytes(settings, "memory", tonumber(cfg.resume_memory))
+  if settings.node ~= nil and type(settings.node) ~= "string" then
+    bad("resume.node", "a string", settings.node)
+  end
+  cfg.resume_node = c_string("resume.node", settings.node)
+  return settings.node
+end
+
+
 -- What a server in production adds: a shared port, metrics, limits per client address, rate
 -- limits, the access log, a cluster.
 local function c_production_config(config, cfg, anchors)
@@ -261,7 +302,7 @@ local function c_production_config(config, cfg, anchors)
   cfg.metrics_token = c_string("metrics_token", config.metrics_token)
   local redis, prefix = check_cluster(config.cluster)
   cfg.cluster_redis, cfg.cluster_prefix = redis, prefix
-  keep(anchors, redis, prefix)
+  keep(anchors, redis, prefix, check_resume(config.resume, cfg))
 end
 
 

@@ -19,7 +19,7 @@ local apps, loop = state.apps, state.loop
 local luna = common.export({})
 
 loop.on = {
-  open = ws.on_open, message = ws.on_message, close = ws.on_close,
+  open = ws.on_open, message = ws.on_message, close = ws.on_close, resume = ws.on_resume,
   upgrade = hooks.on_upgrade, http = hooks.on_http,
   error = app_module.on_error, log = app_module.on_log, after_poll = app_module.after_poll,
 }

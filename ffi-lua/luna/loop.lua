@@ -17,7 +17,7 @@ local OK, TIMEOUT = C.LUNA_RESULT_OK, C.LUNA_RESULT_TIMEOUT
 local EV_OPEN, EV_MESSAGE = C.LUNA_EVENT_KIND_OPEN, C.LUNA_EVENT_KIND_MESSAGE
 local EV_CLOSE, EV_ERROR = C.LUNA_EVENT_KIND_CLOSE, C.LUNA_EVENT_KIND_ERROR
 local EV_UPGRADE, EV_HTTP = C.LUNA_EVENT_KIND_UPGRADE, C.LUNA_EVENT_KIND_HTTP
-local EV_LOG = C.LUNA_EVENT_KIND_LOG
+local EV_LOG, EV_RESUME = C.LUNA_EVENT_KIND_LOG, C.LUNA_EVENT_KIND_RESUME
 
 local EVENTS = 256
 -- Batches polled per app per update; later events wait for the next call.
@@ -178,6 +178,8 @@ function Loop:poll_once(app)
       on.upgrade(app, ev)
     elseif kind == EV_HTTP then
       on.http(app, ev)
+    elseif kind == EV_RESUME and on.resume then
+      on.resume(app, ev)
     elseif kind == EV_LOG and on.log then
       on.log(app, ev)
     end

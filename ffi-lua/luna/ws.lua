@@ -295,7 +295,7 @@ function M.on_open(app, ev)
   local ws = setmetatable({
     id = id, app = app, protocol = protocol ~= "" and protocol or nil, state = "open",
     _peer_ip = ffi_string(ev.peer, ev.peer_len), _peer_port = ev.peer_port,
-    _queue = { head = 1, tail = 0 }, _waiting = false,
+    _queue = { head = 1, tail = 0 }, _waiting = false, resumed = 0,
   }, WS)
   local raw = setmetatable({ _ws = ws, tls = false }, Raw)
   ws.raw_socket, ws.raw_sock = raw, raw
@@ -307,6 +307,19 @@ function M.on_open(app, ev)
   log(app, format("open %s protocol %s", tostring(ws), ws.protocol or "(default)"))
   ws._co = co_create(app.protocols[ws.protocol or "default"])
   resume(ws, ws)
+end
+
+
+-- RESUME: the client of a session came back (maybe from another address); its handler
+-- goes on as if nothing happened.
+function M.on_resume(app, ev)
+  local ws = app._conns[tonumber(ev.conn)]
+  if not ws then
+    return
+  end
+  ws.resumed = ws.resumed + 1
+  ws._peer_ip, ws._peer_port = ffi_string(ev.peer, ev.peer_len), ev.peer_port
+  log(app, format("resumed %s (%d)", tostring(ws), ws.resumed))
 end
 
 

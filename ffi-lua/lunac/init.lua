@@ -85,13 +85,23 @@ end
 -- Hands messages to the open connection; `keep`: they are new in the session (not resent).
 local function hand_over(app, list, keep)
   local session = app._session
-  for _, message in ipairs(list) do
+  for i, message in ipairs(list) do
     local ok, err = send(app, app.id, message[1], message[2], "app:send")
-    if not ok then
+    if ok or (err == "closed" and session) then
+      -- With a session, one the connection dropped is sent again by the next resume.
+      if keep and session then
+        session:keep(message[1], message[2])
+      end
+    elseif err == "closed" then
+      -- Dropped again before it could go: these wait for the next connection.
+      for j = i, #list do
+        app._held[#app._held + 1] = list[j]
+        app._held_bytes = app._held_bytes + #list[j][1]
+      end
+      return
+    else
       report(app, format("%s: a message sent while reconnecting was lost: %s", app.name,
         tostring(err)))
-    elseif keep and session then
-      session:keep(message[1], message[2])
     end
   end
 end
@@ -403,26 +413,35 @@ function lunac.close()
 end
 
 
+-- Holds a message for the next connection; called by App:send (errors at its caller).
+local function hold(app, data, opcode)
+  data, opcode = checked_message(data, opcode, "app:send")
+  if app.state == "closing" or app.state == "closed" or app.removed then
+    return nil, "closed"
+  end
+  local limit = app.max_send_queue
+  if limit > 0 and app._held_bytes + #data > limit then
+    return nil, "backpressure"
+  end
+  app._held[#app._held + 1] = { data, opcode }
+  app._held_bytes = app._held_bytes + #data
+  return true
+end
+
+
 -- With reconnect, what is sent while no connection is open waits here, in order, at most
 -- max_send_queue bytes (0: no limit), and goes out when one opens: a failed attempt loses
 -- nothing.
 function App:send(data, opcode)
   if self.reconnect and self.state ~= "open" then
-    data, opcode = checked_message(data, opcode, "app:send")
-    if self.state == "closing" or self.state == "closed" or self.removed then
-      return nil, "closed"
-    end
-    local limit = self.max_send_queue
-    if limit > 0 and self._held_bytes + #data > limit then
-      return nil, "backpressure"
-    end
-    self._held[#self._held + 1] = { data, opcode }
-    self._held_bytes = self._held_bytes + #data
-    return true
+    return hold(self, data, opcode)
   end
   local ok, err = send(self, self.id, data, opcode, "app:send")
   if ok and self._session then
     self._session:keep(tostring(data), opcode or 1)
+  elseif err == "closed" and self.reconnect and not self._leaving then
+    -- The connection dropped and its CLOSE is on its way: the next one takes this.
+    return hold(self, data, opcode)
   end
   return ok, err
 end
