@@ -75,6 +75,7 @@ impl App {
             Kept::Paused => Ok(()),
             Kept::Live | Kept::No => self.batch.send_broadcast(&conn.path, message),
         };
+        let sent = kept.despite_a_drop(sent);
         self.count_sent(&sent, message.len());
         sent.is_ok()
     }

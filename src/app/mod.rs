@@ -203,15 +203,17 @@ impl App {
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let opcode = Opcode::try_from(opcode)?;
         let conn = self.conn(id)?;
+        let mut kept = Kept::No;
         if self.sessions.is_some() {
             send_budget::check_size(data.len(), self.max_send_queue)?;
             send_path::check_payload(data, opcode)?;
-            if self.keep(id, opcode, || Bytes::copy_from_slice(data)) == Kept::Paused {
-                self.stats.sent(1, data.len());
-                return Ok(());
-            }
+            kept = self.keep(id, opcode, || Bytes::copy_from_slice(data));
         }
-        let sent = self.batch.send(&conn.path, data, opcode);
+        let sent = match kept {
+            Kept::Paused => Ok(()),
+            Kept::Live | Kept::No => self.batch.send(&conn.path, data, opcode),
+        };
+        let sent = kept.despite_a_drop(sent);
         self.count_sent(&sent, data.len());
         sent
     }

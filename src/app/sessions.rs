@@ -13,6 +13,7 @@ use smol::Timer;
 
 use crate::config::ResumeConfig;
 use crate::conn::{ConnEvent, Sink};
+use crate::error::{self, ErrorKind};
 use crate::event::{Event, Opcode};
 use crate::resume::{self, Replay};
 use crate::runtime;
@@ -41,6 +42,17 @@ pub(super) enum Kept {
     Live,
     /// Kept for the client's return; nothing to send now.
     Paused,
+}
+
+impl Kept {
+    /// A kept message is accepted even when its connection just dropped (the session
+    /// pauses when the host hears of the drop): the client gets it when it comes back.
+    pub fn despite_a_drop(&self, sent: error::Result<()>) -> error::Result<()> {
+        match (self, sent) {
+            (Kept::Live, Err(e)) if e.kind == ErrorKind::Closed => Ok(()),
+            (_, sent) => sent,
+        }
+    }
 }
 
 /// What a resume asks of the app, once `Sessions::resume` accepted it.
