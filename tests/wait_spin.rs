@@ -48,11 +48,11 @@ fn a_spinning_wait_keeps_its_timeouts_and_sees_events() {
     );
 }
 
-#[cfg(unix)]
 /// 100 waits of 3 ms with nothing to wake them: spinning, they keep this thread on the CPU
 /// for about 300 ms; parked at once, they would cost it a few µs each. The bound is a tenth
 /// of the spin, so a busy machine that runs this thread a tenth of the time still passes,
 /// while a wait that no longer spins (a few ms of CPU in all) fails.
+#[cfg(unix)]
 fn waits_spin_on_the_cpu(app: *mut LunaApp) {
     let (wall, cpu) = (Instant::now(), thread_cpu_time());
     for _ in 0..100 {
@@ -66,8 +66,8 @@ fn waits_spin_on_the_cpu(app: *mut LunaApp) {
     );
 }
 
-#[cfg(unix)]
 /// The CPU time this thread used so far.
+#[cfg(unix)]
 fn thread_cpu_time() -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
