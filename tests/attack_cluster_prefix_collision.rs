@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use common::redis::Redis;
 use common::*;
-use luna::ffi::LunaResult;
-use luna::ffi::*;
 
 /// A server app in the cluster `prefix` at `url`.
 fn node(url: &str, prefix: &str) -> TestServer {
@@ -27,36 +25,18 @@ fn node(url: &str, prefix: &str) -> TestServer {
 }
 
 /// A client of `s`, subscribed to `topic`.
-fn subscriber(s: &TestServer, topic: &[u8]) -> RawClient {
-    let client = RawClient::connect(s.port, "");
+fn subscriber(s: &TestServer, topic: &[u8]) -> RawPeer {
+    let client = RawPeer::connect(s.port, "");
     assert_eq!(client.status(), 101);
     let open = s.wait_for(5, "open", |e| matches!(e, Ev::Open { .. }));
     let Ev::Open { conn, .. } = open else {
         unreachable!()
     };
-    let mut changed = 0u8;
-    let app = app_ptr(s.app);
-    let rc = luna_conn_subscribe(app, conn, topic.as_ptr(), topic.len(), &mut changed);
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+    ok(s.subscribe(conn, topic));
     client
 }
 
-fn publish(s: &TestServer, topic: &[u8], data: &[u8]) {
-    let mut n = 0;
-    let app = app_ptr(s.app);
-    let rc = luna_app_publish(
-        app,
-        topic.as_ptr(),
-        topic.len(),
-        data.as_ptr(),
-        data.len(),
-        1,
-        &mut n,
-    );
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
-}
-
-fn next_text(c: &mut RawClient) -> String {
+fn next_text(c: &mut RawPeer) -> String {
     c.stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -80,11 +60,11 @@ fn a_topic_of_one_cluster_never_reaches_a_cluster_whose_prefix_extends_it() {
     });
 
     // The publish in "luna:" reaches its own cluster's subscriber through Redis...
-    publish(&a, b"b:room", b"for luna: only");
+    ok(a.publish(b"b:room", b"for luna: only", 1));
     assert_eq!(next_text(&mut same_cluster), "for luna: only");
     // ...and not the other cluster's: the next thing there is its own cluster's message,
     // which Redis handled after the first one.
-    publish(&b, b"room", b"for luna:b: only");
+    ok(b.publish(b"room", b"for luna:b: only", 1));
     assert_eq!(next_text(&mut other_cluster), "for luna:b: only");
     // Nor the other way round.
     same_cluster

@@ -156,8 +156,8 @@ fn attack_downloads_never_read_neither_lock_out_upgrades_nor_live_on() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let mut ws = RawClient::connect(server.port, "");
-    assert_eq!(ws.status(), 101, "{}", ws.response);
+    let mut ws = RawPeer::connect(server.port, "");
+    assert_eq!(ws.status(), 101, "{}", ws.head);
     ws.send(1, b"still here");
     assert_eq!(ws.read().unwrap().2, b"still here");
     // Each stalled download was dropped: reading now finds its end well before the file's.
@@ -206,8 +206,8 @@ fn plain_http_connections_past_their_cap_get_503_and_upgrades_still_work() {
     let response = read_all(&mut third);
     assert_eq!(status_of(&response), 503, "{response}");
     assert!(response.contains("too many HTTP connections"), "{response}");
-    let ws = RawClient::connect(server.port, "");
-    assert_eq!(ws.status(), 101, "{}", ws.response);
+    let ws = RawPeer::connect(server.port, "");
+    assert_eq!(ws.status(), 101, "{}", ws.head);
     // A kept-alive connection that leaves frees its place.
     kept.pop();
     std::thread::sleep(Duration::from_millis(200));

@@ -32,7 +32,7 @@ fn reading_pauses_while_the_host_is_behind() {
     let writer = {
         let sent = sent.clone();
         std::thread::spawn(move || {
-            let mut c = RawClient::connect(port, "");
+            let mut c = RawPeer::connect(port, "");
             let payload = vec![0x5au8; FRAME];
             for i in 0..FRAMES {
                 let mut frame = encode_frame(true, 0, 2, &payload, Some([1, 2, 3, 4]));

@@ -34,7 +34,7 @@ fn client_close_code_and_reason_reach_the_host() {
 #[test]
 fn server_close_code_and_reason_reach_the_client_and_the_id_is_closed_after() {
     let s = TestServer::start(Options::default());
-    let mut client = RawClient::connect(s.port, "");
+    let mut client = RawPeer::connect(s.port, "");
     let Ev::Open { conn, .. } = s.wait_for(5, "open", |e| matches!(e, Ev::Open { .. })) else {
         unreachable!()
     };
@@ -68,7 +68,7 @@ fn server_close_code_and_reason_reach_the_client_and_the_id_is_closed_after() {
         |e| matches!(e, Ev::Close { conn: c, code: 3001, clean: true, .. } if *c == conn),
     );
     // Once the CLOSE event was polled the id stays closed, even with newer connections open.
-    let _newer = RawClient::connect(s.port, "");
+    let _newer = RawPeer::connect(s.port, "");
     s.wait_for(
         5,
         "second open",
@@ -90,7 +90,7 @@ fn peer_vanishing_gives_1006_after_its_messages() {
         echo: false,
         ..Options::default()
     });
-    let mut client = RawClient::connect(s.port, "");
+    let mut client = RawPeer::connect(s.port, "");
     client.send(1, b"last words");
     drop(client);
     let close = s.wait_for(5, "close", |e| matches!(e, Ev::Close { .. }));
@@ -119,7 +119,7 @@ fn peer_vanishing_gives_1006_after_its_messages() {
 #[test]
 fn bad_close_codes_and_reasons_are_refused() {
     let s = TestServer::start(Options::default());
-    let _client = RawClient::connect(s.port, "");
+    let _client = RawPeer::connect(s.port, "");
     let Ev::Open { conn, .. } = s.wait_for(5, "open", |e| matches!(e, Ev::Open { .. })) else {
         unreachable!()
     };

@@ -28,65 +28,7 @@ fn node(url: &str) -> TestServer {
     })
 }
 
-fn join(s: &TestServer) -> (RawClient, u64) {
-    let before = s.count(|e| matches!(e, Ev::Open { .. }));
-    let client = RawClient::connect(s.port, "");
-    assert_eq!(client.status(), 101);
-    s.wait_until(5, "open", || {
-        s.count(|e| matches!(e, Ev::Open { .. })) > before
-    });
-    let id = s
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .nth(before)
-        .unwrap();
-    (client, id)
-}
-
-fn subscribe(s: &TestServer, conn: u64, topic: &[u8]) {
-    let mut changed = 0u8;
-    let rc = luna_conn_subscribe(
-        app_ptr(s.app),
-        conn,
-        topic.as_ptr(),
-        topic.len(),
-        &mut changed,
-    );
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
-}
-
-fn unsubscribe(s: &TestServer, conn: u64, topic: &[u8]) {
-    let mut changed = 0u8;
-    let rc = luna_conn_unsubscribe(
-        app_ptr(s.app),
-        conn,
-        topic.as_ptr(),
-        topic.len(),
-        &mut changed,
-    );
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
-}
-
-fn publish(s: &TestServer, topic: &[u8], data: &[u8]) -> usize {
-    let mut n = usize::MAX;
-    let rc = luna_app_publish(
-        app_ptr(s.app),
-        topic.as_ptr(),
-        topic.len(),
-        data.as_ptr(),
-        data.len(),
-        1,
-        &mut n,
-    );
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
-    n
-}
-
-fn next_text(c: &mut RawClient) -> String {
+fn next_text(c: &mut RawPeer) -> String {
     let (fin, opcode, payload) = c.read().expect("a message");
     assert!(fin);
     assert_eq!(opcode, 1);
@@ -94,7 +36,7 @@ fn next_text(c: &mut RawClient) -> String {
 }
 
 /// Asserts that `c` receives nothing more within a short while.
-fn silent(c: &mut RawClient) {
+fn silent(c: &mut RawPeer) {
     c.stream
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -109,18 +51,18 @@ fn silent(c: &mut RawClient) {
 fn publish_reaches_both_nodes_once_and_in_order() {
     let redis = Redis::start();
     let (a, b) = (node(&redis.url()), node(&redis.url()));
-    let (mut a1, ida1) = join(&a);
-    let (mut a2, _) = join(&a);
-    let (mut b1, idb1) = join(&b);
-    subscribe(&a, ida1, b"room");
-    subscribe(&b, idb1, b"room");
+    let (mut a1, ida1) = a.join();
+    let (mut a2, _) = a.join();
+    let (mut b1, idb1) = b.join();
+    ok(a.subscribe(ida1, b"room"));
+    ok(b.subscribe(idb1, b"room"));
     redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
         r.subscribers("5:luna:t:room") == 2
     });
 
     // Counts are local: one subscriber on node A.
     for i in 0..1000 {
-        assert_eq!(publish(&a, b"room", format!("m{i}").as_bytes()), 1);
+        assert_eq!(ok(a.publish(b"room", format!("m{i}").as_bytes(), 1)), 1);
     }
     for i in 0..1000 {
         assert_eq!(next_text(&mut a1), format!("m{i}"), "node A, in order");
@@ -161,17 +103,17 @@ fn a_node_subscribes_in_redis_only_to_topics_with_local_subscribers() {
     redis.wait_until(5, "the broadcast channels", |r| {
         r.channels() == ["5:luna:b:", "5:luna:g:"]
     });
-    let (_c1, id1) = join(&a);
-    let (c2, id2) = join(&a);
-    subscribe(&a, id1, b"red");
-    subscribe(&a, id2, b"red");
-    subscribe(&a, id2, b"blue");
+    let (_c1, id1) = a.join();
+    let (c2, id2) = a.join();
+    ok(a.subscribe(id1, b"red"));
+    ok(a.subscribe(id2, b"red"));
+    ok(a.subscribe(id2, b"blue"));
     redis.wait_until(5, "red and blue", |r| {
         r.channels() == ["5:luna:b:", "5:luna:g:", "5:luna:t:blue", "5:luna:t:red"]
     });
     // One Redis subscription per topic, however many local subscribers.
     assert_eq!(redis.subscribers("5:luna:t:red"), 1);
-    unsubscribe(&a, id1, b"red");
+    ok(a.unsubscribe(id1, b"red"));
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         redis.channels().contains(&"5:luna:t:red".to_owned()),
@@ -188,8 +130,8 @@ fn a_node_subscribes_in_redis_only_to_topics_with_local_subscribers() {
 fn broadcasts_reach_every_node_and_groups_match_by_name() {
     let redis = Redis::start();
     let (a, b) = (node(&redis.url()), node(&redis.url()));
-    let (mut a1, _) = join(&a);
-    let (mut b1, _) = join(&b);
+    let (mut a1, _) = a.join();
+    let (mut b1, _) = b.join();
     redis.wait_until(5, "both nodes on the broadcast channel", |r| {
         r.subscribers("5:luna:b:") == 2
     });
@@ -225,14 +167,14 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
 fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
     let mut redis = Redis::start();
     let (a, b) = (node(&redis.url()), node(&redis.url()));
-    let (mut a1, ida1) = join(&a);
-    let (mut b1, idb1) = join(&b);
-    subscribe(&a, ida1, b"room");
-    subscribe(&b, idb1, b"room");
+    let (mut a1, ida1) = a.join();
+    let (mut b1, idb1) = b.join();
+    ok(a.subscribe(ida1, b"room"));
+    ok(b.subscribe(idb1, b"room"));
     redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
         r.subscribers("5:luna:t:room") == 2
     });
-    assert_eq!(publish(&a, b"room", b"before"), 1);
+    assert_eq!(ok(a.publish(b"room", b"before", 1)), 1);
     assert_eq!(next_text(&mut b1), "before");
     assert_eq!(next_text(&mut a1), "before");
 
@@ -251,7 +193,7 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
         "{message}"
     );
     // Local delivery goes on.
-    assert_eq!(publish(&a, b"room", b"local"), 1);
+    assert_eq!(ok(a.publish(b"room", b"local", 1)), 1);
     assert_eq!(next_text(&mut a1), "local");
 
     redis.restart();
@@ -259,7 +201,7 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
         r.subscribers("5:luna:t:room") == 2
     });
     // What A queued during the outage may reach B before B resubscribed: skip it.
-    assert_eq!(publish(&a, b"room", b"after"), 1);
+    assert_eq!(ok(a.publish(b"room", b"after", 1)), 1);
     assert_eq!(next_text(&mut a1), "after");
     loop {
         match next_text(&mut b1).as_str() {
@@ -277,9 +219,9 @@ fn without_a_cluster_setting_no_redis_connection_is_made() {
     let clients = |r: &Redis| r.cli(&["CLIENT", "LIST"]).lines().count();
     assert_eq!(clients(&redis), 1, "only redis-cli itself");
     let plain = node("");
-    let (_c, id) = join(&plain);
-    subscribe(&plain, id, b"room");
-    assert_eq!(publish(&plain, b"room", b"x"), 1);
+    let (_c, id) = plain.join();
+    ok(plain.subscribe(id, b"room"));
+    assert_eq!(ok(plain.publish(b"room", b"x", 1)), 1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(clients(&redis), 1);
     // A clustered node, for contrast: its subscriber and publisher connections.
@@ -320,10 +262,10 @@ fn bad_cluster_settings_fail_the_app() {
 fn measure_cross_node_throughput_and_latency() {
     let redis = Redis::start();
     let (a, b) = (node(&redis.url()), node(&redis.url()));
-    let (_a1, ida1) = join(&a);
-    let (mut b1, idb1) = join(&b);
-    subscribe(&a, ida1, b"room");
-    subscribe(&b, idb1, b"room");
+    let (_a1, ida1) = a.join();
+    let (mut b1, idb1) = b.join();
+    ok(a.subscribe(ida1, b"room"));
+    ok(b.subscribe(idb1, b"room"));
     redis.wait_until(5, "both nodes on 5:luna:t:room", |r| {
         r.subscribers("5:luna:t:room") == 2
     });
@@ -337,7 +279,7 @@ fn measure_cross_node_throughput_and_latency() {
         (b1, start.elapsed())
     });
     for _ in 0..total {
-        publish(&a, b"room", &payload);
+        ok(a.publish(b"room", &payload, 1));
     }
     let published = start.elapsed();
     let (mut b1, received) = reader.join().unwrap();
@@ -349,7 +291,7 @@ fn measure_cross_node_throughput_and_latency() {
     let mut rtt = Vec::new();
     for _ in 0..2000 {
         let t = std::time::Instant::now();
-        publish(&a, b"room", &payload);
+        ok(a.publish(b"room", &payload, 1));
         b1.read().expect("a message");
         rtt.push(t.elapsed());
     }
@@ -377,9 +319,9 @@ fn redis_unreachable_at_start_is_a_degraded_state_with_errors() {
     assert_eq!(conn, 0);
     assert!(message.starts_with("cluster "), "{message}");
     assert!(message.contains("cannot connect"), "{message}");
-    let (mut c, id) = join(&a);
-    subscribe(&a, id, b"room");
-    assert_eq!(publish(&a, b"room", b"local"), 1);
+    let (mut c, id) = a.join();
+    ok(a.subscribe(id, b"room"));
+    assert_eq!(ok(a.publish(b"room", b"local", 1)), 1);
     assert_eq!(next_text(&mut c), "local");
 }
 

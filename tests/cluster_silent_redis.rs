@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::redis::Redis;
 use common::*;
-use luna::ffi::LunaResult;
-use luna::ffi::*;
 
 /// A server app in the cluster at `url`, with a Redis timeout of 300 ms.
 fn node(url: &str) -> TestServer {
@@ -72,15 +70,13 @@ fn a_redis_that_accepts_and_never_answers_fails_each_connect_and_is_tried_again(
 fn a_redis_that_goes_silent_is_left_and_rejoined_when_it_answers_again() {
     let redis = Redis::start();
     let (a, b) = (node(&redis.url()), node(&redis.url()));
-    let mut b1 = RawClient::connect(b.port, "");
+    let mut b1 = RawPeer::connect(b.port, "");
     assert_eq!(b1.status(), 101);
     let open = b.wait_for(5, "open", |e| matches!(e, Ev::Open { .. }));
     let Ev::Open { conn, .. } = open else {
         unreachable!()
     };
-    let mut changed = 0u8;
-    let rc = luna_conn_subscribe(app_ptr(b.app), conn, b"room".as_ptr(), 4, &mut changed);
-    assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+    ok(b.subscribe(conn, b"room"));
     redis.wait_until(5, "b on the topic", |r| r.subscribers("5:luna:t:room") == 1);
     b1.stream
         .set_read_timeout(Some(Duration::from_millis(300)))
@@ -90,18 +86,7 @@ fn a_redis_that_goes_silent_is_left_and_rejoined_when_it_answers_again() {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             assert!(Instant::now() < deadline, "{text}: never reached B");
-            let mut n = 0;
-            let app = app_ptr(a.app);
-            let rc = luna_app_publish(
-                app,
-                b"room".as_ptr(),
-                4,
-                text.as_ptr(),
-                text.len(),
-                1,
-                &mut n,
-            );
-            assert_eq!(rc, LunaResult::Ok, "{}", last_error());
+            ok(a.publish(b"room", text.as_bytes(), 1));
             // Extra copies of an earlier text (published again while it was on its way) are
             // skipped.
             while let Ok((_, _, got)) = b1.read() {

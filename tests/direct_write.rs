@@ -91,7 +91,7 @@ fn sends_made_while_handling_a_batch_wait_for_the_flush() {
 
 fn batch_waits_for_the_flush(waits: bool) {
     let mut host = Host::start(waits);
-    let mut client = RawClient::connect(host.port, "");
+    let mut client = RawPeer::connect(host.port, "");
     assert_eq!(client.status(), 101);
     let conn = conn_of(&host.poll_until(LunaEventKind::Open));
     client.send(1, b"question");
@@ -201,7 +201,7 @@ fn a_peer_that_resets_does_not_raise_sigpipe() {
     // SAFETY: restoring the default disposition of a signal is always allowed.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let mut host = Host::start(true);
-    let client = RawClient::connect(host.port, "");
+    let client = RawPeer::connect(host.port, "");
     let conn = conn_of(&host.poll_until(LunaEventKind::Open));
     // A reset instead of a FIN: further writes fail with EPIPE / ECONNRESET.
     socket2::SockRef::from(&client.stream)
@@ -222,7 +222,7 @@ fn a_peer_that_resets_does_not_raise_sigpipe() {
 fn nothing_follows_the_close_frame_while_the_host_keeps_sending() {
     for round in 0..20 {
         let mut host = Host::start(true);
-        let mut client = RawClient::connect(host.port, "");
+        let mut client = RawPeer::connect(host.port, "");
         let conn = conn_of(&host.poll_until(LunaEventKind::Open));
         luna_app_flush(host.app);
         let reader = std::thread::spawn(move || {

@@ -25,21 +25,12 @@ fn a_drain_delivers_what_was_queued_then_closes_each_connection() {
         ..Options::default()
     });
     let app = app_ptr(server.app);
-    let mut clients: Vec<RawClient> = (0..20)
-        .map(|_| RawClient::connect(server.port, ""))
-        .collect();
+    let mut clients: Vec<RawPeer> = (0..20).map(|_| RawPeer::connect(server.port, "")).collect();
     server.wait_until(10, "20 opens", || {
         server.count(|e| matches!(e, Ev::Open { .. })) == 20
     });
     assert!(!drained(&server), "no drain asked for yet");
-    let ids: Vec<u64> = server
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let ids: Vec<u64> = server.open_ids();
     // Queued while nobody reads: 50 messages of 1 KiB each.
     for &id in &ids {
         for i in 0..50u32 {

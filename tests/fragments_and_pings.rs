@@ -7,8 +7,8 @@ use common::*;
 #[test]
 fn fragmented_message_with_interleaved_pings_arrives_whole() {
     let server = TestServer::start(Options::default());
-    let mut client = RawClient::connect(server.port, "");
-    assert_eq!(client.status(), 101, "{}", client.response);
+    let mut client = RawPeer::connect(server.port, "");
+    assert_eq!(client.status(), 101, "{}", client.head);
     let text = "fragments ".repeat(50);
     let chunks: Vec<&[u8]> = text.as_bytes().chunks(37).collect();
     let mut pongs_expected = 0;
@@ -51,7 +51,7 @@ fn control_frames_option_delivers_pings_and_pongs() {
         tweak: Box::new(|c| c.control_frames = 1),
         ..Options::default()
     });
-    let mut client = RawClient::connect(server.port, "");
+    let mut client = RawPeer::connect(server.port, "");
     client.send(9, b"are you there");
     client.send(10, b"unsolicited");
     assert_eq!(

@@ -245,8 +245,8 @@ fn a_refused_origin_reports_an_error_and_never_opens() {
         }),
         ..Options::default()
     });
-    let mut refused = RawClient::connect(server.port, "Origin: https://evil.example\r\n");
-    assert_eq!(refused.status(), 403, "{}", refused.response);
+    let mut refused = RawPeer::connect(server.port, "Origin: https://evil.example\r\n");
+    assert_eq!(refused.status(), 403, "{}", refused.head);
     assert!(refused.tcp_closed(), "the refused connection is closed");
     let error = server.wait_for(10, "the refusal", |e| matches!(e, Ev::Error { .. }));
     assert!(
@@ -258,13 +258,13 @@ fn a_refused_origin_reports_an_error_and_never_opens() {
     assert_eq!(server.count(|e| matches!(e, Ev::Open { .. })), 0);
     assert_eq!(server.count(|e| matches!(e, Ev::Error { .. })), 1);
 
-    let allowed = RawClient::connect(server.port, "Origin: http://LOCALHOST:8080\r\n");
-    assert_eq!(allowed.status(), 101, "{}", allowed.response);
+    let allowed = RawPeer::connect(server.port, "Origin: http://LOCALHOST:8080\r\n");
+    assert_eq!(allowed.status(), 101, "{}", allowed.head);
     let conn = opened(&server, 1);
     let origin = request_of(server.app, conn).2;
     assert!(origin.contains(&("origin".into(), "http://LOCALHOST:8080".into())));
-    let without = RawClient::connect(server.port, "");
-    assert_eq!(without.status(), 101, "no Origin: {}", without.response);
+    let without = RawPeer::connect(server.port, "");
+    assert_eq!(without.status(), 101, "no Origin: {}", without.head);
     opened(&server, 2);
     let events = server.stop_and_free();
     assert_eq!(

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn bystander(port: u16) -> RawClient {
-    let c = RawClient::connect(port, "");
+fn bystander(port: u16) -> RawPeer {
+    let c = RawPeer::connect(port, "");
     assert_eq!(c.status(), 101);
     c
 }
 
-fn still_echoes(c: &mut RawClient) {
+fn still_echoes(c: &mut RawPeer) {
     c.send(1, b"still here");
     assert_eq!(c.read().unwrap(), (true, 1, b"still here".to_vec()));
 }
@@ -130,6 +130,6 @@ fn max_connections_answers_503() {
     s.wait_until(5, "two opens", || {
         s.count(|e| matches!(e, Ev::Open { .. })) == 2
     });
-    let refused = RawClient::connect(s.port, "");
-    assert_eq!(refused.status(), 503, "{}", refused.response);
+    let refused = RawPeer::connect(s.port, "");
+    assert_eq!(refused.status(), 503, "{}", refused.head);
 }

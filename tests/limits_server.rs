@@ -22,14 +22,7 @@ fn server(tweak: impl Fn(&mut LunaServerConfig) + 'static, echo: bool) -> TestSe
 
 fn opened(s: &TestServer, n: usize) -> u64 {
     s.wait_until(5, "open", || s.count(|e| matches!(e, Ev::Open { .. })) >= n);
-    s.snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .nth(n - 1)
-        .unwrap()
+    s.open_ids()[n - 1]
 }
 
 #[test]
@@ -41,7 +34,7 @@ fn max_frame_size_applies_to_each_frame_not_the_message() {
         },
         true,
     );
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     // Five 100-byte fragments make a 500-byte message: each frame fits.
     c.frame(false, 0, 2, &[1; 100], MASK);
     for _ in 0..3 {
@@ -60,7 +53,7 @@ fn max_frame_size_applies_to_each_frame_not_the_message() {
 #[test]
 fn max_message_size_counts_the_reassembled_message() {
     let s = server(|c| c.max_message_size = 1000, true);
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     c.send(2, &[3; 1000]);
     assert_eq!(
         c.read().unwrap(),
@@ -75,23 +68,23 @@ fn max_message_size_counts_the_reassembled_message() {
 #[test]
 fn a_freed_connection_slot_is_available_again() {
     let s = server(|c| c.max_connections = 1, true);
-    let mut first = RawClient::connect(s.port, "");
+    let mut first = RawPeer::connect(s.port, "");
     assert_eq!(first.status(), 101);
-    assert_eq!(RawClient::connect(s.port, "").status(), 503);
+    assert_eq!(RawPeer::connect(s.port, "").status(), 503);
     first.send(8, &1000u16.to_be_bytes());
     assert_eq!(first.read_close(), 1000);
     s.wait_for(5, "close", |e| matches!(e, Ev::Close { .. }));
     // The slot is released once the connection task ends, just after its close event.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let again = RawClient::connect(s.port, "");
+        let again = RawPeer::connect(s.port, "");
         if again.status() == 101 {
             break;
         }
         assert!(
             Instant::now() < deadline,
             "slot never freed: {}",
-            again.response
+            again.head
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -107,7 +100,7 @@ fn automatic_pings_keep_answering_peers_and_idle_ones_are_closed() {
         true,
     );
     // The answering peer replies to every ping, for well past the idle timeout.
-    let mut answering = RawClient::connect(s.port, "");
+    let mut answering = RawPeer::connect(s.port, "");
     let answerer = std::thread::spawn(move || {
         let until = Instant::now() + Duration::from_millis(1200);
         let mut answered = 0;
@@ -122,7 +115,7 @@ fn automatic_pings_keep_answering_peers_and_idle_ones_are_closed() {
         assert_eq!(answering.read().unwrap(), (true, 1, b"alive".to_vec()));
     });
     // The silent peer reads the pings but never answers: closed with 1001.
-    let mut silent = RawClient::connect(s.port, "");
+    let mut silent = RawPeer::connect(s.port, "");
     let mut pings = 0;
     let code = loop {
         let (_, op, payload) = silent.read().expect("a ping or the close");
@@ -153,7 +146,7 @@ fn fill(s: &TestServer, conn: u64) -> (LunaResult, usize) {
 #[test]
 fn send_queue_overflow_answers_backpressure_by_default() {
     let s = server(|c| c.max_send_queue = 256 << 10, false);
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     let conn = opened(&s, 1);
     let (result, sent) = fill(&s, conn);
     assert_eq!(result, LunaResult::Backpressure, "{}", last_error());
@@ -173,7 +166,7 @@ fn send_queue_overflow_answers_backpressure_by_default() {
 #[test]
 fn a_message_larger_than_max_send_queue_is_refused_even_on_an_empty_queue() {
     let s = server(|c| c.max_send_queue = 1000, true);
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     let conn = opened(&s, 1);
     let app = app_ptr(s.app);
     let big = vec![b'x'; 1001];
@@ -223,7 +216,7 @@ fn send_queue_overflow_closes_with_1008_when_configured() {
         },
         false,
     );
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     let conn = opened(&s, 1);
     let (result, _) = fill(&s, conn);
     assert_eq!(result, LunaResult::Closed, "{}", last_error());
@@ -248,7 +241,7 @@ fn a_peer_that_never_reads_cannot_hold_a_closing_connection() {
         },
         false,
     );
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     let conn = opened(&s, 1);
     // Enough that the socket buffers fill and the writer blocks.
     for _ in 0..64 {

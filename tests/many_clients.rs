@@ -8,7 +8,7 @@ use common::*;
 #[test]
 fn thousand_concurrent_clients_each_echo() {
     let s = TestServer::start(Options::default());
-    let mut clients: Vec<RawClient> = (0..1000).map(|_| RawClient::connect(s.port, "")).collect();
+    let mut clients: Vec<RawPeer> = (0..1000).map(|_| RawPeer::connect(s.port, "")).collect();
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(c.status(), 101);
         let frame = encode_frame(
@@ -26,14 +26,7 @@ fn thousand_concurrent_clients_each_echo() {
         assert_eq!(payload, format!("client {i}").as_bytes());
     }
     assert_eq!(s.count(|e| matches!(e, Ev::Open { .. })), 1000);
-    let mut ids: Vec<u64> = s
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let mut ids: Vec<u64> = s.open_ids();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 1000, "connection ids are unique");

@@ -32,7 +32,7 @@ fn raise_fd_limit() -> u64 {
 /// (SO_LINGER 0) and waits for their CLOSE events; returns that RSS.
 fn peak_and_reset(s: &TestServer, n: usize) -> usize {
     let closed_before = s.count(|e| matches!(e, Ev::Close { .. }));
-    let mut clients: Vec<RawClient> = (0..n).map(|_| RawClient::connect(s.port, "")).collect();
+    let mut clients: Vec<RawPeer> = (0..n).map(|_| RawPeer::connect(s.port, "")).collect();
     for c in clients.iter_mut() {
         assert_eq!(c.status(), 101);
         let frame = encode_frame(true, 0, 2, &[7; 32], Some([1, 2, 3, 4]));

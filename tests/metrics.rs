@@ -64,7 +64,7 @@ fn every_counter_moves_when_what_it_counts_happens() {
     assert_eq!(stats(&server).connections_total, 0);
 
     // An accepted connection, a message each way (the server echoes).
-    let mut one = RawClient::connect(server.port, "");
+    let mut one = RawPeer::connect(server.port, "");
     assert_eq!(one.status(), 101);
     one.send(1, b"hello");
     assert_eq!(one.read().unwrap().2, b"hello");
@@ -83,14 +83,14 @@ fn every_counter_moves_when_what_it_counts_happens() {
     );
 
     // Refusals, each by its reason.
-    let bad = RawClient::connect(server.port, "Origin: http://evil.example\r\n");
+    let bad = RawPeer::connect(server.port, "Origin: http://evil.example\r\n");
     assert_eq!(bad.status(), 403);
     until(&server, "an origin refusal", |s| s.refused_origin == 1);
     // A refused client that leaves frees its slot at once (the server stops lingering).
     drop(bad);
     std::thread::sleep(Duration::from_millis(200));
-    let _two = RawClient::connect(server.port, "");
-    let three = RawClient::connect(server.port, "");
+    let _two = RawPeer::connect(server.port, "");
+    let three = RawPeer::connect(server.port, "");
     assert_eq!(three.status(), 503);
     until(&server, "a capacity refusal", |s| s.refused_capacity == 1);
     let silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
@@ -164,7 +164,7 @@ fn refusals_by_subprotocol_and_by_the_host_and_a_metrics_token() {
         }),
         ..Options::default()
     });
-    let refused = RawClient::connect(server.port, "Sec-WebSocket-Protocol: other\r\n");
+    let refused = RawPeer::connect(server.port, "Sec-WebSocket-Protocol: other\r\n");
     assert_eq!(refused.status(), 400);
     until(&server, "a subprotocol refusal", |s| {
         s.refused_subprotocol == 1
@@ -233,7 +233,7 @@ fn the_access_log_reaches_a_c_host_as_log_events() {
         ..Options::default()
     });
     assert!(get(server.port, "/nothing", "User-Agent: probe\r\n").starts_with("HTTP/1.1 400"));
-    let ws = RawClient::connect(server.port, "");
+    let ws = RawPeer::connect(server.port, "");
     assert_eq!(ws.status(), 101);
     let lines = |s: &TestServer| -> Vec<String> {
         s.snapshot()
@@ -259,7 +259,7 @@ fn compression_counts_its_bytes_both_sides_of_the_compressor() {
         tweak: Box::new(|c| c.compression = 1),
         ..Options::default()
     });
-    let mut client = RawClient::connect(
+    let mut client = RawPeer::connect(
         server.port,
         "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n",
     );

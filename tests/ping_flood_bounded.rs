@@ -14,8 +14,8 @@ fn unread_pongs_stop_at_the_send_queue() {
         tweak: Box::new(|c| c.max_send_queue = 1 << 20),
         ..Options::default()
     });
-    let mut client = RawClient::connect(server.port, "");
-    assert_eq!(client.status(), 101, "{}", client.response);
+    let mut client = RawPeer::connect(server.port, "");
+    assert_eq!(client.status(), 101, "{}", client.head);
     let before = rss_kib();
     // 48 MiB of 125-byte pings, sent in 64 KiB writes, never reading.
     let ping = encode_frame(true, 0, 9, &[7u8; 125], Some([1, 2, 3, 4]));

@@ -10,7 +10,7 @@ use luna::ffi::*;
 fn stop_closes_everyone_with_1001_and_frees_the_port() {
     let s = TestServer::start(Options::default());
     let port = s.port;
-    let mut clients: Vec<RawClient> = (0..20).map(|_| RawClient::connect(port, "")).collect();
+    let mut clients: Vec<RawPeer> = (0..20).map(|_| RawPeer::connect(port, "")).collect();
     s.wait_until(5, "20 opens", || {
         s.count(|e| matches!(e, Ev::Open { .. })) == 20
     });
@@ -66,8 +66,8 @@ fn two_apps_run_side_by_side() {
     let a = TestServer::start(Options::default());
     let b = TestServer::start(Options::default());
     assert_ne!(a.port, b.port);
-    let mut ca = RawClient::connect(a.port, "");
-    let mut cb = RawClient::connect(b.port, "");
+    let mut ca = RawPeer::connect(a.port, "");
+    let mut cb = RawPeer::connect(b.port, "");
     ca.send(1, b"to a");
     cb.send(1, b"to b");
     assert_eq!(ca.read().unwrap().2, b"to a");

@@ -228,7 +228,7 @@ fn large_messages_and_many_clients_over_tls_with_hostile_neighbours() {
     write_key(&key, KeyForm::Pkcs8, &ca.path("key.pem"));
     let server = tls_server(&cert, &ca.path("key.pem"), None);
     // A plaintext client and a stalled TLS handshake hold sockets while others work.
-    let mut plain = RawClient::connect(server.port, "");
+    let mut plain = RawPeer::connect(server.port, "");
     assert_ne!(plain.status(), 101);
     let mut stalled = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();

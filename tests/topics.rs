@@ -20,79 +20,6 @@ fn quiet_server() -> TestServer {
     })
 }
 
-/// Connects a raw client and returns it with its connection id.
-fn join(s: &TestServer) -> (RawClient, u64) {
-    let before = s.count(|e| matches!(e, Ev::Open { .. }));
-    let client = RawClient::connect(s.port, "");
-    assert_eq!(client.status(), 101);
-    s.wait_until(5, "open", || {
-        s.count(|e| matches!(e, Ev::Open { .. })) > before
-    });
-    let id = s
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .nth(before)
-        .unwrap();
-    (client, id)
-}
-
-fn subscribe(s: &TestServer, conn: u64, topic: &[u8]) -> (LunaResult, u8) {
-    let mut changed = 9u8;
-    let rc = luna_conn_subscribe(
-        app_ptr(s.app),
-        conn,
-        topic.as_ptr(),
-        topic.len(),
-        &mut changed,
-    );
-    (rc, changed)
-}
-
-fn unsubscribe(s: &TestServer, conn: u64, topic: &[u8]) -> (LunaResult, u8) {
-    let mut changed = 9u8;
-    let rc = luna_conn_unsubscribe(
-        app_ptr(s.app),
-        conn,
-        topic.as_ptr(),
-        topic.len(),
-        &mut changed,
-    );
-    (rc, changed)
-}
-
-fn publish(s: &TestServer, topic: &[u8], data: &[u8], opcode: u32) -> (LunaResult, usize) {
-    let mut n = usize::MAX;
-    let rc = luna_app_publish(
-        app_ptr(s.app),
-        topic.as_ptr(),
-        topic.len(),
-        data.as_ptr(),
-        data.len(),
-        opcode,
-        &mut n,
-    );
-    (rc, n)
-}
-
-fn publish_from(s: &TestServer, conn: u64, topic: &[u8], data: &[u8]) -> (LunaResult, usize) {
-    let mut n = usize::MAX;
-    let rc = luna_conn_publish(
-        app_ptr(s.app),
-        conn,
-        topic.as_ptr(),
-        topic.len(),
-        data.as_ptr(),
-        data.len(),
-        1,
-        &mut n,
-    );
-    (rc, n)
-}
-
 fn subscriptions(s: &TestServer, conn: u64) -> Result<Vec<Vec<u8>>, LunaResult> {
     let mut count = 0usize;
     let rc = luna_conn_subscription_count(app_ptr(s.app), conn, &mut count);
@@ -111,7 +38,7 @@ fn subscriptions(s: &TestServer, conn: u64) -> Result<Vec<Vec<u8>>, LunaResult> 
 }
 
 /// The next text message a raw client reads.
-fn next_text(c: &mut RawClient) -> String {
+fn next_text(c: &mut RawPeer) -> String {
     let (fin, opcode, payload) = c.read().expect("a message");
     assert!(fin);
     assert_eq!(opcode, 1);
@@ -121,48 +48,38 @@ fn next_text(c: &mut RawClient) -> String {
 #[test]
 fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
     let s = quiet_server();
-    let (mut a, ida) = join(&s);
-    let (mut b, idb) = join(&s);
-    let (mut c, idc) = join(&s);
-    assert_eq!(subscribe(&s, ida, b"room"), (LunaResult::Ok, 1));
-    assert_eq!(
-        subscribe(&s, ida, b"room"),
-        (LunaResult::Ok, 0),
-        "idempotent"
-    );
-    assert_eq!(subscribe(&s, idb, b"room"), (LunaResult::Ok, 1));
-    assert_eq!(subscribe(&s, idc, b"other"), (LunaResult::Ok, 1));
+    let (mut a, ida) = s.join();
+    let (mut b, idb) = s.join();
+    let (mut c, idc) = s.join();
+    assert_eq!(s.subscribe(ida, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(s.subscribe(ida, b"room"), (LunaResult::Ok, 0), "idempotent");
+    assert_eq!(s.subscribe(idb, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(s.subscribe(idc, b"other"), (LunaResult::Ok, 1));
 
-    assert_eq!(publish(&s, b"room", b"one", 1), (LunaResult::Ok, 2));
-    assert_eq!(publish(&s, b"other", b"two", 1), (LunaResult::Ok, 1));
-    assert_eq!(publish(&s, b"nobody", b"x", 1), (LunaResult::Ok, 0));
-    assert_eq!(publish(&s, b"", b"x", 2), (LunaResult::Ok, 0));
+    assert_eq!(s.publish(b"room", b"one", 1), (LunaResult::Ok, 2));
+    assert_eq!(s.publish(b"other", b"two", 1), (LunaResult::Ok, 1));
+    assert_eq!(s.publish(b"nobody", b"x", 1), (LunaResult::Ok, 0));
+    assert_eq!(s.publish(b"", b"x", 2), (LunaResult::Ok, 0));
     assert_eq!(next_text(&mut a), "one");
     assert_eq!(next_text(&mut b), "one");
     assert_eq!(next_text(&mut c), "two", "c never got the room's message");
 
     // a publishes to its room: everyone in it but a; c need not be subscribed to publish.
-    assert_eq!(
-        publish_from(&s, ida, b"room", b"from a"),
-        (LunaResult::Ok, 1)
-    );
-    assert_eq!(
-        publish_from(&s, idc, b"room", b"from c"),
-        (LunaResult::Ok, 2)
-    );
+    assert_eq!(s.publish_from(ida, b"room", b"from a"), (LunaResult::Ok, 1));
+    assert_eq!(s.publish_from(idc, b"room", b"from c"), (LunaResult::Ok, 2));
     assert_eq!(next_text(&mut b), "from a");
     assert_eq!(next_text(&mut b), "from c");
     assert_eq!(next_text(&mut a), "from c", "a skipped its own message");
 
-    assert_eq!(unsubscribe(&s, idb, b"room"), (LunaResult::Ok, 1));
+    assert_eq!(s.unsubscribe(idb, b"room"), (LunaResult::Ok, 1));
     assert_eq!(
-        unsubscribe(&s, idb, b"room"),
+        s.unsubscribe(idb, b"room"),
         (LunaResult::Ok, 0),
         "idempotent"
     );
-    assert_eq!(unsubscribe(&s, idb, b"never"), (LunaResult::Ok, 0));
-    assert_eq!(publish(&s, b"room", b"three", 1), (LunaResult::Ok, 1));
-    assert_eq!(publish(&s, b"other", b"four", 1), (LunaResult::Ok, 1));
+    assert_eq!(s.unsubscribe(idb, b"never"), (LunaResult::Ok, 0));
+    assert_eq!(s.publish(b"room", b"three", 1), (LunaResult::Ok, 1));
+    assert_eq!(s.publish(b"other", b"four", 1), (LunaResult::Ok, 1));
     assert_eq!(next_text(&mut a), "three");
     assert_eq!(next_text(&mut c), "four");
     // b's next message is one sent to it alone: it got nothing from the room since.
@@ -190,13 +107,13 @@ fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
 #[test]
 fn subscriptions_are_listed_in_order_and_end_with_the_connection() {
     let s = quiet_server();
-    let (mut a, ida) = join(&s);
-    let (_b, idb) = join(&s);
+    let (mut a, ida) = s.join();
+    let (_b, idb) = s.join();
     for topic in [&b"chat"[..], b"", b"\xff\x00bytes", b"game:42"] {
-        assert_eq!(subscribe(&s, ida, topic).0, LunaResult::Ok);
+        assert_eq!(s.subscribe(ida, topic).0, LunaResult::Ok);
     }
-    assert_eq!(subscribe(&s, idb, b"chat").0, LunaResult::Ok);
-    assert_eq!(unsubscribe(&s, ida, b"").0, LunaResult::Ok);
+    assert_eq!(s.subscribe(idb, b"chat").0, LunaResult::Ok);
+    assert_eq!(s.unsubscribe(ida, b"").0, LunaResult::Ok);
     assert_eq!(
         subscriptions(&s, ida).unwrap(),
         [&b"chat"[..], b"\xff\x00bytes", b"game:42"]
@@ -222,47 +139,47 @@ fn subscriptions_are_listed_in_order_and_end_with_the_connection() {
         "a's close",
         |e| matches!(e, Ev::Close { conn, .. } if *conn == ida),
     );
-    assert_eq!(publish(&s, b"game:42", b"x", 1), (LunaResult::Ok, 0));
-    assert_eq!(publish(&s, b"chat", b"x", 1), (LunaResult::Ok, 1), "b only");
+    assert_eq!(s.publish(b"game:42", b"x", 1), (LunaResult::Ok, 0));
+    assert_eq!(s.publish(b"chat", b"x", 1), (LunaResult::Ok, 1), "b only");
     assert_eq!(subscriptions(&s, ida), Err(LunaResult::Closed));
-    assert_eq!(subscribe(&s, ida, b"chat").0, LunaResult::Closed);
-    assert_eq!(unsubscribe(&s, ida, b"chat").0, LunaResult::Closed);
-    assert_eq!(publish_from(&s, ida, b"chat", b"x").0, LunaResult::Closed);
+    assert_eq!(s.subscribe(ida, b"chat").0, LunaResult::Closed);
+    assert_eq!(s.unsubscribe(ida, b"chat").0, LunaResult::Closed);
+    assert_eq!(s.publish_from(ida, b"chat", b"x").0, LunaResult::Closed);
     // An id luna never issued is a bad argument, not a closed connection.
-    assert_eq!(subscribe(&s, u64::MAX, b"chat").0, BAD);
-    assert_eq!(publish_from(&s, u64::MAX, b"chat", b"x").0, BAD);
+    assert_eq!(s.subscribe(u64::MAX, b"chat").0, BAD);
+    assert_eq!(s.publish_from(u64::MAX, b"chat", b"x").0, BAD);
     assert_eq!(subscriptions(&s, u64::MAX), Err(BAD));
 }
 
 #[test]
 fn bad_topics_payloads_and_apps_are_refused() {
     let s = quiet_server();
-    let (_a, ida) = join(&s);
+    let (_a, ida) = s.join();
     let app = app_ptr(s.app);
     let longest = vec![b't'; 256];
     let long = vec![b't'; 257];
-    assert_eq!(subscribe(&s, ida, &longest), (LunaResult::Ok, 1));
-    assert_eq!(subscribe(&s, ida, &long).0, BAD);
+    assert_eq!(s.subscribe(ida, &longest), (LunaResult::Ok, 1));
+    assert_eq!(s.subscribe(ida, &long).0, BAD);
     assert!(last_error().contains("256"), "{}", last_error());
-    assert_eq!(unsubscribe(&s, ida, &long).0, BAD);
-    assert_eq!(publish(&s, &long, b"x", 1).0, BAD);
-    assert_eq!(publish_from(&s, ida, &long, b"x").0, BAD);
-    assert_eq!(publish(&s, &longest, b"x", 1), (LunaResult::Ok, 1));
+    assert_eq!(s.unsubscribe(ida, &long).0, BAD);
+    assert_eq!(s.publish(&long, b"x", 1).0, BAD);
+    assert_eq!(s.publish_from(ida, &long, b"x").0, BAD);
+    assert_eq!(s.publish(&longest, b"x", 1), (LunaResult::Ok, 1));
 
     // TEXT must be UTF-8, even for a topic nobody has; BINARY may be anything.
     assert_eq!(
-        publish(&s, b"nobody", b"\xff\xfe", 1).0,
+        s.publish(b"nobody", b"\xff\xfe", 1).0,
         LunaResult::InvalidUtf8
     );
     assert_eq!(
-        publish(&s, &longest, b"\xff\xfe", 1).0,
+        s.publish(&longest, b"\xff\xfe", 1).0,
         LunaResult::InvalidUtf8
     );
-    assert_eq!(publish(&s, &longest, b"\xff\xfe", 2), (LunaResult::Ok, 1));
+    assert_eq!(s.publish(&longest, b"\xff\xfe", 2), (LunaResult::Ok, 1));
     for opcode in [0, 3, 8, 99] {
-        assert_eq!(publish(&s, b"t", b"x", opcode).0, BAD, "opcode {opcode}");
+        assert_eq!(s.publish(b"t", b"x", opcode).0, BAD, "opcode {opcode}");
     }
-    assert_eq!(publish(&s, b"t", &[b'p'; 126], 9).0, BAD, "long ping");
+    assert_eq!(s.publish(b"t", &[b'p'; 126], 9).0, BAD, "long ping");
 
     // NULL with a length, NULL apps.
     let null = std::ptr::null();
@@ -327,18 +244,16 @@ fn bad_topics_payloads_and_apps_are_refused() {
 #[test]
 fn thousand_subscribers_receive_the_same_bytes_of_one_publish() {
     let s = quiet_server();
-    let mut clients: Vec<RawClient> = (0..1000).map(|_| RawClient::connect(s.port, "")).collect();
+    let mut clients: Vec<RawPeer> = (0..1000).map(|_| RawPeer::connect(s.port, "")).collect();
     s.wait_until(20, "1,000 opens", || {
         s.count(|e| matches!(e, Ev::Open { .. })) == 1000
     });
-    for ev in s.snapshot() {
-        if let Ev::Open { conn, .. } = ev {
-            assert_eq!(subscribe(&s, conn, b"everyone"), (LunaResult::Ok, 1));
-        }
+    for conn in s.open_ids() {
+        assert_eq!(s.subscribe(conn, b"everyone"), (LunaResult::Ok, 1));
     }
     let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
     let start = Instant::now();
-    let (rc, n) = publish(&s, b"everyone", &payload, 2);
+    let (rc, n) = s.publish(b"everyone", &payload, 2);
     let took = start.elapsed();
     assert_eq!((rc, n), (LunaResult::Ok, 1000));
     eprintln!("publish of 1000 bytes to 1,000 subscribers: {took:?} on the host");
@@ -378,20 +293,13 @@ fn tls_subscribers_receive_a_publish() {
     s.wait_until(20, "3 opens", || {
         s.count(|e| matches!(e, Ev::Open { .. })) == 3
     });
-    let ids: Vec<u64> = s
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let ids: Vec<u64> = s.open_ids();
     for id in &ids {
-        assert_eq!(subscribe(&s, *id, b"secure").0, LunaResult::Ok);
+        assert_eq!(s.subscribe(*id, b"secure").0, LunaResult::Ok);
     }
-    assert_eq!(publish(&s, b"secure", b"over tls", 1), (LunaResult::Ok, 3));
+    assert_eq!(s.publish(b"secure", b"over tls", 1), (LunaResult::Ok, 3));
     assert_eq!(
-        publish_from(&s, ids[0], b"secure", b"not to 0"),
+        s.publish_from(ids[0], b"secure", b"not to 0"),
         (LunaResult::Ok, 2)
     );
     for client in &mut clients {

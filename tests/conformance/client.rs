@@ -1,125 +1,26 @@
 //! RFC 6455 conformance of the client: a raw-socket server written here sends a luna client
 //! (through `luna_client_connect`) well-formed and broken frames and checks its answers.
-mod common;
-
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use common::*;
+use crate::common::*;
 use luna::ffi::LunaResult;
 use luna::ffi::*;
 
-/// A client frame as read off the wire, with its masking key.
-struct ClientFrame {
-    fin: bool,
-    opcode: u8,
-    mask: Option<[u8; 4]>,
-    payload: Vec<u8>,
+/// Accepts the luna client that `connect` starts, answers its upgrade with 101 and waits
+/// for the client to open.
+fn accept(connect: impl FnOnce(&str) -> TestClient) -> (RawPeer, TestClient) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/conformance"));
+    let server = RawPeer::accept(&listener, "");
+    client.until(10, "open", TestClient::opened);
+    (server, client)
 }
 
-/// The server end of one luna client connection, after a successful upgrade.
-struct RawServer {
-    stream: TcpStream,
-}
-
-impl RawServer {
-    /// Accepts the client that `connect` starts and answers its upgrade with 101.
-    fn accept(connect: impl FnOnce(&str) -> TestClient) -> (RawServer, TestClient) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let client = connect(&format!("ws://127.0.0.1:{port}/conformance"));
-        let (mut stream, _, key) = accept_upgrade(&listener);
-        let accept = derive_accept_key(key.as_bytes());
-        write!(
-            stream,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n\r\n"
-        )
-        .unwrap();
-        let mut client = client;
-        client.until(10, "open", TestClient::opened);
-        (RawServer { stream }, client)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// Sends one unmasked frame, as a server must.
-    fn frame(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8]) {
-        self.write(&encode_frame(fin, rsv, opcode, payload, None));
-    }
-
-    fn read(&mut self) -> ClientFrame {
-        let mut head = [0u8; 2];
-        self.stream
-            .read_exact(&mut head)
-            .expect("a frame from the client");
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut b = [0u8; 2];
-                self.stream.read_exact(&mut b).unwrap();
-                u16::from_be_bytes(b) as usize
-            }
-            127 => {
-                let mut b = [0u8; 8];
-                self.stream.read_exact(&mut b).unwrap();
-                u64::from_be_bytes(b) as usize
-            }
-            n => n as usize,
-        };
-        let mask = (head[1] & 0x80 != 0).then(|| {
-            let mut m = [0u8; 4];
-            self.stream.read_exact(&mut m).unwrap();
-            m
-        });
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).unwrap();
-        if let Some(m) = mask {
-            payload
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b ^= m[i % 4]);
-        }
-        ClientFrame {
-            fin: head[0] & 0x80 != 0,
-            opcode: head[0] & 0x0f,
-            mask,
-            payload,
-        }
-    }
-
-    /// Reads the client's close frame (skipping anything before it); returns its code.
-    fn read_close(&mut self) -> u16 {
-        loop {
-            let f = self.read();
-            assert!(f.mask.is_some(), "client frames are masked");
-            if f.opcode == 8 {
-                return match f.payload.len() {
-                    0 => 1005,
-                    _ => u16::from_be_bytes([f.payload[0], f.payload[1]]),
-                };
-            }
-        }
-    }
-
-    /// True when the client closed TCP within the read timeout.
-    fn tcp_closed(&mut self) -> bool {
-        let mut buf = [0u8; 256];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
-            }
-        }
-    }
-}
-
-fn start() -> (RawServer, TestClient) {
-    RawServer::accept(|url| TestClient::connect(url, |_| {}))
+fn start() -> (RawPeer, TestClient) {
+    accept(|url| TestClient::connect(url, |_| {}))
 }
 
 fn messages(events: &[Ev]) -> Vec<(u32, Vec<u8>)> {
@@ -168,7 +69,7 @@ fn unmasked_server_frames_are_accepted_at_every_length() {
     let sizes = [0usize, 1, 125, 126, 127, 65535, 65536, 1 << 20];
     for (i, len) in sizes.iter().enumerate() {
         let payload: Vec<u8> = (0..*len).map(|i| b'a' + (i % 26) as u8).collect();
-        server.frame(true, 0, 1 + (i % 2) as u8, &payload);
+        server.frame(true, 0, 1 + (i % 2) as u8, &payload, None);
     }
     client.until(20, "every message", |ev| messages(ev).len() == sizes.len());
     for (i, (opcode, data)) in messages(&client.events).into_iter().enumerate() {
@@ -244,13 +145,13 @@ fn invalid_utf8_from_the_server_closes_with_1007() {
 #[test]
 fn fragmented_messages_are_reassembled_and_pings_answered() {
     let (mut server, mut client) = start();
-    server.frame(false, 0, 1, "κό".as_bytes());
-    server.frame(true, 0, 9, b"interleaved");
-    server.frame(false, 0, 0, &"σμε 😀".as_bytes()[..6]);
-    server.frame(true, 0, 0, &"σμε 😀".as_bytes()[6..]);
-    server.frame(false, 0, 2, b"\x00\x01");
-    server.frame(true, 0, 0, b"\x02");
-    let pong = server.read();
+    server.frame(false, 0, 1, "κό".as_bytes(), None);
+    server.frame(true, 0, 9, b"interleaved", None);
+    server.frame(false, 0, 0, &"σμε 😀".as_bytes()[..6], None);
+    server.frame(true, 0, 0, &"σμε 😀".as_bytes()[6..], None);
+    server.frame(false, 0, 2, b"\x00\x01", None);
+    server.frame(true, 0, 0, b"\x02", None);
+    let pong = server.read_wire();
     assert_eq!(
         (pong.opcode, pong.payload.as_slice()),
         (10, &b"interleaved"[..])
@@ -261,9 +162,9 @@ fn fragmented_messages_are_reassembled_and_pings_answered() {
         messages(&client.events),
         vec![(1, "κόσμε 😀".as_bytes().to_vec()), (2, vec![0, 1, 2])]
     );
-    server.frame(true, 0, 10, b"unsolicited pong is ignored");
-    server.frame(true, 0, 9, &[7u8; 125]);
-    let pong = server.read();
+    server.frame(true, 0, 10, b"unsolicited pong is ignored", None);
+    server.frame(true, 0, 9, &[7u8; 125], None);
+    let pong = server.read_wire();
     assert_eq!((pong.opcode, pong.payload), (10, vec![7u8; 125]));
 }
 
@@ -275,7 +176,7 @@ fn client_frames_are_masked_with_a_fresh_key_each() {
     }
     let mut keys = std::collections::HashSet::new();
     for i in 0..32u8 {
-        let f = server.read();
+        let f = server.read_wire();
         assert_eq!((f.fin, f.opcode, f.payload), (true, 2, vec![i; 40]));
         keys.insert(f.mask.expect("client frames are masked"));
     }
@@ -288,7 +189,7 @@ fn server_initiated_close_completes_the_handshake() {
     let (mut server, mut client) = start();
     let mut payload = 4001u16.to_be_bytes().to_vec();
     payload.extend_from_slice(b"done");
-    server.frame(true, 0, 8, &payload);
+    server.frame(true, 0, 8, &payload, None);
     assert_eq!(
         server.read_close(),
         4001,
@@ -309,7 +210,7 @@ fn client_initiated_close_completes_the_handshake() {
         LunaResult::Ok
     );
     assert_eq!(server.read_close(), 1000);
-    server.frame(true, 0, 8, &1000u16.to_be_bytes());
+    server.frame(true, 0, 8, &1000u16.to_be_bytes(), None);
     client.until(10, "close event", TestClient::closed);
     assert_eq!(close_event(&client), (1000, true));
     assert!(
@@ -332,22 +233,22 @@ fn invalid_close_reason_from_the_server_closes_with_1007() {
 #[test]
 fn an_open_connection_outlives_the_connect_timeout() {
     let (mut server, mut client) =
-        RawServer::accept(|url| TestClient::connect(url, |c| c.connect_timeout_ms = 300));
+        accept(|url| TestClient::connect(url, |c| c.connect_timeout_ms = 300));
     std::thread::sleep(Duration::from_millis(900));
-    server.frame(true, 0, 1, b"later");
+    server.frame(true, 0, 1, b"later", None);
     client.until(10, "message after the connect timeout", |ev| {
         !messages(ev).is_empty()
     });
     assert!(!TestClient::closed(&client.events), "{:?}", client.brief());
     assert_eq!(client.send(b"still open", 1), LunaResult::Ok);
-    assert_eq!(server.read().payload, b"still open");
+    assert_eq!(server.read_wire().payload, b"still open");
 }
 
 #[test]
 fn a_server_that_never_closes_tcp_is_dropped_after_the_close_timeout() {
     let (mut server, mut client) =
-        RawServer::accept(|url| TestClient::connect(url, |c| c.close_timeout_ms = 300));
-    server.frame(true, 0, 8, &1000u16.to_be_bytes());
+        accept(|url| TestClient::connect(url, |c| c.close_timeout_ms = 300));
+    server.frame(true, 0, 8, &1000u16.to_be_bytes(), None);
     assert_eq!(server.read_close(), 1000);
     // The server keeps TCP open; the client gives up waiting and closes it.
     client.until(10, "close event", TestClient::closed);
@@ -361,7 +262,7 @@ fn a_server_that_never_closes_tcp_is_dropped_after_the_close_timeout() {
 #[test]
 fn a_server_that_floods_pings_and_never_reads_cannot_grow_the_client() {
     let (mut server, mut client) =
-        RawServer::accept(|url| TestClient::connect(url, |c| c.max_send_queue = 1 << 20));
+        accept(|url| TestClient::connect(url, |c| c.max_send_queue = 1 << 20));
     let before = rss_kib();
     // 48 MiB of 125-byte pings in 64 KiB writes, never reading the client's pongs.
     let ping = encode_frame(true, 0, 9, &[7u8; 125], None);

@@ -1,10 +1,8 @@
 //! Every function answers NULL pointers, bad lengths, unknown ids and bad values with an
 //! error code and a message, never a crash; calls from several threads at once are safe.
-mod common;
-
 use std::ffi::CString;
 
-use common::*;
+use crate::common::*;
 use luna::ffi::LunaResult;
 use luna::ffi::*;
 
@@ -72,7 +70,7 @@ fn null_and_garbage_arguments_return_errors() {
         last_error()
     );
 
-    let _client = RawClient::connect(s.port, "");
+    let _client = RawPeer::connect(s.port, "");
     let Ev::Open { conn, .. } = s.wait_for(5, "open", |e| matches!(e, Ev::Open { .. })) else {
         unreachable!()
     };
@@ -235,18 +233,11 @@ fn names_of_results_are_static() {
 #[test]
 fn calls_from_many_threads_at_once_are_safe() {
     let s = TestServer::start(Options::default());
-    let mut clients: Vec<RawClient> = (0..8).map(|_| RawClient::connect(s.port, "")).collect();
+    let mut clients: Vec<RawPeer> = (0..8).map(|_| RawPeer::connect(s.port, "")).collect();
     s.wait_until(5, "opens", || {
         s.count(|e| matches!(e, Ev::Open { .. })) == 8
     });
-    let ids: Vec<u64> = s
-        .snapshot()
-        .iter()
-        .filter_map(|e| match e {
-            Ev::Open { conn, .. } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let ids: Vec<u64> = s.open_ids();
     let app = s.app;
     let senders: Vec<_> = (0..4)
         .map(|t| {

@@ -1,13 +1,11 @@
 //! Every function of include/luna.h with NULL, zero lengths, freed and unknown handles and
-//! ids (the ones abi_bad_arguments.rs does not cover, and the client ones), and every
+//! ids (the ones `bad_arguments` does not cover, and the client ones), and every
 //! connection function hammered from several threads while the app is freed under them.
-mod common;
-
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use luna::ffi::LunaResult;
 use luna::ffi::*;
 
@@ -184,7 +182,7 @@ fn conn_close_and_local_check_their_arguments() {
         ..Options::default()
     });
     let app = app_ptr(s.app);
-    let _client = RawClient::connect(s.port, "");
+    let _client = RawPeer::connect(s.port, "");
     let Ev::Open { conn, .. } = s.wait_for(5, "open", |e| matches!(e, Ev::Open { .. })) else {
         unreachable!()
     };
@@ -248,18 +246,11 @@ fn conn_close_and_local_check_their_arguments() {
 fn connection_calls_from_many_threads_while_the_app_is_freed() {
     for round in 0..3 {
         let s = TestServer::start(Options::default());
-        let clients: Vec<RawClient> = (0..8).map(|_| RawClient::connect(s.port, "")).collect();
+        let clients: Vec<RawPeer> = (0..8).map(|_| RawPeer::connect(s.port, "")).collect();
         s.wait_until(5, "opens", || {
             s.count(|e| matches!(e, Ev::Open { .. })) == 8
         });
-        let ids: Vec<u64> = s
-            .snapshot()
-            .iter()
-            .filter_map(|e| match e {
-                Ev::Open { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .collect();
+        let ids: Vec<u64> = s.open_ids();
         let app = s.app;
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..4)

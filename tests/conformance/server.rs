@@ -2,26 +2,24 @@
 //! echo server (every message echoed through `luna.update`), so each case crosses socket →
 //! Rust → FFI → Lua → back. Each case checks the answer (echo, pong, or close code) and that
 //! the server completes the closing handshake and closes TCP.
-mod common;
-
-use common::lua_echo::LuaEcho;
-use common::*;
+use crate::common::lua_echo::LuaEcho;
+use crate::common::*;
 
 const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
-fn open(server: &LuaEcho) -> RawClient {
-    let c = RawClient::connect(server.port, "");
-    assert_eq!(c.status(), 101, "{}", c.response);
+fn open(server: &LuaEcho) -> RawPeer {
+    let c = RawPeer::connect(server.port, "");
+    assert_eq!(c.status(), 101, "{}", c.head);
     c
 }
 
 /// The server answers with a close frame carrying `code` and then closes TCP.
-fn expect_close(c: &mut RawClient, code: u16, case: &str) {
+fn expect_close(c: &mut RawPeer, code: u16, case: &str) {
     assert_eq!(c.read_close(), code, "{case}: close code");
     assert!(c.tcp_closed(), "{case}: the server must close TCP");
 }
 
-fn expect_echo(c: &mut RawClient, opcode: u8, payload: &[u8], case: &str) {
+fn expect_echo(c: &mut RawPeer, opcode: u8, payload: &[u8], case: &str) {
     let (fin, op, data) = c.read().unwrap_or_else(|e| panic!("{case}: {e}"));
     assert!(fin, "{case}: echo is one frame");
     assert_eq!(op, opcode, "{case}: opcode");
@@ -391,7 +389,7 @@ trait Handshake {
     fn stream_close_handshake(&mut self);
 }
 
-impl Handshake for RawClient {
+impl Handshake for RawPeer {
     fn stream_write(&mut self, bytes: &[u8]) {
         use std::io::Write;
         self.stream.write_all(bytes).unwrap();

@@ -14,13 +14,13 @@ const MASK: Option<[u8; 4]> = Some([4, 3, 2, 1]);
 #[test]
 fn max_frame_and_message_size_close_with_1009() {
     let s = LuaEcho::start("{ max_frame_size = 100, max_message_size = 300 }");
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     c.frame(false, 0, 2, &[1; 100], MASK);
     c.frame(true, 0, 0, &[1; 100], MASK);
     assert_eq!(c.read().unwrap(), (true, 2, vec![1; 200]));
     c.send(2, &[1; 101]);
     assert_eq!(c.read_close(), 1009, "frame over max_frame_size");
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     c.frame(false, 0, 2, &[1; 100], MASK);
     c.frame(false, 0, 0, &[1; 100], MASK);
     c.frame(false, 0, 0, &[1; 100], MASK);
@@ -31,10 +31,10 @@ fn max_frame_and_message_size_close_with_1009() {
 #[test]
 fn max_connections_answers_503() {
     let s = LuaEcho::start("{ max_connections = 1 }");
-    let first = RawClient::connect(s.port, "");
+    let first = RawPeer::connect(s.port, "");
     assert_eq!(first.status(), 101);
-    let second = RawClient::connect(s.port, "");
-    assert_eq!(second.status(), 503, "{}", second.response);
+    let second = RawPeer::connect(s.port, "");
+    assert_eq!(second.status(), 503, "{}", second.head);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn handshake_timeout_drops_a_half_request() {
 #[test]
 fn a_peer_that_stops_answering_pings_is_closed_with_1001() {
     let s = LuaEcho::start("{ ping_interval = 0.1, idle_timeout = 0.4 }");
-    let mut c = RawClient::connect(s.port, "");
+    let mut c = RawPeer::connect(s.port, "");
     let (_, op, _) = c.read().unwrap();
     assert_eq!(op, 9, "an automatic ping");
     assert_eq!(c.read_close(), 1001);
@@ -63,8 +63,8 @@ fn a_peer_that_stops_answering_pings_is_closed_with_1001() {
 
 /// Writes 64 KiB messages without reading the echoes; returns whether the server ended
 /// the connection.
-fn flood(port: u16) -> (RawClient, bool) {
-    let mut c = RawClient::connect(port, "");
+fn flood(port: u16) -> (RawPeer, bool) {
+    let mut c = RawPeer::connect(port, "");
     let frame = encode_frame(true, 0, 2, &[7; 64 << 10], MASK);
     for _ in 0..400 {
         if c.stream.write_all(&frame).is_err() {
