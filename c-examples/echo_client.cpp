@@ -139,6 +139,7 @@ int run(int argc, char **argv) {
             case LUNA_EVENT_KIND_UPGRADE: // servers only
             case LUNA_EVENT_KIND_HTTP:
             case LUNA_EVENT_KIND_LOG:
+            case LUNA_EVENT_KIND_RESUME:
                 break;
             }
         });

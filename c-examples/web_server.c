@@ -155,6 +155,7 @@ static void handle(LunaApp *app, const LunaEvent *ev, const char *token) {
         break;
     case LUNA_EVENT_KIND_HTTP: /* not asked for: http_events is 0 */
     case LUNA_EVENT_KIND_LOG:  /* nor access_log */
+    case LUNA_EVENT_KIND_RESUME: /* nor resume_window_ms */
         break;
     case LUNA_EVENT_KIND_OPEN:
         on_open(app, ev->conn);

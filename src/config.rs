@@ -348,7 +348,8 @@ pub(crate) fn resume(
     let plain = |s: &str| {
         !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if let Some(node) = node.filter(|node| !plain(node)) {
         return Err(Error::invalid(format!(

@@ -101,6 +101,8 @@ function M.on_upgrade(app, ev)
   end
   local req = { id = id, peer = ffi_string(ev.peer, ev.peer_len), port = ev.peer_port }
   read_request(req, app, id)
+  -- A client coming back to resume its session (luna's clients name it in the query).
+  req.resume = req.query ~= nil and req.query:find("luna_session=", 1, true) ~= nil
   local ok, verdict, a, b, c = xpcall(app.on_upgrade, traceback, req)
   if not ok then
     return upgrade_failed(app, id, tostring(verdict))

@@ -37,8 +37,6 @@ function M.read(into, app, id)
   local target = ffi_string(req.target, req.target_len)
   into.method = ffi_string(req.method, req.method_len)
   into.path, into.query = target:match("^([^?]*)%??(.*)$")
-  -- A client coming back to resume its session (luna's clients name it in the query).
-  into.resume = into.query:find("luna_session=", 1, true) ~= nil
   local headers = {}
   for i = 0, tonumber(req.header_count) - 1 do
     if result(C.luna_conn_header(app._handle, id, i, header_out), app, who) then

@@ -140,7 +140,11 @@ impl Sessions {
         }
         let Some(missed) = session.replay.after(had) else {
             self.hidden.insert(conn);
-            self.end(id, 1006, "not resumed: its messages no longer fit its buffer");
+            self.end(
+                id,
+                1006,
+                "not resumed: its messages no longer fit its buffer",
+            );
             return Err(resume::CLOSE_RING_OVERFLOW);
         };
         let missed: Vec<_> = missed.cloned().collect();
@@ -175,7 +179,11 @@ impl Sessions {
         let len = payload.len();
         let paused = session.paused_at.is_some();
         if paused && self.memory + len > self.config.memory {
-            self.end(id, 1006, "not resumed: the app's sessions hold all they may");
+            self.end(
+                id,
+                1006,
+                "not resumed: the app's sessions hold all they may",
+            );
             return Kept::Paused;
         }
         let grew = session.replay.push((opcode, payload.clone()), len);
@@ -352,5 +360,4 @@ impl Sessions {
         })
         .detach();
     }
-
 }

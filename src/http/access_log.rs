@@ -45,7 +45,10 @@ fn without_session_token(target: &str) -> std::borrow::Cow<'_, str> {
     let Some((path, query)) = target.split_once('?') else {
         return target.into();
     };
-    if !query.split('&').any(|pair| pair.starts_with("luna_session=")) {
+    if !query
+        .split('&')
+        .any(|pair| pair.starts_with("luna_session="))
+    {
         return target.into();
     }
     let query: Vec<&str> = query

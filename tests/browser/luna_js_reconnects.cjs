@@ -6,7 +6,7 @@ const http = require("http");
 const path = require("path");
 const { chromium } = require("playwright-core");
 
-const [proxyPort, echoPort] = process.argv.slice(2);
+const [proxyPort, echoPort, resumePort, deflatePort] = process.argv.slice(2);
 let passed = 0, failed = 0;
 const check = (name, ok, detail = "") => {
   if (ok) passed++; else { failed++; console.log("FAIL", name, detail); }
@@ -95,6 +95,30 @@ const serverDecides = (port) => new Promise(async (resolve) => {
   setTimeout(() => { r.state = app.state; resolve(r); }, 1500);
 });
 
+// In the page: 10,000 numbered messages to an echo server with resume, through 100 cuts, at
+// most 64 in flight; each must come back once, in order (an echo the server never had, or
+// one it had twice, would show). Every reconnect must be a resume.
+const resumeThroughCuts = (port) => new Promise(async (resolve) => {
+  const { connect } = await import("/luna.js");
+  const N = 10000, WINDOW = 64;
+  const r = { connects: [], next: 1, wrong: [] };
+  let sent = 0;
+  const topUp = (app) => {
+    while (sent < N && sent - (r.next - 1) < WINDOW) app.send(`c${++sent}`);
+  };
+  const app = connect({
+    url: `ws://127.0.0.1:${port}/`,
+    reconnect: { min_delay: 0.01, max_delay: 0.05 },
+    on_connect(app, resumed) { r.connects.push(resumed); topUp(app); },
+    on_message(app, data) {
+      if (data !== `c${r.next}` && r.wrong.length < 5) r.wrong.push(`expected c${r.next}, got ${data}`);
+      r.next = Number(data.slice(1)) + 1;
+      if (r.next > N) { r.resumed = app.resumed; app.close(); resolve(r); } else topUp(app);
+    },
+  });
+  setTimeout(() => resolve(Object.assign(r, { timeout: true, state: app.state })), 60000);
+});
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args,
@@ -142,6 +166,17 @@ const serverDecides = (port) => new Promise(async (resolve) => {
     detail = JSON.stringify(r);
     check("a close the server meant (1009) is not retried",
       r.connects === 1 && JSON.stringify(r.closes) === "[1009]" && r.state === "closed", detail);
+
+    for (const [name, port] of [["plain", resumePort], ["compressed", deflatePort]]) {
+      r = await page.evaluate(resumeThroughCuts, port);
+      detail = JSON.stringify({ ...r, connects: r.connects.length });
+      check(`resume (${name}): 10,000 echoes once each, in order`,
+        !r.timeout && r.next === 10001 && r.wrong.length === 0, detail);
+      check(`resume (${name}): the first connect is new, every reconnect resumed`,
+        r.connects[0] === false && r.connects.slice(1).every((x) => x === true) && r.connects.length > 1,
+        detail);
+      check(`resume (${name}): client.resumed counts them`, r.resumed === r.connects.length - 1, detail);
+    }
   } finally {
     server.close();
     await browser.close();

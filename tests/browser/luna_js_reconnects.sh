@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # luna.js in a real browser: headless Chromium (Debian's, driven by playwright-core) loads
 # js/luna.js and talks to the LuaJIT echo server through tests/tools/cutting_proxy.py, which
-# resets 20 connections at random points, mid-frame included. luna.js must reconnect after
-# every cut, queue what is sent meanwhile, stop on close(), give up after max_attempts, and
-# not come back after a close the server meant.
+# resets connections at random points, mid-frame included. Against a server without resume
+# (20 cuts), luna.js must reconnect after every cut, queue what is sent meanwhile, stop on
+# close(), give up after max_attempts, and not come back after a close the server meant.
+# Against a server with resume (100 cuts, then again with compression), 10,000 numbered
+# messages must come back each exactly once, in order.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium missing (run tests/setup.sh)"; exit 1; }
@@ -33,9 +35,30 @@ python3 tests/tools/cutting_proxy.py --target "127.0.0.1:$echo_port" --cuts 20 \
 proxy=$!; pids+=($proxy)
 proxy_port=$(wait_for "$tmp/proxy.out" '^listening')
 
+# resumable NAME CONFIG: an echo server with CONFIG behind a proxy that makes 100 cuts; sets
+# $resumable_port (the proxy's).
+resumable() {
+    LUNA_LIB="$lib" LUNA_ECHO_CONFIG="$2" LUNA_ECHO_MAX_SECONDS=120 \
+        luajit tests/common/luna_echo.lua >"$tmp/$1.log" 2>&1 &
+    pids+=($!)
+    local port
+    port=$(wait_for "$tmp/$1.log" '^ready')
+    python3 tests/tools/cutting_proxy.py --target "127.0.0.1:$port" --cuts 100 \
+        --min-bytes 100 --max-bytes 2500 --seed 5 >"$tmp/$1.out" 2>"$tmp/$1.err" &
+    pids+=($!)
+    resumable_port=$(wait_for "$tmp/$1.out" '^listening')
+}
+resumable plain '{ resume = { window = 10 } }'; plain_port=$resumable_port
+resumable deflate '{ resume = { window = 10 }, compression = "dedicated" }'; deflate_port=$resumable_port
+
 NODE_PATH="$PWD/build/node/node_modules" timeout 90 \
-    node tests/browser/luna_js_reconnects.cjs "$proxy_port" "$echo_port"
+    node tests/browser/luna_js_reconnects.cjs "$proxy_port" "$echo_port" "$plain_port" "$deflate_port"
 kill "$proxy"; wait "$proxy" 2>/dev/null || true
 cuts=$(awk '/^cuts/ {print $2}' "$tmp/proxy.out")
 [ "$cuts" = 20 ] || { echo "FAIL: the proxy made ${cuts:-no} cuts, not 20: luna.js stopped coming back"; cat "$tmp/proxy.err"; exit 1; }
 echo "the proxy cut 20 connections"
+for name in plain deflate; do
+    n=$(grep -c '^cut ' "$tmp/$name.err" || true)
+    [ "$n" = 100 ] || { echo "FAIL: the $name resume proxy made $n cuts, not 100"; exit 1; }
+done
+echo "the resume proxies cut 100 connections each"

@@ -65,6 +65,10 @@ pub enum Ev {
     Log {
         line: String,
     },
+    Resume {
+        conn: u64,
+        peer: String,
+    },
 }
 
 fn bytes_of(ptr: *const u8, len: usize) -> Vec<u8> {
@@ -100,6 +104,10 @@ pub fn copy_event(ev: &LunaEvent) -> Ev {
             code: ev.code,
             message: text(ev.data, ev.len),
             http_status: ev.http_status,
+        },
+        LunaEventKind::Resume => Ev::Resume {
+            conn: ev.conn,
+            peer: text(ev.peer, ev.peer_len),
         },
         LunaEventKind::Http => Ev::Http {
             conn: ev.conn,
