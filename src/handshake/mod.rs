@@ -1,23 +1,30 @@
 //! The HTTP side of a new server connection, before it is a WebSocket: reads request heads
 //! with `http::request`, serves static files and error answers (HTTP/1.1 keep-alive), and
 //! hands a WebSocket upgrade request back to the server with the bytes read past its head.
+//! Static files are written by `files`, every other answer (the host's, the metrics, the
+//! refusals closed in stages) by `answers`.
 
-use std::io::{self, Read};
+mod answers;
+mod files;
+
+use answers::{metrics_answer, refused};
+pub(crate) use answers::{refuse, refuse_with, respond, write_all_within};
+use files::serve_file;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Timer;
 
 use crate::admission::{BodyBudget, BodyLease, Slot};
 use crate::config::MetricsEndpoint;
-use crate::http::file_cache::{FileCache, LARGEST_KEPT};
+use crate::http::file_cache::FileCache;
 use crate::http::request::{parse_request, Limits, Parse, Request};
-use crate::http::response::{has_content, reason_phrase, ResponseHead};
-use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
+use crate::http::response::reason_phrase;
+use crate::http::static_files::StaticRoot;
 use crate::stats::Stats;
 
 /// How a connection's HTTP phase ended.
@@ -85,12 +92,6 @@ const BODY_CHUNK: usize = 64 << 10;
 /// Requests one keep-alive connection may make before it is closed, as nginx's
 /// `keepalive_requests`: a client cannot hold its HTTP slot forever by asking again.
 pub(crate) const MAX_REQUESTS_PER_CONNECTION: usize = 1000;
-/// Bytes of a file written at a time.
-const FILE_CHUNK: usize = 64 << 10;
-/// After an error answer, read (and drop) at most this much for at most `LINGER`, so the
-/// client reads the answer instead of a reset (RFC 9112 §9.6).
-const LINGER_BYTES: usize = 1 << 20;
-const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves requests on `stream` until one asks for a WebSocket or for the host, or the
 /// connection ends.
@@ -210,40 +211,6 @@ pub(crate) trait AccessLog {
     fn record(&self, request: Option<&Request>, status: u16, bytes: u64, took: Duration);
 }
 
-/// The answer to a request for the metrics: the counters (200), or 401 without the token,
-/// or 405 for a method other than GET and HEAD.
-fn metrics_answer(
-    metrics: &MetricsEndpoint,
-    request: &Request,
-    stats: &Stats,
-) -> (u16, Vec<(String, String)>, String) {
-    let text = |s: &str| vec![("Content-Type".to_owned(), s.to_owned())];
-    if request.method != "GET" && request.method != "HEAD" {
-        let mut headers = text("text/plain; charset=utf-8");
-        headers.push(("Allow".to_owned(), "GET, HEAD".to_owned()));
-        return (405, headers, "405 Method Not Allowed\n".to_owned());
-    }
-    if let Some(token) = &metrics.token {
-        let given = request.header("authorization");
-        let given = given
-            .as_deref()
-            .and_then(|v| v.trim().strip_prefix("Bearer "));
-        if !given.is_some_and(|given| same_secret(given.trim(), token)) {
-            let mut headers = text("text/plain; charset=utf-8");
-            headers.push(("WWW-Authenticate".to_owned(), "Bearer".to_owned()));
-            return (401, headers, "401 Unauthorized\n".to_owned());
-        }
-    }
-    let body = stats.render();
-    (200, text("text/plain; version=0.0.4; charset=utf-8"), body)
-}
-
-/// Compares two secrets in time that depends on their lengths only, not on where they differ.
-fn same_secret(given: &str, secret: &str) -> bool {
-    let (a, b) = (given.as_bytes(), secret.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Reads the body of `request` (after its head, in `reader`), growing as bytes arrive, with
 /// its share of the body budget; `Err` when it is too large (413), the budget is spent (503)
 /// or it does not arrive in time (408).
@@ -282,62 +249,6 @@ where
             Err((408, "the request body did not arrive in time"))
         })
         .await
-}
-
-/// Writes the host's answer to `request`; false when the connection must end. Statuses
-/// without content (1xx, 204, 304) get neither a body nor a length.
-pub(crate) async fn respond<S>(
-    stream: &mut S,
-    request: &Request,
-    answer: (u16, &[(String, String)], &[u8]),
-    keep_alive: bool,
-    stall: Duration,
-) -> bool
-where
-    S: AsyncWrite + Unpin,
-{
-    let (status, headers, body) = answer;
-    let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
-    for (name, value) in headers {
-        // Checked by the host's respond call.
-        let _ = head.header(name, value);
-    }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(body.len() as u64);
-    }
-    head.date(SystemTime::now()).connection(keep_alive);
-    let mut out = head.to_bytes();
-    if request.method != "HEAD" && has_content(status) {
-        out.extend_from_slice(body);
-    }
-    let sent = write_all_within(stream, &out, stall).await;
-    if !sent || !keep_alive {
-        let _ = stream.close().await;
-        return false;
-    }
-    true
-}
-
-/// Writes all of `bytes`; false when the peer is gone or one write makes no progress within
-/// `stall`, so a client that stops reading cannot hold its connection (and its slot).
-pub(crate) async fn write_all_within<S>(stream: &mut S, mut bytes: &[u8], stall: Duration) -> bool
-where
-    S: AsyncWrite + Unpin,
-{
-    async fn stalled<T>(stall: Duration) -> io::Result<T> {
-        Timer::after(stall).await;
-        Err(io::Error::from(io::ErrorKind::TimedOut))
-    }
-    while !bytes.is_empty() {
-        match stream.write(bytes).or(stalled(stall)).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => bytes = &bytes[n..],
-        }
-    }
-    stream.flush().or(stalled(stall)).await.is_ok()
 }
 
 /// What reading a head gave.
@@ -400,185 +311,6 @@ fn worth_parsing_after_read(buf: &mut Vec<u8>, start: usize, max_head_size: usiz
         return false;
     }
     start == 0 || buf[start..].contains(&b'\n') || buf.len() > max_head_size
-}
-
-/// Answers one static-file request: whether the connection may go on, and the body bytes.
-async fn serve_file<S>(
-    stream: &mut S,
-    mut answer: StaticAnswer,
-    request: &Request,
-    keep_alive: bool,
-    stall: Duration,
-    files: &FileCache,
-) -> (bool, u64)
-where
-    S: AsyncWrite + Unpin,
-{
-    let status = answer.head.status();
-    let text = format!("{status} {}\n", reason_phrase(status));
-    let error_body = answer.body.is_none() && has_content(status) && status != 200;
-    if error_body {
-        answer.head.content_type("text/plain; charset=utf-8");
-        answer.head.content_length(text.len() as u64);
-    }
-    answer.head.date(SystemTime::now()).connection(keep_alive);
-    let mut out = answer.head.to_bytes();
-    if error_body && request.method != "HEAD" {
-        out.extend_from_slice(text.as_bytes());
-    }
-    let bytes = match &answer.body {
-        Some(file) => file.len,
-        None if error_body && request.method != "HEAD" => text.len() as u64,
-        None => 0,
-    };
-    let sent = match answer.body {
-        // Small files go out with their head in one write.
-        Some(file) if file.len <= LARGEST_KEPT => match small_file(files, file).await {
-            Some(bytes) => {
-                out.extend_from_slice(&bytes);
-                write_all_within(stream, &out, stall).await
-            }
-            None => false,
-        },
-        Some(file) => {
-            write_all_within(stream, &out, stall).await && send_file(stream, &file, stall).await
-        }
-        None => write_all_within(stream, &out, stall).await,
-    };
-    (sent, bytes)
-}
-
-/// The bytes of a small file as its head announced them: kept from an earlier read of the
-/// same version, or read now on the blocking pool (a slow disk never stalls the I/O thread).
-async fn small_file(files: &FileCache, file: StaticFile) -> Option<Bytes> {
-    if let Some(kept) = files.get(&file.path, file.len, file.modified) {
-        return Some(kept);
-    }
-    let (path, modified) = (file.path.clone(), file.modified);
-    let bytes = Bytes::from(smol::unblock(move || read_small(&file)).await?);
-    files.put(&path, modified, bytes.clone());
-    Some(bytes)
-}
-
-/// The `len` bytes of a small file its head announced, if it still has them: one `open`, one
-/// `read` (`fs::read` would add a `statx` and a `read` to see the end).
-fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
-    let mut bytes = vec![0u8; file.len as usize];
-    std::fs::File::open(&file.path)
-        .ok()?
-        .read_exact(&mut bytes)
-        .ok()?;
-    Some(bytes)
-}
-
-/// Streams a file in chunks, read on the blocking pool; false when it could not send exactly
-/// the announced length, or the client stopped reading.
-async fn send_file<S>(stream: &mut S, file: &StaticFile, stall: Duration) -> bool
-where
-    S: AsyncWrite + Unpin,
-{
-    let path = file.path.clone();
-    let Ok(opened) = smol::unblock(move || std::fs::File::open(path)).await else {
-        return false;
-    };
-    let mut reader = smol::Unblock::with_capacity(FILE_CHUNK, opened.take(file.len));
-    let mut chunk = vec![0u8; FILE_CHUNK];
-    let mut sent = 0u64;
-    loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) => return sent == file.len,
-            Ok(n) => {
-                if !write_all_within(stream, &chunk[..n], stall).await {
-                    return false;
-                }
-                sent += n as u64;
-            }
-            Err(_) => return false,
-        }
-    }
-}
-
-/// Refuses a request of the HTTP phase (counted and logged) and closes in stages.
-async fn refused<S>(
-    stream: &mut S,
-    service: &HttpService<'_>,
-    request: Option<&Request>,
-    (status, why): (u16, &'static str),
-    started: Instant,
-) -> Outcome
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    service.answered(request, status, why.len() as u64 + 1, started);
-    refuse(stream, status, why, &[], service.timeout).await;
-    Outcome::Refused(status, why)
-}
-
-/// Answers `status` with a short text and closes in stages: our side first, then whatever the
-/// client still sends is read and dropped for a while, so it sees the answer, not a reset.
-pub(crate) async fn refuse<S>(
-    stream: &mut S,
-    status: u16,
-    why: &str,
-    extra: &[(&str, &str)],
-    stall: Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let body = format!("{why}\n");
-    refuse_with(stream, status, extra, body.as_bytes(), stall).await
-}
-
-/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 304) is
-/// sent without it: a body after such a head would be read as the next response.
-pub(crate) async fn refuse_with<S>(
-    stream: &mut S,
-    status: u16,
-    extra: &[(&str, &str)],
-    body: &[u8],
-    stall: Duration,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let body = if has_content(status) { body } else { &[] };
-    let mut out = error_head(status, body.len(), extra);
-    out.extend_from_slice(body);
-    if !write_all_within(stream, &out, stall).await || stream.close().await.is_err() {
-        return;
-    }
-    let drain = async {
-        // On the heap: this future's state would otherwise live as long as the connection.
-        let mut sink = vec![0u8; 4096];
-        let mut left = LINGER_BYTES;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    drain
-        .or(async {
-            Timer::after(LINGER).await;
-        })
-        .await;
-}
-
-/// The head of an error answer with a text body of `len` bytes and `extra` fields (no
-/// type or length for a status without content).
-fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
-    let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
-    for (name, value) in extra {
-        let _ = head.header(name, value);
-    }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(len as u64);
-    }
-    head.date(SystemTime::now()).connection(false);
-    head.to_bytes()
 }
 
 #[cfg(test)]
