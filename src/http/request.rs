@@ -11,7 +11,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use data_encoding::BASE64;
-use sha1::{Digest, Sha1};
 
 /// Bounds on a request head; a head past any of them is refused before it is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,10 +332,7 @@ impl Request {
 
     /// Whether a comma-separated header lists `token`, case-insensitively.
     pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
-        let items = self.header_values(name).flat_map(|value| value.split(','));
-        items
-            .map(str::trim)
-            .any(|item| item.eq_ignore_ascii_case(token))
+        super::websocket::lists_token(self.header_values(name), token)
     }
 
     /// The body's length from `Content-Length`; 0 without one.
@@ -370,15 +366,6 @@ impl Request {
         let decoded = BASE64.decode(key.as_bytes()).ok()?;
         (decoded.len() == 16).then_some(key)
     }
-}
-
-/// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
-pub(crate) fn websocket_accept(key: &str) -> String {
-    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    let mut sha1 = Sha1::new();
-    sha1.update(key.as_bytes());
-    sha1.update(GUID);
-    BASE64.encode(&sha1.finalize())
 }
 
 /// Decodes `%XX` escapes once; `None` on an escape that is not two hex digits. `+` stays `+`:
@@ -669,15 +656,6 @@ mod tests {
         for head in variants {
             assert!(!request(head.as_bytes()).is_websocket_upgrade(), "{head}");
         }
-    }
-
-    #[test]
-    fn accept_key_matches_rfc_6455() {
-        // The worked example of RFC 6455 §1.3 (also what Python's hashlib + base64 give).
-        assert_eq!(
-            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::event::Event;
 use crate::frame::deflate_params::{self, Agreed};
 use crate::handshake;
 use crate::http::request::Request;
-use crate::http::response::ResponseHead;
+use crate::http::websocket;
 use crate::stats::Refusal as Refused;
 use crate::upgrade::{Decision, Question};
 
@@ -236,20 +236,16 @@ async fn answer_101<S>(
 where
     S: AsyncWrite + Unpin,
 {
-    let key = request.websocket_key().unwrap_or_default();
-    let mut head = ResponseHead::switching_protocols(key);
-    if let Some(protocol) = &accepted.selection.protocol {
-        // Names were checked as tokens when the app was configured.
-        let _ = head.header("Sec-WebSocket-Protocol", protocol);
-    }
-    if let Some(deflate) = &accepted.selection.deflate {
-        let _ = head.header("Sec-WebSocket-Extensions", &deflate.header);
-    }
-    for (name, value) in &accepted.headers {
-        // Checked by the host's accept call.
-        let _ = head.header(name, value);
-    }
-    handshake::write_all_within(transport, &head.to_bytes(), stall).await
+    let selection = &accepted.selection;
+    let protocol = selection.protocol.as_deref();
+    // The host's fields were checked by its accept call.
+    let head = websocket::switching_protocols(
+        request,
+        protocol,
+        selection.deflate.as_ref(),
+        &accepted.headers,
+    );
+    handshake::write_all_within(transport, &head, stall).await
 }
 
 /// Decides an opening handshake (SPEC §4, §4a): the origin allow-list first, then
@@ -276,21 +272,13 @@ fn decide(
             return Err((503, "too many connections", Refused::Capacity));
         }
     }
-    let offered = request
-        .header_values("sec-websocket-protocol")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty());
-    let protocols = &shared.config.protocols;
     let deflate = negotiate_deflate(shared.config.limits.compression, request);
-    for name in offered {
-        if let Some(index) = protocols.iter().position(|p| p == name) {
-            return Ok(Selection {
-                protocol: Some(name.to_owned()),
-                group: index as u32,
-                deflate,
-            });
-        }
+    if let Some((name, index)) = websocket::select_protocol(request, &shared.config.protocols) {
+        return Ok(Selection {
+            protocol: Some(name.to_owned()),
+            group: index as u32,
+            deflate,
+        });
     }
     if shared.config.has_default {
         return Ok(Selection {
@@ -306,15 +294,12 @@ fn decide(
     ))
 }
 
-/// The permessage-deflate offer the app accepts (RFC 7692 §5): the client's first that it
-/// can honour; none when it does not compress or the client offered nothing it can honour.
+/// The permessage-deflate the app accepts: none when it does not compress.
 fn negotiate_deflate(compression: Compression, request: &Request) -> Option<Agreed> {
-    let context_takeover = match compression {
-        Compression::Off => return None,
-        Compression::Shared => false,
-        Compression::Dedicated => true,
+    let ours = match compression {
+        Compression::Off => None,
+        Compression::Shared => Some(deflate_params::settings(false)),
+        Compression::Dedicated => Some(deflate_params::settings(true)),
     };
-    let offers: Vec<&str> = request.header_values("sec-websocket-extensions").collect();
-    let offers = deflate_params::parse_offers(&offers.join(", "));
-    deflate_params::accept(&offers, &deflate_params::settings(context_takeover))
+    websocket::negotiate_deflate(ours.as_ref(), request)
 }
