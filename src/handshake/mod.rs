@@ -24,7 +24,7 @@ use crate::config::MetricsEndpoint;
 use crate::http::file_cache::FileCache;
 use crate::http::request::{parse_request, Limits, Parse, Request};
 use crate::http::response::reason_phrase;
-use crate::http::static_files::StaticRoot;
+use crate::http::static_files::{StaticAnswer, StaticRoot};
 use crate::stats::Stats;
 
 /// How a connection's HTTP phase ended.
@@ -103,7 +103,6 @@ pub(crate) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let stall = service.timeout;
     loop {
         let head = read_head(stream, &mut reader.buf, service).await;
         let started = Instant::now();
@@ -133,61 +132,95 @@ where
         let keep_alive = request.keep_alive()
             && reader.served < MAX_REQUESTS_PER_CONNECTION
             && !service.draining.load(Ordering::Acquire);
-        if let Some(metrics) = service.metrics.filter(|m| request.path() == m.path) {
-            let (status, headers, body) = metrics_answer(metrics, request, service.stats);
-            let answer = (status, &headers[..], body.as_bytes());
-            let sent = respond(stream, request, answer, keep_alive, stall).await;
-            service.answered(Some(request), status, body.len() as u64, started);
-            if sent {
-                continue;
-            }
-            return Outcome::Done;
-        }
-        // Files first (no host round trip); what no file answers goes to the host.
-        let answer = service.statics.map(|statics| statics.answer(request));
-        let missing = answer
-            .as_ref()
-            .is_none_or(|a| matches!(a.head.status(), 404 | 405));
-        if let (true, Some(max_body)) = (missing, service.dynamic) {
-            let body = read_body(stream, reader, request, max_body, service).await;
-            return match body {
-                Ok((body, lease)) => Outcome::Dynamic {
-                    request: request.clone(),
-                    body,
-                    lease,
-                    keep_alive,
-                    started,
-                },
-                Err(refusal) => refused(stream, service, Some(request), refusal, started).await,
-            };
-        }
-        let Some(answer) = answer else {
-            let why = "this is a WebSocket server only.";
-            return refused(stream, service, Some(request), (400, why), started).await;
-        };
-        // Static files take no body; reading one would only hold the connection. A POST or
-        // PUT with a body is still a 405 (its method is what is wrong), closed in stages
-        // since its body is never read.
-        if request.content_length() > 0 {
-            if request.method != "GET" && request.method != "HEAD" {
-                let allow = [("Allow", "GET, HEAD")];
-                let why = "405 Method Not Allowed";
-                service.answered(Some(request), 405, why.len() as u64 + 1, started);
-                refuse(stream, 405, why, &allow, stall).await;
-                return Outcome::Done;
-            }
-            let why = "requests for files carry no body";
-            return refused(stream, service, Some(request), (413, why), started).await;
-        }
-        let status = answer.head.status();
-        let files = service.files;
-        let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall, files).await;
-        service.answered(Some(request), status, bytes, started);
-        if !sent || !keep_alive {
-            let _ = stream.close().await;
-            return Outcome::Done;
+        let answered = answer(stream, service, reader, request, keep_alive, started).await;
+        if let Some(outcome) = answered {
+            return outcome;
         }
     }
+}
+
+/// Answers one plain HTTP request: the metrics, a file, or the host's (`Outcome::Dynamic`);
+/// `None` when the connection goes on to its next request.
+async fn answer<S>(
+    stream: &mut S,
+    service: &HttpService<'_>,
+    reader: &mut Reader,
+    request: &Request,
+    keep_alive: bool,
+    started: Instant,
+) -> Option<Outcome>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(metrics) = service.metrics.filter(|m| request.path() == m.path) {
+        let (status, headers, body) = metrics_answer(metrics, request, service.stats);
+        let answer = (status, &headers[..], body.as_bytes());
+        let sent = respond(stream, request, answer, keep_alive, service.timeout).await;
+        service.answered(Some(request), status, body.len() as u64, started);
+        return (!sent).then_some(Outcome::Done);
+    }
+    // Files first (no host round trip); what no file answers goes to the host.
+    let answer = service.statics.map(|statics| statics.answer(request));
+    let missing = answer
+        .as_ref()
+        .is_none_or(|a| matches!(a.head.status(), 404 | 405));
+    if let (true, Some(max_body)) = (missing, service.dynamic) {
+        let body = read_body(stream, reader, request, max_body, service).await;
+        return Some(match body {
+            Ok((body, lease)) => Outcome::Dynamic {
+                request: request.clone(),
+                body,
+                lease,
+                keep_alive,
+                started,
+            },
+            Err(refusal) => refused(stream, service, Some(request), refusal, started).await,
+        });
+    }
+    let Some(answer) = answer else {
+        let why = "this is a WebSocket server only.";
+        return Some(refused(stream, service, Some(request), (400, why), started).await);
+    };
+    answer_file(stream, service, request, answer, keep_alive, started).await
+}
+
+/// Answers a request with a static file (or the static root's error); `None` when the
+/// connection goes on to its next request.
+async fn answer_file<S>(
+    stream: &mut S,
+    service: &HttpService<'_>,
+    request: &Request,
+    answer: StaticAnswer,
+    keep_alive: bool,
+    started: Instant,
+) -> Option<Outcome>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let stall = service.timeout;
+    // Static files take no body; reading one would only hold the connection. A POST or
+    // PUT with a body is still a 405 (its method is what is wrong), closed in stages
+    // since its body is never read.
+    if request.content_length() > 0 {
+        if request.method != "GET" && request.method != "HEAD" {
+            let allow = [("Allow", "GET, HEAD")];
+            let why = "405 Method Not Allowed";
+            service.answered(Some(request), 405, why.len() as u64 + 1, started);
+            refuse(stream, 405, why, &allow, stall).await;
+            return Some(Outcome::Done);
+        }
+        let why = "requests for files carry no body";
+        return Some(refused(stream, service, Some(request), (413, why), started).await);
+    }
+    let status = answer.head.status();
+    let files = service.files;
+    let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall, files).await;
+    service.answered(Some(request), status, bytes, started);
+    if !sent || !keep_alive {
+        let _ = stream.close().await;
+        return Some(Outcome::Done);
+    }
+    None
 }
 
 impl HttpService<'_> {

@@ -2,6 +2,7 @@
 //! the subprotocol and permessage-deflate, then the host's `on_upgrade` if set; and the
 //! answer (a 101, or a refusal closed in stages).
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -64,30 +65,61 @@ pub(super) async fn settle<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let peer = conn::normalize_peer(upgrade.peer);
     let started = Instant::now();
-    if let Some(rate) = &shared.handshake_rate {
-        if !rate.allow(peer.ip(), started) {
-            shared.sink.stats().refused(Refused::Address);
-            let mut refusal = Refusal::text(429, "too many handshakes from this address");
-            refusal.headers.push(("Retry-After".into(), "1".into()));
+    let address = match admit_address(shared, upgrade.peer, started) {
+        Ok(address) => address,
+        Err(refusal) => {
             refuse_upgrade(shared, transport, upgrade, refusal, started).await;
             return None;
         }
+    };
+    match choose(shared, id, upgrade).await {
+        Ok(accepted) => {
+            let sent = accept(shared, transport, upgrade, &accepted, id, started).await;
+            sent.then_some((accepted.selection, address))
+        }
+        Err(refusal) => {
+            refuse_upgrade(shared, transport, upgrade, refusal, started).await;
+            None
+        }
     }
-    let address = match shared.config.max_connections_per_ip {
-        0 => None,
-        max => match shared.per_address.take(peer.ip(), max) {
-            Some(slot) => Some(slot),
+}
+
+/// The per-address limits: the handshake rate, then a place among the address's
+/// connections (held as long as the connection).
+fn admit_address(
+    shared: &Shared,
+    peer: SocketAddr,
+    now: Instant,
+) -> std::result::Result<Option<AddressSlot>, Refusal> {
+    let ip = conn::normalize_peer(peer).ip();
+    if let Some(rate) = &shared.handshake_rate {
+        if !rate.allow(ip, now) {
+            shared.sink.stats().refused(Refused::Address);
+            let mut refusal = Refusal::text(429, "too many handshakes from this address");
+            refusal.headers.push(("Retry-After".into(), "1".into()));
+            return Err(refusal);
+        }
+    }
+    match shared.config.max_connections_per_ip {
+        0 => Ok(None),
+        max => match shared.per_address.take(ip, max) {
+            Some(slot) => Ok(Some(slot)),
             None => {
                 shared.sink.stats().refused(Refused::Address);
-                let refusal = Refusal::text(429, "too many connections from this address");
-                refuse_upgrade(shared, transport, upgrade, refusal, started).await;
-                return None;
+                Err(Refusal::text(429, "too many connections from this address"))
             }
         },
-    };
-    let decided = match decide(shared, &upgrade.request) {
+    }
+}
+
+/// luna's decision, then the host's when the app asks it (`upgrade_events`).
+async fn choose(
+    shared: &Shared,
+    id: u64,
+    upgrade: &Upgrade,
+) -> std::result::Result<Accepted, Refusal> {
+    match decide(shared, &upgrade.request) {
         Ok(selection) if shared.config.upgrade_events => {
             let decided = ask_host(shared, id, upgrade, selection).await;
             if decided.is_err() {
@@ -103,41 +135,41 @@ where
             shared.sink.stats().refused(reason);
             Err(Refusal::text(status, why))
         }
-    };
-    match decided {
-        Ok(accepted) => {
-            let stall = shared.config.limits.handshake_timeout;
-            let sent = answer_101(transport, &upgrade.request, &accepted, stall).await;
-            if sent {
-                let accepted = &shared.sink.stats().handshakes_accepted;
-                accepted.fetch_add(1, Ordering::Relaxed);
-                log_access(
-                    shared,
-                    peer,
-                    Some(&upgrade.request),
-                    101,
-                    0,
-                    started.elapsed(),
-                );
-            }
-            if !sent && shared.config.upgrade_events {
-                // The host accepted this id: it hears how it ended.
-                let reason = "the client left before the handshake completed".to_owned();
-                let event = Event::Close {
-                    conn: id,
-                    code: 1006,
-                    reason,
-                    clean: false,
-                };
-                shared.sink.push(event);
-            }
-            sent.then_some((accepted.selection, address))
-        }
-        Err(refusal) => {
-            refuse_upgrade(shared, transport, upgrade, refusal, started).await;
-            None
-        }
     }
+}
+
+/// Writes the 101 (counted and logged); false when the client left first, which a host
+/// that accepted this id hears as a CLOSE.
+async fn accept<S>(
+    shared: &Shared,
+    transport: &mut S,
+    upgrade: &Upgrade,
+    accepted: &Accepted,
+    id: u64,
+    started: Instant,
+) -> bool
+where
+    S: AsyncWrite + Unpin,
+{
+    let stall = shared.config.limits.handshake_timeout;
+    let sent = answer_101(transport, &upgrade.request, accepted, stall).await;
+    if sent {
+        let counted = &shared.sink.stats().handshakes_accepted;
+        counted.fetch_add(1, Ordering::Relaxed);
+        let peer = conn::normalize_peer(upgrade.peer);
+        let request = Some(&*upgrade.request);
+        log_access(shared, peer, request, 101, 0, started.elapsed());
+    } else if shared.config.upgrade_events {
+        let reason = "the client left before the handshake completed".to_owned();
+        let event = Event::Close {
+            conn: id,
+            code: 1006,
+            reason,
+            clean: false,
+        };
+        shared.sink.push(event);
+    }
+    sent
 }
 
 /// Answers a refused handshake (logged and reported) and closes in stages.
