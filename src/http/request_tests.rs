@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn parse(head: &[u8]) -> Result<Parse, RequestError> {

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::http::request::{parse_request, Limits, Parse};
 use std::sync::atomic::{AtomicUsize, Ordering};

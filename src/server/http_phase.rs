@@ -32,23 +32,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let log = ConnLog { shared, peer };
-    let service = HttpService {
-        limits: &shared.config.http_limits,
-        statics: shared.statics.as_ref(),
-        timeout: shared.config.limits.handshake_timeout,
-        dynamic: shared.config.http_events,
-        slot,
-        max_http: shared.config.max_http_connections,
-        bodies: &shared.bodies,
-        stats: shared.sink.stats(),
-        metrics: shared.config.metrics.as_ref(),
-        draining: &shared.draining,
-        files: &shared.files,
-        access_log: match shared.config.access_log {
-            true => Some(&log),
-            false => None,
-        },
-    };
+    let service = service(shared, slot, &log);
     let peer = conn::normalize_peer(peer);
     let mut reader = Reader::default();
     let upgrade = loop {
@@ -92,6 +76,27 @@ where
         break None;
     };
     upgrade
+}
+
+/// What the HTTP phase of one connection serves, from the app's config.
+fn service<'a>(shared: &'a Shared, slot: &'a Slot, log: &'a ConnLog<'a>) -> HttpService<'a> {
+    HttpService {
+        limits: &shared.config.http_limits,
+        statics: shared.statics.as_ref(),
+        timeout: shared.config.limits.handshake_timeout,
+        dynamic: shared.config.http_events,
+        slot,
+        max_http: shared.config.max_http_connections,
+        bodies: &shared.bodies,
+        stats: shared.sink.stats(),
+        metrics: shared.config.metrics.as_ref(),
+        draining: &shared.draining,
+        files: &shared.files,
+        access_log: match shared.config.access_log {
+            true => Some(log),
+            false => None,
+        },
+    }
 }
 
 /// A plain HTTP request for the host, as the HTTP phase read it.

@@ -13,6 +13,7 @@ use super::Shared;
 use crate::admission::Slot;
 use crate::conn::{self, Conn, Link};
 use crate::event::Event;
+use crate::frame::deflate_params::Agreed;
 use crate::frame::Role;
 use crate::http::request::Request;
 use crate::send_path::Deflate;
@@ -48,38 +49,24 @@ pub(super) async fn run_connection<S>(
     let Some((selection, _address)) = accepted else {
         return;
     };
-    let limits = &shared.config.limits;
-    let conn = Conn::new(id, selection.group, limits, Role::Server);
-    let tls = upgrade.wire.is_none();
-    let mut link = Link::new(upgrade.socket, upgrade.peer, tls, selection.protocol);
+    let Upgrade {
+        socket,
+        wire,
+        peer,
+        request,
+        rest,
+    } = upgrade;
+    let mut link = Link::new(socket, peer, wire.is_none(), selection.protocol);
     link.compressed = selection.deflate.is_some();
-    if let Some(agreed) = &selection.deflate {
-        let sending = agreed.sending(Role::Server);
-        let (threshold, stats) = (limits.compression_threshold, shared.sink.shared_stats());
-        conn.path
-            .attach_deflate(Deflate::new(sending, threshold, stats));
-    }
-    conn.open(link.with_request(upgrade.request), upgrade.wire);
-    shared.live.lock().insert(id, conn.clone());
-    shared.sink.stats().opened();
-    // Checked after registering, so `stop` either sees this connection or we see `stopping`.
-    if shared.stopping.load(Ordering::Acquire) {
-        shared.forget(id);
-        // A host that accepted this id in an UPGRADE event hears how it ended.
-        if shared.config.upgrade_events {
-            conn.emit_close(&shared.sink, 1001, "going away".into(), false);
-        }
+    let link = link.with_request(request);
+    let deflate = selection.deflate.as_ref();
+    let Some(conn) = register(shared, id, selection.group, deflate, link, wire) else {
         return;
-    }
-    shared.sink.push(Event::Open(conn.clone()));
-    // Opened after a drain started (its handshake was in flight): closed like the others.
-    if let Some(plan) = shared.drain.lock().as_ref() {
-        conn.close(plan.code, &plan.reason);
-    }
+    };
     let opened = Opened {
         stream: transport,
         // What the client sent after its head is read first (a pipelined first frame).
-        rest: upgrade.rest,
+        rest,
         role: Role::Server,
         inflate: selection
             .deflate
@@ -89,8 +76,46 @@ pub(super) async fn run_connection<S>(
         opened,
         conn,
         shared.sink.clone(),
-        limits.clone(),
+        shared.config.limits.clone(),
     ))
     .await;
     shared.forget(id);
+}
+
+/// Opens connection `id` on `link` and registers it, so the host hears OPEN; `None` when
+/// the app stopped meanwhile.
+fn register(
+    shared: &Shared,
+    id: u64,
+    group: u32,
+    deflate: Option<&Agreed>,
+    link: Link,
+    wire: Option<Arc<Wire>>,
+) -> Option<Arc<Conn>> {
+    let limits = &shared.config.limits;
+    let conn = Conn::new(id, group, limits, Role::Server);
+    if let Some(agreed) = deflate {
+        let sending = agreed.sending(Role::Server);
+        let (threshold, stats) = (limits.compression_threshold, shared.sink.shared_stats());
+        conn.path
+            .attach_deflate(Deflate::new(sending, threshold, stats));
+    }
+    conn.open(link, wire);
+    shared.live.lock().insert(id, conn.clone());
+    shared.sink.stats().opened();
+    // Checked after registering, so `stop` either sees this connection or we see `stopping`.
+    if shared.stopping.load(Ordering::Acquire) {
+        shared.forget(id);
+        // A host that accepted this id in an UPGRADE event hears how it ended.
+        if shared.config.upgrade_events {
+            conn.emit_close(&shared.sink, 1001, "going away".into(), false);
+        }
+        return None;
+    }
+    shared.sink.push(Event::Open(conn.clone()));
+    // Opened after a drain started (its handshake was in flight): closed like the others.
+    if let Some(plan) = shared.drain.lock().as_ref() {
+        conn.close(plan.code, &plan.reason);
+    }
+    Some(conn)
 }
