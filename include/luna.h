@@ -615,18 +615,21 @@ LunaResult luna_app_wait_any(struct LunaApp *const *apps, size_t count, int32_t 
 LunaResult luna_app_fd(struct LunaApp *app, int64_t *out_fd);
 
 // Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
-// was not), or, when `protocol` is not NULL, only to those served by that subprotocol
-// ("" = the default handler's). The payload is copied once and shared. `out_count`
+// was not), or, when `protocol` is not NULL, only to those served by the subprotocol of
+// `protocol_len` bytes at `protocol` (a non-NULL `protocol` with `protocol_len` 0 = the
+// default handler's). The payload is copied once and shared. `out_count`
 // (may be NULL) receives how many connections accepted it (those closing or past their
 // `max_send_queue` are skipped); a message larger than the app's `max_send_queue` is
 // refused as a whole with LUNA_RESULT_TOO_LARGE. In a cluster (`cluster_redis`)
 // the message also reaches every other node's connections (of the subprotocol of the same
-// name); `out_count` still counts this app's only.
+// name); `out_count` still counts this app's only. LUNA_RESULT_INVALID_ARGUMENT for a
+// subprotocol the app does not serve, LUNA_RESULT_INVALID_UTF8 for one that is not UTF-8.
 LunaResult luna_app_broadcast(struct LunaApp *app,
                               const uint8_t *data,
                               size_t len,
                               uint32_t opcode,
-                              const char *protocol,
+                              const uint8_t *protocol,
+                              size_t protocol_len,
                               size_t *out_count);
 
 // Sends one message to every subscriber of `topic` (`topic_len` bytes, at most 256; may be
@@ -806,6 +809,17 @@ LunaResult luna_server_config_default(struct LunaServerConfig *config);
 // When it returns an app, the port is bound.
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
 
+// 1: SIGINT and SIGTERM no longer end the process. Each one is recorded, and every
+// `luna_app_wait` / `luna_app_wait_any`, on any thread, returns LUNA_RESULT_OK at once until
+// `luna_signal_take` takes it: the host can then stop its apps (`luna_app_stop` closes every
+// connection with 1001) and exit. 0: the handlers that were there before come back.
+// Process-wide; call it from one thread. Unix only: elsewhere LUNA_RESULT_UNSUPPORTED.
+LunaResult luna_signals_catch(uint8_t enable);
+
+// The number of the signal caught since `luna_signals_catch(1)` (SIGINT is 2, SIGTERM 15),
+// or 0 if none; it is forgotten, so waits block again.
+int32_t luna_signal_take(void);
+
 // Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when
 // `protocol_len` is 0: luna's own choice) must be one the client offered and the app serves;
 // `headers` are extra "Name: value" fields for the 101 answer, such as "Set-Cookie: ...",
@@ -842,17 +856,6 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
-
-// 1: SIGINT and SIGTERM no longer end the process. Each one is recorded, and every
-// `luna_app_wait` / `luna_app_wait_any`, on any thread, returns LUNA_RESULT_OK at once until
-// `luna_signal_take` takes it: the host can then stop its apps (`luna_app_stop` closes every
-// connection with 1001) and exit. 0: the handlers that were there before come back.
-// Process-wide; call it from one thread. Unix only: elsewhere LUNA_RESULT_UNSUPPORTED.
-LunaResult luna_signals_catch(uint8_t enable);
-
-// The number of the signal caught since `luna_signals_catch(1)` (SIGINT is 2, SIGTERM 15),
-// or 0 if none; it is forgotten, so waits block again.
-int32_t luna_signal_take(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,10 +6,12 @@
 //! reads through `luna_conn_request` stays valid until then, whatever the I/O side does.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use smol::future::FutureExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::request::Request;
@@ -55,7 +57,7 @@ pub(crate) struct Upgrades {
 
 impl Upgrades {
     /// I/O side: holds handshake `id`; the answer arrives on the returned channel.
-    pub fn hold(
+    fn hold(
         &self,
         id: u64,
         request: Arc<Request>,
@@ -72,8 +74,31 @@ impl Upgrades {
         answer
     }
 
+    /// I/O side: holds request `id`, calls `announce` (which tells the host), and waits for
+    /// the answer until `given_up` resolves (a timeout, `stop`); `None` when it came first.
+    /// Either way the request is then forgotten at the host's next poll.
+    pub async fn ask(
+        &self,
+        id: u64,
+        request: Arc<Request>,
+        question: Question,
+        announce: impl FnOnce(),
+        given_up: impl Future<Output = ()>,
+    ) -> Option<Decision> {
+        let answer = self.hold(id, request, question);
+        announce();
+        let answered = async { answer.recv().await.ok() };
+        let given_up = async {
+            given_up.await;
+            None
+        };
+        let decision = answered.or(given_up).await;
+        self.give_up(id);
+        decision
+    }
+
     /// I/O side: handshake `id` ended without an answer (timeout, client gone, stop).
-    pub fn give_up(&self, id: u64) {
+    fn give_up(&self, id: u64) {
         if let Some(held) = self.held.lock().get(&id) {
             held.done.store(true, Ordering::Release);
             held.reply.close();

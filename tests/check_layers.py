@@ -16,13 +16,14 @@ LAYERS = {
     "send_path": 6,
     "wire": 7, "outbox": 7,
     # The leaves: events and TLS sit on config, backlog, wakeup and the TLS stream; every
-    # module may use error (topics uses nothing else).
-    "event": 8, "tls": 8, "http": 10, "frame": 10, "rate_limit": 10,
+    # module may use error (topics uses nothing else); http's WebSocket handshake uses
+    # frame's permessage-deflate negotiation.
+    "event": 8, "tls": 8, "http": 10, "frame": 11, "rate_limit": 10,
     "config": 9, "backlog": 9, "wakeup": 9, "runtime": 9, "tls_stream": 9, "topics": 9,
     "resp": 9, "resume": 9, "admission": 9, "stats": 9, "interrupt": 9, "send_budget": 9,
-    "error": 10,
+    "error": 12,
     # Tests only: the fuzz targets' seed corpora, replayed by the leaves' fuzz.rs tests.
-    "fuzz_corpus": 11,
+    "fuzz_corpus": 13,
 }
 USE = re.compile(r"\bcrate::([a-z_]+)")
 

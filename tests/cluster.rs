@@ -142,6 +142,7 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
         6,
         1,
         std::ptr::null(),
+        0,
         &mut n,
     );
     assert_eq!((rc, n), (LunaResult::Ok, 1), "the count is local");
@@ -153,7 +154,8 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
         b"group".as_ptr(),
         5,
         1,
-        c"".as_ptr(),
+        b"".as_ptr(),
+        0,
         &mut n,
     );
     assert_eq!((rc, n), (LunaResult::Ok, 1));

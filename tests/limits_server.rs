@@ -177,7 +177,7 @@ fn a_message_larger_than_max_send_queue_is_refused_even_on_an_empty_queue() {
     // Broadcast and publish are refused as a whole: no recipient gets a part.
     let mut n = usize::MAX;
     let null = std::ptr::null();
-    let rc = luna_app_broadcast(app, big.as_ptr(), big.len(), 2, null, &mut n);
+    let rc = luna_app_broadcast(app, big.as_ptr(), big.len(), 2, null, 0, &mut n);
     assert_eq!((rc, n), (LunaResult::TooLarge, usize::MAX));
     let mut changed = 0;
     assert_eq!(

@@ -236,7 +236,8 @@ LunaResult luna_app_broadcast(struct LunaApp *app,
                               const uint8_t *data,
                               size_t len,
                               uint32_t opcode,
-                              const char *protocol,
+                              const uint8_t *protocol,
+                              size_t protocol_len,
                               size_t *out_count);
 
 LunaResult luna_app_publish(struct LunaApp *app,
@@ -334,6 +335,10 @@ LunaResult luna_server_config_default(struct LunaServerConfig *config);
 
 struct LunaApp *luna_server_new(const struct LunaServerConfig *config);
 
+LunaResult luna_signals_catch(uint8_t enable);
+
+int32_t luna_signal_take(void);
+
 LunaResult luna_upgrade_accept(struct LunaApp *app,
                                uint64_t conn,
                                const uint8_t *protocol,
@@ -356,10 +361,6 @@ LunaResult luna_http_respond(struct LunaApp *app,
                              size_t header_count,
                              const uint8_t *body,
                              size_t body_len);
-
-LunaResult luna_signals_catch(uint8_t enable);
-
-int32_t luna_signal_take(void);
 ]]
 
 return true

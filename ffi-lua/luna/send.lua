@@ -129,7 +129,8 @@ function M.broadcast(app, data, opcode, subprotocol, who)
   if app.removed then
     return nil, "closed"
   end
-  local rc = C.luna_app_broadcast(app._handle, data, #data, opcode, subprotocol, count_out)
+  local rc = C.luna_app_broadcast(app._handle, data, #data, opcode, subprotocol,
+    subprotocol and #subprotocol or 0, count_out)
   local ok, err = result(rc, app, who, 3)
   if not ok then
     return nil, err

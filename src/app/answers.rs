@@ -8,6 +8,7 @@ use super::{App, Role};
 use crate::error::{Error, Result};
 use crate::http::request::Request;
 use crate::http::response::ResponseHead;
+use crate::http::websocket;
 use crate::server::Server;
 use crate::upgrade::{Decision, Question};
 
@@ -126,10 +127,7 @@ impl App {
 
 /// Checks that the client offered subprotocol `name` and that the app serves it.
 fn check_protocol(server: &Server, request: &Request, name: &str) -> Result<()> {
-    let offered = request
-        .header_values("sec-websocket-protocol")
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == name);
+    let offered = websocket::offered_protocols(request).any(|p| p == name);
     if !offered || server.group_of(name).is_none() || name.is_empty() {
         return Err(Error::invalid(format!(
             "subprotocol '{name}' was not offered by the client or is not served by the app"

@@ -93,7 +93,7 @@ pub(super) fn seal(node: &NodeId, kind: Kind, opcode: u8, data: &[u8]) -> Vec<u8
 
 /// A message as read: who sent it, its kind and opcode, and where its data starts.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Opened {
+struct Opened {
     pub node: NodeId,
     pub kind: Kind,
     pub opcode: u8,
@@ -101,7 +101,7 @@ pub(super) struct Opened {
 }
 
 /// Reads an envelope; `None` when it is too short or of an unknown kind.
-pub(super) fn open(payload: &[u8]) -> Option<Opened> {
+fn open(payload: &[u8]) -> Option<Opened> {
     let header = payload.get(..HEADER_LEN)?;
     let kind = [Kind::Topic, Kind::Everyone, Kind::Group]
         .into_iter()
@@ -111,6 +111,38 @@ pub(super) fn open(payload: &[u8]) -> Option<Opened> {
         kind,
         opcode: header[NODE_ID_LEN + 1],
         data_start: HEADER_LEN,
+    })
+}
+
+/// A message from another node of this cluster, as the subscriber delivers it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Received<'a> {
+    pub kind: Kind,
+    /// The topic or group name (empty for everyone).
+    pub name: &'a [u8],
+    pub opcode: u8,
+    pub data_start: usize,
+}
+
+/// Reads a message that arrived on `channel`; `None` for this node's own (delivered locally
+/// already), a channel of another cluster, a garbled envelope, or one whose kind disagrees
+/// with its channel.
+pub(super) fn receive<'a>(
+    channels: &Channels,
+    own: &NodeId,
+    channel: &'a [u8],
+    payload: &[u8],
+) -> Option<Received<'a>> {
+    let (kind, name) = channels.parse(channel)?;
+    let opened = open(payload)?;
+    if opened.node == *own || opened.kind != kind {
+        return None;
+    }
+    Some(Received {
+        kind,
+        name,
+        opcode: opened.opcode,
+        data_start: opened.data_start,
     })
 }
 
@@ -193,5 +225,69 @@ mod tests {
         let mut unknown = seal(&node, Kind::Topic, 1, b"");
         unknown[NODE_ID_LEN] = 9;
         assert_eq!(open(&unknown), None);
+    }
+
+    #[test]
+    fn empty_and_binary_data_round_trip_with_their_opcode() {
+        let node = [0xff; NODE_ID_LEN];
+        let binary: Vec<u8> = (0..=255).collect();
+        for (opcode, data) in [(1, &b""[..]), (2, &binary[..]), (1, "é€".as_bytes())] {
+            let sealed = seal(&node, Kind::Group, opcode, data);
+            assert_eq!(sealed.len(), HEADER_LEN + data.len());
+            let opened = open(&sealed).unwrap();
+            assert_eq!(opened.opcode, opcode);
+            assert_eq!(&sealed[opened.data_start..], data);
+        }
+    }
+
+    #[test]
+    fn a_message_from_another_node_is_received_with_its_channel() {
+        let (luna, own, other) = (Channels::new("luna:"), [1u8; NODE_ID_LEN], [2u8; 16]);
+        let channel = luna.name(Kind::Topic, b"room");
+        let sealed = seal(&other, Kind::Topic, 2, b"hi");
+        let received = receive(&luna, &own, &channel, &sealed).unwrap();
+        assert_eq!(
+            received,
+            Received {
+                kind: Kind::Topic,
+                name: b"room",
+                opcode: 2,
+                data_start: HEADER_LEN
+            }
+        );
+        assert_eq!(&sealed[received.data_start..], b"hi");
+        let everyone = luna.name(Kind::Everyone, b"");
+        let sealed = seal(&other, Kind::Everyone, 1, b"all");
+        let received = receive(&luna, &own, &everyone, &sealed).unwrap();
+        assert_eq!((received.kind, received.name), (Kind::Everyone, &b""[..]));
+    }
+
+    #[test]
+    fn own_foreign_garbled_and_mismatched_messages_are_dropped() {
+        let (luna, own, other) = (Channels::new("luna:"), [1u8; NODE_ID_LEN], [2u8; 16]);
+        let topic = luna.name(Kind::Topic, b"room");
+        let group = luna.name(Kind::Group, b"chat");
+        let sealed = seal(&other, Kind::Topic, 1, b"x");
+        // This node's own message was delivered locally already.
+        assert_eq!(
+            receive(&luna, &own, &topic, &seal(&own, Kind::Topic, 1, b"x")),
+            None
+        );
+        // Another cluster's channel, even with a well-formed envelope.
+        let foreign = Channels::new("other:").name(Kind::Topic, b"room");
+        assert_eq!(receive(&luna, &own, &foreign, &sealed), None);
+        assert_eq!(receive(&luna, &own, b"room", &sealed), None);
+        // The envelope's kind disagrees with its channel.
+        assert_eq!(receive(&luna, &own, &group, &sealed), None);
+        // Garbled: too short, an unknown kind, or not an envelope at all.
+        assert_eq!(
+            receive(&luna, &own, &topic, &sealed[..HEADER_LEN - 1]),
+            None
+        );
+        let mut unknown = sealed.clone();
+        unknown[NODE_ID_LEN] = 0x7f;
+        assert_eq!(receive(&luna, &own, &topic, &unknown), None);
+        assert_eq!(receive(&luna, &own, &topic, b"hello from redis-cli"), None);
+        assert_eq!(receive(&luna, &own, &topic, b""), None);
     }
 }

@@ -325,31 +325,38 @@ pub extern "C" fn luna_app_fd(app: *mut LunaApp, out_fd: *mut i64) -> LunaResult
 }
 
 /// Sends one message to every open connection (those whose OPEN was polled and whose CLOSE
-/// was not), or, when `protocol` is not NULL, only to those served by that subprotocol
-/// ("" = the default handler's). The payload is copied once and shared. `out_count`
+/// was not), or, when `protocol` is not NULL, only to those served by the subprotocol of
+/// `protocol_len` bytes at `protocol` (a non-NULL `protocol` with `protocol_len` 0 = the
+/// default handler's). The payload is copied once and shared. `out_count`
 /// (may be NULL) receives how many connections accepted it (those closing or past their
 /// `max_send_queue` are skipped); a message larger than the app's `max_send_queue` is
 /// refused as a whole with LUNA_RESULT_TOO_LARGE. In a cluster (`cluster_redis`)
 /// the message also reaches every other node's connections (of the subprotocol of the same
-/// name); `out_count` still counts this app's only.
+/// name); `out_count` still counts this app's only. LUNA_RESULT_INVALID_ARGUMENT for a
+/// subprotocol the app does not serve, LUNA_RESULT_INVALID_UTF8 for one that is not UTF-8.
 #[no_mangle]
 pub extern "C" fn luna_app_broadcast(
     app: *mut LunaApp,
     data: *const u8,
     len: usize,
     opcode: u32,
-    protocol: *const c_char,
+    protocol: *const u8,
+    protocol_len: usize,
     out_count: *mut usize,
 ) -> LunaResult {
     guard(|| {
         let app = lookup(app)?;
         // SAFETY: the caller promises `len` readable bytes at `data`.
         let data = unsafe { bytes(data, len, "data")? };
-        let group = match protocol.is_null() {
+        let group = match protocol.is_null() && protocol_len == 0 {
             true => None,
-            // SAFETY: non-NULL; the caller promises a NUL-terminated string.
-            false => Some(unsafe { c_str(protocol, "protocol")? }),
+            // SAFETY: the caller promises `protocol_len` readable bytes at `protocol`.
+            false => Some(unsafe { bytes(protocol, protocol_len, "protocol")? }),
         };
+        let group = group
+            .map(std::str::from_utf8)
+            .transpose()
+            .map_err(|_| Error::new(ErrorKind::InvalidUtf8, "protocol is not valid UTF-8"))?;
         let sent = app.broadcast(data, opcode, group)?;
         write_count(out_count, sent)
     })

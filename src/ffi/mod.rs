@@ -14,6 +14,7 @@ mod event;
 mod result;
 mod server;
 mod signal;
+mod upgrade;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub use event::{LunaEvent, LunaEventKind, LunaOpcode};
 pub use result::LunaResult;
 pub use server::*;
 pub use signal::*;
+pub use upgrade::*;
 
 /// Undelivered message bytes per app before its connections pause reading (for tests; the
 /// C API documents the figure on `luna_app_poll`).

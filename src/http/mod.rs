@@ -14,3 +14,6 @@ pub(crate) mod fuzz;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod static_files;
+pub(crate) mod websocket;
+#[cfg(test)]
+mod websocket_tests;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::SystemTime;
 
-use super::request::websocket_accept;
+use super::websocket::accept_key;
 
 /// Why a response head refused a status or a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl ResponseHead {
         let mut head = ResponseHead::new(101).expect("101 is a valid status");
         head.push("Upgrade", "websocket".to_owned());
         head.push("Connection", "Upgrade".to_owned());
-        head.push("Sec-WebSocket-Accept", websocket_accept(key));
+        head.push("Sec-WebSocket-Accept", accept_key(key.as_bytes()));
         head
     }
 

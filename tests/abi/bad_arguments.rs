@@ -33,7 +33,7 @@ fn null_and_garbage_arguments_return_errors() {
             LunaResult::InvalidArgument
         );
         assert_eq!(
-            luna_app_broadcast(app, b"x".as_ptr(), 1, 1, std::ptr::null(), &mut n),
+            luna_app_broadcast(app, b"x".as_ptr(), 1, 1, std::ptr::null(), 0, &mut n),
             LunaResult::InvalidArgument
         );
     }
@@ -139,7 +139,15 @@ fn null_and_garbage_arguments_return_errors() {
     assert_eq!(tls, 0);
     let unknown_protocol = CString::new("nope").unwrap();
     assert_eq!(
-        luna_app_broadcast(app, b"x".as_ptr(), 1, 1, unknown_protocol.as_ptr(), &mut n),
+        luna_app_broadcast(
+            app,
+            b"x".as_ptr(),
+            1,
+            1,
+            unknown_protocol.as_ptr().cast(),
+            4,
+            &mut n
+        ),
         LunaResult::InvalidArgument
     );
 }
@@ -256,6 +264,7 @@ fn calls_from_many_threads_at_once_are_safe() {
                         msg.len(),
                         2,
                         std::ptr::null(),
+                        0,
                         &mut n,
                     );
                     luna_conn_send(app_ptr(app), 999_999_999, msg.as_ptr(), msg.len(), 1);

@@ -32,7 +32,7 @@ fn every_call_answers(app: *mut LunaApp, conn: u64, want: LunaResult) {
     assert_eq!(luna_app_wait(app, 0), want);
     assert_eq!(luna_app_fd(app, &mut i64_out), want);
     assert_eq!(
-        luna_app_broadcast(app, b"x".as_ptr(), 1, 1, std::ptr::null(), &mut n),
+        luna_app_broadcast(app, b"x".as_ptr(), 1, 1, std::ptr::null(), 0, &mut n),
         want
     );
     assert_eq!(luna_client_conn(app, &mut u64_out), want);
@@ -271,8 +271,15 @@ fn connection_calls_from_many_threads_while_the_app_is_freed() {
                         let _ = luna_conn_is_compressed(app, conn, &mut flag);
                         let _ = luna_conn_set_nodelay(app, conn, 1);
                         let _ = luna_conn_set_keepalive(app, conn, (i % 2) as u8);
-                        let _ =
-                            luna_app_broadcast(app, b"b".as_ptr(), 1, 2, std::ptr::null(), &mut n);
+                        let _ = luna_app_broadcast(
+                            app,
+                            b"b".as_ptr(),
+                            1,
+                            2,
+                            std::ptr::null(),
+                            0,
+                            &mut n,
+                        );
                         let (topic, no) = (b"room".as_ptr(), std::ptr::null_mut());
                         let _ = luna_conn_subscribe(app, conn, topic, 4, no);
                         let _ = luna_app_publish(app, topic, 4, b"p".as_ptr(), 1, 2, &mut n);

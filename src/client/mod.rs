@@ -4,13 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// tungstenite builds the request (URL, Host, a fresh Sec-WebSocket-Key) and derives the
-// accept key; luna writes the request and checks the answer itself, so the server's first
-// frames, read with its 101, stay luna's to decode.
+// tungstenite builds the request (URL, Host, a fresh Sec-WebSocket-Key); luna writes it and
+// checks the answer itself (`http::websocket`), so the server's first frames, read with its
+// 101, stay luna's to decode.
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,60 +22,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::frame::deflate_params::{self, Settings};
 use crate::frame::Role;
+use crate::http::websocket::{self, Mismatch, ServerAnswer};
 use crate::runtime;
 use crate::send_path::Deflate;
 use crate::session::{self, Opened};
 use crate::tls;
 
-/// The parts of a `ws://` or `wss://` URL the connection needs.
-#[derive(Debug, Clone, PartialEq)]
-struct Target {
-    pub secure: bool,
-    pub host: String,
-    pub port: u16,
-}
+mod url;
 
-/// Checks a URL and splits out what the connection needs.
-fn parse_url(url: &str) -> Result<Target> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| Error::invalid(format!("invalid URL '{url}': {e}")))?;
-    let secure = match uri.scheme_str() {
-        Some("ws") => false,
-        Some("wss") => true,
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "URL scheme must be ws or wss, got '{other}'"
-            )))
-        }
-        None => {
-            return Err(Error::invalid(format!(
-                "URL '{url}' has no ws:// or wss:// scheme"
-            )))
-        }
-    };
-    let host = uri.host().filter(|h| !h.is_empty());
-    let host = host.ok_or_else(|| Error::invalid(format!("URL '{url}' has no host")))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    // `Uri::port` hides a port that does not fit in 16 bits: read the authority itself.
-    let authority = uri.authority().map_or("", |a| a.as_str());
-    let after_host = authority
-        .rsplit_once(']')
-        .map_or(authority, |(_, rest)| rest);
-    let port = match after_host.rsplit_once(':') {
-        Some((_, digits)) => digits
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| Error::invalid(format!("URL '{url}' has an invalid port '{digits}'")))?,
-        None if secure => 443,
-        None => 80,
-    };
-    Ok(Target { secure, host, port })
-}
+use url::{parse_url, Target};
 
 /// A client connection running on the I/O threads.
 pub(crate) struct Client {
@@ -362,7 +316,7 @@ where
             return Err(lost(std::io::ErrorKind::UnexpectedEof.into()));
         }
         input.extend_from_slice(&chunk[..n]);
-        if let Some(parsed) = parse_response(&input)? {
+        if let Some(parsed) = websocket::parse_answer(&input)? {
             break parsed;
         }
         if input.len() > MAX_RESPONSE_HEAD {
@@ -377,8 +331,8 @@ where
         .headers()
         .get("sec-websocket-key")
         .map_or(&b""[..], |v| v.as_bytes());
-    let protocol = check_upgrade(&head, key, &config.protocols)?;
-    let deflate = check_extensions(&head, offered_deflate(config))?;
+    let protocol = websocket::check_upgrade(&head, key, &config.protocols)?;
+    let deflate = websocket::check_extensions(&head, offered_deflate(config).as_ref())?;
     Ok(Agreed {
         protocol,
         deflate,
@@ -400,112 +354,6 @@ fn request_head(request: &Request) -> Vec<u8> {
     head
 }
 
-/// A server's response head.
-struct ResponseHead {
-    status: u16,
-    headers: Vec<(String, String)>,
-}
-
-impl ResponseHead {
-    /// The values of field `name`, several lines joined with ", ".
-    fn field(&self, name: &str) -> Option<String> {
-        let values: Vec<&str> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!values.is_empty()).then(|| values.join(", "))
-    }
-}
-
-/// The response head at the start of `input` and its length; `None` until it is whole.
-fn parse_response(input: &[u8]) -> std::result::Result<Option<(ResponseHead, usize)>, Failure> {
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(input) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => {
-            let why = format!("the server's response is not HTTP: {e}");
-            return Err(protocol_failure(&why));
-        }
-    };
-    let headers = response
-        .headers
-        .iter()
-        .map(|h| {
-            let value = String::from_utf8_lossy(h.value).trim().to_owned();
-            (h.name.to_owned(), value)
-        })
-        .collect();
-    let status = response.code.unwrap_or(0);
-    Ok(Some((ResponseHead { status, headers }, len)))
-}
-
-/// Checks a 101 (RFC 6455 §4.1, the client's checks 2-6); the subprotocol it agreed to.
-fn check_upgrade(
-    head: &ResponseHead,
-    key: &[u8],
-    protocols: &[String],
-) -> std::result::Result<Option<String>, Failure> {
-    let has_token = |field: &str, token: &str| {
-        head.field(field)
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
-    if !has_token("upgrade", "websocket") {
-        return Err(protocol_failure(
-            "the server's 101 has no 'Upgrade: websocket'",
-        ));
-    }
-    if !has_token("connection", "upgrade") {
-        return Err(protocol_failure(
-            "the server's 101 has no 'Connection: Upgrade'",
-        ));
-    }
-    let expected = derive_accept_key(key);
-    if head.field("sec-websocket-accept").as_deref() != Some(expected.as_str()) {
-        return Err(protocol_failure(
-            "the server's Sec-WebSocket-Accept does not match the key sent",
-        ));
-    }
-    let protocol = head
-        .field("sec-websocket-protocol")
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty());
-    match protocol {
-        Some(p) if protocols.contains(&p) => Ok(Some(p)),
-        Some(_) if protocols.is_empty() => Err(subprotocol_failure(
-            "the server chose a subprotocol although none was requested",
-        )),
-        Some(_) => Err(subprotocol_failure(
-            "the server chose a subprotocol that was not requested",
-        )),
-        None if protocols.is_empty() => Ok(None),
-        None => Err(subprotocol_failure(
-            "the server accepted none of the requested subprotocols",
-        )),
-    }
-}
-
-/// The extension the server accepted: only what was offered (RFC 6455 §4.1 point 5,
-/// RFC 7692 §7.1).
-fn check_extensions(
-    head: &ResponseHead,
-    offered: Option<Settings>,
-) -> std::result::Result<Option<deflate_params::Agreed>, Failure> {
-    let value = head.field("sec-websocket-extensions").unwrap_or_default();
-    match offered {
-        Some(settings) => deflate_params::check_response(&value, &settings)
-            .map_err(|why| protocol_failure(&format!("permessage-deflate: {why}"))),
-        None if value.trim().is_empty() => Ok(None),
-        None => {
-            let why = format!("the server accepted extensions that were not offered: {value}");
-            Err(protocol_failure(&why))
-        }
-    }
-}
-
 /// The most of a refusal's body a failure message shows.
 const MAX_BODY: usize = 200;
 
@@ -513,7 +361,7 @@ const MAX_BODY: usize = 200;
 /// Content-Length (at most `MAX_BODY` bytes).
 async fn read_body<S: AsyncRead + Unpin>(
     stream: &mut S,
-    head: &ResponseHead,
+    head: &ServerAnswer,
     mut body: Vec<u8>,
 ) -> Vec<u8> {
     let length = head
@@ -554,8 +402,13 @@ fn protocol_failure(why: &str) -> Failure {
     Failure::new(ErrorKind::Protocol, why.to_owned())
 }
 
-fn subprotocol_failure(why: &str) -> Failure {
-    Failure::new(ErrorKind::Subprotocol, why.to_owned())
+impl From<Mismatch> for Failure {
+    fn from(mismatch: Mismatch) -> Failure {
+        match mismatch {
+            Mismatch::Protocol(why) => Failure::new(ErrorKind::Protocol, why),
+            Mismatch::Subprotocol(why) => Failure::new(ErrorKind::Subprotocol, why),
+        }
+    }
 }
 
 /// Resolves the host and connects to the first address that answers.
@@ -578,38 +431,4 @@ async fn tcp_connect(target: &Target) -> std::result::Result<(TcpStream, SocketA
         Some((addr, e)) => Failure::new(ErrorKind::Io, format!("cannot connect to {addr}: {e}")),
         None => Failure::new(ErrorKind::Dns, format!("host '{host}' has no address")),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_split_or_refused() {
-        let t = parse_url("ws://example.com/chat?x=1").unwrap();
-        assert_eq!(
-            t,
-            Target {
-                secure: false,
-                host: "example.com".into(),
-                port: 80
-            }
-        );
-        assert_eq!(parse_url("wss://example.com").unwrap().port, 443);
-        assert_eq!(parse_url("ws://127.0.0.1:8080/").unwrap().port, 8080);
-        let v6 = parse_url("ws://[::1]:9000/").unwrap();
-        assert_eq!((v6.host.as_str(), v6.port), ("::1", 9000));
-        assert_eq!(parse_url("wss://[::1]/").unwrap().port, 443);
-        for bad in [
-            "ws://127.0.0.1:99999/",
-            "ws://host:0/",
-            "ws://host:abc/",
-            "http://host/",
-            "host:80",
-            "ws:///path",
-            "",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad} should be refused");
-        }
-    }
 }
