@@ -4,6 +4,7 @@
 use super::{App, Role};
 use crate::conn::ConnEvent;
 use crate::event::Event;
+use crate::resume;
 
 /// Messages from other nodes delivered by one poll at most, so a flood through Redis
 /// cannot keep the host in `poll` for long; the rest wait for the next poll.
@@ -47,6 +48,11 @@ impl App {
                     Some(event) => Ok(event),
                     None => continue,
                 },
+                Ok(Event::Open(conn)) if self.asks_to_resume(&conn) => {
+                    // An app without sessions has none to resume: the client starts anew.
+                    conn.close(resume::CLOSE_NO_SESSION, "no such session");
+                    continue;
+                }
                 other => other,
             };
             match event {

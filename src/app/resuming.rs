@@ -68,6 +68,17 @@ impl App {
         Event::Resume { session: id, conn }
     }
 
+    /// Whether a new connection of a server app asks to resume a session (`luna_session` in
+    /// its query).
+    pub(super) fn asks_to_resume(&self, conn: &Conn) -> bool {
+        let Ok(link) = conn.link() else {
+            return false;
+        };
+        link.request.as_ref().is_some_and(|request| {
+            resume::parse_ask(request.query()).is_some_and(|a| a.session.is_some())
+        })
+    }
+
     /// Keeps a message for connection `id` when it carries a session; `payload` makes its
     /// bytes only then.
     pub(super) fn keep(&self, id: u64, opcode: Opcode, payload: impl FnOnce() -> Bytes) -> Kept {

@@ -3,7 +3,9 @@
 -- resumed with what the client missed (on_upgrade is told, ws.resumed counts); a forged
 -- token is closed with 4404; a window that passed, or a paused session sent more than its
 -- buffer, ends the session for its handler (1006) and a later resume gets 4404; a client
--- that claims fewer messages than the ring still holds gets 4413 and the session ends.
+-- that claims fewer messages than the ring still holds gets 4413 and the session ends. An app
+-- without resume answers a resume with 4404 too (its handler never runs), and a request for
+-- a new session there is a plain connection.
 local t = require("helper")
 local luna = t.luna
 
@@ -114,4 +116,23 @@ t.check(nd.reason:find("no longer fit its buffer", 1, true), nd.reason)
 t.eq(table.concat((function()
   local l = {} for i, r in ipairs(upgrades) do l[i] = tostring(r) end return l end)(), ","),
   "false,true,false,true,false,true,false,true,false,true", "on_upgrade's req.resume")
+-- An app without resume.
+local plain_handlers = 0
+local plain_app = luna.new_web_app({ name = "no-resume", host = "127.0.0.1", port = 0,
+  protocols = { default = function(ws)
+    plain_handlers = plain_handlers + 1
+    ws:send("hello")
+    ws:receive()
+  end } })
+local q = t.py([[
+c = connect(URL + "/?luna_resume=n1&luna_session=a.b&luna_received=3")
+print("resume", closed_code(c), flush=True)
+c = connect(URL + "/?luna_resume=n2")
+print("new", c.recv(timeout=5), flush=True)
+c.close()
+]], plain_app.port)
+local plain_out = q.finish(10)
+t.check(plain_out:find("resume (4404, 'no such session')", 1, true), plain_out)
+t.check(plain_out:find("new hello", 1, true), "no answer, the app's first message: " .. plain_out)
+t.eq(plain_handlers, 1, "only the new connection reached a handler")
 t.done()
