@@ -37,15 +37,6 @@ local loop = new_loop("lunac", "a callback")
 local App = {}
 App.__index = App
 
--- What a failed connection's ERROR code means, for the error message; other codes as
--- errors.words says them.
-local FAILURE = {
-  [tonumber(C.LUNA_RESULT_TIMEOUT)] = "connect timeout",
-  [tonumber(C.LUNA_RESULT_IO)] = "connection lost during the handshake",
-  [tonumber(C.LUNA_RESULT_PROTOCOL)] = "handshake failed",
-}
-
-
 -- Takes app out of the live list: its name is free again, update no longer polls it.
 local function unlist(app)
   if apps[app.name] == app then
@@ -219,21 +210,12 @@ local function on_close(app, ev)
 end
 
 
--- Which failure, by the ERROR event's code and HTTP status.
-local function failure_kind(ev)
-  if ev.http_status ~= 0 then
-    return format("HTTP status %d", ev.http_status)
-  end
-  return FAILURE[tonumber(ev.code)] or words(ev.code)
-end
-
-
 local function on_error(app, ev)
   local msg = ffi_string(ev.data, ev.len)
   if not app._opened then
     app._failure = { code = tonumber(ev.code), http_status = tonumber(ev.http_status) }
     app.http_status = ev.http_status ~= 0 and ev.http_status or nil
-    app.failure = failure_kind(ev)
+    app.failure = reconnect.failure_kind(ev)
     msg = format("%s: connection failed: %s (%s)", app.name, app.failure, msg)
   else
     msg = format("%s: %s: %s", app.name, words(ev.code), msg)

@@ -1,14 +1,33 @@
--- When a client with `reconnect` comes back, and after how long: the retry decision and the
--- jittered exponential backoff. No I/O; lunac/init.lua does the reconnecting.
+-- Why a client's connection failed, whether a client with `reconnect` comes back, and after
+-- how long: the failure's words, the retry decision and the jittered exponential backoff.
+-- No I/O; lunac/init.lua does the reconnecting.
 local C = require("luna.lib").load()
+local words = require("luna.errors").words
 
-local tonumber, min, time = tonumber, math.min, os.time
+local tonumber, min, time, format = tonumber, math.min, os.time, string.format
 
 local M = {}
 
 -- The server's close codes for a session it cannot resume: none such, or its ring lost a
 -- message we had not had.
 M.NO_SESSION, M.RING_OVERFLOW = 4404, 4413
+
+-- What a failed connection's ERROR code means, for the error message; other codes as
+-- errors.words says them.
+local FAILURE = {
+  [tonumber(C.LUNA_RESULT_TIMEOUT)] = "connect timeout",
+  [tonumber(C.LUNA_RESULT_IO)] = "connection lost during the handshake",
+  [tonumber(C.LUNA_RESULT_PROTOCOL)] = "handshake failed",
+}
+
+-- Which failure, by the ERROR event's code and HTTP status.
+function M.failure_kind(ev)
+  if ev.http_status ~= 0 then
+    return format("HTTP status %d", ev.http_status)
+  end
+  return FAILURE[tonumber(ev.code)] or words(ev.code)
+end
+
 
 -- Close codes after which a reconnect could help: the connection broke, or the server is
 -- going away or restarting. Any other code is the server's decision and ends the client.

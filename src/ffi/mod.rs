@@ -13,6 +13,7 @@ mod conn;
 mod event;
 mod result;
 mod server;
+mod server_config;
 mod signal;
 mod upgrade;
 
