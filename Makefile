@@ -27,7 +27,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
 
 all: lib examples
 
@@ -195,6 +195,11 @@ bench: all
 
 # luna as a web server (bench/README.md, "Web"): a 1 KiB static file under wrk beside nginx and
 # Node's http, and WebSocket handshakes/s with and without on_upgrade. Kept in build/bench/web.md.
+# What session resume costs (bench/resume_costs.lua): cut to first replayed message, and
+# memory per paused session.
+bench-resume: all setup
+	luajit bench/resume_costs.lua
+
 bench-web: all
 	bash bench/setup.sh
 	$(CARGO) build --release -p luna-bench
