@@ -10,8 +10,8 @@
 -- message is published to it (app:publish); stderr then gets one line per publish with the
 -- host's time: queueing the copies (app:publish) and writing them (luna_app_flush, which
 -- in `update` mode hands the writes to the I/O thread instead).
--- Exits by itself after BENCH_SERVER_MAX_SECONDS (default 900). BENCH_RATE_LIMIT and
--- BENCH_REUSE_PORT: see below.
+-- Exits by itself after BENCH_SERVER_MAX_SECONDS (default 900). BENCH_RATE_LIMIT,
+-- BENCH_REUSE_PORT and BENCH_RESUME: see below.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 local root = here .. "/../.."
 package.path = root .. "/ffi-lua/?.lua;" .. root .. "/ffi-lua/?/init.lua;" .. package.path
@@ -89,6 +89,8 @@ end
 -- BENCH_RATE_LIMIT=1: a per-connection rate limit so high it never triggers, to measure what
 -- checking it costs. BENCH_REUSE_PORT=1: listen with reuse_port, so several servers share
 -- the port (start the first on a free port, the others on the port it printed).
+-- BENCH_RESUME=1: session resume (the bench's clients then ask for sessions), to measure what
+-- keeping every sent message for a resend costs.
 app = luna.new_web_app({
   name = "bench",
   host = "127.0.0.1",
@@ -97,6 +99,7 @@ app = luna.new_web_app({
   rate_limit = os.getenv("BENCH_RATE_LIMIT") == "1"
       and { messages = 1000000000, bytes = 1000000000000, per = 1 } or nil,
   reuse_port = os.getenv("BENCH_REUSE_PORT") == "1",
+  resume = os.getenv("BENCH_RESUME") == "1" and { window = 30 } or nil,
   protocols = { default = echo, broadcast = broadcast, publish = publish },
 })
 io.stdout:setvbuf("line")

@@ -202,6 +202,14 @@ fn peers() -> Vec<Server> {
             fixed_port: None,
         },
         Server {
+            name: "luna-lua-wait-resume",
+            what: "luna-lua-wait with resume = { window = 30 }, its clients asking for sessions",
+            cmd: s(&["luajit", "bench/servers/luna_echo.lua", "0", "wait"]),
+            env: vec![("BENCH_RESUME", "1".into())],
+            broadcast: true,
+            fixed_port: None,
+        },
+        Server {
             name: "node-ws",
             what: "Node ws (bench/servers/ws_echo.js)",
             cmd: s(&["node", "bench/servers/ws_echo.js", "0"]),
@@ -311,6 +319,8 @@ impl Drop for Running {
 pub(crate) const LOG_DIR: &str = "build/bench";
 
 pub(crate) fn start(server: &Server) -> Result<Running, String> {
+    // A server with session resume gets clients that ask for a session, as luna's do.
+    ws::ask_for_sessions(server.env.iter().any(|(k, _)| *k == "BENCH_RESUME"));
     let log_path = format!("{LOG_DIR}/{}.log", server.name);
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{log_path}: {e}"))?;
     let mut cmd = Command::new(&server.cmd[0]);

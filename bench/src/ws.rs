@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub const TEXT: u8 = 1;
@@ -217,9 +218,21 @@ impl<'a> Offer<'a> {
     }
 }
 
+/// Whether new connections ask for a resumable session (`?luna_resume=`), whose answer, the
+/// first message, they then read and drop.
+static ASK_FOR_SESSIONS: AtomicBool = AtomicBool::new(false);
+
+pub fn ask_for_sessions(ask: bool) {
+    ASK_FOR_SESSIONS.store(ask, Ordering::Relaxed);
+}
+
 fn request(addr: SocketAddr, offer: Offer) -> Vec<u8> {
+    let target = match ASK_FOR_SESSIONS.load(Ordering::Relaxed) {
+        true => "/?luna_resume=bench",
+        false => "/",
+    };
     let mut r = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     );
     if let Some(p) = offer.protocol {
@@ -266,6 +279,18 @@ fn finish(sock: &mut TcpStream, reader_capacity: usize) -> io::Result<(Reader, S
     }
 }
 
+/// Reads and drops the first message: a session's answer.
+fn skip_session_answer(sock: &mut TcpStream, reader: &mut Reader) -> io::Result<()> {
+    loop {
+        if let Some(Frame::Message { .. }) = reader.next() {
+            return Ok(());
+        }
+        if reader.fill(sock)? == 0 {
+            return Err(io::Error::other("closed before the session's answer"));
+        }
+    }
+}
+
 /// Opens `n` connections, `batch` handshakes in flight at a time (within listen backlogs).
 pub fn connect_many(
     addr: SocketAddr,
@@ -287,8 +312,11 @@ pub fn connect_many(
             pending.push(sock);
         }
         for mut sock in pending {
-            let (reader, extensions) = finish(&mut sock, reader_capacity)
+            let (mut reader, extensions) = finish(&mut sock, reader_capacity)
                 .map_err(|e| io::Error::other(format!("handshake #{}: {e}", conns.len())))?;
+            if ASK_FOR_SESSIONS.load(Ordering::Relaxed) {
+                skip_session_answer(&mut sock, &mut reader)?;
+            }
             conns.push(Conn {
                 sock,
                 reader,
