@@ -23,6 +23,18 @@ pub(crate) enum Opcode {
     Pong = 10,
 }
 
+impl Opcode {
+    /// The opcode of a message kept for a resend (`Opcode as u8`): it was one of these.
+    pub(crate) fn from_kept(number: u8) -> Opcode {
+        match number {
+            1 => Opcode::Text,
+            9 => Opcode::Ping,
+            10 => Opcode::Pong,
+            _ => Opcode::Binary,
+        }
+    }
+}
+
 impl TryFrom<u32> for Opcode {
     type Error = Error;
 

@@ -82,64 +82,84 @@ pub(crate) fn new_token(node: Option<&str>) -> String {
     }
 }
 
-/// The messages sent to one session (`M`: whatever the app keeps of one, with its length in
-/// bytes), newest last, at most `limit` bytes: what a client that comes back may have
-/// missed. Each keeps its number (1 for the first message of the session), so a client that
-/// says it had N gets N+1 onwards.
-pub(crate) struct Replay<M> {
-    entries: VecDeque<(usize, M)>,
+/// The messages sent to one session, newest last, at most `limit` bytes (payloads plus a
+/// few bytes of bookkeeping each): what a client that comes back may have missed. Each keeps
+/// its number (1 for the first message of the session), so a client that says it had N gets
+/// N+1 onwards. The payloads lie end to end in one buffer: keeping a message costs a copy
+/// into memory that is already there, not an allocation.
+pub(crate) struct Replay {
+    /// Every kept payload, oldest first.
+    data: VecDeque<u8>,
+    /// Each kept message's opcode and length, oldest first.
+    index: VecDeque<(u8, u32)>,
     /// The number of the first entry.
     first: u64,
-    bytes: usize,
     limit: usize,
 }
 
-impl<M> Replay<M> {
-    pub fn new(limit: usize) -> Replay<M> {
+/// What a kept message costs beyond its payload: its index entry.
+const ENTRY_COST: usize = std::mem::size_of::<(u8, u32)>();
+
+impl Replay {
+    pub fn new(limit: usize) -> Replay {
         Replay {
-            entries: VecDeque::new(),
+            data: VecDeque::new(),
+            index: VecDeque::new(),
             first: 1,
-            bytes: 0,
             limit,
         }
     }
 
     /// Messages sent so far.
     pub fn sent(&self) -> u64 {
-        self.first + self.entries.len() as u64 - 1
+        self.first + self.index.len() as u64 - 1
     }
 
+    /// What the kept messages cost, in bytes.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.data.len() + self.index.len() * ENTRY_COST
     }
 
     /// Keeps a sent message, dropping the oldest past the limit. Returns how many bytes the
     /// ring grew by (negative when it shrank), for the app's memory budget.
-    pub fn push(&mut self, message: M, len: usize) -> isize {
-        let before = self.bytes as isize;
-        self.bytes += len;
-        self.entries.push_back((len, message));
-        while self.bytes > self.limit {
+    pub fn push(&mut self, opcode: u8, payload: &[u8]) -> isize {
+        let before = self.bytes() as isize;
+        self.data.extend(payload);
+        self.index.push_back((opcode, payload.len() as u32));
+        while self.bytes() > self.limit {
             self.drop_oldest();
         }
-        self.bytes as isize - before
+        self.bytes() as isize - before
     }
 
     fn drop_oldest(&mut self) {
-        if let Some((len, _)) = self.entries.pop_front() {
-            self.bytes -= len;
+        if let Some((_, len)) = self.index.pop_front() {
+            self.data.drain(..len as usize);
             self.first += 1;
         }
     }
 
-    /// The messages after the first `had`, in order; None when the ring no longer holds
-    /// all of them (or `had` is more than was sent: a client that lies or another session).
-    pub fn after(&self, had: u64) -> Option<impl Iterator<Item = &M>> {
+    /// The messages after the first `had` (opcode and payload), in order; None when the ring
+    /// no longer holds all of them (or `had` is more than was sent: a client that lies or
+    /// another session).
+    pub fn after(&self, had: u64) -> Option<Vec<(u8, Vec<u8>)>> {
         if had > self.sent() || had + 1 < self.first {
             return None;
         }
         let skip = (had + 1 - self.first) as usize;
-        Some(self.entries.iter().skip(skip).map(|(_, message)| message))
+        let mut at: usize = self
+            .index
+            .iter()
+            .take(skip)
+            .map(|(_, len)| *len as usize)
+            .sum();
+        let mut missed = Vec::with_capacity(self.index.len() - skip);
+        for &(opcode, len) in self.index.iter().skip(skip) {
+            let payload = self.data.range(at..at + len as usize).copied().collect();
+            missed.push((opcode, payload));
+            at += len as usize;
+        }
+        Some(missed)
     }
 
     /// The number of the oldest message kept (one past `sent()` when none is).
@@ -147,13 +167,13 @@ impl<M> Replay<M> {
         self.first
     }
 
-    /// Drops the oldest messages until at most `bytes` are kept; returns the bytes freed.
+    /// Drops the oldest messages until they cost at most `bytes`; returns the bytes freed.
     pub fn trim_to(&mut self, bytes: usize) -> usize {
-        let before = self.bytes;
-        while self.bytes > bytes {
+        let before = self.bytes();
+        while self.bytes() > bytes {
             self.drop_oldest();
         }
-        before - self.bytes
+        before - self.bytes()
     }
 }
 
@@ -210,26 +230,32 @@ mod tests {
     fn the_ring_replays_what_a_client_missed_in_order() {
         let mut ring = Replay::new(1000);
         for s in ["one", "two", "three"] {
-            ring.push(s, s.len());
+            ring.push(1, s.as_bytes());
         }
         assert_eq!(ring.sent(), 3);
-        let missed: Vec<_> = ring.after(1).unwrap().copied().collect();
-        assert_eq!(missed, vec!["two", "three"]);
-        assert_eq!(ring.after(3).unwrap().count(), 0);
+        let missed = ring.after(1).unwrap();
+        assert_eq!(missed, vec![(1, b"two".to_vec()), (1, b"three".to_vec())]);
+        assert_eq!(ring.after(3).unwrap().len(), 0);
         assert!(ring.after(4).is_none(), "more than was sent");
     }
 
     #[test]
     fn the_ring_keeps_only_its_limit_and_knows_what_it_lost() {
-        let mut ring = Replay::new(10);
+        // Each message costs its 4 bytes and an index entry.
+        let limit = 2 * (4 + ENTRY_COST) + 1;
+        let mut ring = Replay::new(limit);
         for s in ["aaaa", "bbbb", "cccc"] {
-            ring.push(s, s.len());
+            ring.push(2, s.as_bytes());
         }
-        assert_eq!(ring.bytes(), 8);
+        assert_eq!(ring.bytes(), 2 * (4 + ENTRY_COST));
         assert!(ring.after(0).is_none(), "message 1 was dropped");
-        assert_eq!(ring.after(1).unwrap().count(), 2);
+        assert_eq!(
+            ring.after(1).unwrap(),
+            vec![(2, b"bbbb".to_vec()), (2, b"cccc".to_vec())]
+        );
         assert_eq!(ring.first(), 2);
-        assert_eq!(ring.trim_to(4), 4);
-        assert_eq!((ring.first(), ring.sent(), ring.bytes()), (3, 3, 4));
+        assert_eq!(ring.trim_to(4 + ENTRY_COST), 4 + ENTRY_COST);
+        assert_eq!((ring.first(), ring.sent()), (3, 3));
+        assert_eq!(ring.after(2).unwrap(), vec![(2, b"cccc".to_vec())]);
     }
 }

@@ -80,7 +80,7 @@ local function hand_over(app, list, keep)
     local ok, err = send(app, app.id, message[1], message[2], "app:send")
     if ok or (err == "closed" and session) then
       -- With a session, one the connection dropped is sent again by the next resume.
-      if keep and session then
+      if keep and session and (message[2] == 1 or message[2] == 2) then
         session:keep(message[1], message[2])
       end
     elseif err == "closed" then
@@ -419,7 +419,7 @@ function App:send(data, opcode)
     return hold(self, data, opcode)
   end
   local ok, err = send(self, self.id, data, opcode, "app:send")
-  if ok and self._session then
+  if ok and self._session and (opcode == nil or opcode == 1 or opcode == 2) then
     self._session:keep(tostring(data), opcode or 1)
   elseif err == "closed" and self.reconnect and not self._leaving then
     -- The connection dropped and its CLOSE is on its way: the next one takes this.

@@ -70,7 +70,7 @@ impl App {
     /// Hands `message` to connection `id` (kept for its client when it carries a session,
     /// and only kept while the session is paused); whether it was accepted.
     fn deliver(&self, id: u64, conn: &Arc<Conn>, message: &Broadcast) -> bool {
-        let kept = self.keep(id, message.opcode(), || message.payload_bytes());
+        let kept = self.keep(id, message.opcode(), message.payload());
         let sent = match kept {
             Kept::Paused => Ok(()),
             Kept::Live | Kept::No => self.batch.send_broadcast(&conn.path, message),

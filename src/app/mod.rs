@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
@@ -207,7 +206,7 @@ impl App {
         if self.sessions.is_some() {
             send_budget::check_size(data.len(), self.max_send_queue)?;
             send_path::check_payload(data, opcode)?;
-            kept = self.keep(id, opcode, || Bytes::copy_from_slice(data));
+            kept = self.keep(id, opcode, data);
         }
         let sent = match kept {
             Kept::Paused => Ok(()),

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::sessions::{Kept, Resumed};
 use super::App;
 use crate::conn::{Conn, ConnEvent};
@@ -79,18 +77,10 @@ impl App {
         })
     }
 
-    /// Keeps a message for connection `id` when it carries a session; `payload` makes its
-    /// bytes only then.
-    pub(super) fn keep(&self, id: u64, opcode: Opcode, payload: impl FnOnce() -> Bytes) -> Kept {
+    /// Keeps a message for connection `id` when it carries a session.
+    pub(super) fn keep(&self, id: u64, opcode: Opcode, payload: &[u8]) -> Kept {
         match &self.sessions {
-            Some(sessions) => {
-                let mut sessions = sessions.lock();
-                if sessions.has(id) {
-                    sessions.keep(id, opcode, &payload())
-                } else {
-                    Kept::No
-                }
-            }
+            Some(sessions) => sessions.lock().keep(id, opcode, payload),
             None => Kept::No,
         }
     }

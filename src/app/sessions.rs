@@ -6,11 +6,12 @@
 //! a RESUME event. Host threads only, like the connection table.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use smol::Timer;
 
+use super::conn_table::IdHasher;
 use crate::config::ResumeConfig;
 use crate::conn::{ConnEvent, Sink};
 use crate::error::{self, ErrorKind};
@@ -25,7 +26,7 @@ struct Session {
     current: u64,
     /// Data messages the host was shown from its client.
     received: u64,
-    replay: Replay<(Opcode, Bytes)>,
+    replay: Replay,
     paused_at: Option<Instant>,
     /// Messages sent when it paused: the client cannot have had more.
     sent_at_pause: u64,
@@ -63,18 +64,21 @@ pub(super) struct Resumed {
     pub replaced: Option<u64>,
     /// The answer, then the messages the client missed.
     pub answer: String,
-    pub missed: Vec<(Opcode, Bytes)>,
+    pub missed: Vec<(Opcode, Vec<u8>)>,
 }
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 pub(super) struct Sessions {
     config: ResumeConfig,
-    by_id: HashMap<u64, Session>,
+    /// By id, hashed as the connection table is: this is looked up for every message.
+    by_id: IdMap<Session>,
     by_token: HashMap<String, u64>,
     /// A connection that carries a resumed session → the session's id.
-    alias: HashMap<u64, u64>,
+    alias: IdMap<u64>,
     /// Connections whose remaining events the host never sees: replaced by a resume, or a
     /// resume refused.
-    hidden: HashSet<u64>,
+    hidden: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// Sessions ended outside a poll (a ring that overflowed while paused, the host's close
     /// of a paused session): their CLOSE comes with the next poll.
     ended: Vec<(u64, u16, String)>,
@@ -88,10 +92,10 @@ impl Sessions {
     pub fn new(config: ResumeConfig, sink: Sink) -> Sessions {
         Sessions {
             config,
-            by_id: HashMap::new(),
+            by_id: IdMap::default(),
             by_token: HashMap::new(),
-            alias: HashMap::new(),
-            hidden: HashSet::new(),
+            alias: IdMap::default(),
+            hidden: HashSet::default(),
             ended: Vec::new(),
             memory: 0,
             sink,
@@ -147,7 +151,10 @@ impl Sessions {
             );
             return Err(resume::CLOSE_RING_OVERFLOW);
         };
-        let missed: Vec<_> = missed.cloned().collect();
+        let missed: Vec<_> = missed
+            .into_iter()
+            .map(|(opcode, payload)| (Opcode::from_kept(opcode), payload))
+            .collect();
         let replaced = match session.paused_at.take() {
             Some(_) => None,
             None => Some(session.current),
@@ -172,7 +179,12 @@ impl Sessions {
     }
 
     /// Keeps a message sent to connection `id` (a session's id) in its ring.
-    pub fn keep(&mut self, id: u64, opcode: Opcode, payload: &Bytes) -> Kept {
+    /// `payload` makes the bytes, only when `id` carries a session.
+    /// Pings and pongs are neither kept nor counted, on either side.
+    pub fn keep(&mut self, id: u64, opcode: Opcode, payload: &[u8]) -> Kept {
+        if !matches!(opcode, Opcode::Text | Opcode::Binary) {
+            return Kept::No;
+        }
         let Some(session) = self.by_id.get_mut(&id) else {
             return Kept::No;
         };
@@ -186,7 +198,7 @@ impl Sessions {
             );
             return Kept::Paused;
         }
-        let grew = session.replay.push((opcode, payload.clone()), len);
+        let grew = session.replay.push(opcode as u8, payload);
         self.memory = self.memory.saturating_add_signed(grew);
         if paused && session.replay.first() > session.sent_at_pause + 1 {
             // The ring dropped a message sent while the client was away: it cannot have it.
@@ -203,10 +215,6 @@ impl Sessions {
         } else {
             Kept::Live
         }
-    }
-
-    pub fn has(&self, id: u64) -> bool {
-        self.by_id.contains_key(&id)
     }
 
     /// The host closes session `id` (or the app stops, for every session): a paused one
@@ -256,7 +264,8 @@ impl Sessions {
         match event {
             Event::Message { conn, opcode, data } => {
                 let conn = self.shown(conn)?;
-                if let Some(session) = self.by_id.get_mut(&conn) {
+                let data_message = matches!(opcode, Opcode::Text | Opcode::Binary);
+                if let Some(session) = self.by_id.get_mut(&conn).filter(|_| data_message) {
                     session.received += 1;
                 }
                 Some(Event::Message { conn, opcode, data })
@@ -293,8 +302,12 @@ impl Sessions {
 
     /// The id the host knows connection `conn` by; None for a hidden one.
     fn shown(&self, conn: u64) -> Option<u64> {
-        if self.hidden.contains(&conn) {
+        // Both are empty unless a client came back: most messages skip the lookups.
+        if !self.hidden.is_empty() && self.hidden.contains(&conn) {
             return None;
+        }
+        if self.alias.is_empty() {
+            return Some(conn);
         }
         Some(self.alias.get(&conn).copied().unwrap_or(conn))
     }

@@ -38,13 +38,8 @@ impl Broadcast {
         })
     }
 
-    pub(super) fn payload(&self) -> &[u8] {
+    pub fn payload(&self) -> &[u8] {
         &self.frame[self.header_len..]
-    }
-
-    /// The payload, sharing the frame's bytes.
-    pub fn payload_bytes(&self) -> Bytes {
-        self.frame.slice(self.header_len..)
     }
 
     pub fn opcode(&self) -> Opcode {
