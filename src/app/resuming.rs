@@ -39,7 +39,11 @@ impl App {
         match resumed {
             Ok(resumed) => Some(self.attach(resumed, conn)),
             Err(code) => {
-                conn.close(code, "no such session");
+                let reason = match code {
+                    resume::CLOSE_RING_OVERFLOW => "resume buffer overflow",
+                    _ => "no such session",
+                };
+                conn.close(code, reason);
                 None
             }
         }

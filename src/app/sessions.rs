@@ -178,9 +178,8 @@ impl Sessions {
         })
     }
 
-    /// Keeps a message sent to connection `id` (a session's id) in its ring.
-    /// `payload` makes the bytes, only when `id` carries a session.
-    /// Pings and pongs are neither kept nor counted, on either side.
+    /// Keeps a message sent to connection `id` (a session's id) in its ring. Pings and pongs
+    /// are neither kept nor counted, on either side.
     pub fn keep(&mut self, id: u64, opcode: Opcode, payload: &[u8]) -> Kept {
         if !matches!(opcode, Opcode::Text | Opcode::Binary) {
             return Kept::No;

@@ -98,7 +98,7 @@ t.check(token, "a resume gets the answer (it had 1 of ours), then what it missed
 t.check(out:find("after ok two", 1, true), "the session goes on: " .. out)
 t.check(out:find("expired (4404, 'no such session')", 1, true), "after the window: " .. out)
 t.check(out:find("overflowed (4404, 'no such session')", 1, true), "after an overflow: " .. out)
-t.check(out:find("ring (4413, 'no such session')", 1, true), "the ring lost what it claims: " .. out)
+t.check(out:find("ring (4413, 'resume buffer overflow')", 1, true), "the ring lost what it claims: " .. out)
 
 -- The handlers: one per session; the resumed one saw "two" and one resume.
 t.eq(#sessions, 5, "handlers: plain, nf, nb, nc, nd")
