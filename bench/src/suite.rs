@@ -127,17 +127,47 @@ fn servers() -> Vec<Server> {
 }
 
 /// With `BENCH_BASELINE=DIR` (another checkout of luna, built with `make`), its C and LuaJIT
-/// echo servers run beside this one's as `luna-c-before` and `luna-lua-wait-before`, so a
-/// change is measured against what came before it in one run.
+/// echo servers run beside this one's as `luna-c-before`, `luna-lua-wait-before` and
+/// `luna-lua-update-before`, so a change is measured against what came before it in one run.
+/// `BENCH_BASELINES=LABEL=DIR,LABEL=DIR,...` does the same for several checkouts at once
+/// (servers named `luna-c@LABEL`, ...): a regression is found by measuring the commits that
+/// could have caused it side by side.
 fn baseline_servers() -> Vec<Server> {
-    let Ok(dir) = std::env::var("BENCH_BASELINE") else {
-        return vec![];
-    };
+    let mut list = vec![];
+    if let Ok(dir) = std::env::var("BENCH_BASELINE") {
+        list.extend(checkout_servers(&dir, "-before"));
+    }
+    for entry in self::list("BENCH_BASELINES").unwrap_or_default() {
+        let Some((label, dir)) = entry.split_once('=') else {
+            eprintln!("luna-bench: BENCH_BASELINES entry {entry:?} is not LABEL=DIR");
+            continue;
+        };
+        list.extend(checkout_servers(dir, &format!("@{label}")));
+    }
+    list
+}
+
+/// The echo servers of the checkout in `dir`, their names ending in `suffix`.
+fn checkout_servers(dir: &str, suffix: &str) -> Vec<Server> {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let lib_dir = format!("{dir}/target/release");
+    let lua = |mode: &str| Server {
+        name: leak(format!("luna-lua-{mode}{suffix}")),
+        what: leak(format!("luna-lua-{mode} with the modules and library of {dir}")),
+        cmd: vec![
+            "luajit".into(),
+            format!("{dir}/bench/servers/luna_echo.lua"),
+            "0".into(),
+            mode.into(),
+        ],
+        env: vec![("LUNA_LIB", format!("{lib_dir}/libluna.so"))],
+        broadcast: true,
+        fixed_port: None,
+    };
     vec![
         Server {
-            name: "luna-c-before",
-            what: "luna-c built from $BENCH_BASELINE",
+            name: leak(format!("luna-c{suffix}")),
+            what: leak(format!("luna-c built from {dir}")),
             cmd: vec![
                 format!("{dir}/build/echo_server"),
                 "127.0.0.1".into(),
@@ -147,19 +177,8 @@ fn baseline_servers() -> Vec<Server> {
             broadcast: false,
             fixed_port: None,
         },
-        Server {
-            name: "luna-lua-wait-before",
-            what: "luna-lua-wait with the modules and library of $BENCH_BASELINE",
-            cmd: vec![
-                "luajit".into(),
-                format!("{dir}/bench/servers/luna_echo.lua"),
-                "0".into(),
-                "wait".into(),
-            ],
-            env: vec![("LUNA_LIB", format!("{lib_dir}/libluna.so"))],
-            broadcast: true,
-            fixed_port: None,
-        },
+        lua("wait"),
+        lua("update"),
     ]
 }
 
