@@ -285,7 +285,8 @@ typedef struct LunaClientConfig {
 
 // The opening handshake request of a server connection, as `luna_conn_request` gives it.
 // Not NUL-terminated. Read from an OPEN event, the pointers stay valid until the
-// `luna_app_poll` that returns the connection's CLOSE event (or `luna_app_free`). Read from
+// `luna_app_poll` after the one that returns the connection's CLOSE event (so a host may
+// still read the request while it handles the CLOSE), or `luna_app_free`. Read from
 // an UPGRADE or HTTP event, they stay valid until the first `luna_app_poll` on the app after
 // the request was answered (`luna_upgrade_accept`, `luna_upgrade_reject`,
 // `luna_http_respond`) or given up (handshake timeout, client gone), or `luna_app_free`: a
@@ -707,7 +708,9 @@ LunaResult luna_conn_close(struct LunaApp *app,
                            const uint8_t *reason,
                            size_t reason_len);
 
-// The peer's address (IPv4 peers of a dual-stack socket appear as plain IPv4).
+// The peer's address (IPv4 peers of a dual-stack socket appear as plain IPv4). Like
+// `luna_conn_local`, `luna_conn_is_tls` and `luna_conn_is_compressed`, readable from the
+// OPEN event until the poll after the one that returns the connection's CLOSE.
 LunaResult luna_conn_peer(struct LunaApp *app,
                           uint64_t conn,
                           char *ip,
@@ -740,8 +743,8 @@ LunaResult luna_conn_set_keepalive(struct LunaApp *app, uint64_t conn, uint8_t e
 
 // The handshake request of server connection `conn`: readable from its UPGRADE or HTTP
 // event (see `upgrade_events`, `http_events`) until the first poll after it was answered or
-// timed out, and from its OPEN event until the poll that returns its CLOSE (`LunaRequest`
-// says how long the pointers live).
+// timed out, and from its OPEN event until the poll after the one that returns its CLOSE
+// (`LunaRequest` says how long the pointers live).
 // A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 LunaResult luna_conn_request(struct LunaApp *app, uint64_t conn, struct LunaRequest *out_request);
 

@@ -41,6 +41,7 @@ function M.new(config, handle)
     _upgrade_data = {},
     max_queued_messages = config.max_queued_messages or DEFAULT_MAX_QUEUED,
     _tag = TAG, _handle = handle, _conns = {}, removed = false, _dispatching = false,
+    _open = 0, _open_peak = 0,
   }, App)
   result(C.luna_app_port(handle, port_out), app, "luna.new_web_app: port")
   app.port = port_out[0]
@@ -91,8 +92,27 @@ function M.remove(app_or_name)
 end
 
 
+-- Connections that must have ended, and more than half of the most that were open, for a
+-- full garbage collection: the ws objects and coroutines of a mass disconnect would
+-- otherwise stay until the collector next runs, and an idle server gives it no reason to.
+-- (The library hands back its own memory after such a disconnect.)
+local MASS_DISCONNECT = 1000
+
+
+local function collect_after_mass_disconnect(app)
+  local open, peak = app._open, app._open_peak
+  if open > peak then
+    app._open_peak = open
+  elseif peak - open >= MASS_DISCONNECT and open < peak / 2 then
+    collectgarbage("collect")
+    app._open_peak = open
+  end
+end
+
+
 -- After each dispatch of an app: a removed app is freed, a drained one removed.
 function M.after_poll(app)
+  collect_after_mass_disconnect(app)
   if app.removed then
     finish_removal(app)
   elseif app._draining then

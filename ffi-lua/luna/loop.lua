@@ -297,7 +297,12 @@ function Loop:update()
   end
   self.updating, self.pending_error = true, nil
   local ok, err = pcall(poll_all, self)
-  self.updating, self.closing = false, {}
+  self.updating = false
+  -- Replaced only when used: a game loop calls update every frame, and a table per call
+  -- made the collector's work (and the heap between its cycles) grow with the frame rate.
+  if #self.closing > 0 then
+    self.closing = {}
+  end
   if not ok then
     error(err, 0)
   end

@@ -11,6 +11,7 @@ local ffi_new, ffi_string = ffi.new, ffi.string
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_running, co_status = coroutine.running, coroutine.status
 local tostring, tonumber, error, setmetatable, xpcall = tostring, tonumber, error, setmetatable, xpcall
+local pairs, rawget = pairs, rawget
 local traceback = debug.traceback
 local format = string.format
 local describe, result, log, report = errors.describe, errors.result, errors.log, errors.report
@@ -27,11 +28,13 @@ local changed_out = ffi_new("uint8_t[1]")
 local topic_out = ffi_new("const uint8_t*[1]")
 local topic_len_out = ffi_new("size_t[1]")
 
+local OK = C.LUNA_RESULT_OK
+
 local RECEIVE = {}     -- what ws:receive() yields; anything else is a misbehaving handler
 local current          -- the ws whose handler is running (set around coroutine.resume)
 
 local WS, Raw = {}, {}
-WS.__index, Raw.__index = WS, Raw
+Raw.__index = Raw
 
 local M = {}
 
@@ -41,7 +44,9 @@ local M = {}
 
 
 local function peer_string(ip, port)
-  if ip and ip:find(":", 1, true) then
+  if not ip then
+    return "unknown peer"
+  elseif ip:find(":", 1, true) then
     return format("[%s]:%d", ip, port)
   end
   return format("%s:%s", tostring(ip), tostring(port))
@@ -62,12 +67,13 @@ end
 
 
 function Raw:getpeername()
-  return self._ws._peer_ip, self._ws._peer_port
+  return self._ws:getpeername()
 end
 
 
 function Raw:getsockname()
-  return self._ws._local_ip, self._ws._local_port
+  local ws = self._ws
+  return ws._local_ip, ws._local_port
 end
 
 
@@ -108,8 +114,103 @@ function WS:__tostring()
 end
 
 
+-------------------------------------------------------------------------------
+-- Fields read on first use: an idle connection holds only what its handler needs (a ws
+-- with a few fields, its coroutine), and reads its request, addresses, TLS and compression
+-- from the library when asked. The library keeps them until the CLOSE is handled, and
+-- `M.closed` reads what was not read yet, so they answer after the close too.
+
+local LAZY = {}
+
+-- Whether `ws` can still be asked (its app is running): reads fail quietly once it is not.
+local function askable(ws)
+  return ws.app._handle ~= nil
+end
+
+
+function LAZY.method(ws)
+  if askable(ws) then
+    read_request(ws, ws.app, ws.id)
+  end
+  if rawget(ws, "headers") == nil then
+    ws.headers = {}
+  end
+end
+LAZY.path, LAZY.query, LAZY.headers = LAZY.method, LAZY.method, LAZY.method
+
+
+function LAZY._peer_ip(ws)
+  if askable(ws) and C.luna_conn_peer(ws.app._handle, ws.id, ip_buf, 64, port_out) == OK then
+    ws._peer_ip, ws._peer_port = ffi_string(ip_buf), port_out[0]
+  else
+    ws._peer_ip, ws._peer_port = false, 0
+  end
+end
+LAZY._peer_port = LAZY._peer_ip
+
+
+function LAZY._local_ip(ws)
+  if askable(ws) and C.luna_conn_local(ws.app._handle, ws.id, ip_buf, 64, port_out) == OK then
+    ws._local_ip, ws._local_port = ffi_string(ip_buf), port_out[0]
+  else
+    ws._local_ip, ws._local_port = false, 0
+  end
+end
+LAZY._local_port = LAZY._local_ip
+
+
+-- A flag the library answers with 0 or 1 (false when it cannot be asked).
+local function flag(ws, fn)
+  return askable(ws) and fn(ws.app._handle, ws.id, flag_out) == OK and flag_out[0] ~= 0
+end
+
+
+function LAZY.compressed(ws)
+  ws.compressed = flag(ws, C.luna_conn_is_compressed)
+end
+
+
+function LAZY.raw_socket(ws)
+  local raw = setmetatable({ _ws = ws, tls = flag(ws, C.luna_conn_is_tls) }, Raw)
+  ws.raw_socket, ws.raw_sock = raw, raw
+end
+LAZY.raw_sock = LAZY.raw_socket
+
+
+function WS.__index(ws, key)
+  local method = WS[key]
+  if method ~= nil then
+    return method
+  end
+  local load = LAZY[key]
+  if load then
+    load(ws)
+    return rawget(ws, key)
+  elseif key == "resumed" then
+    return 0
+  end
+end
+
+
+-- The names of the fields read on first use (for the reference's check).
+M.lazy_fields = { resumed = true }
+for key in pairs(LAZY) do
+  M.lazy_fields[key] = true
+end
+
+
+-- Reads every field not read yet, while the library still answers (the CLOSE's dispatch).
+local function read_the_rest(ws)
+  for key, load in pairs(LAZY) do
+    if rawget(ws, key) == nil then
+      load(ws)
+    end
+  end
+end
+
+
 function WS:getpeername()
-  return self._peer_ip, self._peer_port
+  return self._peer_ip or nil, self._peer_port
 end
 
 
@@ -209,8 +310,8 @@ function WS:receive()
     check_receiver(self)
   end
   local q = self._queue
-  local head = q.head
-  if head <= q.tail then
+  if q and q.head <= q.tail then
+    local head = q.head
     local msg, op = q[head], q[head + 1]
     q[head], q[head + 1] = nil, nil
     q.head = head + 2
@@ -268,44 +369,24 @@ local function resume(ws, ...)
 end
 
 
--- The local address, TLS state and compression of ws: read once, at open (they cannot change).
-local function read_socket_info(ws, app)
-  local ok = result(C.luna_conn_local(app._handle, ws.id, ip_buf, 64, port_out), app,
-    "luna: local address of " .. tostring(ws))
-  if ok then
-    ws._local_ip, ws._local_port = ffi_string(ip_buf), port_out[0]
-  end
-  if result(C.luna_conn_is_tls(app._handle, ws.id, flag_out), app, "luna: TLS state of " .. tostring(ws)) then
-    ws.raw_socket.tls = flag_out[0] ~= 0
-  end
-  if result(C.luna_conn_is_compressed(app._handle, ws.id, flag_out), app,
-      "luna: compression of " .. tostring(ws)) then
-    ws.compressed = flag_out[0] ~= 0
-  end
-end
-
-
 -- OPEN: a new ws, its handler started in a coroutine.
 function M.on_open(app, ev)
   if app.removed then
     return
   end
   local id = tonumber(ev.conn)
-  local protocol = ffi_string(ev.data, ev.len)
+  local protocol = ev.len > 0 and ffi_string(ev.data, ev.len) or nil
+  -- Few fields, so the table stays small; the rest is read when asked (LAZY above).
   local ws = setmetatable({
-    id = id, app = app, protocol = protocol ~= "" and protocol or nil, state = "open",
-    _peer_ip = ffi_string(ev.peer, ev.peer_len), _peer_port = ev.peer_port,
-    _queue = { head = 1, tail = 0 }, _waiting = false, resumed = 0,
+    id = id, app = app, protocol = protocol, state = "open", data = app._upgrade_data[id],
+    _co = co_create(app.protocols[protocol or "default"]), _waiting = false,
   }, WS)
-  local raw = setmetatable({ _ws = ws, tls = false }, Raw)
-  ws.raw_socket, ws.raw_sock = raw, raw
-  read_socket_info(ws, app)
-  read_request(ws, app, id)
-  ws.data = app._upgrade_data[id]
   app._upgrade_data[id] = nil
   app._conns[id] = ws
-  log(app, format("open %s protocol %s", tostring(ws), ws.protocol or "(default)"))
-  ws._co = co_create(app.protocols[ws.protocol or "default"])
+  app._open = app._open + 1
+  if app.debug then
+    log(app, format("open %s protocol %s", tostring(ws), protocol or "(default)"))
+  end
   resume(ws, ws)
 end
 
@@ -335,6 +416,10 @@ function M.on_message(app, ev)
     return resume(ws, ffi_string(ev.data, ev.len), ev.opcode)
   end
   local q = ws._queue
+  if not q then
+    q = { head = 1, tail = 0 }
+    ws._queue = q
+  end
   if (q.tail - q.head + 1) / 2 >= app.max_queued_messages then
     close_ws(ws, 1008, "receive queue full")
     return report(app, format("%s: more than %d messages queued, closed with 1008",
@@ -359,7 +444,9 @@ end
 
 -- The connection is over: forget it, tell on_close and a waiting handler.
 function M.closed(app, ws, code, reason, was_clean)
+  read_the_rest(ws)
   app._conns[ws.id] = nil
+  app._open = app._open - 1
   ws.state = "closed"
   ws._close_code, ws._close_reason, ws._was_clean = code, reason, was_clean
   log(app, format("close %s code %d reason %q%s", tostring(ws), code, reason,

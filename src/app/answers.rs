@@ -23,7 +23,7 @@ impl App {
                 return Ok(request);
             }
         }
-        let conn = self.conn(id)?;
+        let conn = self.conn_to_read(id)?;
         let link = conn.link()?;
         link.request
             .clone()

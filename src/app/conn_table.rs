@@ -44,6 +44,13 @@ impl App {
         }
     }
 
+    /// An open connection, or one whose CLOSE the last poll returned: for reading what it
+    /// was (request, addresses, TLS, compression), never for sending.
+    pub fn conn_to_read(&self, id: u64) -> Result<Arc<Conn>> {
+        self.conn(id)
+            .or_else(|e| self.just_closed.lock().get(&id).cloned().ok_or(e))
+    }
+
     /// Notes how many connections are open after a poll that brought `closes` CLOSE events;
     /// once a mass disconnect is over the map gives back its table, and
     /// `take_mass_disconnect` says so once.

@@ -50,6 +50,9 @@ pub(crate) struct App {
     /// Connections whose OPEN the host has polled and whose CLOSE it has not. Only host
     /// threads touch it, so the I/O threads never wait for the host.
     conns: Mutex<ConnMap>,
+    /// The connections whose CLOSE the last poll returned: what the host reads of them (the
+    /// request, the addresses) stays readable while it handles that CLOSE, until the next poll.
+    just_closed: Mutex<ConnMap>,
     /// Which of those connections subscribed to which topics (server apps only). Host
     /// threads only; taken after `conns` when both are held.
     topics: Mutex<Topics<Arc<Conn>>>,
@@ -137,6 +140,7 @@ impl App {
             wakeup,
             backlog,
             polled: Mutex::new(Vec::new()),
+            just_closed: Mutex::new(ConnMap::default()),
             conns: Mutex::new(ConnMap::default()),
             topics: Mutex::new(Topics::default()),
             batch: HostBatch::default(),

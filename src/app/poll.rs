@@ -1,6 +1,7 @@
 //! `App::poll`: take the queued events, record the opens and closes they bring, and settle
 //! the wake-up descriptor.
 
+use super::conn_table::ConnMap;
 use super::{App, Role};
 use crate::conn::ConnEvent;
 use crate::event::Event;
@@ -82,6 +83,11 @@ impl App {
     fn record(&self, polled: &[ConnEvent], visit: &mut impl FnMut(&ConnEvent)) -> usize {
         let mut conns = self.conns.lock();
         let mut topics = self.topics.lock();
+        let mut just_closed = self.just_closed.lock();
+        if !just_closed.is_empty() {
+            // Dropped only once no poll keeps them: a mass disconnect shrinks the table too.
+            *just_closed = ConnMap::default();
+        }
         let (mut closes, mut bytes) = (0, 0);
         for event in polled {
             match event {
@@ -90,7 +96,9 @@ impl App {
                 }
                 Event::Close { conn, .. } => {
                     closes += 1;
-                    conns.remove(conn);
+                    if let Some(closed) = conns.remove(conn) {
+                        just_closed.insert(*conn, closed);
+                    }
                     topics.forget(*conn, |topic| self.unwatch(topic));
                 }
                 Event::Message { data, .. } => bytes += data.len(),
@@ -105,7 +113,7 @@ impl App {
             }
             visit(event);
         }
-        drop(topics);
+        drop((topics, just_closed));
         self.watch_open(&mut conns, closes);
         bytes
     }

@@ -84,7 +84,9 @@ fn write_addr(
     Ok(())
 }
 
-/// The peer's address (IPv4 peers of a dual-stack socket appear as plain IPv4).
+/// The peer's address (IPv4 peers of a dual-stack socket appear as plain IPv4). Like
+/// `luna_conn_local`, `luna_conn_is_tls` and `luna_conn_is_compressed`, readable from the
+/// OPEN event until the poll after the one that returns the connection's CLOSE.
 #[no_mangle]
 pub extern "C" fn luna_conn_peer(
     app: *mut LunaApp,
@@ -94,7 +96,7 @@ pub extern "C" fn luna_conn_peer(
     out_port: *mut u16,
 ) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
+        let conn = lookup(app)?.conn_to_read(conn)?;
         write_addr(conn.link()?.peer, ip, ip_capacity, out_port)
     })
 }
@@ -109,7 +111,7 @@ pub extern "C" fn luna_conn_local(
     out_port: *mut u16,
 ) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
+        let conn = lookup(app)?.conn_to_read(conn)?;
         let local = conn
             .link()?
             .socket
@@ -152,7 +154,7 @@ fn raw_fd(socket: &smol::net::TcpStream) -> Result<i64> {
 #[no_mangle]
 pub extern "C" fn luna_conn_is_tls(app: *mut LunaApp, conn: u64, out_tls: *mut u8) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
+        let conn = lookup(app)?.conn_to_read(conn)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_tls, u8::from(conn.link()?.tls), "out_tls") }
     })
@@ -167,7 +169,7 @@ pub extern "C" fn luna_conn_is_compressed(
     out_compressed: *mut u8,
 ) -> LunaResult {
     guard(|| {
-        let conn = lookup(app)?.conn(conn)?;
+        let conn = lookup(app)?.conn_to_read(conn)?;
         let compressed = u8::from(conn.link()?.compressed);
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_compressed, compressed, "out_compressed") }
@@ -199,7 +201,8 @@ pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: 
 
 /// The opening handshake request of a server connection, as `luna_conn_request` gives it.
 /// Not NUL-terminated. Read from an OPEN event, the pointers stay valid until the
-/// `luna_app_poll` that returns the connection's CLOSE event (or `luna_app_free`). Read from
+/// `luna_app_poll` after the one that returns the connection's CLOSE event (so a host may
+/// still read the request while it handles the CLOSE), or `luna_app_free`. Read from
 /// an UPGRADE or HTTP event, they stay valid until the first `luna_app_poll` on the app after
 /// the request was answered (`luna_upgrade_accept`, `luna_upgrade_reject`,
 /// `luna_http_respond`) or given up (handshake timeout, client gone), or `luna_app_free`: a
@@ -235,8 +238,8 @@ pub struct LunaHeader {
 
 /// The handshake request of server connection `conn`: readable from its UPGRADE or HTTP
 /// event (see `upgrade_events`, `http_events`) until the first poll after it was answered or
-/// timed out, and from its OPEN event until the poll that returns its CLOSE (`LunaRequest`
-/// says how long the pointers live).
+/// timed out, and from its OPEN event until the poll after the one that returns its CLOSE
+/// (`LunaRequest` says how long the pointers live).
 /// A client connection has none: LUNA_RESULT_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn luna_conn_request(

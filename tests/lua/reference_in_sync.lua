@@ -199,6 +199,10 @@ end
 local open = pump(function() return server_ws ~= nil and client_app.state == "open" and failed_app.state == "closed" end)
 if not open then fail("the live connections for reading fields did not come up") end
 local ws_fields = server_ws and public(server_ws) or {}
+-- Fields read from the library on first use are not in the table until then.
+for k in pairs(require("luna.ws").lazy_fields) do
+  if not k:find("^_") then ws_fields[k] = true end
+end
 ws_fields.on_close = true -- set by the user, read by luna
 local raw_fields = server_ws and public(server_ws.raw_socket) or {}
 local app_fields = public(app)
