@@ -95,17 +95,25 @@ end
 -- Connections that must have ended, and more than half of the most that were open, for a
 -- full garbage collection: the ws objects and coroutines of a mass disconnect would
 -- otherwise stay until the collector next runs, and an idle server gives it no reason to.
--- (The library hands back its own memory after such a disconnect.)
+-- The wave goes on over several polls, so once it started the collection runs again each
+-- time the open connections fell to a quarter, and when none is left. (The library hands
+-- back its own memory after such a disconnect.)
 local MASS_DISCONNECT = 1000
 
 
 local function collect_after_mass_disconnect(app)
-  local open, peak = app._open, app._open_peak
+  local open, peak, wave = app._open, app._open_peak, app._wave_left
+  local collect
   if open > peak then
-    app._open_peak = open
-  elseif peak - open >= MASS_DISCONNECT and open < peak / 2 then
+    app._open_peak, app._wave_left = open, nil
+  elseif wave then
+    collect = open == 0 or open <= wave / 4
+  else
+    collect = peak - open >= MASS_DISCONNECT and open < peak / 2
+  end
+  if collect then
     collectgarbage("collect")
-    app._open_peak = open
+    app._open_peak, app._wave_left = open, open > 0 and open or nil
   end
 end
 
