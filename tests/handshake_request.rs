@@ -1,6 +1,7 @@
 //! The handshake request of a server connection through the C ABI: `luna_conn_request` and
 //! `luna_conn_header` give what the client sent, in order; bad arguments are refused; a first
-//! frame sent in the same write as the handshake is delivered; a refused origin never opens.
+//! frame sent in the same write as the handshake is delivered; a refused origin never opens;
+//! the request and addresses answer while the CLOSE is handled, until the next poll.
 mod common;
 
 use std::ffi::{c_char, CString};
@@ -275,4 +276,86 @@ fn a_refused_origin_reports_an_error_and_never_opens() {
         1,
         "{events:?}"
     );
+}
+
+/// Polls `app` (waiting up to 10 s) until an event of `kind` comes; returns its connection.
+fn poll_for(app: *mut LunaApp, kind: LunaEventKind) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut events = vec![empty_event(); 16];
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no {kind:?}");
+        let _ = luna_app_wait(app, 10);
+        let mut n = 0;
+        assert_eq!(
+            luna_app_poll(app, events.as_mut_ptr(), events.len(), &mut n),
+            LunaResult::Ok
+        );
+        if let Some(e) = events[..n].iter().find(|e| e.kind == kind) {
+            return e.conn;
+        }
+    }
+}
+
+#[test]
+fn the_request_and_addresses_answer_while_the_close_is_handled() {
+    let host = CString::new("127.0.0.1").unwrap();
+    // SAFETY: LunaServerConfig is plain data; luna_server_config_default fills every field.
+    let mut config: LunaServerConfig = unsafe { std::mem::zeroed() };
+    assert_eq!(luna_server_config_default(&mut config), LunaResult::Ok);
+    config.host = host.as_ptr();
+    let app = luna_server_new(&config);
+    assert!(!app.is_null(), "luna_server_new: {}", last_error());
+    let mut port = 0;
+    assert_eq!(luna_app_port(app, &mut port), LunaResult::Ok);
+
+    let (stream, head) = handshake(port, "/bye?x=1", "X-Who: me\r\n", &[]);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let conn = poll_for(app, LunaEventKind::Open);
+    drop(stream);
+    assert_eq!(poll_for(app, LunaEventKind::Close), conn);
+
+    // The poll that returned the CLOSE: the host may still read what the connection was.
+    let app_index = app as usize;
+    let (method, target, headers) = request_of(app_index, conn);
+    assert_eq!((method.as_str(), target.as_str()), ("GET", "/bye?x=1"));
+    assert!(
+        headers.contains(&("x-who".into(), "me".into())),
+        "{headers:?}"
+    );
+    let mut ip = [0 as c_char; 64];
+    let mut peer_port = 0;
+    assert_eq!(
+        luna_conn_peer(app, conn, ip.as_mut_ptr(), ip.len(), &mut peer_port),
+        LunaResult::Ok
+    );
+    assert_ne!(peer_port, 0);
+    let mut local_port = 0;
+    assert_eq!(
+        luna_conn_local(app, conn, ip.as_mut_ptr(), ip.len(), &mut local_port),
+        LunaResult::Ok
+    );
+    assert_eq!(local_port, port);
+    let mut flag = 9;
+    assert_eq!(luna_conn_is_tls(app, conn, &mut flag), LunaResult::Ok);
+    assert_eq!(flag, 0);
+    // Nothing may be sent to it any more.
+    assert_eq!(
+        luna_conn_send(app, conn, b"late".as_ptr(), 4, 1),
+        LunaResult::Closed
+    );
+
+    // The next poll forgets it.
+    let mut n = 0;
+    assert_eq!(
+        luna_app_poll(app, std::ptr::null_mut(), 0, &mut n),
+        LunaResult::Ok
+    );
+    let mut req = empty_request();
+    assert_eq!(luna_conn_request(app, conn, &mut req), LunaResult::Closed);
+    assert_eq!(
+        luna_conn_peer(app, conn, ip.as_mut_ptr(), ip.len(), &mut peer_port),
+        LunaResult::Closed
+    );
+    assert_eq!(luna_app_stop(app), LunaResult::Ok);
+    assert_eq!(luna_app_free(app), LunaResult::Ok);
 }
