@@ -351,10 +351,19 @@ pub(crate) fn start(server: &Server) -> Result<Running, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);
-    // SAFETY: prctl is async-signal-safe; the server dies with the bench if it is killed.
+    let pin = std::env::var("BENCH_PIN_SERVER")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    // SAFETY: prctl and sched_setaffinity are async-signal-safe; the server dies with the
+    // bench if it is killed, and runs on the one CPU BENCH_PIN_SERVER names.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Some(cpu) = pin {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
             Ok(())
         });
     }
