@@ -127,7 +127,11 @@ impl Session<'_> {
             // Everything already read first: messages before a broken rule are delivered.
             loop {
                 let item = match decoder.feed(&mut input) {
-                    Ok(Some(Item::Close(close))) => return self.peer_closed(close, reader).await,
+                    Ok(Some(Item::Close(close))) => {
+                        // Boxed (as the other ways out): room for them is not kept by every
+                        // idle connection's reader.
+                        return Box::pin(self.peer_closed(close, reader)).await;
+                    }
                     Ok(Some(Item::Message(message))) if message.compressed => {
                         inflate(message, own_inflater.as_mut(), self.limits.max_message_size)
                     }
@@ -144,12 +148,13 @@ impl Session<'_> {
                         self.deliver(item).await;
                         if let (Some(len), Some((limit, bucket))) = (counted, limiter.as_mut()) {
                             let owed = bucket.take(limit, len, Instant::now());
-                            if !owed.is_zero() && !self.over_rate_limit(limit.action, owed).await {
+                            let paused = |owed| Box::pin(self.over_rate_limit(limit.action, owed));
+                            if !owed.is_zero() && !paused(owed).await {
                                 limiter = None;
                             }
                         }
                     }
-                    Err(violation) => return self.violated(violation).await,
+                    Err(violation) => return Box::pin(self.violated(violation)).await,
                 }
             }
             if input.is_empty() {

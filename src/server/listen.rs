@@ -16,6 +16,7 @@ use crate::conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
 use crate::stats::Refusal as Refused;
+use crate::tls;
 use crate::wire::Wire;
 
 /// Binds a listening socket. `"*"` binds IPv6 dual stack, or IPv4 where IPv6 is missing.
@@ -116,7 +117,9 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     match &shared.tls {
         None => {
             let mut http_side = stream.clone();
-            let phase = http_phase(&shared, &mut http_side, peer, &slot).await;
+            // Boxed, like the TLS side: the connection's task keeps no room for the HTTP
+            // phase's state for the rest of its life.
+            let phase = Box::pin(http_phase(&shared, &mut http_side, peer, &slot)).await;
             let Some((request, rest)) = phase else {
                 return;
             };
@@ -133,35 +136,46 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
         }
         Some(acceptor) => {
             let acceptor = acceptor.lock().clone();
-            let deadline = Instant::now() + shared.config.limits.handshake_timeout;
-            let accepted = bounded(&shared, deadline, async {
-                Some(Box::pin(acceptor.accept(stream.clone())).await)
-            });
-            match accepted.await {
-                Some(Ok(mut tls_stream)) => {
-                    let phase = http_phase(&shared, &mut tls_stream, peer, &slot).await;
-                    let Some((request, rest)) = phase else {
-                        return;
-                    };
-                    let upgrade = Upgrade {
-                        socket: stream,
-                        wire: None,
-                        peer: shared.client_of(peer, &request),
-                        request,
-                        rest,
-                    };
-                    run_connection(&shared, tls_stream, upgrade, slot).await
-                }
-                Some(Err(err)) => {
-                    shared.sink.stats().refused(Refused::Handshake);
-                    let peer = conn::normalize_peer(peer);
-                    let message = format!("TLS handshake from {peer} failed: {err}");
-                    shared.sink.error(0, ErrorKind::Tls, message);
-                }
-                None => {
-                    report_timeout(&shared, peer);
-                }
-            }
+            Box::pin(serve_tls(&shared, acceptor, stream, peer, slot)).await
+        }
+    }
+}
+
+/// A connection to a `wss://` server: the TLS handshake, then as a plain one.
+async fn serve_tls(
+    shared: &Arc<Shared>,
+    acceptor: tls::Acceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+) {
+    let deadline = Instant::now() + shared.config.limits.handshake_timeout;
+    let accepted = bounded(shared, deadline, async {
+        Some(Box::pin(acceptor.accept(stream.clone())).await)
+    });
+    match accepted.await {
+        Some(Ok(mut tls_stream)) => {
+            let phase = Box::pin(http_phase(shared, &mut tls_stream, peer, &slot)).await;
+            let Some((request, rest)) = phase else {
+                return;
+            };
+            let upgrade = Upgrade {
+                socket: stream,
+                wire: None,
+                peer: shared.client_of(peer, &request),
+                request,
+                rest,
+            };
+            run_connection(shared, tls_stream, upgrade, slot).await
+        }
+        Some(Err(err)) => {
+            shared.sink.stats().refused(Refused::Handshake);
+            let peer = conn::normalize_peer(peer);
+            let message = format!("TLS handshake from {peer} failed: {err}");
+            shared.sink.error(0, ErrorKind::Tls, message);
+        }
+        None => {
+            report_timeout(shared, peer);
         }
     }
 }
