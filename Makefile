@@ -27,7 +27,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume bench-connections bench-room install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
 
 all: lib examples
 

@@ -350,12 +350,27 @@ fn figures(
     }
 }
 
-/// The servers: luna's C example and LuaJIT server from `dir`, and the pure-Rust ceiling.
+/// luna's C example and LuaJIT server (`luna.wait` loop) from the checkout in `dir`.
+pub(crate) fn luna_servers(dir: &str) -> Vec<Server> {
+    let from = match dir {
+        "." => String::new(),
+        _ => format!(", built in {dir}"),
+    };
+    let what = |s: &str| -> &'static str { Box::leak(format!("{s}{from}").into_boxed_str()) };
+    let mut list = suite::checkout_servers(dir, "");
+    list.retain(|s| s.name == "luna-c" || s.name == "luna-lua-wait");
+    for s in &mut list {
+        s.what = match s.name {
+            "luna-c" => what("c-examples/echo_server.c (luna_app_wait + luna_app_poll)"),
+            _ => what("LuaJIT, luna.wait(1) loop (bench/servers/luna_echo.lua)"),
+        };
+    }
+    list
+}
+
+/// The servers: luna's two, and the pure-Rust ceiling for scale.
 fn servers(dir: &str) -> Vec<Server> {
-    let mut list: Vec<Server> = suite::checkout_servers(dir, "")
-        .into_iter()
-        .filter(|s| s.name == "luna-c" || s.name == "luna-lua-wait")
-        .collect();
+    let mut list = luna_servers(dir);
     list.push(Server {
         name: "rust-ceiling",
         what: "smol + async-tungstenite, 4 KiB read buffer (bench/servers/rust_echo.rs), for scale",

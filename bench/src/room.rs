@@ -341,7 +341,7 @@ struct RoomServer {
 fn servers(dir: &str) -> Vec<RoomServer> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let lua = || {
-        suite::checkout_servers(dir, "")
+        crate::connections::luna_servers(dir)
             .into_iter()
             .find(|s| s.name == "luna-lua-wait")
             .expect("the LuaJIT server of a checkout")
