@@ -127,6 +127,71 @@ struct Pending {
     head: Vec<u8>,
 }
 
+/// The handshakes in flight, one slot each, registered with one poller under their slot.
+struct Opener {
+    poller: Poller,
+    slots: Vec<Option<Pending>>,
+    dst: SocketAddrV4,
+    request: String,
+    sources: usize,
+    started: usize,
+    n: usize,
+}
+
+impl Opener {
+    /// Starts the next connection in `key`'s slot, unless all `n` have started.
+    fn start(&mut self, key: usize) -> io::Result<()> {
+        if self.started == self.n {
+            return Ok(());
+        }
+        let i = self.started;
+        let src = Ipv4Addr::new(127, 0, 0, 2 + (i % self.sources) as u8);
+        let sock = connect_from(src, self.dst)
+            .map_err(|e| err(format!("connect #{i} from {src}: {e}")))?;
+        // SAFETY: the socket is deleted from the poller before it is dropped or handed on
+        // (`finish`, or `drop` for those still in flight).
+        unsafe { self.poller.add(&sock, Event::writable(key))? };
+        self.started += 1;
+        self.slots[key] = Some(Pending {
+            sock,
+            sent: false,
+            head: Vec::with_capacity(256),
+        });
+        Ok(())
+    }
+
+    /// Moves `key`'s handshake on; its connection once open, and then starts the next.
+    fn step(&mut self, key: usize) -> io::Result<Option<Conn>> {
+        let Some(p) = self.slots[key].as_mut() else {
+            return Ok(None);
+        };
+        let Some(reader) = advance(p, &self.request)? else {
+            let wanted = match p.sent {
+                true => Event::readable(key),
+                false => Event::writable(key),
+            };
+            self.poller.modify(&p.sock, wanted)?;
+            return Ok(None);
+        };
+        let sock = self.slots[key].take().expect("an open slot").sock;
+        self.poller.delete(&sock)?;
+        self.start(key)?;
+        Ok(Some(Conn {
+            sock,
+            reader,
+            extensions: String::new(),
+        }))
+    }
+}
+
+impl Drop for Opener {
+    fn drop(&mut self) {
+        for p in self.slots.iter().flatten() {
+            let _ = self.poller.delete(&p.sock);
+        }
+    }
+}
+
 /// Opens `n` WebSocket connections, `parallel` handshakes in flight, spreading them over
 /// `sources` source addresses. Returns them with the time it took.
 pub fn open_all(
@@ -138,70 +203,34 @@ pub fn open_all(
     let SocketAddr::V4(dst) = addr else {
         return Err(err("IPv4 only"));
     };
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    let poller = Poller::new()?;
-    let mut slots: Vec<Option<Pending>> = (0..parallel.min(n)).map(|_| None).collect();
-    let mut conns = Vec::with_capacity(n);
-    let mut started = 0;
-    let t0 = Instant::now();
-    let deadline = t0 + Duration::from_secs(120);
-    let mut events = Events::new();
-    let start_one = |key: usize, started: &mut usize| -> io::Result<Option<Pending>> {
-        if *started == n {
-            return Ok(None);
-        }
-        let src = Ipv4Addr::new(127, 0, 0, 2 + (*started % sources) as u8);
-        let sock = connect_from(src, dst)
-            .map_err(|e| err(format!("connect #{started} from {src}: {e}")))?;
-        // SAFETY: the socket is deleted from the poller before it is dropped or handed on.
-        unsafe { poller.add(&sock, Event::writable(key))? };
-        *started += 1;
-        Ok(Some(Pending {
-            sock,
-            sent: false,
-            head: Vec::with_capacity(256),
-        }))
+    let mut o = Opener {
+        poller: Poller::new()?,
+        slots: (0..parallel.min(n)).map(|_| None).collect(),
+        dst,
+        request: format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ),
+        sources,
+        started: 0,
+        n,
     };
-    for (key, slot) in slots.iter_mut().enumerate() {
-        *slot = start_one(key, &mut started)?;
+    let t0 = Instant::now();
+    for key in 0..o.slots.len() {
+        o.start(key)?;
     }
+    let mut conns = Vec::with_capacity(n);
+    let mut events = Events::new();
     while conns.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = Duration::from_secs(120).saturating_sub(t0.elapsed());
         if left.is_zero() {
-            return Err(err(format!(
-                "only {} of {n} handshakes in 120 s",
-                conns.len()
-            )));
+            let got = conns.len();
+            return Err(err(format!("only {got} of {n} handshakes in 120 s")));
         }
         events.clear();
-        poller.wait(&mut events, Some(left))?;
+        o.poller.wait(&mut events, Some(left))?;
         for ev in events.iter() {
-            let key = ev.key;
-            let Some(p) = slots[key].as_mut() else {
-                continue;
-            };
-            match advance(p, &request)? {
-                Some(reader) => {
-                    let sock = slots[key].take().expect("an open slot").sock;
-                    poller.delete(&sock)?;
-                    conns.push(Conn {
-                        sock,
-                        reader,
-                        extensions: String::new(),
-                    });
-                    slots[key] = start_one(key, &mut started)?;
-                }
-                None => {
-                    let wanted = match p.sent {
-                        true => Event::readable(key),
-                        false => Event::writable(key),
-                    };
-                    poller.modify(&p.sock, wanted)?;
-                }
-            }
+            conns.extend(o.step(ev.key)?);
         }
     }
     Ok((conns, t0.elapsed()))
