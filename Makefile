@@ -27,7 +27,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume bench-connections bench-room install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
 
 all: lib examples
 
@@ -199,6 +199,22 @@ bench: all
 # memory per paused session.
 bench-resume: all setup
 	luajit bench/resume_costs.lua
+
+# 19,000 idle connections in one server (bench/README.md, "Connections"): memory per connection
+# (the server's and the kernel's), handshakes/s, a ping sweep, memory after a mass reset.
+bench-connections: all
+	bash bench/setup.sh
+	$(CARGO) build --release -p luna-bench
+	@mkdir -p build/bench
+	timeout 900 target/release/luna-bench connections > build/bench/connections.md && cat build/bench/connections.md
+
+# A chat room's fan-out (bench/README.md, "Room"): N clients each sending at a fixed rate,
+# every message to all N; deliveries/s, CPU per delivery, delivery latency, completeness.
+bench-room: all
+	bash bench/setup.sh
+	$(CARGO) build --release -p luna-bench
+	@mkdir -p build/bench
+	timeout 600 target/release/luna-bench room > build/bench/room.md && cat build/bench/room.md
 
 bench-web: all
 	bash bench/setup.sh

@@ -13,15 +13,22 @@
 //!   luna-bench compression PORT [PID]     1 KiB JSON echo with permessage-deflate
 //!   luna-bench deflate-hold PORT PID      RSS per compressing connection after one message
 //!   luna-bench web                        static files and handshakes vs nginx and Node
+//!   luna-bench connections                19,000 idle connections per server: memory,
+//!                                         handshakes/s, a ping sweep, a mass reset
+//!   luna-bench room                       a chat room's fan-out against every server
+//!   luna-bench room PORT PID [GROUP]      the same against a running server
 //!   luna-bench static PORT [PID]          wrk against a running server's /1k.html
 //!   luna-bench connects PORT [PID]        WebSocket handshakes/s against a running server
 //! Settings come from BENCH_* environment variables (bench/README.md lists them).
 
 mod compression;
+mod connections;
 mod deflate;
 mod modes;
 mod procfs;
+mod room;
 mod suite;
+mod table;
 mod web;
 mod ws;
 
@@ -36,11 +43,22 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let s = Settings::from_env();
     let Some(mode) = args.first() else {
-        eprintln!("usage: luna-bench suite | web | echo|large|ping|broadcast|publish|hold|peak|compression|deflate-hold|static|connects PORT [PID]");
+        eprintln!("usage: luna-bench suite | web | echo|large|ping|broadcast|publish|hold|peak|compression|deflate-hold|static|connects|room PORT [PID] | connections | room");
         return ExitCode::from(2);
     };
     if mode == "suite" {
         print!("{}", suite::run(&s));
+        return ExitCode::SUCCESS;
+    }
+    if mode == "connections" {
+        print!(
+            "{}",
+            connections::run(&connections::ConnSettings::from_env())
+        );
+        return ExitCode::SUCCESS;
+    }
+    if mode == "room" && args.len() == 1 {
+        print!("{}", room::run(&room::RoomSettings::from_env()));
         return ExitCode::SUCCESS;
     }
     if mode == "web" {
@@ -158,6 +176,10 @@ fn main() -> ExitCode {
                     r.per_s, r.server_us
                 )
             })
+        }
+        "room" => {
+            let group = args.get(3).map_or("broadcast", String::as_str);
+            room::room(t, group, &room::RoomSpec::from_env()).map(|r| room::describe(&r))
         }
         "connects" => {
             let w = web::WebSettings::from_env();

@@ -54,6 +54,8 @@ pub(crate) struct Peer {
     writable: bool,
     /// Bytes read from the socket so far.
     pub bytes_in: u64,
+    /// Pongs read so far (answers to our pings).
+    pub pongs: u64,
 }
 
 impl Peer {
@@ -64,6 +66,7 @@ impl Peer {
             sent: 0,
             writable: false,
             bytes_in: 0,
+            pongs: 0,
         }
     }
 
@@ -114,6 +117,7 @@ impl Peer {
                     compressed,
                 } => on_message(payload, compressed),
                 Frame::Ping(p) => self.out.extend_from_slice(&ws::pong(p)),
+                Frame::Pong => self.pongs += 1,
                 Frame::Other => {}
                 Frame::Close => return Err(err("server sent a close frame")),
             }
@@ -327,7 +331,7 @@ fn wait_message(sock: &mut TcpStream, reader: &mut ws::Reader) -> io::Result<()>
         match reader.next() {
             Some(Frame::Message { .. }) => return Ok(()),
             Some(Frame::Ping(p)) => sock.write_all(&ws::pong(p))?,
-            Some(Frame::Other) => {}
+            Some(Frame::Other | Frame::Pong) => {}
             Some(Frame::Close) => return Err(err("server sent a close frame")),
             None => {
                 if reader.fill(sock)? == 0 {
@@ -527,7 +531,7 @@ pub fn peak(
 }
 
 /// Sends `frame` on every peer and waits until each has had a message back.
-fn echo_once(poller: &Poller, peers: &mut [Peer], frame: &[u8]) -> io::Result<()> {
+pub(crate) fn echo_once(poller: &Poller, peers: &mut [Peer], frame: &[u8]) -> io::Result<()> {
     for (key, p) in peers.iter_mut().enumerate() {
         p.out.extend_from_slice(frame);
         p.flush(poller, key)?;

@@ -27,6 +27,37 @@ pub fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// What the kernel holds for sockets, machine-wide: TCP socket buffers (`mem` pages of
+/// the `TCP:` line of `/proc/net/sockstat`) and slab caches (`Slab` of `/proc/meminfo`, where
+/// each socket's structures, file, inode and epoll entry live), both in KiB, and how many
+/// TCP sockets are allocated (`alloc`), to tell when other programs opened or closed some.
+#[derive(Clone, Copy)]
+pub struct KernelMem {
+    pub tcp_buffers_kib: u64,
+    pub slab_kib: u64,
+    pub tcp_sockets: u64,
+}
+
+pub fn kernel_mem() -> Option<KernelMem> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let tcp = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
+    let words: Vec<&str> = tcp.split_whitespace().collect();
+    let value = |name: &str| -> Option<u64> {
+        let at = words.iter().position(|w| *w == name)?;
+        words.get(at + 1)?.parse().ok()
+    };
+    let (pages, sockets) = (value("mem")?, value("alloc")?);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let slab = meminfo.lines().find(|l| l.starts_with("Slab:"))?;
+    Some(KernelMem {
+        tcp_buffers_kib: pages * page / 1024,
+        slab_kib: slab.split_whitespace().nth(1)?.parse().ok()?,
+        tcp_sockets: sockets,
+    })
+}
+
 /// Raises this process's open-file limit to its hard limit (children inherit it);
 /// returns the limit now in force.
 pub fn raise_fd_limit() -> u64 {

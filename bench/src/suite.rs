@@ -148,7 +148,7 @@ fn baseline_servers() -> Vec<Server> {
 }
 
 /// The echo servers of the checkout in `dir`, their names ending in `suffix`.
-fn checkout_servers(dir: &str, suffix: &str) -> Vec<Server> {
+pub(crate) fn checkout_servers(dir: &str, suffix: &str) -> Vec<Server> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let lib_dir = format!("{dir}/target/release");
     let lua = |mode: &str| Server {

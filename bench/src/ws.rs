@@ -61,10 +61,12 @@ pub enum Frame<'a> {
     /// A whole TEXT or BINARY message (its fragments joined); `compressed` when its first
     /// frame had RSV1 set (permessage-deflate).
     Message { payload: &'a [u8], compressed: bool },
-    /// A non-final data frame (kept until its message is whole), or a pong.
+    /// A non-final data frame (kept until its message is whole).
     Other,
     /// A ping: answer with `pong`.
     Ping(&'a [u8]),
+    /// A pong, answering one of our pings.
+    Pong,
     /// The server closed the connection.
     Close,
 }
@@ -161,7 +163,7 @@ impl Reader {
         Some(match opcode {
             CLOSE => Frame::Close,
             PING => Frame::Ping(payload),
-            PONG => Frame::Other,
+            PONG => Frame::Pong,
             // The first frame of a message decides whether it is compressed.
             CONTINUATION if fin => {
                 self.partial.extend_from_slice(payload);
@@ -192,6 +194,11 @@ impl Reader {
 /// The pong answering a ping with `payload`.
 pub fn pong(payload: &[u8]) -> Vec<u8> {
     frame(PONG, payload)
+}
+
+/// A ping the server must answer with a pong.
+pub fn ping(payload: &[u8]) -> Vec<u8> {
+    frame(PING, payload)
 }
 
 /// An open client connection (blocking mode) and the bytes read past its handshake.
