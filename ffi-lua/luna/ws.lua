@@ -73,7 +73,7 @@ end
 
 function Raw:getsockname()
   local ws = self._ws
-  return ws._local_ip, ws._local_port
+  return ws._local_ip or nil, ws._local_port
 end
 
 
@@ -139,22 +139,24 @@ end
 LAZY.path, LAZY.query, LAZY.headers = LAZY.method, LAZY.method, LAZY.method
 
 
-function LAZY._peer_ip(ws)
-  if askable(ws) and C.luna_conn_peer(ws.app._handle, ws.id, ip_buf, 64, port_out) == OK then
-    ws._peer_ip, ws._peer_port = ffi_string(ip_buf), port_out[0]
-  else
-    ws._peer_ip, ws._peer_port = false, 0
+-- An address the library answers with `fn` (luna_conn_peer or luna_conn_local): ip, port
+-- (false, 0 when it cannot be asked).
+local function address(ws, fn)
+  if askable(ws) and fn(ws.app._handle, ws.id, ip_buf, 64, port_out) == OK then
+    return ffi_string(ip_buf), port_out[0]
   end
+  return false, 0
+end
+
+
+function LAZY._peer_ip(ws)
+  ws._peer_ip, ws._peer_port = address(ws, C.luna_conn_peer)
 end
 LAZY._peer_port = LAZY._peer_ip
 
 
 function LAZY._local_ip(ws)
-  if askable(ws) and C.luna_conn_local(ws.app._handle, ws.id, ip_buf, 64, port_out) == OK then
-    ws._local_ip, ws._local_port = ffi_string(ip_buf), port_out[0]
-  else
-    ws._local_ip, ws._local_port = false, 0
-  end
+  ws._local_ip, ws._local_port = address(ws, C.luna_conn_local)
 end
 LAZY._local_port = LAZY._local_ip
 
