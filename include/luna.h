@@ -281,6 +281,10 @@ typedef struct LunaClientConfig {
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
   uint32_t compression_threshold;
+  // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
+  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // LUNA_RESULT_INVALID_ARGUMENT.
+  uint32_t compression_level;
 } LunaClientConfig;
 
 // The opening handshake request of a server connection, as `luna_conn_request` gives it.
@@ -441,6 +445,10 @@ typedef struct LunaServerConfig {
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 1024; 0 = the default.
   uint32_t compression_threshold;
+  // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
+  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // LUNA_RESULT_INVALID_ARGUMENT.
+  uint32_t compression_level;
   // Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)
   // served at once; a request beyond them is answered 503 and closed. They never count
   // against `max_connections`, so downloads cannot lock WebSocket upgrades out. A

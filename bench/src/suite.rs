@@ -153,7 +153,9 @@ fn checkout_servers(dir: &str, suffix: &str) -> Vec<Server> {
     let lib_dir = format!("{dir}/target/release");
     let lua = |mode: &str| Server {
         name: leak(format!("luna-lua-{mode}{suffix}")),
-        what: leak(format!("luna-lua-{mode} with the modules and library of {dir}")),
+        what: leak(format!(
+            "luna-lua-{mode} with the modules and library of {dir}"
+        )),
         cmd: vec![
             "luajit".into(),
             format!("{dir}/bench/servers/luna_echo.lua"),

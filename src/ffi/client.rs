@@ -67,6 +67,10 @@ pub struct LunaClientConfig {
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
     pub compression_threshold: u32,
+    /// zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
+    /// blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+    /// LUNA_RESULT_INVALID_ARGUMENT.
+    pub compression_level: u32,
 }
 
 /// Fills `config` with the defaults documented on each field (url NULL).
@@ -96,6 +100,7 @@ pub extern "C" fn luna_client_config_default(config: *mut LunaClientConfig) -> L
             read_buffer_size: limits.read_buffer_size,
             compression: limits.compression,
             compression_threshold: limits.compression_threshold,
+            compression_level: limits.compression_level,
         };
         // SAFETY: `config` is checked for NULL; the caller promises it is writable.
         unsafe { write_out(config, defaults, "config") }
@@ -195,6 +200,7 @@ unsafe fn client_config(c: &LunaClientConfig) -> Result<ClientConfig> {
         close_on_backpressure: c.close_on_backpressure != 0,
         compression: c.compression,
         compression_threshold: c.compression_threshold,
+        compression_level: c.compression_level,
         ..LimitSettings::defaults()
     };
     Ok(ClientConfig {

@@ -133,6 +133,10 @@ pub struct LunaServerConfig {
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 1024; 0 = the default.
     pub compression_threshold: u32,
+    /// zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
+    /// blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+    /// LUNA_RESULT_INVALID_ARGUMENT.
+    pub compression_level: u32,
     /// Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)
     /// served at once; a request beyond them is answered 503 and closed. They never count
     /// against `max_connections`, so downloads cannot lock WebSocket upgrades out. A
@@ -242,6 +246,7 @@ pub extern "C" fn luna_server_config_default(config: *mut LunaServerConfig) -> L
             static_cache_control: std::ptr::null(),
             compression: limits.compression,
             compression_threshold: limits.compression_threshold,
+            compression_level: limits.compression_level,
             max_http_connections: config::DEFAULT_MAX_HTTP_CONNECTIONS as u32,
             max_body_memory: config::DEFAULT_MAX_BODY_MEMORY,
             reuse_port: 0,
