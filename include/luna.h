@@ -279,10 +279,10 @@ typedef struct LunaClientConfig {
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
-  // Default 1024; 0 = the default.
+  // Default 256; 0 = the default.
   uint32_t compression_threshold;
   // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // blocks (no compression). It costs CPU, not memory. Default 4. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
 } LunaClientConfig;
@@ -443,10 +443,10 @@ typedef struct LunaServerConfig {
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression;
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
-  // Default 1024; 0 = the default.
+  // Default 256; 0 = the default.
   uint32_t compression_threshold;
   // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // blocks (no compression). It costs CPU, not memory. Default 4. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
   // Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)

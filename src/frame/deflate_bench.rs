@@ -205,8 +205,8 @@ fn ratio_and_speed() {
         let avg = raw / messages.len();
         println!("{MESSAGES} {name} game-state messages, {avg} bytes on average");
         println!("level bits takeover  ratio  compress µs  inflate µs");
-        for level in [1u32, 3, 4, 5, 6, 9] {
-            for bits in [15u8, 12, 10] {
+        for level in [1u32, 2, 3, 4, 5, 6, 9] {
+            for bits in [15u8, 12] {
                 for takeover in [true, false] {
                     ratio_row(&messages, level, bits, takeover);
                 }
@@ -288,25 +288,34 @@ fn priming_cost() {
     }
 }
 
+/// Compression CPU by level, side by side (alternating batches, so every level sees the same
+/// noise): µs per message with context takeover at 12 bits, median of 15 batches.
 #[test]
-#[ignore = "scratch"]
-fn scratch_reset_vs_dict() {
-    use flate2::{Compress, Compression};
-    let dict: Vec<u8> = rough_states(10).concat()[..4096].to_vec();
-    for _ in 0..3 {
-        let mut c = Compress::new_with_window_bits(Compression::new(6), false, 12);
-        let n = 20000;
-        let start = Instant::now();
-        for _ in 0..n {
-            c.reset();
+#[ignore = "a measurement: run it alone, in release"]
+fn level_cost() {
+    let levels = [1u32, 2, 3, 4, 5, 6, 9];
+    for (name, messages) in [("smooth", game_states(1000)), ("rough", rough_states(1000))] {
+        let mut times = vec![Vec::new(); levels.len()];
+        for _ in 0..15 {
+            for (i, &level) in levels.iter().enumerate() {
+                let mut deflater = Deflater::new(12, true, level);
+                let start = Instant::now();
+                for message in &messages {
+                    let mut out = BytesMut::with_capacity(message.len());
+                    deflater.compress(message, &mut out);
+                    black_box(out);
+                }
+                times[i].push(start.elapsed().as_secs_f64() * 1e6 / messages.len() as f64);
+            }
         }
-        let reset = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        let start = Instant::now();
-        for _ in 0..n {
-            c.reset();
-            c.set_dictionary(&dict).unwrap();
-        }
-        let both = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        println!("reset {reset:.2} µs, reset+dict {both:.2} µs");
+        let medians: Vec<String> = times
+            .iter_mut()
+            .zip(levels)
+            .map(|(t, level)| {
+                t.sort_by(f64::total_cmp);
+                format!("{level}: {:.2}", t[t.len() / 2])
+            })
+            .collect();
+        println!("{name}: {}", medians.join("  "));
     }
 }
