@@ -261,7 +261,7 @@ fn peers() -> Vec<Server> {
 /// messages of the compression mode.
 fn compression_servers() -> Vec<Server> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let lua = |name, what, compression| Server {
+    let lua_at = |name, what, compression, level: Option<&str>| Server {
         name,
         what,
         cmd: s(&[
@@ -271,10 +271,14 @@ fn compression_servers() -> Vec<Server> {
             "wait",
             compression,
         ]),
-        env: vec![],
+        env: level
+            .map(|l| ("BENCH_COMPRESSION_LEVEL", l.to_string()))
+            .into_iter()
+            .collect(),
         broadcast: false,
         fixed_port: None,
     };
+    let lua = |name, what, compression| lua_at(name, what, compression, None);
     vec![
         lua(
             "luna-lua-off",
@@ -288,8 +292,26 @@ fn compression_servers() -> Vec<Server> {
         ),
         lua(
             "luna-lua-dedicated",
-            "luna-lua-wait with compression = \"dedicated\" (context takeover, 12-bit windows)",
+            "luna-lua-wait with compression = \"dedicated\" (context takeover, 12-bit windows), its default level",
             "dedicated",
+        ),
+        lua_at(
+            "luna-lua-dedicated-1",
+            "luna-lua-dedicated at compression_level = 1",
+            "dedicated",
+            Some("1"),
+        ),
+        lua_at(
+            "luna-lua-dedicated-6",
+            "luna-lua-dedicated at compression_level = 6",
+            "dedicated",
+            Some("6"),
+        ),
+        lua_at(
+            "luna-lua-dedicated-9",
+            "luna-lua-dedicated at compression_level = 9",
+            "dedicated",
+            Some("9"),
         ),
         Server {
             name: "node-ws-deflate",
