@@ -693,8 +693,8 @@ fn rounds(
 
 fn compression_header(s: &Settings) -> String {
     format!(
-        "Compression: ~1 KiB JSON game-state TEXT messages (10 players, numbers that change a \
-         little each tick), echo C={} W={} for {} s after {} s warm-up; the client offers \
+        "Compression: ~1 KiB JSON game-state TEXT messages (6 or 7 players, 900-1060 \
+         bytes, numbers at full precision, new each tick), echo C={} W={} for {} s after {} s warm-up; the client offers \
          \"{}\" and compresses at zlib level 6; bytes/msg are whole frames (header included) \
          over the run, in = client → server, out = server → client, ratio = raw / wire; RSS = server VmRSS growth per connection after {} \
          compressing connections each echoed one message.\n\n",

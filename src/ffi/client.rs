@@ -58,10 +58,12 @@ pub struct LunaClientConfig {
     /// connection). Default 65536.
     pub read_buffer_size: u32,
     /// permessage-deflate (RFC 7692) offered to the server: 0 off (the
-    /// default: memory), 1 shared (no context takeover: no compressor per connection, one
+    /// default: CPU), 1 shared (no context takeover: no compressor per connection, one
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
-    /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
-    /// content, and about 230 KiB per connection). Anything else fails with
+    /// takeover: a better ratio on repeated content; each connection keeps the last 4 KiB it
+    /// sent and received (12-bit windows), 19 KiB resident per connection measured against 9.5
+    /// without compression, while each thread that compresses holds up to four compressors
+    /// of ~260 KiB for all its connections). Anything else fails with
     /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.

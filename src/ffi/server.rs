@@ -124,10 +124,12 @@ pub struct LunaServerConfig {
     /// a changed file shows at once, an unchanged one costs a 304).
     pub static_cache_control: *const c_char,
     /// permessage-deflate (RFC 7692) for clients that offer it (browsers do): 0 off (the
-    /// default: memory), 1 shared (no context takeover: no compressor per connection, one
+    /// default: CPU), 1 shared (no context takeover: no compressor per connection, one
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
-    /// takeover: a compressor and a decompressor per connection, a better ratio on repeated
-    /// content, and about 230 KiB per connection). Anything else fails with
+    /// takeover: a better ratio on repeated content; each connection keeps the last 4 KiB it
+    /// sent and received (12-bit windows), 19 KiB resident per connection measured against 9.5
+    /// without compression, while each thread that compresses holds up to four compressors
+    /// of ~260 KiB for all its connections). Anything else fails with
     /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression: u32,
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
