@@ -369,3 +369,43 @@ fn stored_blocks_inflate_in_any_stream_state() {
         [0x00, 0x05, 0x00, 0xfa, 0xff, b'H', b'e', b'l', b'l', b'o', 0x00][..]
     );
 }
+
+#[test]
+fn connections_sharing_a_threads_compressors_each_keep_their_own_stream() {
+    // More connections than live compressors per thread, sending by turns and in bursts:
+    // each stream inflates in a plain zlib that saw only its own messages.
+    let mut pairs: Vec<(Deflater, Decompress)> = (0..7)
+        .map(|i| {
+            let level = [1, 4, 6, 9][i % 4];
+            let deflater = Deflater::new(12, true, level);
+            (deflater, Decompress::new_with_window_bits(false, 12))
+        })
+        .collect();
+    for round in 0..40u64 {
+        for (i, (deflater, zlib)) in pairs.iter_mut().enumerate() {
+            let burst = 1 + (round as usize + i) % 3;
+            for k in 0..burst {
+                let data = text(900 + i * 37 + k, round * 100 + i as u64);
+                let payload = compress(deflater, &data);
+                assert_eq!(zlib_inflate(zlib, &payload), data, "conn {i} round {round}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_peer_reaching_past_its_agreed_window_fails_with_1007() {
+    // 3000 bytes, then the same 3000 bytes: the second message refers 3000 bytes back.
+    let unit = text(3000, 21);
+    let mut wide = Deflater::new(15, true, 6);
+    let first = compress(&mut wide, &unit);
+    let second = compress(&mut wide, &unit);
+    // Agreed at 9 bits (512 bytes): the reference is past the window.
+    let mut strict = Inflater::new(9, true);
+    assert_eq!(&strict.inflate(&first, 1 << 20).unwrap()[..], unit);
+    assert_eq!(inflate_err(&mut strict, &second, 1 << 20).code, 1007);
+    // Agreed at 12 bits (4 KiB): it is within.
+    let mut fits = Inflater::new(12, true);
+    assert_eq!(&fits.inflate(&first, 1 << 20).unwrap()[..], unit);
+    assert_eq!(&fits.inflate(&second, 1 << 20).unwrap()[..], unit);
+}
