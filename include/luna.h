@@ -284,7 +284,7 @@ typedef struct LunaClientConfig {
   // Default 256; 0 = the default.
   uint32_t compression_threshold;
   // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 4. Above 9 fails with
+  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
 } LunaClientConfig;
@@ -450,7 +450,7 @@ typedef struct LunaServerConfig {
   // Default 256; 0 = the default.
   uint32_t compression_threshold;
   // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 4. Above 9 fails with
+  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
   // Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)

@@ -302,10 +302,10 @@ fn compression_servers() -> Vec<Server> {
             Some("1"),
         ),
         lua_at(
-            "luna-lua-dedicated-6",
-            "luna-lua-dedicated at compression_level = 6",
+            "luna-lua-dedicated-4",
+            "luna-lua-dedicated at compression_level = 4",
             "dedicated",
-            Some("6"),
+            Some("4"),
         ),
         lua_at(
             "luna-lua-dedicated-9",

@@ -94,7 +94,7 @@ impl Compression {
 pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
 
 /// See `compression_level` in docs/reference: measured on ~1 KiB JSON game states.
-pub(crate) const DEFAULT_COMPRESSION_LEVEL: u32 = 4;
+pub(crate) const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
 
 /// The C and Lua setting of `compression_level`: zlib's 0-9.
 fn compression_level(value: u32) -> Result<u32> {

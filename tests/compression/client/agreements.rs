@@ -28,8 +28,8 @@ fn the_offer_follows_the_config() {
             config.compression_threshold,
             config.compression_level
         ),
-        (0, 256, 4),
-        "off, 256 bytes and level 4 by default"
+        (0, 256, 6),
+        "off, 256 bytes and level 6 by default"
     );
     let url = std::ffi::CString::new("ws://127.0.0.1:9/").unwrap();
     config.url = url.as_ptr();

@@ -90,7 +90,7 @@ fn c_abi_compression_and_luna_conn_is_compressed() {
     assert_eq!(luna_server_config_default(&mut config), LunaResult::Ok);
     assert_eq!(config.compression, 0, "off by default");
     assert_eq!(config.compression_threshold, 256, "256 bytes by default");
-    assert_eq!(config.compression_level, 4, "level 4 by default");
+    assert_eq!(config.compression_level, 6, "level 6 by default");
     // Levels are zlib's 0-9.
     config.compression = 2;
     config.compression_level = 10;
