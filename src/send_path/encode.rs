@@ -74,9 +74,9 @@ pub(crate) struct Deflate {
     pub(super) window_bits: u8,
     /// zlib's compression level, 0-9.
     pub(super) level: u32,
-    /// With context takeover, the connection's own compressor. It stays locked from
-    /// compressing a message until its frame is queued, so frames leave in the order the
-    /// compressor saw them.
+    /// With context takeover, the connection's own compressor (its window of what it sent;
+    /// the zlib state is lent by the thread). It stays locked from compressing a message
+    /// until its frame is queued, so frames leave in the order the compressor saw them.
     pub(super) own: Option<Mutex<Deflater>>,
     /// The app's counters: bytes before and after compression.
     pub(super) stats: Arc<Stats>,
