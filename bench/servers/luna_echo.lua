@@ -96,6 +96,7 @@ end
 -- BENCH_RATE_LIMIT=1: a per-connection rate limit so high it never triggers, to measure what
 -- checking it costs. BENCH_REUSE_PORT=1: listen with reuse_port, so several servers share
 -- the port (start the first on a free port, the others on the port it printed).
+-- BENCH_COMPRESSION_LEVEL=N: the server's `compression_level` (else the default).
 -- BENCH_RESUME=1: session resume (the bench's clients then ask for sessions), to measure what
 -- keeping every sent message for a resend costs.
 app = luna.new_web_app({
@@ -103,6 +104,7 @@ app = luna.new_web_app({
   host = "127.0.0.1",
   port = port,
   compression = compression,
+  compression_level = tonumber(os.getenv("BENCH_COMPRESSION_LEVEL") or ""),
   rate_limit = os.getenv("BENCH_RATE_LIMIT") == "1"
       and { messages = 1000000000, bytes = 1000000000000, per = 1 } or nil,
   reuse_port = os.getenv("BENCH_REUSE_PORT") == "1",

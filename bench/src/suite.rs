@@ -261,7 +261,7 @@ fn peers() -> Vec<Server> {
 /// messages of the compression mode.
 fn compression_servers() -> Vec<Server> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let lua = |name, what, compression| Server {
+    let lua_at = |name, what, compression, level: Option<&str>| Server {
         name,
         what,
         cmd: s(&[
@@ -271,10 +271,14 @@ fn compression_servers() -> Vec<Server> {
             "wait",
             compression,
         ]),
-        env: vec![],
+        env: level
+            .map(|l| ("BENCH_COMPRESSION_LEVEL", l.to_string()))
+            .into_iter()
+            .collect(),
         broadcast: false,
         fixed_port: None,
     };
+    let lua = |name, what, compression| lua_at(name, what, compression, None);
     vec![
         lua(
             "luna-lua-off",
@@ -288,8 +292,26 @@ fn compression_servers() -> Vec<Server> {
         ),
         lua(
             "luna-lua-dedicated",
-            "luna-lua-wait with compression = \"dedicated\" (context takeover, 12-bit windows)",
+            "luna-lua-wait with compression = \"dedicated\" (context takeover, 12-bit windows), its default level",
             "dedicated",
+        ),
+        lua_at(
+            "luna-lua-dedicated-1",
+            "luna-lua-dedicated at compression_level = 1",
+            "dedicated",
+            Some("1"),
+        ),
+        lua_at(
+            "luna-lua-dedicated-4",
+            "luna-lua-dedicated at compression_level = 4",
+            "dedicated",
+            Some("4"),
+        ),
+        lua_at(
+            "luna-lua-dedicated-9",
+            "luna-lua-dedicated at compression_level = 9",
+            "dedicated",
+            Some("9"),
         ),
         Server {
             name: "node-ws-deflate",
@@ -680,8 +702,8 @@ fn rounds(
 
 fn compression_header(s: &Settings) -> String {
     format!(
-        "Compression: ~1 KiB JSON game-state TEXT messages (10 players, numbers that change a \
-         little each tick), echo C={} W={} for {} s after {} s warm-up; the client offers \
+        "Compression: ~1 KiB JSON game-state TEXT messages (6 or 7 players, 900-1060 \
+         bytes, numbers at full precision, new each tick), echo C={} W={} for {} s after {} s warm-up; the client offers \
          \"{}\" and compresses at zlib level 6; bytes/msg are whole frames (header included) \
          over the run, in = client → server, out = server → client, ratio = raw / wire; RSS = server VmRSS growth per connection after {} \
          compressing connections each echoed one message.\n\n",

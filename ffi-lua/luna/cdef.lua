@@ -118,6 +118,7 @@ const char *tls_cert_file;
   uint32_t read_buffer_size;
   uint32_t compression;
   uint32_t compression_threshold;
+  uint32_t compression_level;
 } LunaClientConfig;
 
 typedef struct LunaRequest {
@@ -171,6 +172,7 @@ const char *cluster_redis;
   const char *static_cache_control;
   uint32_t compression;
   uint32_t compression_threshold;
+  uint32_t compression_level;
   uint32_t max_http_connections;
   size_t max_body_memory;
   uint8_t reuse_port;

@@ -15,7 +15,7 @@ local M = {}
 -- Limits and timers servers and clients both have (docs/reference/lua-server.md, "Limits and defaults").
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
   "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure",
-  "compression", "compression_threshold" }
+  "compression", "compression_threshold", "compression_level" }
 
 -- `compression` values as the C ABI numbers them.
 local COMPRESSION = { [false] = 0, [true] = 1, shared = 1, dedicated = 2 }
@@ -166,6 +166,7 @@ local function limits(who, config, cfg)
   end
   cfg.compression_threshold = integer(who, config, "compression_threshold", 1, 4294967295,
     cfg.compression_threshold)
+  cfg.compression_level = integer(who, config, "compression_level", 0, 9, cfg.compression_level)
 end
 
 

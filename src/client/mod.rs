@@ -261,10 +261,9 @@ where
 {
     if let Some(deflate) = &agreed.deflate {
         let sending = deflate.sending(Role::Client);
-        let threshold = config.limits.compression_threshold;
         let stats = sink.shared_stats();
         conn.path
-            .attach_deflate(Deflate::new(sending, threshold, stats));
+            .attach_deflate(Deflate::new(sending, &config.limits, stats));
     }
     sink.push(Event::Open(conn.clone()));
     let opened = Opened {

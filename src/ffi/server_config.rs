@@ -34,6 +34,7 @@ pub(super) unsafe fn server_config(c: &LunaServerConfig) -> Result<ServerConfig>
         close_on_backpressure: c.close_on_backpressure != 0,
         compression: c.compression,
         compression_threshold: c.compression_threshold,
+        compression_level: c.compression_level,
     };
     let tls = match (c.tls_cert_file.is_null(), c.tls_key_file.is_null()) {
         (true, true) => None,

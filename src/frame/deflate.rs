@@ -2,32 +2,31 @@
 //! whole message into the payload of a compressed message, an [`Inflater`] turns such a payload
 //! back into the message, bounded by the message limit.
 //!
-//! A connection with context takeover keeps one of each per direction that uses it: the LZ77
-//! window carries over from message to message. Without context takeover every message stands
-//! alone, so no state needs to live with the connection: [`compress_once`] and
-//! [`inflate_once`] borrow one compressor (per window size) and one decompressor per thread,
-//! reset after each message.
+//! The zlib state itself is never kept with a connection: every message borrows this thread's
+//! compressor (one per window size) or decompressor, reset after each message. With context
+//! takeover a connection keeps only its *history*, the last window of plaintext of that
+//! direction (the bytes the peer's decompressor or compressor holds too), and primes the
+//! borrowed state with it as a dictionary before each message. The bytes on the wire are a
+//! valid continuation of one stream, as with a compressor kept per connection.
 //!
-//! Memory (zlib-rs through flate2, which fixes zlib's memLevel at 8; `deflate_bench.rs`): a
-//! compressor allocates 245 KiB at 9 window bits up to 371 KiB at 15 (a 128 KiB hash table and
-//! 112 KiB of block buffers at any window size, and 4 bytes per window byte), a decompressor
-//! 46 KiB at any window size.
-
-use std::cell::RefCell;
+//! Why (zlib-rs through flate2, `deflate_bench.rs`): a zlib-rs compressor allocates 245 KiB at
+//! 9 window bits up to 371 KiB at 15 (a hash table of fixed size, 128 KiB, whatever the
+//! memLevel, and 112 KiB of block buffers), a decompressor 46 KiB at any window size. A
+//! history holds 5 KiB at 12 window bits (33 KiB at 15); the reset and the priming cost about
+//! 8 µs, paid only when the connection's live compressor was taken (`deflate_pool.rs`).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::decode::Violation;
 use super::deflate_params::MIN_DEFLATE_WINDOW_BITS;
+use super::deflate_pool::{new_owner, with_compressor, with_decompressor, with_live, Owner};
 
 /// What a sync flush ends with; the sender removes it, the receiver puts it back (§7.2.1-2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 
-/// The compression level. On 1 KiB game-state messages with context takeover, level 1 leaves
-/// 27% of the bytes in 3.5 µs and level 6 18% in 14 µs: with a compressor per connection, the
-/// CPU matters more than the last tenth.
-pub(crate) const LEVEL: u32 = 1;
+/// The highest zlib compression level.
+pub(crate) const MAX_LEVEL: u32 = 9;
 
 /// The first output buffer of an inflate is this many times the compressed size (at least
 /// [`MIN_CHUNK`], at most the limit); it then doubles, never past the limit.
@@ -57,78 +56,136 @@ const TRAILING: Violation = Violation {
     reason: "permessage-deflate data after the end of the stream",
 };
 
-/// One direction's compressor of a connection (RFC 7692 §7.2.1).
+/// One direction's compressor of a connection (RFC 7692 §7.2.1): its settings and, with
+/// context takeover, its history.
 pub(crate) struct Deflater {
-    compress: Compress,
-    context_takeover: bool,
+    window_bits: u8,
+    level: u32,
+    /// With context takeover, the last window of plaintext sent.
+    history: Option<History>,
+    /// With context takeover, which live compressor (`deflate_pool.rs`) is ours.
+    owner: Owner,
 }
 
 impl Deflater {
     /// window_bits: `MIN_DEFLATE_WINDOW_BITS..=15`, the agreed `*_max_window_bits` of the side
-    /// that compresses (8 is never agreed for our own compressor; other values are clamped).
-    /// Without context takeover the LZ77 state is reset after every message.
-    pub(crate) fn new(window_bits: u8, context_takeover: bool) -> Deflater {
-        Deflater::with_level(window_bits, context_takeover, LEVEL)
-    }
-
-    /// [`Deflater::new`] at another level (0-9), for measurements.
-    pub(crate) fn with_level(window_bits: u8, context_takeover: bool, level: u32) -> Deflater {
+    /// that compresses (8 is never agreed for our own compressor; other values are clamped);
+    /// level: zlib's 0-9 (clamped). Without context takeover every message stands alone.
+    pub(crate) fn new(window_bits: u8, context_takeover: bool, level: u32) -> Deflater {
         debug_assert!((MIN_DEFLATE_WINDOW_BITS..=15).contains(&window_bits));
         let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);
         Deflater {
-            compress: Compress::new_with_window_bits(Compression::new(level.min(9)), false, bits),
-            context_takeover,
+            window_bits: bits,
+            level: level.min(MAX_LEVEL),
+            history: context_takeover.then(|| History::new(bits)),
+            owner: Owner {
+                id: if context_takeover { new_owner() } else { 0 },
+                sent: 0,
+            },
         }
     }
 
     /// Appends the compressed payload of one whole message to `out`: deflate with a sync
     /// flush, the trailing 00 00 FF FF removed (RFC 7692 §7.2.1). An empty message compresses
-    /// to the single 0x00 byte of §7.2.3.6 when the compressor has nothing to flush.
+    /// to the single 0x00 byte of §7.2.3.6.
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut BytesMut) {
-        let start = out.len();
-        if !self.deflate(data, out) {
-            // zlib fails only on a broken stream state: start over and send the message in
-            // stored blocks, which the peer inflates whatever its window holds.
-            out.truncate(start);
-            self.compress.reset();
-            store(data, out);
-        } else if out[start..].ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        } else {
-            // No new input after a sync flush gives no output: an empty stored block then.
-            debug_assert_eq!(out.len(), start, "a sync flush ends with 00 00 FF FF");
-            out.truncate(start);
-            out.put_u8(0);
-        }
-        if !self.context_takeover {
-            self.compress.reset();
+        let (bits, level) = (self.window_bits, self.level);
+        let Some(history) = &mut self.history else {
+            with_compressor(bits, level, |compress| {
+                compress_with(compress, &[], data, out)
+            });
+            return;
+        };
+        with_live(bits, level, self.owner, |compress, fresh| {
+            let primer = if fresh { history.bytes() } else { &[] };
+            ((), compress_with(compress, primer, data, out))
+        });
+        history.push(data);
+        self.owner.sent += 1;
+    }
+}
+
+/// The last window of one direction's plaintext: what the inflater at the other end can
+/// refer to, and so what a fresh compressor or decompressor is primed with.
+struct History {
+    bytes: Vec<u8>,
+    window: usize,
+}
+
+impl History {
+    fn new(window_bits: u8) -> History {
+        History {
+            bytes: Vec::new(),
+            window: 1 << window_bits,
         }
     }
 
-    /// Deflates `data` with a sync flush onto `out`; false if zlib failed or stalled.
-    fn deflate(&mut self, data: &[u8], out: &mut BytesMut) -> bool {
-        let mut rest = data;
-        loop {
-            // Room for the data stored uncompressed and the flush: one pass for a message of
-            // up to 64 KiB; larger ones grow `out` as they go, not by their whole size first.
-            let room = (rest.len() + rest.len() / 64 + 64).min(MAX_PASS);
-            let at = out.len();
-            out.resize(at + room, 0);
-            let (read, written) = (self.compress.total_in(), self.compress.total_out());
-            let result = self
-                .compress
-                .compress(rest, &mut out[at..], FlushCompress::Sync);
-            let written = (self.compress.total_out() - written) as usize;
-            out.truncate(at + written);
-            let read = (self.compress.total_in() - read) as usize;
-            rest = &rest[read..];
-            // Output space left over means the input is consumed and the flush complete.
-            match result {
-                Ok(_) if written < room && rest.is_empty() => return true,
-                Ok(_) if written < room && read == 0 => return false,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Adds one message's plaintext, keeping the last window of it all.
+    fn push(&mut self, data: &[u8]) {
+        let tail = &data[data.len().saturating_sub(self.window)..];
+        let excess = (self.bytes.len() + tail.len()).saturating_sub(self.window);
+        if excess > 0 {
+            self.bytes.drain(..excess);
+        }
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(self.window);
+        }
+        self.bytes.extend_from_slice(tail);
+    }
+
+    /// A stream ended (BFINAL): the next message starts from an empty window.
+    fn clear(&mut self) {
+        self.bytes.clear();
+    }
+}
+
+/// Compresses one message, priming the compressor with `history` first (a fresh one);
+/// false if zlib failed and the compressor must not be used again.
+fn compress_with(compress: &mut Compress, history: &[u8], data: &[u8], out: &mut BytesMut) -> bool {
+    let start = out.len();
+    let primed = history.is_empty() || compress.set_dictionary(history).is_ok();
+    if !primed || !deflate(compress, data, out) {
+        // zlib fails only on a broken stream state: send the message in stored blocks,
+        // which the peer inflates whatever its window holds.
+        out.truncate(start);
+        store(data, out);
+        return false;
+    } else if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    } else {
+        // No new input after a sync flush gives no output: an empty stored block then.
+        debug_assert_eq!(out.len(), start, "a sync flush ends with 00 00 FF FF");
+        out.truncate(start);
+        out.put_u8(0);
+    }
+    true
+}
+
+/// Deflates `data` with a sync flush onto `out`; false if zlib failed or stalled.
+fn deflate(compress: &mut Compress, data: &[u8], out: &mut BytesMut) -> bool {
+    let mut rest = data;
+    loop {
+        // Room for the data stored uncompressed and the flush: one pass for a message of
+        // up to 64 KiB; larger ones grow `out` as they go, not by their whole size first.
+        let room = (rest.len() + rest.len() / 64 + 64).min(MAX_PASS);
+        let at = out.len();
+        out.resize(at + room, 0);
+        let (read, written) = (compress.total_in(), compress.total_out());
+        let result = compress.compress(rest, &mut out[at..], FlushCompress::Sync);
+        let written = (compress.total_out() - written) as usize;
+        out.truncate(at + written);
+        let read = (compress.total_in() - read) as usize;
+        rest = &rest[read..];
+        // Output space left over means the input is consumed and the flush complete.
+        match result {
+            Ok(_) if written < room && rest.is_empty() => return true,
+            Ok(_) if written < room && read == 0 => return false,
+            Ok(_) => {}
+            Err(_) => return false,
         }
     }
 }
@@ -146,15 +203,14 @@ pub(super) fn store(data: &[u8], out: &mut BytesMut) {
     out.put_u8(0);
 }
 
-/// One direction's decompressor.
+/// One direction's decompressor: with context takeover, the history of what the peer sent.
 ///
-/// It always inflates with a 15-bit window: any window inflates what a smaller one made, and
-/// zlib-rs allocates 32 KiB for every window size anyway, while flate2 can reset only a 15-bit
-/// decompressor in place (it allocates a new one for the others). A peer that refers further
-/// back than its agreed window is therefore not caught; nothing is at stake in that.
+/// It inflates with this thread's decompressor (a 15-bit window: any window inflates what a
+/// smaller one made) primed with the history, which holds the peer's agreed window (at least
+/// 9 bits: zlib compresses with 9 when asked for 8). A peer that refers further back fails
+/// with 1007, as a distance before the start of its stream would.
 pub(crate) struct Inflater {
-    decompress: Decompress,
-    context_takeover: bool,
+    history: Option<History>,
     /// With context takeover, the violation that broke the stream: the window is lost, so
     /// every later message fails the same way.
     failed: Option<Violation>,
@@ -164,13 +220,13 @@ pub(crate) struct Inflater {
 }
 
 impl Inflater {
-    /// window_bits: the peer's agreed window, 8..=15 (see the type's doc for why it is not
-    /// used). Without context takeover the state is reset after each message.
+    /// window_bits: the peer's agreed window, 8..=15. Without context takeover every
+    /// message stands alone.
     pub(crate) fn new(window_bits: u8, context_takeover: bool) -> Inflater {
         debug_assert!((8..=15).contains(&window_bits), "{window_bits} window bits");
+        let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);
         Inflater {
-            decompress: Decompress::new(false),
-            context_takeover,
+            history: context_takeover.then(|| History::new(bits)),
             failed: None,
             #[cfg(any(test, feature = "fuzzing"))]
             last_capacity: 0,
@@ -188,75 +244,86 @@ impl Inflater {
         if let Some(violation) = self.failed {
             return Err(violation);
         }
-        let result = self.run(data, max);
-        match (&result, self.context_takeover) {
-            (Err(violation), true) => self.failed = Some(*violation),
-            (_, false) => self.decompress.reset(false),
-            (Ok(_), true) => {}
-        }
-        result
-    }
-
-    fn run(&mut self, data: &[u8], max: usize) -> Result<BytesMut, Violation> {
-        // One byte past max proves the message too large.
-        let limit = max.saturating_add(1);
-        let first = data.len().saturating_mul(FIRST_GUESS_RATIO);
-        let mut out = Vec::with_capacity(first.max(MIN_CHUNK).min(limit));
-        let result = self.inflate_into(data, &mut out, limit);
+        let history = self.history.as_ref().map_or(&[][..], History::bytes);
+        let (out, result) = with_decompressor(|d| inflate_with(d, history, data, max));
         #[cfg(any(test, feature = "fuzzing"))]
         {
             self.last_capacity = out.capacity();
         }
+        match (result, &mut self.history) {
+            (Err(violation), Some(_)) => self.failed = Some(violation),
+            (Ok(true), Some(history)) => history.clear(),
+            (Ok(false), Some(history)) => history.push(&out),
+            (_, None) => {}
+        }
         // Bytes takes the Vec over without a copy, and so does BytesMut from a unique Bytes.
-        result.map(|()| BytesMut::from(Bytes::from(out)))
+        result.map(|_| BytesMut::from(Bytes::from(out)))
     }
+}
 
-    /// Inflates `data` and then the tail into `out`, growing it up to `limit` bytes.
-    fn inflate_into(
-        &mut self,
-        data: &[u8],
-        out: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<(), Violation> {
-        for (i, input) in [data, &TAIL].into_iter().enumerate() {
-            let mut rest = input;
-            loop {
-                if out.len() == out.capacity() {
-                    grow(out, limit)?;
-                }
-                let (read, written) = (self.decompress.total_in(), out.len());
-                let status = self
-                    .decompress
-                    .decompress_vec(rest, out, FlushDecompress::Sync)
-                    .map_err(|_| CORRUPT)?;
-                rest = &rest[(self.decompress.total_in() - read) as usize..];
-                if out.len() >= limit {
-                    return Err(TOO_BIG);
-                }
-                if status == Status::StreamEnd {
-                    return self.end_stream(rest, i == 0);
-                }
-                // Space left over means the input is used up; a full buffer may hold more.
-                if rest.is_empty() && out.len() < out.capacity() {
-                    break;
-                }
-                if self.decompress.total_in() == read && out.len() == written {
-                    return Err(CORRUPT);
-                }
+/// Inflates one message with a fresh decompressor primed with `history`: the output, and
+/// whether the stream ended in it (or the violation).
+fn inflate_with(
+    decompress: &mut Decompress,
+    history: &[u8],
+    data: &[u8],
+    max: usize,
+) -> (Vec<u8>, Result<bool, Violation>) {
+    // One byte past max proves the message too large.
+    let limit = max.saturating_add(1);
+    let first = data.len().saturating_mul(FIRST_GUESS_RATIO);
+    let mut out = Vec::with_capacity(first.max(MIN_CHUNK).min(limit));
+    if !history.is_empty() && decompress.set_dictionary(history).is_err() {
+        return (out, Err(CORRUPT));
+    }
+    let result = inflate_into(decompress, data, &mut out, limit);
+    (out, result)
+}
+
+/// Inflates `data` and then the tail into `out`, growing it up to `limit` bytes; true if the
+/// stream ended.
+fn inflate_into(
+    decompress: &mut Decompress,
+    data: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, Violation> {
+    for (i, input) in [data, &TAIL].into_iter().enumerate() {
+        let mut rest = input;
+        loop {
+            if out.len() == out.capacity() {
+                grow(out, limit)?;
+            }
+            let (read, written) = (decompress.total_in(), out.len());
+            let status = decompress
+                .decompress_vec(rest, out, FlushDecompress::Sync)
+                .map_err(|_| CORRUPT)?;
+            rest = &rest[(decompress.total_in() - read) as usize..];
+            if out.len() >= limit {
+                return Err(TOO_BIG);
+            }
+            if status == Status::StreamEnd {
+                return end_stream(rest, i == 0);
+            }
+            // Space left over means the input is used up; a full buffer may hold more.
+            if rest.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+            if decompress.total_in() == read && out.len() == written {
+                return Err(CORRUPT);
             }
         }
-        Ok(())
     }
+    Ok(false)
+}
 
-    /// The stream ended (BFINAL): what is left of the peer's bytes (and then all of the tail
-    /// when `in_data`, else `rest` is what is left of the tail) may be the §7.2.3.4 padding
-    /// byte, or nothing. The next message starts a new stream.
-    fn end_stream(&mut self, rest: &[u8], in_data: bool) -> Result<(), Violation> {
-        self.decompress.reset(false);
-        match (in_data, rest) {
-            (true, [] | [0x00]) | (false, []) => Ok(()),
-            _ => Err(TRAILING),
-        }
+/// The stream ended (BFINAL): what is left of the peer's bytes (and then all of the tail
+/// when `in_data`, else `rest` is what is left of the tail) may be the §7.2.3.4 padding
+/// byte, or nothing. The next message starts a new stream.
+fn end_stream(rest: &[u8], in_data: bool) -> Result<bool, Violation> {
+    match (in_data, rest) {
+        (true, [] | [0x00]) | (false, []) => Ok(true),
+        _ => Err(TRAILING),
     }
 }
 
@@ -270,37 +337,12 @@ fn grow(out: &mut Vec<u8>, limit: usize) -> Result<(), Violation> {
     Ok(())
 }
 
-/// Window sizes our compressor can use: `MIN_DEFLATE_WINDOW_BITS..=15`.
-const WINDOW_SIZES: usize = (16 - MIN_DEFLATE_WINDOW_BITS) as usize;
-
-thread_local! {
-    /// One shared compressor per window size on this thread, for connections without context
-    /// takeover.
-    static DEFLATERS: RefCell<[Option<Deflater>; WINDOW_SIZES]> =
-        const { RefCell::new([const { None }; WINDOW_SIZES]) };
-    /// One shared decompressor on this thread, for peers without context takeover.
-    static INFLATER: RefCell<Option<Inflater>> = const { RefCell::new(None) };
+/// [`Deflater::compress`] for a connection without context takeover.
+pub(crate) fn compress_once(data: &[u8], window_bits: u8, level: u32, out: &mut BytesMut) {
+    Deflater::new(window_bits, false, level).compress(data, out);
 }
 
-/// [`Deflater::compress`] for a connection without context takeover, with this thread's
-/// shared compressor for `window_bits`. A compressor is taken out while it works, so one a
-/// panic interrupts is dropped rather than reused half-way through a message.
-pub(crate) fn compress_once(data: &[u8], window_bits: u8, out: &mut BytesMut) {
-    let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);
-    let slot = usize::from(bits - MIN_DEFLATE_WINDOW_BITS);
-    let taken = DEFLATERS.with(|pool| pool.borrow_mut()[slot].take());
-    let mut deflater = taken.unwrap_or_else(|| Deflater::new(bits, false));
-    deflater.compress(data, out);
-    DEFLATERS.with(|pool| pool.borrow_mut()[slot] = Some(deflater));
-}
-
-/// [`Inflater::inflate`] for a peer without context takeover (any window size), with this
-/// thread's shared decompressor, reset after every message, an error included, so no byte of
-/// one connection's message can be referred to by another's.
+/// [`Inflater::inflate`] for a peer without context takeover (any window size).
 pub(crate) fn inflate_once(data: &[u8], max: usize) -> Result<BytesMut, Violation> {
-    let taken = INFLATER.with(|slot| slot.borrow_mut().take());
-    let mut inflater = taken.unwrap_or_else(|| Inflater::new(15, false));
-    let result = inflater.inflate(data, max);
-    INFLATER.with(|slot| *slot.borrow_mut() = Some(inflater));
-    result
+    Inflater::new(15, false).inflate(data, max)
 }

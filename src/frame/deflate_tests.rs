@@ -76,7 +76,7 @@ fn messages_round_trip_with_and_without_context_takeover() {
         text(3, 3),
     ];
     for takeover in [true, false] {
-        let mut deflater = Deflater::new(15, takeover);
+        let mut deflater = Deflater::new(15, takeover, 6);
         let mut inflater = Inflater::new(15, takeover);
         for message in &messages {
             let payload = compress(&mut deflater, message);
@@ -89,7 +89,7 @@ fn messages_round_trip_with_and_without_context_takeover() {
 
 #[test]
 fn empty_messages_compress_to_one_zero_byte_and_keep_the_stream_usable() {
-    let mut deflater = Deflater::new(15, true);
+    let mut deflater = Deflater::new(15, true, 6);
     let mut inflater = Inflater::new(15, true);
     for message in [&b""[..], b"", b"abc", b"", b"", b"abcabc"] {
         let payload = compress(&mut deflater, message);
@@ -103,7 +103,7 @@ fn empty_messages_compress_to_one_zero_byte_and_keep_the_stream_usable() {
 #[test]
 fn context_takeover_shrinks_repeated_messages_and_a_plain_zlib_inflates_them() {
     let message = text(1024, 7);
-    let mut deflater = Deflater::new(15, true);
+    let mut deflater = Deflater::new(15, true, 6);
     let mut zlib = Decompress::new_with_window_bits(false, 15);
     let mut sizes = Vec::new();
     for i in 0..1000 {
@@ -121,7 +121,7 @@ fn context_takeover_shrinks_repeated_messages_and_a_plain_zlib_inflates_them() {
 #[test]
 fn without_context_takeover_each_message_inflates_on_its_own() {
     let message = text(1024, 8);
-    let mut deflater = Deflater::new(15, false);
+    let mut deflater = Deflater::new(15, false, 6);
     let first = compress(&mut deflater, &message);
     for _ in 0..50 {
         let payload = compress(&mut deflater, &message);
@@ -142,7 +142,7 @@ fn every_window_size_round_trips_within_its_window() {
     let data: Vec<u8> = unit.iter().chain(&unit).chain(&unit).copied().collect();
     for bits in 9..=15u8 {
         for takeover in [true, false] {
-            let mut deflater = Deflater::new(bits, takeover);
+            let mut deflater = Deflater::new(bits, takeover, 6);
             // A strict inflater with exactly the agreed window catches a distance past it.
             let mut strict = Decompress::new_with_window_bits(false, bits);
             let mut ours = Inflater::new(bits, takeover);
@@ -201,7 +201,7 @@ fn rfc_7692_examples_inflate() {
         assert_eq!(&inflater.inflate(&hello, 100).unwrap()[..], b"Hello");
     }
     // Our compressor writes the §7.2.3.1 bytes, and the §7.2.3.2 reference (or shorter).
-    let mut deflater = Deflater::new(15, true);
+    let mut deflater = Deflater::new(15, true, 6);
     assert_eq!(compress(&mut deflater, b"Hello"), hello);
     assert!(compress(&mut deflater, b"Hello").len() <= again.len());
 }
@@ -212,7 +212,7 @@ fn a_stream_ended_with_bfinal_allows_only_the_padding_byte_after_it() {
     let mut inflater = Inflater::new(15, true);
     // Nothing after it (zlib's Z_FINISH), then the next message starts a new stream.
     assert_eq!(&inflater.inflate(&final_hello, 100).unwrap()[..], b"Hello");
-    let mut deflater = Deflater::new(15, true);
+    let mut deflater = Deflater::new(15, true, 6);
     let next = compress(&mut deflater, b"Hello again");
     assert_eq!(&inflater.inflate(&next, 100).unwrap()[..], b"Hello again");
     for garbage in [
@@ -230,7 +230,7 @@ fn a_stream_ended_with_bfinal_allows_only_the_padding_byte_after_it() {
 fn a_bomb_stops_at_max_without_growing_past_it() {
     let zeros = vec![0u8; 10 << 20];
     // Level 9: level 1 matches at most 258 bytes at a time and makes 100 KiB of it.
-    let mut deflater = Deflater::with_level(15, false, 9);
+    let mut deflater = Deflater::new(15, false, 9);
     let bomb = compress(&mut deflater, &zeros);
     assert!(bomb.len() < 12 << 10, "{}", bomb.len());
     let max = 1 << 20;
@@ -266,7 +266,7 @@ fn a_bomb_stops_at_max_without_growing_past_it() {
 #[test]
 fn the_output_buffer_grows_from_a_small_guess() {
     let data = text(200_000, 11);
-    let payload = compress(&mut Deflater::new(15, false), &data);
+    let payload = compress(&mut Deflater::new(15, false, 6), &data);
     let mut inflater = Inflater::new(15, false);
     assert_eq!(&inflater.inflate(&payload, usize::MAX).unwrap()[..], data);
     // Doubling from 4x the payload: never more than twice the message.
@@ -309,7 +309,7 @@ fn corrupt_data_is_1007_and_the_inflater_survives_it() {
 #[test]
 fn truncated_payloads_never_panic() {
     let data = text(5000, 12);
-    let payload = compress(&mut Deflater::new(15, false), &data);
+    let payload = compress(&mut Deflater::new(15, false, 1), &data);
     for end in 0..payload.len() {
         let mut inflater = Inflater::new(15, false);
         if let Ok(inflated) = inflater.inflate(&payload[..end], 1 << 20) {
@@ -323,11 +323,11 @@ fn the_shared_pools_round_trip_and_keep_connections_apart() {
     for bits in 9..=15u8 {
         let data = text(2000 + usize::from(bits), u64::from(bits));
         let mut payload = BytesMut::new();
-        compress_once(&data, bits, &mut payload);
+        compress_once(&data, bits, 6, &mut payload);
         // The same bytes as a dedicated compressor without context takeover.
         assert_eq!(
             &payload[..],
-            compress(&mut Deflater::new(bits, false), &data)
+            compress(&mut Deflater::new(bits, false, 6), &data)
         );
         assert_eq!(&inflate_once(&payload, 1 << 20).unwrap()[..], data);
     }
@@ -352,7 +352,7 @@ fn stored_blocks_inflate_in_any_stream_state() {
     // Stored blocks refer to nothing: they fit between any two messages of a stream.
     let mut inflater = Inflater::new(15, true);
     for message in [b"Hello".to_vec(), Vec::new(), random_bytes(200_000, 13)] {
-        let before = compress(&mut Deflater::new(15, false), &text(500, 14));
+        let before = compress(&mut Deflater::new(15, false, 6), &text(500, 14));
         assert_eq!(
             &inflater.inflate(&before, 1 << 20).unwrap()[..],
             text(500, 14)
@@ -368,4 +368,44 @@ fn stored_blocks_inflate_in_any_stream_state() {
         payload,
         [0x00, 0x05, 0x00, 0xfa, 0xff, b'H', b'e', b'l', b'l', b'o', 0x00][..]
     );
+}
+
+#[test]
+fn connections_sharing_a_threads_compressors_each_keep_their_own_stream() {
+    // More connections than live compressors per thread, sending by turns and in bursts:
+    // each stream inflates in a plain zlib that saw only its own messages.
+    let mut pairs: Vec<(Deflater, Decompress)> = (0..7)
+        .map(|i| {
+            let level = [1, 4, 6, 9][i % 4];
+            let deflater = Deflater::new(12, true, level);
+            (deflater, Decompress::new_with_window_bits(false, 12))
+        })
+        .collect();
+    for round in 0..40u64 {
+        for (i, (deflater, zlib)) in pairs.iter_mut().enumerate() {
+            let burst = 1 + (round as usize + i) % 3;
+            for k in 0..burst {
+                let data = text(900 + i * 37 + k, round * 100 + i as u64);
+                let payload = compress(deflater, &data);
+                assert_eq!(zlib_inflate(zlib, &payload), data, "conn {i} round {round}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_peer_reaching_past_its_agreed_window_fails_with_1007() {
+    // 3000 bytes, then the same 3000 bytes: the second message refers 3000 bytes back.
+    let unit = text(3000, 21);
+    let mut wide = Deflater::new(15, true, 6);
+    let first = compress(&mut wide, &unit);
+    let second = compress(&mut wide, &unit);
+    // Agreed at 9 bits (512 bytes): the reference is past the window.
+    let mut strict = Inflater::new(9, true);
+    assert_eq!(&strict.inflate(&first, 1 << 20).unwrap()[..], unit);
+    assert_eq!(inflate_err(&mut strict, &second, 1 << 20).code, 1007);
+    // Agreed at 12 bits (4 KiB): it is within.
+    let mut fits = Inflater::new(12, true);
+    assert_eq!(&fits.inflate(&first, 1 << 20).unwrap()[..], unit);
+    assert_eq!(&fits.inflate(&second, 1 << 20).unwrap()[..], unit);
 }

@@ -187,7 +187,7 @@ fn inflate_messages(messages: &[&[u8]], bits: u8, takeover: bool, max: usize) {
 /// Compresses a prefix of `bytes` and then all of it, and inflates both back: through a
 /// dedicated pair, with a limit of exactly the message's size, and through the shared pools.
 fn deflate_round_trip(bytes: &[u8], bits: u8, takeover: bool) {
-    let mut deflater = Deflater::new(bits, takeover);
+    let mut deflater = Deflater::new(bits, takeover, 6);
     let mut inflater = Inflater::new(bits, takeover);
     for message in [&bytes[..bytes.len() / 2], bytes] {
         let mut payload = BytesMut::new();
@@ -196,7 +196,7 @@ fn deflate_round_trip(bytes: &[u8], bits: u8, takeover: bool) {
         let inflated = inflater.inflate(&payload, message.len());
         assert_eq!(inflated.as_deref(), Ok(message), "round trip");
         let mut shared = BytesMut::new();
-        compress_once(message, bits, &mut shared);
+        compress_once(message, bits, 6, &mut shared);
         assert_eq!(inflate_once(&shared, message.len()).as_deref(), Ok(message));
     }
 }

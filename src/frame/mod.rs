@@ -8,6 +8,7 @@
 pub(crate) mod decode;
 pub(crate) mod deflate;
 pub(crate) mod deflate_params;
+mod deflate_pool;
 pub(crate) mod encode;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;

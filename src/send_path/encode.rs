@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
 use crate::frame::deflate::{self, Deflater};
@@ -51,14 +52,15 @@ impl Broadcast {
         self.frame.len() - self.header_len
     }
 
-    /// The frame compressed on its own with a window of `window_bits`.
-    pub(super) fn compressed(&self, window_bits: u8) -> Bytes {
+    /// The frame compressed on its own with a window of `window_bits` at `level` (one per
+    /// window size: every connection of an app compresses at the app's level).
+    pub(super) fn compressed(&self, window_bits: u8, level: u32) -> Bytes {
         let bits = window_bits.clamp(MIN_DEFLATE_WINDOW_BITS, 15);
         let slot = &self.compressed[usize::from(bits - MIN_DEFLATE_WINDOW_BITS)];
         slot.get_or_init(|| {
             let encoder = Encoder::new(Role::Server);
             compressed_frame(&encoder, self.opcode, |out| {
-                deflate::compress_once(self.payload(), bits, out)
+                deflate::compress_once(self.payload(), bits, level, out)
             })
         })
         .clone()
@@ -70,9 +72,11 @@ pub(crate) struct Deflate {
     /// Messages shorter than this go uncompressed.
     pub(super) threshold: usize,
     pub(super) window_bits: u8,
-    /// With context takeover, the connection's own compressor. It stays locked from
-    /// compressing a message until its frame is queued, so frames leave in the order the
-    /// compressor saw them.
+    /// zlib's compression level, 0-9.
+    pub(super) level: u32,
+    /// With context takeover, the connection's own compressor (its window of what it sent;
+    /// the zlib state is lent by the thread). It stays locked from compressing a message
+    /// until its frame is queued, so frames leave in the order the compressor saw them.
     pub(super) own: Option<Mutex<Deflater>>,
     /// The app's counters: bytes before and after compression.
     pub(super) stats: Arc<Stats>,
@@ -80,15 +84,17 @@ pub(crate) struct Deflate {
 
 impl Deflate {
     /// `stats` counts the bytes before and after compression.
-    pub fn new(direction: Direction, threshold: usize, stats: Arc<Stats>) -> Deflate {
+    pub fn new(direction: Direction, settings: &Limits, stats: Arc<Stats>) -> Deflate {
         let Direction {
             window_bits,
             context_takeover,
         } = direction;
+        let level = settings.compression_level;
         Deflate {
-            threshold,
+            threshold: settings.compression_threshold,
             window_bits,
-            own: context_takeover.then(|| Mutex::new(Deflater::new(window_bits, true))),
+            level,
+            own: context_takeover.then(|| Mutex::new(Deflater::new(window_bits, true, level))),
             stats,
         }
     }
@@ -96,7 +102,7 @@ impl Deflate {
     /// `data` compressed on its own (no context takeover) into one frame.
     pub(super) fn compress_once(&self, encoder: &Encoder, opcode: Opcode, data: &[u8]) -> Bytes {
         compressed_frame(encoder, opcode, |out| {
-            deflate::compress_once(data, self.window_bits, out)
+            deflate::compress_once(data, self.window_bits, self.level, out)
         })
     }
 }

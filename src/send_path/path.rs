@@ -133,7 +133,7 @@ impl SendPath {
         match self.compression_for(payload.len(), message.opcode) {
             None => self.admit_and_route(message.frame.clone(), delivery),
             Some(deflate @ Deflate { own: None, .. }) => {
-                let frame = message.compressed(deflate.window_bits);
+                let frame = message.compressed(deflate.window_bits, deflate.level);
                 self.route_compressed(frame, payload.len(), deflate, delivery)
             }
             Some(_) => self.encode_and_route(payload, message.opcode, delivery),

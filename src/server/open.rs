@@ -96,9 +96,9 @@ fn register(
     let conn = Conn::new(id, group, limits, Role::Server);
     if let Some(agreed) = deflate {
         let sending = agreed.sending(Role::Server);
-        let (threshold, stats) = (limits.compression_threshold, shared.sink.shared_stats());
+        let stats = shared.sink.shared_stats();
         conn.path
-            .attach_deflate(Deflate::new(sending, threshold, stats));
+            .attach_deflate(Deflate::new(sending, limits, stats));
     }
     conn.open(link, wire);
     shared.live.lock().insert(id, conn.clone());

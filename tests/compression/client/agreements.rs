@@ -23,14 +23,28 @@ fn the_offer_follows_the_config() {
     let mut config: LunaClientConfig = unsafe { std::mem::zeroed() };
     assert_eq!(luna_client_config_default(&mut config), LunaResult::Ok);
     assert_eq!(
-        (config.compression, config.compression_threshold),
-        (0, 1024),
-        "off and 1 KiB by default"
+        (
+            config.compression,
+            config.compression_threshold,
+            config.compression_level
+        ),
+        (0, 256, 6),
+        "off, 256 bytes and level 6 by default"
     );
     let url = std::ffi::CString::new("ws://127.0.0.1:9/").unwrap();
     config.url = url.as_ptr();
-    config.compression = 3;
+    // Levels are zlib's 0-9.
+    config.compression = 2;
+    config.compression_level = 10;
     let mut conn = 0u64;
+    assert!(luna_client_connect(&config, &mut conn).is_null());
+    assert!(
+        last_error().contains("compression_level must be 0-9"),
+        "{}",
+        last_error()
+    );
+    config.compression_level = 6;
+    config.compression = 3;
     assert!(luna_client_connect(&config, &mut conn).is_null());
     assert!(last_error().contains("compression"), "{}", last_error());
 }
@@ -59,8 +73,8 @@ fn shared_agreement_compresses_each_message_alone() {
         let alone = StrictInflater::new(15, false).inflate(&f.payload);
         assert!(alone == Ok(msg.clone()), "frame {i} inflates alone");
     }
-    // Under the threshold (1 KiB by default): plain.
-    for len in [0usize, 1, 1023] {
+    // Under the threshold (256 bytes by default): plain.
+    for len in [0usize, 1, 255] {
         send_ok(&client, &vec![b'a'; len], 1);
         let f = peer.read_wire();
         assert_eq!((f.rsv, f.payload.len()), (0, len), "{len} bytes go plain");

@@ -109,3 +109,29 @@ fn messages_queued_before_open_arrive_intact() {
         );
     }
 }
+
+#[test]
+fn every_compression_level_round_trips_luna_to_luna() {
+    for level in [0u32, 1, 4, 6, 9] {
+        let server = TestServer::start(Options {
+            tweak: Box::new(move |c| {
+                c.compression = 2;
+                c.compression_level = level;
+            }),
+            ..Options::default()
+        });
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let mut client = TestClient::connect(&url, |c| {
+            c.compression = 2;
+            c.compression_level = level;
+        });
+        client.until(10, "open", TestClient::opened);
+        assert_eq!(is_compressed(&client), 1, "level {level}");
+        let sent: Vec<(u32, Vec<u8>)> = (0..40).map(|i| (1, json_message(i, 1100))).collect();
+        for (opcode, data) in &sent {
+            send_ok(&client, data, *opcode);
+        }
+        let got = wait_messages(&mut client, sent.len());
+        assert!(got == sent, "level {level}: echoes differ");
+    }
+}

@@ -89,11 +89,22 @@ fn c_abi_compression_and_luna_conn_is_compressed() {
     let mut config: LunaServerConfig = unsafe { std::mem::zeroed() };
     assert_eq!(luna_server_config_default(&mut config), LunaResult::Ok);
     assert_eq!(config.compression, 0, "off by default");
-    assert_eq!(config.compression_threshold, 1024, "1 KiB by default");
-    config.compression = 3;
+    assert_eq!(config.compression_threshold, 256, "256 bytes by default");
+    assert_eq!(config.compression_level, 6, "level 6 by default");
+    // Levels are zlib's 0-9.
+    config.compression = 2;
+    config.compression_level = 10;
     config.port = 0;
     let host = std::ffi::CString::new("127.0.0.1").unwrap();
     config.host = host.as_ptr();
+    assert!(luna_server_new(&config).is_null());
+    assert!(
+        last_error().contains("compression_level must be 0-9"),
+        "{}",
+        last_error()
+    );
+    config.compression_level = 6;
+    config.compression = 3;
     assert!(luna_server_new(&config).is_null());
     assert!(last_error().contains("compression"), "{}", last_error());
 }

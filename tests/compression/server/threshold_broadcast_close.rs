@@ -26,8 +26,8 @@ fn the_threshold_decides_what_is_compressed() {
     for (len, want) in [
         (0, false),
         (1, false),
-        (1023, false),
-        (1024, true),
+        (255, false),
+        (256, true),
         (70000, true),
     ] {
         for opcode in [1, 2] {

@@ -1,7 +1,7 @@
 -- lunac with compression against Node's ws compressing everything (threshold 0) with several
 -- of its perMessageDeflate settings: each answer as ws wrote it, text, binary, empty and
 -- 16 MiB echoes, app.compressed, and compressed messages both ways (lunac compresses the
--- 16 MiB message, its others being under 1 KiB; ws every echo). A ws server that cannot
+-- 16 MiB message, its others being under its 256-byte threshold; ws every echo). A ws server that cannot
 -- honour the offer refuses the upgrade (HTTP 400), which lunac reports as a failure.
 local t = require("client_helper")
 local cases = {

@@ -1,7 +1,7 @@
 -- lunac with compression = "shared" and "dedicated" against Python websockets (which accepts
 -- permessage-deflate with 12-bit windows): the offer and the answer as the peer saw them,
 -- text, binary, empty and 16 MiB echoes, app.compressed, and compressed messages both ways:
--- lunac compresses the 16 MiB message (the others are under its 1 KiB threshold), websockets
+-- lunac compresses the 16 MiB message (the others are under its 256-byte threshold), websockets
 -- every echo. Without compression: no offer, nothing compressed.
 local t = require("client_helper")
 local cases = {

@@ -1,7 +1,7 @@
 -- Python websockets as a client (it offers permessage-deflate by default) against luna with
 -- compression = "shared", "dedicated" and off: the answer it got, ws.compressed, 500 JSON
 -- texts of about 1.1 KiB and a 1 MiB binary echoed, and how many messages came compressed
--- each way (websockets compresses all it sends; luna what reaches its 1 KiB threshold).
+-- each way (websockets compresses all it sends; luna what reaches its 256-byte threshold).
 local t = require("helper")
 local luna = t.luna
 
