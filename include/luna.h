@@ -283,8 +283,8 @@ typedef struct LunaClientConfig {
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 256; 0 = the default.
   uint32_t compression_threshold;
-  // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // zlib's compression level on a compressing connection: 1 fastest to 9 smallest. It
+  // costs CPU, not memory. Default 6; 0 = the default. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
 } LunaClientConfig;
@@ -450,8 +450,8 @@ typedef struct LunaServerConfig {
   // On a compressing connection, messages smaller than this many bytes go uncompressed.
   // Default 256; 0 = the default.
   uint32_t compression_threshold;
-  // zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-  // blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+  // zlib's compression level on a compressing connection: 1 fastest to 9 smallest. It
+  // costs CPU, not memory. Default 6; 0 = the default. Above 9 fails with
   // LUNA_RESULT_INVALID_ARGUMENT.
   uint32_t compression_level;
   // Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)

@@ -166,7 +166,7 @@ local function limits(who, config, cfg)
   end
   cfg.compression_threshold = integer(who, config, "compression_threshold", 1, 4294967295,
     cfg.compression_threshold)
-  cfg.compression_level = integer(who, config, "compression_level", 0, 9, cfg.compression_level)
+  cfg.compression_level = integer(who, config, "compression_level", 1, 9, cfg.compression_level)
 end
 
 

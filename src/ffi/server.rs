@@ -135,8 +135,8 @@ pub struct LunaServerConfig {
     /// On a compressing connection, messages smaller than this many bytes go uncompressed.
     /// Default 256; 0 = the default.
     pub compression_threshold: u32,
-    /// zlib's compression level on a compressing connection: 1 fastest, 9 smallest, 0 stored
-    /// blocks (no compression). It costs CPU, not memory. Default 6. Above 9 fails with
+    /// zlib's compression level on a compressing connection: 1 fastest to 9 smallest. It
+    /// costs CPU, not memory. Default 6; 0 = the default. Above 9 fails with
     /// LUNA_RESULT_INVALID_ARGUMENT.
     pub compression_level: u32,
     /// Plain HTTP connections (static files, HTTP events, keep-alive waits between requests)

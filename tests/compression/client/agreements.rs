@@ -33,13 +33,13 @@ fn the_offer_follows_the_config() {
     );
     let url = std::ffi::CString::new("ws://127.0.0.1:9/").unwrap();
     config.url = url.as_ptr();
-    // Levels are zlib's 0-9.
+    // Levels are zlib's 1-9 (0 = the default).
     config.compression = 2;
     config.compression_level = 10;
     let mut conn = 0u64;
     assert!(luna_client_connect(&config, &mut conn).is_null());
     assert!(
-        last_error().contains("compression_level must be 0-9"),
+        last_error().contains("compression_level must be 1-9"),
         "{}",
         last_error()
     );

@@ -91,7 +91,7 @@ fn c_abi_compression_and_luna_conn_is_compressed() {
     assert_eq!(config.compression, 0, "off by default");
     assert_eq!(config.compression_threshold, 256, "256 bytes by default");
     assert_eq!(config.compression_level, 6, "level 6 by default");
-    // Levels are zlib's 0-9.
+    // Levels are zlib's 1-9 (0 = the default).
     config.compression = 2;
     config.compression_level = 10;
     config.port = 0;
@@ -99,10 +99,16 @@ fn c_abi_compression_and_luna_conn_is_compressed() {
     config.host = host.as_ptr();
     assert!(luna_server_new(&config).is_null());
     assert!(
-        last_error().contains("compression_level must be 0-9"),
+        last_error().contains("compression_level must be 1-9"),
         "{}",
         last_error()
     );
+    // 0 is the default (a zeroed field compresses at level 6).
+    config.compression_level = 0;
+    let app = luna_server_new(&config);
+    assert!(!app.is_null(), "level 0: {}", last_error());
+    assert_eq!(luna_app_stop(app), LunaResult::Ok);
+    assert_eq!(luna_app_free(app), LunaResult::Ok);
     config.compression_level = 6;
     config.compression = 3;
     assert!(luna_server_new(&config).is_null());
