@@ -127,7 +127,7 @@ pub struct LunaServerConfig {
     /// default: CPU), 1 shared (no context takeover: no compressor per connection, one
     /// compressed frame for every broadcast or publish recipient), 2 dedicated (context
     /// takeover: a better ratio on repeated content; each connection keeps the last 4 KiB it
-    /// sent and received (12-bit windows), 19 KiB resident per connection measured against 9.5
+    /// sent and received (12-bit windows), 17 KiB resident per connection measured against 7.5
     /// without compression, while each thread that compresses holds up to four compressors
     /// of ~260 KiB for all its connections). Anything else fails with
     /// LUNA_RESULT_INVALID_ARGUMENT.
