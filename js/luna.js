@@ -188,7 +188,13 @@ class Client {
       this.awaiting = true;
       return;
     }
-    if (this.session) this.session.forget();
+    if (this.session) {
+      // Sent on a connection that dropped before the server's answer: no session this client
+      // can resume holds them, so they go first on this one.
+      const orphans = this.session.ring.map(([data]) => data);
+      this.session.forget();
+      this.queue = orphans.concat(this.queue);
+    }
     this.becomeOpen(false);
   }
 

@@ -162,7 +162,14 @@ local function on_open(app, ev)
     app._awaiting = true   -- resuming: nothing goes out before the server's answer
     return
   elseif session then
+    -- Sent on a connection that dropped before the server's answer: no session this client
+    -- can resume holds them, so they go first on this one.
+    local orphans = session.ring
     session:forget()
+    for _, message in ipairs(app._held) do
+      orphans[#orphans + 1] = message
+    end
+    app._held = orphans -- become_open hands them over and resets the count of held bytes
   end
   if app.state ~= "closing" then
     become_open(app, false)
