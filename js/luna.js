@@ -182,6 +182,9 @@ class Client {
 
   opened(ws) {
     if (ws !== this.ws || this.state === "closing") return;
+    // The previous connection dropped before the server said anything (its answer first).
+    const unanswered = this.heard === false;
+    this.heard = false;
     this.attempts = 0;
     this.protocol = ws.protocol;
     if (this.session && this.session.token) {
@@ -191,7 +194,7 @@ class Client {
     if (this.session) {
       // Sent on a connection that dropped before the server's answer: no session this client
       // can resume holds them, so they go first on this one.
-      const orphans = this.session.ring.map(([data]) => data);
+      const orphans = unanswered ? this.session.ring.map(([data]) => data) : [];
       this.session.forget();
       this.queue = orphans.concat(this.queue);
     }
@@ -209,6 +212,7 @@ class Client {
 
   message(ws, data) {
     if (ws !== this.ws) return;
+    this.heard = true;
     const session = this.session;
     if (session && session.nonce !== null && typeof data === "string") {
       const answer = session.readAnswer(data);

@@ -155,6 +155,9 @@ local function on_open(app, ev)
   app.compressed = C.luna_conn_is_compressed(app._handle, ev.conn, flag_out) == C.LUNA_RESULT_OK
     and flag_out[0] ~= 0
   app._opened = true
+  -- The previous connection dropped before the server said anything (its answer first).
+  local unanswered = app._heard == false
+  app._heard = false
   app._attempts = 0
   log(app, format("open %s protocol %s", app.url, app.protocol or "(none)"))
   local session = app._session
@@ -164,7 +167,7 @@ local function on_open(app, ev)
   elseif session then
     -- Sent on a connection that dropped before the server's answer: no session this client
     -- can resume holds them, so they go first on this one.
-    local orphans = session.ring
+    local orphans = unanswered and session.ring or {}
     session:forget()
     for _, message in ipairs(app._held) do
       orphans[#orphans + 1] = message
@@ -178,6 +181,7 @@ end
 
 
 local function on_message(app, ev)
+  app._heard = true
   local message, opcode = ffi_string(ev.data, ev.len), ev.opcode
   if app.debug then
     log(app, format("message opcode %d, %d bytes", opcode, #message))
