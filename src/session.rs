@@ -1,22 +1,24 @@
 //! The I/O task of one open connection: reads frames with luna's codec (`frame::decode`)
 //! into events, runs the writer that finishes what the host's send path left, answers
 //! pings and close frames, keeps the connection alive or times it out, and emits its one
-//! close event.
+//! close event. A plain-TCP connection with nothing to read or write parks: its reader and
+//! writer are dropped and a small wait for the peer's next bytes or the host's next frame
+//! stands in for them, so an idle connection keeps only what it must.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use smol::future::FutureExt;
+use smol::future::{self as future, FutureExt};
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use smol::Timer;
+use smol::{Async, Timer};
 
 use crate::config::{Limits, RateAction};
 use crate::conn::{Conn, Sink};
@@ -26,6 +28,7 @@ use crate::frame::decode::{DataOpcode, Decoder, DecoderConfig, Item, Message, Vi
 use crate::frame::deflate::{self, Inflater};
 use crate::frame::deflate_params::Direction;
 use crate::frame::{opcode, Role};
+use crate::rate_limit::{Bucket, RateLimit};
 use crate::wire::Wire;
 
 /// A reservation for a frame's payload is made up front up to this size; past it the buffer
@@ -45,6 +48,49 @@ pub(crate) struct Opened<S> {
     pub role: Role,
     /// permessage-deflate as the peer compresses, when agreed.
     pub inflate: Option<Direction>,
+    /// Run once the connection is over and its close event emitted (a server forgets it
+    /// here). Carried in, not run by the caller after `serve`, so the task holds no second
+    /// copy of this future.
+    pub on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// A plain TCP socket as the session reads it: the bare reactor source, waited on through
+/// the reactor directly (a `smol::net::TcpStream` also carries room for a readiness future
+/// each way, which every idle connection would keep).
+pub(crate) struct PlainSocket(Arc<Async<std::net::TcpStream>>);
+
+impl From<smol::net::TcpStream> for PlainSocket {
+    fn from(stream: smol::net::TcpStream) -> Self {
+        PlainSocket(stream.into())
+    }
+}
+
+impl AsyncRead for PlainSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PlainSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_close(cx)
+    }
 }
 
 /// What the reader learned about how the connection ended.
@@ -61,15 +107,42 @@ struct Session<'a> {
     sink: &'a Sink,
     limits: &'a Limits,
     role: Role,
-    inflate: Option<Direction>,
     ending: Mutex<Ending>,
     activity: Activity,
+    /// The reader waits for the peer with nothing left to decode.
+    reader_idle: AtomicBool,
+    /// The writer waits for the host with nothing left to write.
+    writer_idle: AtomicBool,
+}
+
+/// What the reader keeps from one read to the next, also while the connection is parked.
+struct ReadState<'a> {
+    decoder: Decoder,
+    /// With context takeover the peer's window lives here; without, each I/O thread lends
+    /// one decompressor per message.
+    own_inflater: Option<Inflater>,
+    limiter: Option<(&'a RateLimit, Bucket)>,
+    /// Read and not yet decoded (empty and unallocated while idle).
+    input: BytesMut,
+}
+
+/// What comes after a phase of a plain connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Both sides are idle: the connection parks.
+    Park,
+    /// The connection is over.
+    End,
 }
 
 /// Runs an open connection until it is closed: reads into events, writes what the host
 /// queued, answers pings, and emits the final close event.
-pub(crate) async fn serve<S>(opened: Opened<S>, conn: Arc<Conn>, sink: Sink, limits: Limits)
-where
+pub(crate) async fn serve<S>(
+    mut opened: Opened<S>,
+    conn: Arc<Conn>,
+    sink: Sink,
+    limits: Arc<Limits>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let session = Session {
@@ -77,60 +150,175 @@ where
         sink: &sink,
         limits: &limits,
         role: opened.role,
-        inflate: opened.inflate,
         ending: Mutex::new(Ending::default()),
         activity: Activity::new(),
+        reader_idle: AtomicBool::new(false),
+        writer_idle: AtomicBool::new(false),
     };
-    let rest = BytesMut::from(&opened.rest[..]);
-    let running = match conn.path.wire() {
-        Some(wire) => {
-            // A plain socket: the host and the writer write through the wire.
-            let reader = session.read_loop(opened.stream, rest);
-            reader.or(session.wire_write_loop(wire)).boxed()
-        }
-        None => {
-            let (reader, writer) = smol::io::split(opened.stream);
-            let reader = session.read_loop(reader, rest);
-            reader.or(session.stream_write_loop(writer)).boxed()
-        }
-    };
-    let keepalive = session.keepalive_loop();
-    // A peer that stops reading cannot hold a closing connection open: once a close was
-    // requested, the queue and the handshake get two close timeouts in all.
-    let bounded_close = async {
-        conn.path.closing_requested().await;
-        Timer::after(limits.close_timeout * 2 + Duration::from_millis(100)).await;
-    };
-    running.or(keepalive).or(bounded_close).await;
+    let rest = BytesMut::from(&std::mem::take(&mut opened.rest)[..]);
+    let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
+    // One expression: a future bound to a name would keep its room in the task after being
+    // moved into the next one.
+    session
+        .running(&mut opened.stream, &mut reading)
+        .or(session.keepalive_loop())
+        .or(session.bounded_close())
+        .await;
     session.end();
+    if let Some(on_end) = opened.on_end {
+        on_end();
+    }
+}
+
+impl<'a> ReadState<'a> {
+    fn new(limits: &'a Limits, role: Role, inflate: Option<Direction>, input: BytesMut) -> Self {
+        let config = DecoderConfig {
+            role,
+            max_frame_size: limits.max_frame_size,
+            max_message_size: limits.max_message_size,
+            deflate: inflate.is_some(),
+        };
+        ReadState {
+            decoder: Decoder::new(config),
+            own_inflater: inflate
+                .filter(|d| d.context_takeover)
+                .map(|d| Inflater::new(d.window_bits, true)),
+            limiter: (limits.rate_limit.as_ref()).map(|limit| (limit, limit.bucket())),
+            input,
+        }
+    }
 }
 
 impl Session<'_> {
-    /// Reads frames until the connection ends; records the peer's close frame or the
-    /// failure. `input` holds what was read past the handshake.
-    async fn read_loop<R: AsyncRead + Unpin>(&self, mut reader: R, mut input: BytesMut) {
-        let config = DecoderConfig {
-            role: self.role,
-            max_frame_size: self.limits.max_frame_size,
-            max_message_size: self.limits.max_message_size,
-            deflate: self.inflate.is_some(),
+    /// The reader and the writer, until the connection is over.
+    async fn running<S>(&self, stream: &mut S, reading: &mut ReadState<'_>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match self.conn.path.wire() {
+            // A plain socket: the host and the writer write through the wire.
+            Some(wire) => self.serve_plain(stream, wire, reading).await,
+            // Boxed: a TLS stream never parks, and its state would only widen the others'.
+            None => Box::pin(self.serve_stream(stream, reading)).await,
+        }
+    }
+
+    /// A peer that stops reading cannot hold a closing connection open: once a close was
+    /// requested, the queue and the handshake get two close timeouts in all.
+    async fn bounded_close(&self) {
+        self.conn.path.closing_requested().await;
+        Timer::after(self.limits.close_timeout * 2 + Duration::from_millis(100)).await;
+    }
+
+    /// A plain-TCP connection: its reader and writer run (boxed) until both wait with
+    /// nothing to do; then it parks until the peer sends or the host queues a frame.
+    async fn serve_plain<S>(&self, stream: &mut S, wire: &Wire, reading: &mut ReadState<'_>)
+    where
+        S: AsyncRead + Unpin + Send,
+    {
+        loop {
+            if self.active(stream, wire, reading).await == Next::End {
+                return;
+            }
+            let peer = self.read_into(stream, &mut reading.input);
+            if !peer.or(self.conn.path.writer_has_work(wire)).await {
+                return;
+            }
+        }
+    }
+
+    /// The reader and writer of a plain connection, boxed (a parked connection keeps no room
+    /// for them), until both are idle (`Park`) or the connection is over.
+    fn active<'s, S>(
+        &'s self,
+        stream: &'s mut S,
+        wire: &'s Wire,
+        reading: &'s mut ReadState<'_>,
+    ) -> Pin<Box<dyn Future<Output = Next> + Send + 's>>
+    where
+        S: AsyncRead + Unpin + Send,
+    {
+        self.reader_idle.store(false, Ordering::Relaxed);
+        self.writer_idle.store(false, Ordering::Relaxed);
+        let reader = self.read_loop(stream, reading);
+        Box::pin(reader.or(self.wire_write_loop(wire)))
+    }
+
+    /// A TLS connection: reader and writer on the two halves of the stream, never parked
+    /// (the TLS session's state is kept whatever the connection does).
+    async fn serve_stream<S>(&self, stream: &mut S, reading: &mut ReadState<'_>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (mut reader, writer) = smol::io::split(stream);
+        let reader = async {
+            self.read_loop(&mut reader, reading).await;
         };
-        let mut decoder = Decoder::new(config);
-        // With context takeover the peer's window lives here; without, each I/O thread
-        // lends one decompressor per message.
-        let mut own_inflater = self
-            .inflate
-            .filter(|d| d.context_takeover)
-            .map(|d| Inflater::new(d.window_bits, true));
-        let mut limiter = (self.limits.rate_limit.as_ref()).map(|limit| (limit, limit.bucket()));
+        reader.or(self.stream_write_loop(writer)).await;
+    }
+
+    /// Awaits `wait`, one side's wait with nothing to do; `None` instead when the other side
+    /// already waits too, so the connection parks.
+    async fn idle_point<T>(
+        &self,
+        mine: &AtomicBool,
+        other: &AtomicBool,
+        wait: impl Future<Output = T>,
+    ) -> Option<T> {
+        let mut wait = pin!(wait);
+        if let Some(ready) = future::poll_once(wait.as_mut()).await {
+            return Some(ready);
+        }
+        if other.load(Ordering::Relaxed) {
+            return None;
+        }
+        mine.store(true, Ordering::Relaxed);
+        let ready = wait.await;
+        mine.store(false, Ordering::Relaxed);
+        Some(ready)
+    }
+
+    /// Reads what the peer sent into `input`; false once the connection is lost (recorded).
+    async fn read_into<R: AsyncRead + Unpin>(&self, reader: &mut R, input: &mut BytesMut) -> bool {
+        match read_more(reader, input, self.limits.read_buffer_size).await {
+            Ok(0) => {
+                let why = "the peer closed the TCP connection without a closing handshake";
+                self.fail(1006, why.into());
+                false
+            }
+            Ok(_) => {
+                self.activity.touch();
+                true
+            }
+            Err(e) => {
+                self.fail(1006, format!("connection lost: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Reads frames until the connection ends (`End`, the peer's close frame or the failure
+    /// recorded) or, on a plain connection, until it may park.
+    async fn read_loop<R: AsyncRead + Unpin>(
+        &self,
+        reader: &mut R,
+        state: &mut ReadState<'_>,
+    ) -> Next {
+        let ReadState {
+            decoder,
+            own_inflater,
+            limiter,
+            input,
+        } = state;
         loop {
             // Everything already read first: messages before a broken rule are delivered.
             loop {
-                let item = match decoder.feed(&mut input) {
+                let item = match decoder.feed(input) {
                     Ok(Some(Item::Close(close))) => {
                         // Boxed (as the other ways out): room for them is not kept by every
-                        // idle connection's reader.
-                        return Box::pin(self.peer_closed(close, reader)).await;
+                        // reader.
+                        Box::pin(self.peer_closed(close, reader)).await;
+                        return Next::End;
                     }
                     Ok(Some(Item::Message(message))) if message.compressed => {
                         inflate(message, own_inflater.as_mut(), self.limits.max_message_size)
@@ -150,33 +338,35 @@ impl Session<'_> {
                             let owed = bucket.take(limit, len, Instant::now());
                             let paused = |owed| Box::pin(self.over_rate_limit(limit.action, owed));
                             if !owed.is_zero() && !paused(owed).await {
-                                limiter = None;
+                                *limiter = None;
                             }
                         }
                     }
-                    Err(violation) => return Box::pin(self.violated(violation)).await,
+                    Err(violation) => {
+                        Box::pin(self.violated(violation)).await;
+                        return Next::End;
+                    }
                 }
             }
             if input.is_empty() {
                 // Idle: the buffer goes back, so an idle connection holds no read memory.
-                input = BytesMut::new();
+                *input = BytesMut::new();
             }
             // A peer that does not read what we send (pongs included) is not read either.
             self.conn.path.room().await;
             // A frame larger than one read gets its room at once, not by repeated doubling.
-            let missing = decoder.missing(&input);
+            let missing = decoder.missing(input);
             if missing > self.limits.read_buffer_size {
                 input.reserve(missing.min(MAX_UPFRONT_RESERVE));
             }
-            match read_more(&mut reader, &mut input, self.limits.read_buffer_size).await {
-                Ok(0) => {
-                    return self.fail(
-                        1006,
-                        "the peer closed the TCP connection without a closing handshake".into(),
-                    )
-                }
-                Ok(_) => self.activity.touch(),
-                Err(e) => return self.fail(1006, format!("connection lost: {e}")),
+            let read = self.read_into(reader, input);
+            match self
+                .idle_point(&self.reader_idle, &self.writer_idle, read)
+                .await
+            {
+                Some(true) => {}
+                Some(false) => return Next::End,
+                None => return Next::Park,
             }
         }
     }
@@ -225,7 +415,11 @@ impl Session<'_> {
     }
 
     /// The peer's close frame arrived: answer it and end as RFC 6455 §7.1 says.
-    async fn peer_closed<R: AsyncRead + Unpin>(&self, close: Option<(u16, String)>, reader: R) {
+    async fn peer_closed<R: AsyncRead + Unpin>(
+        &self,
+        close: Option<(u16, String)>,
+        reader: &mut R,
+    ) {
         self.ending.lock().peer_close = Some(close.clone().unwrap_or((1005, String::new())));
         let echo = close
             .as_ref()
@@ -273,15 +467,27 @@ impl Session<'_> {
     }
 
     /// The writer of a plain-TCP connection: moves queued frames to the wire and finishes
-    /// the writes the host left when the socket was full.
-    async fn wire_write_loop(&self, wire: &Wire) {
-        while self.conn.path.writer_has_work(wire).await {
+    /// the writes the host left when the socket was full, until the connection ends or may
+    /// park.
+    async fn wire_write_loop(&self, wire: &Wire) -> Next {
+        loop {
+            let work = self.conn.path.writer_has_work(wire);
+            match self
+                .idle_point(&self.writer_idle, &self.reader_idle, work)
+                .await
+            {
+                Some(true) => {}
+                Some(false) => return Next::End,
+                None => return Next::Park,
+            }
             let closed = self.conn.path.move_to_wire(wire);
             if let Err(e) = self.conn.path.flush_wire(wire).await {
-                return self.fail(1006, format!("write failed: {e}"));
+                self.fail(1006, format!("write failed: {e}"));
+                return Next::End;
             }
             if closed {
-                return self.after_close().await;
+                self.after_close().await;
+                return Next::End;
             }
         }
     }
@@ -439,9 +645,9 @@ async fn sleep(duration: Duration) {
 }
 
 /// Reads and drops everything until the stream ends.
-async fn drain<R: AsyncRead + Unpin>(mut reader: R) {
+async fn drain<R: AsyncRead + Unpin>(reader: &mut R) {
     let mut scratch = BytesMut::new();
-    while let Ok(1..) = read_more(&mut reader, &mut scratch, 4096).await {
+    while let Ok(1..) = read_more(reader, &mut scratch, 4096).await {
         scratch.clear();
     }
 }

@@ -271,8 +271,10 @@ where
         rest: agreed.rest,
         role: Role::Client,
         inflate: agreed.deflate.map(|d| d.receiving(Role::Client)),
+        on_end: None,
     };
-    session::serve(opened, conn.clone(), sink.clone(), config.limits.clone()).await;
+    let limits = Arc::new(config.limits.clone());
+    session::serve(opened, conn.clone(), sink.clone(), limits).await;
 }
 
 /// What the server's 101 agreed to.

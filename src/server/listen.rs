@@ -15,6 +15,7 @@ use crate::admission::Slot;
 use crate::conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
+use crate::session::PlainSocket;
 use crate::stats::Refusal as Refused;
 use crate::tls;
 use crate::wire::Wire;
@@ -124,7 +125,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                 return;
             };
             let wire = Wire::new(stream.clone());
-            let transport = stream.clone();
+            let transport = PlainSocket::from(stream.clone());
             let upgrade = Upgrade {
                 socket: stream,
                 wire: Some(wire),

@@ -20,7 +20,7 @@ use smol::net::TcpListener;
 use smol::{Task, Timer};
 
 use crate::admission::{BodyBudget, HandshakeRate, PerAddress, Phases};
-use crate::config::{ServerConfig, ServerIdentity};
+use crate::config::{Limits, ServerConfig, ServerIdentity};
 use crate::conn::{self, Conn, Sink, DEFAULT_GROUP};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::file_cache::FileCache;
@@ -37,6 +37,8 @@ use listen::{accept_loop, bind};
 /// The I/O side of a server app.
 struct Shared {
     config: ServerConfig,
+    /// `config.limits`, shared by every open connection's task.
+    limits: Arc<Limits>,
     sink: Sink,
     /// Connections past their handshake and not yet finished.
     live: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -140,6 +142,7 @@ impl Server {
             files: FileCache::default(),
             bodies,
             per_address: Arc::default(),
+            limits: Arc::new(config.limits.clone()),
             config,
             sink,
             live: Mutex::new(HashMap::new()),

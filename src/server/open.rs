@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::frame::deflate_params::Agreed;
 use crate::frame::Role;
 use crate::http::request::Request;
+use crate::runtime;
 use crate::send_path::Deflate;
 use crate::session::{self, Opened};
 use crate::wire::Wire;
@@ -45,8 +46,7 @@ pub(super) async fn run_connection<S>(
     // handshake's state for the connection's whole life.
     let accepted = Box::pin(settle(shared, &mut transport, &upgrade, id)).await;
     drop(slot);
-    // Held as long as the connection: its place among its address's connections.
-    let Some((selection, _address)) = accepted else {
+    let Some((selection, address)) = accepted else {
         return;
     };
     let Upgrade {
@@ -63,6 +63,12 @@ pub(super) async fn run_connection<S>(
     let Some(conn) = register(shared, id, selection.group, deflate, link, wire) else {
         return;
     };
+    // Held as long as the connection: its place among its address's connections.
+    let shared_at_end = shared.clone();
+    let on_end = move || {
+        shared_at_end.forget(id);
+        drop(address);
+    };
     let opened = Opened {
         stream: transport,
         // What the client sent after its head is read first (a pipelined first frame).
@@ -71,15 +77,13 @@ pub(super) async fn run_connection<S>(
         inflate: selection
             .deflate
             .map(|agreed| agreed.receiving(Role::Server)),
+        on_end: Some(Box::new(on_end)),
     };
-    Box::pin(session::serve(
-        opened,
-        conn,
-        shared.sink.clone(),
-        shared.config.limits.clone(),
-    ))
-    .await;
-    shared.forget(id);
+    let sink = shared.sink.clone();
+    // A task of its own: the handshake's task ends here, so an open connection keeps no
+    // room for the handshake's state.
+    let session = session::serve(opened, conn, sink, shared.limits.clone());
+    runtime::spawn(session).detach();
 }
 
 /// Opens connection `id` on `link` and registers it, so the host hears OPEN; `None` when
