@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use smol::net::TcpStream;
+use smol::Async;
 
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
@@ -60,7 +61,8 @@ pub(crate) struct Conn {
 
 /// What a connection is once its handshake has completed.
 pub(crate) struct Link {
-    pub socket: TcpStream,
+    /// The bare reactor source (a `TcpStream` would also keep room for readiness futures).
+    pub socket: Arc<Async<std::net::TcpStream>>,
     pub peer: SocketAddr,
     /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
     pub peer_ip: String,
@@ -77,7 +79,7 @@ impl Link {
     pub fn new(socket: TcpStream, peer: SocketAddr, tls: bool, protocol: Option<String>) -> Link {
         let peer = normalize_peer(peer);
         Link {
-            socket,
+            socket: socket.into(),
             peer,
             peer_ip: peer.ip().to_string(),
             tls,

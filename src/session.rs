@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use smol::future::{self as future, FutureExt};
+use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::{Async, Timer};
 
@@ -34,6 +34,12 @@ use crate::wire::Wire;
 /// A reservation for a frame's payload is made up front up to this size; past it the buffer
 /// grows as bytes arrive, so a peer that only announces a huge frame costs nothing.
 const MAX_UPFRONT_RESERVE: usize = 1 << 20;
+
+/// A connection that moved data parks only once its active phase is this old: one that
+/// trades messages all the time would otherwise box and drop its reader and writer for
+/// every message. One that goes quiet sooner parks at its next wake-up (its keepalive
+/// timer's, at the latest).
+const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// TLS connections gather small frames into writes of about this size.
 const TLS_WRITE_BATCH: usize = 64 << 10;
@@ -113,15 +119,20 @@ struct Session<'a> {
     reader_idle: AtomicBool,
     /// The writer waits for the host with nothing left to write.
     writer_idle: AtomicBool,
+    /// The current active phase read or wrote something.
+    phase_moved: AtomicBool,
+    /// When the current active phase began (`Activity`'s clock, in microseconds).
+    phase_start: AtomicU64,
 }
 
 /// What the reader keeps from one read to the next, also while the connection is parked.
+/// The rarely used parts are boxed, so a connection without them keeps no room for them.
 struct ReadState<'a> {
     decoder: Decoder,
     /// With context takeover the peer's window lives here; without, each I/O thread lends
     /// one decompressor per message.
-    own_inflater: Option<Inflater>,
-    limiter: Option<(&'a RateLimit, Bucket)>,
+    own_inflater: Option<Box<Inflater>>,
+    limiter: Option<Box<(&'a RateLimit, Bucket)>>,
     /// Read and not yet decoded (empty and unallocated while idle).
     input: BytesMut,
 }
@@ -154,6 +165,8 @@ pub(crate) async fn serve<S>(
         activity: Activity::new(),
         reader_idle: AtomicBool::new(false),
         writer_idle: AtomicBool::new(false),
+        phase_moved: AtomicBool::new(false),
+        phase_start: AtomicU64::new(0),
     };
     let rest = BytesMut::from(&std::mem::take(&mut opened.rest)[..]);
     let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
@@ -182,8 +195,8 @@ impl<'a> ReadState<'a> {
             decoder: Decoder::new(config),
             own_inflater: inflate
                 .filter(|d| d.context_takeover)
-                .map(|d| Inflater::new(d.window_bits, true)),
-            limiter: (limits.rate_limit.as_ref()).map(|limit| (limit, limit.bucket())),
+                .map(|d| Box::new(Inflater::new(d.window_bits, true))),
+            limiter: (limits.rate_limit.as_ref()).map(|limit| Box::new((limit, limit.bucket()))),
             input,
         }
     }
@@ -207,7 +220,11 @@ impl Session<'_> {
     /// requested, the queue and the handshake get two close timeouts in all.
     async fn bounded_close(&self) {
         self.conn.path.closing_requested().await;
-        Timer::after(self.limits.close_timeout * 2 + Duration::from_millis(100)).await;
+        // Boxed: only a closing connection needs room for the timer.
+        Box::pin(sleep(
+            self.limits.close_timeout * 2 + Duration::from_millis(100),
+        ))
+        .await;
     }
 
     /// A plain-TCP connection: its reader and writer run (boxed) until both wait with
@@ -220,7 +237,11 @@ impl Session<'_> {
             if self.active(stream, wire, reading).await == Next::End {
                 return;
             }
-            let peer = self.read_into(stream, &mut reading.input);
+            // Readiness, not a read: the reader's last read already found the socket empty.
+            let peer = async {
+                wire.readable().await;
+                true
+            };
             if !peer.or(self.conn.path.writer_has_work(wire)).await {
                 return;
             }
@@ -240,6 +261,9 @@ impl Session<'_> {
     {
         self.reader_idle.store(false, Ordering::Relaxed);
         self.writer_idle.store(false, Ordering::Relaxed);
+        self.phase_moved.store(false, Ordering::Relaxed);
+        let now = self.activity.micros();
+        self.phase_start.store(now, Ordering::Relaxed);
         let reader = self.read_loop(stream, reading);
         Box::pin(reader.or(self.wire_write_loop(wire)))
     }
@@ -257,8 +281,8 @@ impl Session<'_> {
         reader.or(self.stream_write_loop(writer)).await;
     }
 
-    /// Awaits `wait`, one side's wait with nothing to do; `None` instead when the other side
-    /// already waits too, so the connection parks.
+    /// Awaits `wait`, one side's wait with nothing to do; `None` instead once the other side
+    /// waits too and the connection may park (checked again at every wake-up).
     async fn idle_point<T>(
         &self,
         mine: &AtomicBool,
@@ -266,16 +290,28 @@ impl Session<'_> {
         wait: impl Future<Output = T>,
     ) -> Option<T> {
         let mut wait = pin!(wait);
-        if let Some(ready) = future::poll_once(wait.as_mut()).await {
-            return Some(ready);
+        poll_fn(|cx| {
+            if let Poll::Ready(ready) = wait.as_mut().poll(cx) {
+                mine.store(false, Ordering::Relaxed);
+                return Poll::Ready(Some(ready));
+            }
+            mine.store(true, Ordering::Relaxed);
+            match other.load(Ordering::Relaxed) && self.may_park() {
+                true => Poll::Ready(None),
+                false => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Whether an idle connection parks now: at once when this phase moved nothing (a new
+    /// connection, a wake-up with nothing to read), else once the phase is `PARK_AFTER` old.
+    fn may_park(&self) -> bool {
+        if !self.phase_moved.load(Ordering::Relaxed) {
+            return true;
         }
-        if other.load(Ordering::Relaxed) {
-            return None;
-        }
-        mine.store(true, Ordering::Relaxed);
-        let ready = wait.await;
-        mine.store(false, Ordering::Relaxed);
-        Some(ready)
+        let age = (self.activity.micros()).saturating_sub(self.phase_start.load(Ordering::Relaxed));
+        age >= PARK_AFTER.as_micros() as u64
     }
 
     /// Reads what the peer sent into `input`; false once the connection is lost (recorded).
@@ -288,6 +324,7 @@ impl Session<'_> {
             }
             Ok(_) => {
                 self.activity.touch();
+                self.phase_moved.store(true, Ordering::Relaxed);
                 true
             }
             Err(e) => {
@@ -320,9 +357,11 @@ impl Session<'_> {
                         Box::pin(self.peer_closed(close, reader)).await;
                         return Next::End;
                     }
-                    Ok(Some(Item::Message(message))) if message.compressed => {
-                        inflate(message, own_inflater.as_mut(), self.limits.max_message_size)
-                    }
+                    Ok(Some(Item::Message(message))) if message.compressed => inflate(
+                        message,
+                        own_inflater.as_deref_mut(),
+                        self.limits.max_message_size,
+                    ),
                     Ok(Some(item)) => Ok(item),
                     Ok(None) => break,
                     Err(violation) => Err(violation),
@@ -334,7 +373,9 @@ impl Session<'_> {
                             _ => None,
                         };
                         self.deliver(item).await;
-                        if let (Some(len), Some((limit, bucket))) = (counted, limiter.as_mut()) {
+                        if let (Some(len), Some((limit, bucket))) =
+                            (counted, limiter.as_deref_mut())
+                        {
                             let owed = bucket.take(limit, len, Instant::now());
                             let paused = |owed| Box::pin(self.over_rate_limit(limit.action, owed));
                             if !owed.is_zero() && !paused(owed).await {
@@ -476,7 +517,7 @@ impl Session<'_> {
                 .idle_point(&self.writer_idle, &self.reader_idle, work)
                 .await
             {
-                Some(true) => {}
+                Some(true) => self.phase_moved.store(true, Ordering::Relaxed),
                 Some(false) => return Next::End,
                 None => return Next::Park,
             }
@@ -545,7 +586,12 @@ impl Session<'_> {
             (None, Some(i)) => i / 2,
             (Some(p), Some(i)) => p.min(i / 2),
         };
-        let tick = tick.max(Duration::from_millis(10));
+        // Boxed: a connection without keepalive keeps no room for its timer.
+        Box::pin(self.keepalive_ticks(tick.max(Duration::from_millis(10)))).await
+    }
+
+    /// The keepalive's timer, every `tick`.
+    async fn keepalive_ticks(&self, tick: Duration) {
         let mut last_ping = Instant::now();
         loop {
             Timer::after(tick).await;
@@ -573,7 +619,7 @@ impl Session<'_> {
         conn.path.end();
         // The host may keep the handle (and its socket clone) for a while: end TCP now.
         if let Ok(link) = conn.link() {
-            let _ = link.socket.shutdown(std::net::Shutdown::Both);
+            let _ = link.socket.get_ref().shutdown(std::net::Shutdown::Both);
         }
         let ending = self.ending.into_inner();
         let (code, reason, clean) = match (ending.peer_close, ending.failure) {
@@ -674,5 +720,10 @@ impl Activity {
     fn idle_for(&self) -> Duration {
         let now = self.start.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Microseconds since the connection opened.
+    fn micros(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
     }
 }

@@ -12,6 +12,7 @@
 //! `SendBudget`, which every writer passes in.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -177,6 +178,13 @@ impl Wire {
     /// Whether the writer task has work: bytes pending, or a failure to act on.
     pub fn needs_writer(&self, budget: &SendBudget) -> bool {
         budget.wire_holds_bytes() || self.broken.load(Ordering::Acquire)
+    }
+
+    /// Waits until the socket has something to read (or an error to report), without
+    /// reading: a parked connection's wait for its peer.
+    pub async fn readable(&self) {
+        // Polled, not `Async::readable`: that future keeps a waker list in the source.
+        let _ = poll_fn(|cx| self.socket.poll_readable(cx)).await;
     }
 
     /// The writer task's flush: writes everything pending, waiting while the socket is

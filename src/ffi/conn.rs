@@ -115,6 +115,7 @@ pub extern "C" fn luna_conn_local(
         let local = conn
             .link()?
             .socket
+            .get_ref()
             .local_addr()
             .map_err(|e| Error::io("local address", e))?;
         write_addr(
@@ -139,13 +140,13 @@ pub extern "C" fn luna_conn_fd(app: *mut LunaApp, conn: u64, out_fd: *mut i64) -
 }
 
 #[cfg(unix)]
-fn raw_fd(socket: &smol::net::TcpStream) -> Result<i64> {
+fn raw_fd(socket: &smol::Async<std::net::TcpStream>) -> Result<i64> {
     use std::os::fd::AsRawFd;
     Ok(socket.as_raw_fd() as i64)
 }
 
 #[cfg(windows)]
-fn raw_fd(socket: &smol::net::TcpStream) -> Result<i64> {
+fn raw_fd(socket: &smol::Async<std::net::TcpStream>) -> Result<i64> {
     use std::os::windows::io::AsRawSocket;
     Ok(socket.as_raw_socket() as i64)
 }
@@ -183,6 +184,7 @@ pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8
         let conn = lookup(app)?.conn(conn)?;
         conn.link()?
             .socket
+            .get_ref()
             .set_nodelay(enable != 0)
             .map_err(|e| Error::io("TCP_NODELAY", e))
     })
@@ -193,7 +195,7 @@ pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8
 pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: u8) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        socket2::SockRef::from(&conn.link()?.socket)
+        socket2::SockRef::from(conn.link()?.socket.get_ref())
             .set_keepalive(enable != 0)
             .map_err(|e| Error::io("SO_KEEPALIVE", e))
     })
