@@ -35,11 +35,15 @@ use crate::wire::Wire;
 /// grows as bytes arrive, so a peer that only announces a huge frame costs nothing.
 const MAX_UPFRONT_RESERVE: usize = 1 << 20;
 
-/// A connection that moved data parks only once its active phase is this old: one that
-/// trades messages all the time would otherwise box and drop its reader and writer for
-/// every message. One that goes quiet sooner parks at its next wake-up (its keepalive
-/// timer's, at the latest).
+/// A busy connection (its last park lasted less than this) parks again only once its active
+/// phase is this old: one that trades messages all the time would otherwise box and drop
+/// its reader and writer for every message. One that goes quiet sooner parks at its next
+/// wake-up (its keepalive timer's, at the latest). Any other connection parks as soon as it
+/// is idle.
 const PARK_AFTER: Duration = Duration::from_millis(10);
+
+/// `parked_at` of a connection that never parked.
+const NEVER: u64 = u64::MAX;
 
 /// TLS connections gather small frames into writes of about this size.
 const TLS_WRITE_BATCH: usize = 64 << 10;
@@ -123,6 +127,10 @@ struct Session<'a> {
     phase_moved: AtomicBool,
     /// When the current active phase began (`Activity`'s clock, in microseconds).
     phase_start: AtomicU64,
+    /// The last park was shorter than `PARK_AFTER`.
+    phase_busy: AtomicBool,
+    /// When the connection last parked (`Activity`'s clock), `NEVER` before its first.
+    parked_at: AtomicU64,
 }
 
 /// What the reader keeps from one read to the next, also while the connection is parked.
@@ -167,6 +175,8 @@ pub(crate) async fn serve<S>(
         writer_idle: AtomicBool::new(false),
         phase_moved: AtomicBool::new(false),
         phase_start: AtomicU64::new(0),
+        phase_busy: AtomicBool::new(false),
+        parked_at: AtomicU64::new(NEVER),
     };
     let rest = BytesMut::from(&std::mem::take(&mut opened.rest)[..]);
     let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
@@ -237,6 +247,8 @@ impl Session<'_> {
             if self.active(stream, wire, reading).await == Next::End {
                 return;
             }
+            let now = self.activity.micros();
+            self.parked_at.store(now, Ordering::Relaxed);
             // Readiness, not a read: the reader's last read already found the socket empty.
             let peer = async {
                 wire.readable().await;
@@ -264,6 +276,10 @@ impl Session<'_> {
         self.phase_moved.store(false, Ordering::Relaxed);
         let now = self.activity.micros();
         self.phase_start.store(now, Ordering::Relaxed);
+        let parked_at = self.parked_at.load(Ordering::Relaxed);
+        let busy =
+            parked_at != NEVER && now.saturating_sub(parked_at) < PARK_AFTER.as_micros() as u64;
+        self.phase_busy.store(busy, Ordering::Relaxed);
         let reader = self.read_loop(stream, reading);
         Box::pin(reader.or(self.wire_write_loop(wire)))
     }
@@ -304,10 +320,10 @@ impl Session<'_> {
         .await
     }
 
-    /// Whether an idle connection parks now: at once when this phase moved nothing (a new
-    /// connection, a wake-up with nothing to read), else once the phase is `PARK_AFTER` old.
+    /// Whether an idle connection parks now: at once unless it is busy and this phase moved
+    /// data, else once the phase is `PARK_AFTER` old.
     fn may_park(&self) -> bool {
-        if !self.phase_moved.load(Ordering::Relaxed) {
+        if !self.phase_busy.load(Ordering::Relaxed) || !self.phase_moved.load(Ordering::Relaxed) {
             return true;
         }
         let age = (self.activity.micros()).saturating_sub(self.phase_start.load(Ordering::Relaxed));
