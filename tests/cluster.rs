@@ -28,13 +28,6 @@ fn node(url: &str) -> TestServer {
     })
 }
 
-fn next_text(c: &mut RawPeer) -> String {
-    let (fin, opcode, payload) = c.read().expect("a message");
-    assert!(fin);
-    assert_eq!(opcode, 1);
-    String::from_utf8(payload).unwrap()
-}
-
 /// Asserts that `c` receives nothing more within a short while.
 fn silent(c: &mut RawPeer) {
     c.stream
@@ -65,8 +58,8 @@ fn publish_reaches_both_nodes_once_and_in_order() {
         assert_eq!(ok(a.publish(b"room", format!("m{i}").as_bytes(), 1)), 1);
     }
     for i in 0..1000 {
-        assert_eq!(next_text(&mut a1), format!("m{i}"), "node A, in order");
-        assert_eq!(next_text(&mut b1), format!("m{i}"), "node B, in order");
+        assert_eq!(a1.read_text(), format!("m{i}"), "node A, in order");
+        assert_eq!(b1.read_text(), format!("m{i}"), "node B, in order");
     }
     // ws:publish on B skips its sender there and reaches A's subscriber.
     let mut n = usize::MAX;
@@ -81,7 +74,7 @@ fn publish_reaches_both_nodes_once_and_in_order() {
         &mut n,
     );
     assert_eq!((rc, n), (LunaResult::Ok, 0));
-    assert_eq!(next_text(&mut a1), "from b");
+    assert_eq!(a1.read_text(), "from b");
     // Exactly once: nothing more anywhere, and nothing for the connection not subscribed.
     silent(&mut a1);
     silent(&mut b1);
@@ -146,8 +139,8 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
         &mut n,
     );
     assert_eq!((rc, n), (LunaResult::Ok, 1), "the count is local");
-    assert_eq!(next_text(&mut a1), "hi all");
-    assert_eq!(next_text(&mut b1), "hi all");
+    assert_eq!(a1.read_text(), "hi all");
+    assert_eq!(b1.read_text(), "hi all");
     // The default handler's group, by its name "".
     let rc = luna_app_broadcast(
         app_ptr(b.app),
@@ -159,8 +152,8 @@ fn broadcasts_reach_every_node_and_groups_match_by_name() {
         &mut n,
     );
     assert_eq!((rc, n), (LunaResult::Ok, 1));
-    assert_eq!(next_text(&mut b1), "group");
-    assert_eq!(next_text(&mut a1), "group");
+    assert_eq!(b1.read_text(), "group");
+    assert_eq!(a1.read_text(), "group");
     silent(&mut a1);
     silent(&mut b1);
 }
@@ -177,8 +170,8 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
         r.subscribers("5:luna:t:room") == 2
     });
     assert_eq!(ok(a.publish(b"room", b"before", 1)), 1);
-    assert_eq!(next_text(&mut b1), "before");
-    assert_eq!(next_text(&mut a1), "before");
+    assert_eq!(b1.read_text(), "before");
+    assert_eq!(a1.read_text(), "before");
 
     redis.kill();
     let error = a.wait_for(
@@ -196,7 +189,7 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
     );
     // Local delivery goes on.
     assert_eq!(ok(a.publish(b"room", b"local", 1)), 1);
-    assert_eq!(next_text(&mut a1), "local");
+    assert_eq!(a1.read_text(), "local");
 
     redis.restart();
     redis.wait_until(10, "both nodes back on 5:luna:t:room", |r| {
@@ -204,9 +197,9 @@ fn redis_killed_keeps_local_delivery_and_restarted_is_rejoined() {
     });
     // What A queued during the outage may reach B before B resubscribed: skip it.
     assert_eq!(ok(a.publish(b"room", b"after", 1)), 1);
-    assert_eq!(next_text(&mut a1), "after");
+    assert_eq!(a1.read_text(), "after");
     loop {
-        match next_text(&mut b1).as_str() {
+        match b1.read_text().as_str() {
             "after" => break,
             "local" => continue,
             other => panic!("unexpected {other}"),
@@ -324,7 +317,7 @@ fn redis_unreachable_at_start_is_a_degraded_state_with_errors() {
     let (mut c, id) = a.join();
     ok(a.subscribe(id, b"room"));
     assert_eq!(ok(a.publish(b"room", b"local", 1)), 1);
-    assert_eq!(next_text(&mut c), "local");
+    assert_eq!(c.read_text(), "local");
 }
 
 /// The cluster's link in the app's counters: connected once both Redis connections are up,

@@ -20,13 +20,6 @@ fn host_send(s: &TestServer, conn: u64, text: &str) {
     assert_eq!(result, LunaResult::Ok);
 }
 
-fn read_text(client: &mut RawPeer) -> String {
-    let (fin, opcode, payload) = client.read().expect("a frame from the server");
-    assert!(fin);
-    assert_eq!(opcode, 1);
-    String::from_utf8(payload).unwrap()
-}
-
 #[test]
 fn a_parked_connection_hears_the_peer_and_the_host_after_every_quiet_spell() {
     let s = TestServer::start(Options::default());
@@ -35,12 +28,12 @@ fn a_parked_connection_hears_the_peer_and_the_host_after_every_quiet_spell() {
         sleep(QUIET);
         let text = format!("from the peer, round {round}");
         client.send(1, text.as_bytes());
-        assert_eq!(read_text(&mut client), text, "echo after a quiet spell");
+        assert_eq!(client.read_text(), text, "echo after a quiet spell");
         sleep(QUIET);
         let text = format!("from the host, round {round}");
         host_send(&s, conn, &text);
         assert_eq!(
-            read_text(&mut client),
+            client.read_text(),
             text,
             "host's send to a parked connection"
         );
@@ -49,7 +42,7 @@ fn a_parked_connection_hears_the_peer_and_the_host_after_every_quiet_spell() {
             client.send(1, format!("burst {round}.{i}").as_bytes());
         }
         for i in 0..50 {
-            assert_eq!(read_text(&mut client), format!("burst {round}.{i}"));
+            assert_eq!(client.read_text(), format!("burst {round}.{i}"));
         }
     }
 }
@@ -67,7 +60,7 @@ fn a_message_split_across_a_quiet_spell_arrives_whole() {
     client.write(&first[1..]);
     sleep(QUIET);
     client.frame(true, 0, 0, b"second half", mask);
-    assert_eq!(read_text(&mut client), "first half, second half");
+    assert_eq!(client.read_text(), "first half, second half");
 }
 
 #[test]

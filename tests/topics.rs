@@ -37,14 +37,6 @@ fn subscriptions(s: &TestServer, conn: u64) -> Result<Vec<Vec<u8>>, LunaResult> 
     Ok(topics)
 }
 
-/// The next text message a raw client reads.
-fn next_text(c: &mut RawPeer) -> String {
-    let (fin, opcode, payload) = c.read().expect("a message");
-    assert!(fin);
-    assert_eq!(opcode, 1);
-    String::from_utf8(payload).unwrap()
-}
-
 #[test]
 fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
     let s = quiet_server();
@@ -60,16 +52,16 @@ fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
     assert_eq!(s.publish(b"other", b"two", 1), (LunaResult::Ok, 1));
     assert_eq!(s.publish(b"nobody", b"x", 1), (LunaResult::Ok, 0));
     assert_eq!(s.publish(b"", b"x", 2), (LunaResult::Ok, 0));
-    assert_eq!(next_text(&mut a), "one");
-    assert_eq!(next_text(&mut b), "one");
-    assert_eq!(next_text(&mut c), "two", "c never got the room's message");
+    assert_eq!(a.read_text(), "one");
+    assert_eq!(b.read_text(), "one");
+    assert_eq!(c.read_text(), "two", "c never got the room's message");
 
     // a publishes to its room: everyone in it but a; c need not be subscribed to publish.
     assert_eq!(s.publish_from(ida, b"room", b"from a"), (LunaResult::Ok, 1));
     assert_eq!(s.publish_from(idc, b"room", b"from c"), (LunaResult::Ok, 2));
-    assert_eq!(next_text(&mut b), "from a");
-    assert_eq!(next_text(&mut b), "from c");
-    assert_eq!(next_text(&mut a), "from c", "a skipped its own message");
+    assert_eq!(b.read_text(), "from a");
+    assert_eq!(b.read_text(), "from c");
+    assert_eq!(a.read_text(), "from c", "a skipped its own message");
 
     assert_eq!(s.unsubscribe(idb, b"room"), (LunaResult::Ok, 1));
     assert_eq!(
@@ -80,15 +72,15 @@ fn publish_reaches_subscribers_but_the_sender_and_unsubscribe_stops_it() {
     assert_eq!(s.unsubscribe(idb, b"never"), (LunaResult::Ok, 0));
     assert_eq!(s.publish(b"room", b"three", 1), (LunaResult::Ok, 1));
     assert_eq!(s.publish(b"other", b"four", 1), (LunaResult::Ok, 1));
-    assert_eq!(next_text(&mut a), "three");
-    assert_eq!(next_text(&mut c), "four");
+    assert_eq!(a.read_text(), "three");
+    assert_eq!(c.read_text(), "four");
     // b's next message is one sent to it alone: it got nothing from the room since.
     let hello = b"direct";
     assert_eq!(
         luna_conn_send(app_ptr(s.app), idb, hello.as_ptr(), hello.len(), 1),
         LunaResult::Ok
     );
-    assert_eq!(next_text(&mut b), "direct");
+    assert_eq!(b.read_text(), "direct");
     // NULL out-parameters are optional for subscribe and publish.
     let rc = luna_conn_subscribe(app_ptr(s.app), idb, b"x".as_ptr(), 1, std::ptr::null_mut());
     assert_eq!(rc, LunaResult::Ok);

@@ -109,6 +109,14 @@ impl RawPeer {
         Ok((f.fin, f.opcode, f.payload))
     }
 
+    /// Reads one whole text message (a single frame).
+    pub fn read_text(&mut self) -> String {
+        let (fin, opcode, payload) = self.read().expect("a text message");
+        assert!(fin);
+        assert_eq!(opcode, 1);
+        String::from_utf8(payload).unwrap()
+    }
+
     /// Reads one frame with its reserved bits, mask and raw bytes; fails the test when the
     /// connection ends first.
     pub fn read_wire(&mut self) -> WireFrame {
