@@ -221,7 +221,8 @@ impl Session<'_> {
         match self.conn.path.wire() {
             // A plain socket: the host and the writer write through the wire.
             Some(wire) => self.serve_plain(stream, wire, reading).await,
-            // Boxed: a TLS stream never parks, and its state would only widen the others'.
+            // Boxed: a connection without a wire never parks, and its state would only widen
+            // the others'.
             None => Box::pin(self.serve_stream(stream, reading)).await,
         }
     }
@@ -284,8 +285,9 @@ impl Session<'_> {
         Box::pin(reader.or(self.wire_write_loop(wire)))
     }
 
-    /// A TLS connection: reader and writer on the two halves of the stream, never parked
-    /// (the TLS session's state is kept whatever the connection does).
+    /// A connection without a wire (TLS, or a client's): reader and writer on the two halves
+    /// of the stream, never parked (a TLS session's state is kept whatever the connection
+    /// does, and a client holds few connections).
     async fn serve_stream<S>(&self, stream: &mut S, reading: &mut ReadState<'_>)
     where
         S: AsyncRead + AsyncWrite + Unpin,
