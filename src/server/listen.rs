@@ -118,8 +118,8 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
     match &shared.tls {
         None => {
             let mut http_side = stream.clone();
-            // Boxed, like the TLS side: the connection's task keeps no room for the HTTP
-            // phase's state for the rest of its life.
+            // Boxed, like the TLS side: the task holds the HTTP phase's state only while it
+            // runs.
             let phase = Box::pin(http_phase(&shared, &mut http_side, peer, &slot)).await;
             let Some((request, rest)) = phase else {
                 return;

@@ -32,7 +32,8 @@ pub(super) struct Upgrade {
     pub(super) rest: Vec<u8>,
 }
 
-/// Answers the upgrade on `transport` and serves the connection until it closes.
+/// Answers the upgrade on `transport` and hands the open connection to a task of its own,
+/// which serves it until it closes.
 pub(super) async fn run_connection<S>(
     shared: &Arc<Shared>,
     mut transport: S,
@@ -42,8 +43,8 @@ pub(super) async fn run_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = conn::next_id();
-    // Boxed: the task keeps only what the open connection needs, not room for the
-    // handshake's state for the connection's whole life.
+    // Boxed, like the HTTP phase: the handshake's task holds each phase's state only while
+    // that phase runs.
     let accepted = Box::pin(settle(shared, &mut transport, &upgrade, id)).await;
     drop(slot);
     let Some((selection, address)) = accepted else {
