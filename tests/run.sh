@@ -6,10 +6,20 @@ cd "$(dirname "$0")/.."
 export LUNA_LIB="$PWD/target/release/libluna.so"
 
 passed=0; failed=0; failures=()
+logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT
 run() {
     local name=$1; shift
+    local log="$logs/$((passed + failed)).log"
     echo "=== $name"
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+    # Shown as it runs and kept, so a failure's last lines are repeated after the summary
+    # (where a log that keeps only its end still shows why). Not a pipe: a server a suite
+    # leaves behind must not hold the run open.
+    if "$@" > >(tee "$log") 2>&1; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); failures+=("$name")
+        cp "$log" "$logs/failed-$failed.log"
+    fi
 }
 
 run "header in sync, C99 and C++" make -s check-header
@@ -23,6 +33,10 @@ for suite in tests/c/*.sh tests/lua/*.sh tests/browser/*.sh tests/fuzz_smoke.sh;
 done
 
 echo
+for i in $(seq "$failed"); do
+    echo "--- the last lines of ${failures[$((i - 1))]}:"
+    tail -n 40 "$logs/failed-$i.log"
+done
 [ $failed -gt 0 ] && printf 'failed suite: %s\n' "${failures[@]}"
 echo "suites: $passed passed, $failed failed"
 [ $failed -eq 0 ]
