@@ -20,7 +20,8 @@ start() {
     pids+=($!)
     port=
     for _ in $(seq 100); do
-        port=$(awk '/^ready/ {print $2; exit}' "$tmp/$name.log")
+        # The log may not exist yet: the background shell opens it when it gets to run.
+        port=$(awk '/^ready/ {print $2; exit}' "$tmp/$name.log" 2>/dev/null || true)
         [ -n "$port" ] && return 0
         sleep 0.05
     done

@@ -19,7 +19,8 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tm
 # wait_for FILE PATTERN: the second field of the first line of FILE matching PATTERN.
 wait_for() {
     for _ in $(seq 100); do
-        value=$(awk "/$2/ {print \$2; exit}" "$1")
+        # The log may not exist yet: the background shell opens it when it gets to run.
+        value=$(awk "/$2/ {print \$2; exit}" "$1" 2>/dev/null || true)
         [ -n "$value" ] && { echo "$value"; return 0; }
         sleep 0.05
     done

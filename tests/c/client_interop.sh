@@ -21,7 +21,7 @@ start_peer() {
     pids+=($!)
     port=
     for _ in $(seq 200); do
-        port=$(awk '/^PORT/ {print $2; exit}' "$tmp/$name.out")
+        port=$(awk '/^PORT/ {print $2; exit}' "$tmp/$name.out" 2>/dev/null || true)
         [ -n "$port" ] && return 0
         sleep 0.05
     done
