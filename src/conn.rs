@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use smol::net::TcpStream;
 use smol::Async;
@@ -56,7 +57,41 @@ pub(crate) struct Conn {
     link: OnceLock<Link>,
     /// Everything outgoing; shared with the app's batch while it holds deferred frames.
     pub path: Arc<SendPath>,
+    /// When the peer last sent anything, for the keepalive.
+    pub activity: Activity,
     close_emitted: AtomicBool,
+}
+
+/// When the peer last sent anything, in milliseconds of `clock_micros`'s clock: one number
+/// per connection, not a start time of its own.
+pub(crate) struct Activity {
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        let activity = Activity {
+            last_ms: AtomicU64::new(0),
+        };
+        activity.touch();
+        activity
+    }
+
+    pub fn touch(&self) {
+        self.last_ms.store(clock_micros() / 1000, Ordering::Relaxed);
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        let idle_ms = (clock_micros() / 1000).saturating_sub(self.last_ms.load(Ordering::Relaxed));
+        Duration::from_millis(idle_ms)
+    }
+}
+
+/// Microseconds on a monotonic clock shared by every connection (it starts at its first
+/// reading).
+pub(crate) fn clock_micros() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
 /// What a connection is once its handshake has completed.
@@ -106,6 +141,7 @@ impl Conn {
             group,
             link: OnceLock::new(),
             path: Arc::new(SendPath::new(limits, role)),
+            activity: Activity::new(),
             close_emitted: AtomicBool::new(false),
         })
     }

@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod handshake;
 mod http;
 mod interrupt;
+mod keepalive;
 mod outbox;
 mod rate_limit;
 mod resp;

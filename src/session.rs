@@ -21,7 +21,7 @@ use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::{Async, Timer};
 
 use crate::config::{Limits, RateAction};
-use crate::conn::{Conn, Sink};
+use crate::conn::{clock_micros, Conn, Sink};
 use crate::error::ErrorKind;
 use crate::event::{Event, Opcode};
 use crate::frame::decode::{DataOpcode, Decoder, DecoderConfig, Item, Message, Violation};
@@ -38,7 +38,7 @@ const MAX_UPFRONT_RESERVE: usize = 1 << 20;
 /// A busy connection (its last park lasted less than this) parks again only once its active
 /// phase is this old: one that trades messages all the time would otherwise box and drop
 /// its reader and writer for every message. One that goes quiet sooner parks at its next
-/// wake-up (its keepalive timer's, at the latest). Any other connection parks as soon as it
+/// wake-up (when the keepalive's ping is answered, at the latest). Any other connection parks as soon as it
 /// is idle.
 const PARK_AFTER: Duration = Duration::from_millis(10);
 
@@ -103,12 +103,13 @@ impl AsyncWrite for PlainSocket {
     }
 }
 
-/// What the reader learned about how the connection ended.
+/// What the reader learned about how the connection ended. Boxed codes and reasons: only an
+/// ending connection has them, so the others keep two pointers.
 #[derive(Default)]
 struct Ending {
-    peer_close: Option<(u16, String)>,
+    peer_close: Option<Box<(u16, String)>>,
     /// Why the connection failed, when it did (protocol error, I/O error, timeout).
-    failure: Option<(u16, String)>,
+    failure: Option<Box<(u16, String)>>,
 }
 
 /// The parts of a connection its reader and writer share.
@@ -118,7 +119,6 @@ struct Session<'a> {
     limits: &'a Limits,
     role: Role,
     ending: Mutex<Ending>,
-    activity: Activity,
     /// The reader waits for the peer with nothing left to decode.
     reader_idle: AtomicBool,
     /// The writer waits for the host with nothing left to write.
@@ -159,7 +159,7 @@ enum Next {
 pub(crate) async fn serve<S>(
     mut opened: Opened<S>,
     conn: Arc<Conn>,
-    sink: Sink,
+    sink: Arc<Sink>,
     limits: Arc<Limits>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -170,7 +170,6 @@ pub(crate) async fn serve<S>(
         limits: &limits,
         role: opened.role,
         ending: Mutex::new(Ending::default()),
-        activity: Activity::new(),
         reader_idle: AtomicBool::new(false),
         writer_idle: AtomicBool::new(false),
         phase_moved: AtomicBool::new(false),
@@ -182,9 +181,9 @@ pub(crate) async fn serve<S>(
     let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
     // One expression: a future bound to a name would keep its room in the task after being
     // moved into the next one.
+    conn.activity.touch();
     session
         .running(&mut opened.stream, &mut reading)
-        .or(session.keepalive_loop())
         .or(session.bounded_close())
         .await;
     session.end();
@@ -248,14 +247,15 @@ impl Session<'_> {
             if self.active(stream, wire, reading).await == Next::End {
                 return;
             }
-            let now = self.activity.micros();
+            let now = clock_micros();
             self.parked_at.store(now, Ordering::Relaxed);
             // Readiness, not a read: the reader's last read already found the socket empty.
-            let peer = async {
-                wire.readable().await;
-                true
-            };
-            if !peer.or(self.conn.path.writer_has_work(wire)).await {
+            // One poll for both (references only), as this is all a parked connection keeps.
+            let woken = poll_fn(|cx| match wire.poll_readable(cx) {
+                Poll::Ready(()) => Poll::Ready(true),
+                Poll::Pending => self.conn.path.poll_writer_has_work(wire, cx),
+            });
+            if !woken.await {
                 return;
             }
         }
@@ -275,7 +275,7 @@ impl Session<'_> {
         self.reader_idle.store(false, Ordering::Relaxed);
         self.writer_idle.store(false, Ordering::Relaxed);
         self.phase_moved.store(false, Ordering::Relaxed);
-        let now = self.activity.micros();
+        let now = clock_micros();
         self.phase_start.store(now, Ordering::Relaxed);
         let parked_at = self.parked_at.load(Ordering::Relaxed);
         let busy =
@@ -328,7 +328,7 @@ impl Session<'_> {
         if !self.phase_busy.load(Ordering::Relaxed) || !self.phase_moved.load(Ordering::Relaxed) {
             return true;
         }
-        let age = (self.activity.micros()).saturating_sub(self.phase_start.load(Ordering::Relaxed));
+        let age = clock_micros().saturating_sub(self.phase_start.load(Ordering::Relaxed));
         age >= PARK_AFTER.as_micros() as u64
     }
 
@@ -341,7 +341,7 @@ impl Session<'_> {
                 false
             }
             Ok(_) => {
-                self.activity.touch();
+                self.conn.activity.touch();
                 self.phase_moved.store(true, Ordering::Relaxed);
                 true
             }
@@ -479,7 +479,8 @@ impl Session<'_> {
         close: Option<(u16, String)>,
         reader: &mut R,
     ) {
-        self.ending.lock().peer_close = Some(close.clone().unwrap_or((1005, String::new())));
+        let recorded = close.clone().unwrap_or((1005, String::new()));
+        self.ending.lock().peer_close = Some(Box::new(recorded));
         let echo = close
             .as_ref()
             .map(|(code, reason)| (*code, reason.as_str()));
@@ -509,7 +510,7 @@ impl Session<'_> {
             code,
             reason,
         });
-        self.ending.lock().failure = Some((code, reason.to_owned()));
+        self.ending.lock().failure = Some(Box::new((code, reason.to_owned())));
         let host_closed = self.conn.path.closing_requested();
         host_closed.or(sleep(self.limits.close_timeout)).await;
         self.conn.close(code, reason);
@@ -521,7 +522,7 @@ impl Session<'_> {
     fn fail(&self, code: u16, why: String) {
         let mut ending = self.ending.lock();
         if ending.failure.is_none() {
-            ending.failure = Some((code, why));
+            ending.failure = Some(Box::new((code, why)));
         }
     }
 
@@ -595,41 +596,6 @@ impl Session<'_> {
         }
     }
 
-    /// Sends automatic pings and closes peers that stay silent; never returns when neither
-    /// `ping_interval` nor `idle_timeout` is set.
-    async fn keepalive_loop(&self) {
-        let tick = match (self.limits.ping_interval, self.limits.idle_timeout) {
-            (None, None) => return smol::future::pending().await,
-            (Some(p), None) => p,
-            (None, Some(i)) => i / 2,
-            (Some(p), Some(i)) => p.min(i / 2),
-        };
-        // Boxed: a connection without keepalive keeps no room for its timer.
-        Box::pin(self.keepalive_ticks(tick.max(Duration::from_millis(10)))).await
-    }
-
-    /// The keepalive's timer, every `tick`.
-    async fn keepalive_ticks(&self, tick: Duration) {
-        let mut last_ping = Instant::now();
-        loop {
-            Timer::after(tick).await;
-            if let Some(idle) = self.limits.idle_timeout {
-                if self.activity.idle_for() >= idle {
-                    self.conn.close(1001, "idle timeout");
-                    return smol::future::pending().await;
-                }
-            }
-            // Ticks may come faster than pings (a short idle timeout): ping at its own pace,
-            // or the pongs would keep a peer that sends nothing else from ever being idle.
-            if let Some(every) = self.limits.ping_interval {
-                if last_ping.elapsed() >= every {
-                    self.conn.path.send_control(opcode::PING, &[]);
-                    last_ping = Instant::now();
-                }
-            }
-        }
-    }
-
     /// The connection is over: no more sends, TCP shut, the one close event emitted.
     fn end(self) {
         let conn = self.conn;
@@ -641,8 +607,8 @@ impl Session<'_> {
         }
         let ending = self.ending.into_inner();
         let (code, reason, clean) = match (ending.peer_close, ending.failure) {
-            (Some((code, reason)), _) => (code, reason, true),
-            (None, Some((code, reason))) => (code, reason, false),
+            (Some(close), _) => (close.0, close.1, true),
+            (None, Some(failure)) => (failure.0, failure.1, false),
             (None, None) => match conn.path.our_close() {
                 Some((code, reason)) => (code, reason, false),
                 None => (
@@ -713,35 +679,5 @@ async fn drain<R: AsyncRead + Unpin>(reader: &mut R) {
     let mut scratch = BytesMut::new();
     while let Ok(1..) = read_more(reader, &mut scratch, 4096).await {
         scratch.clear();
-    }
-}
-
-/// When the peer last sent anything.
-struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-
-    fn idle_for(&self) -> Duration {
-        let now = self.start.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-
-    /// Microseconds since the connection opened.
-    fn micros(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
     }
 }

@@ -12,11 +12,10 @@
 //! `SendBudget`, which every writer passes in.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Context;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -180,11 +179,11 @@ impl Wire {
         budget.wire_holds_bytes() || self.broken.load(Ordering::Acquire)
     }
 
-    /// Waits until the socket has something to read (or an error to report), without
+    /// Ready once the socket has something to read (or an error to report), without
     /// reading: a parked connection's wait for its peer.
-    pub async fn readable(&self) {
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
         // Polled, not `Async::readable`: that future keeps a waker list in the source.
-        let _ = poll_fn(|cx| self.socket.poll_readable(cx)).await;
+        self.socket.poll_readable(cx).map(|_| ())
     }
 
     /// The writer task's flush: writes everything pending, waiting while the socket is

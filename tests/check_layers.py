@@ -11,7 +11,7 @@ LAYERS = {
     "ffi": 1,
     "app": 2,
     "server": 3, "client": 3, "cluster": 3,
-    "session": 4, "handshake": 4, "upgrade": 4,
+    "session": 4, "handshake": 4, "upgrade": 4, "keepalive": 4,
     "conn": 5,
     "send_path": 6,
     "wire": 7, "outbox": 7,

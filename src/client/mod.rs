@@ -23,6 +23,7 @@ use crate::event::Event;
 use crate::frame::deflate_params::{self, Settings};
 use crate::frame::Role;
 use crate::http::websocket::{self, Mismatch, ServerAnswer};
+use crate::keepalive::keep_alive;
 use crate::runtime;
 use crate::send_path::Deflate;
 use crate::session::{self, Opened};
@@ -274,7 +275,11 @@ where
         on_end: None,
     };
     let limits = Arc::new(config.limits.clone());
-    session::serve(opened, conn.clone(), sink.clone(), limits).await;
+    let session = session::serve(opened, conn.clone(), Arc::new(sink.clone()), limits);
+    // The keepalive never ends: the connection's end ends both.
+    session
+        .or(keep_alive(&config.limits, || vec![conn.clone()]))
+        .await;
 }
 
 /// What the server's 101 agreed to.

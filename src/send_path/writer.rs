@@ -64,19 +64,21 @@ impl SendPath {
     /// Writer task of a connection with a wire: waits until there is something to do;
     /// `false` once the connection ended.
     pub async fn writer_has_work(&self, wire: &Wire) -> bool {
-        poll_fn(|cx: &mut Context<'_>| {
-            self.outbox.register(cx);
-            wire.register_flusher(cx);
-            // Checked after registering, so a push or a hand-off in between is never missed.
-            if !self.outbox.is_empty() || wire.needs_writer(&self.budget) {
-                Poll::Ready(true)
-            } else if self.outbox.is_closed() {
-                Poll::Ready(false)
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        poll_fn(|cx: &mut Context<'_>| self.poll_writer_has_work(wire, cx)).await
+    }
+
+    /// `writer_has_work` as a poll, for a wait that also watches the socket.
+    pub fn poll_writer_has_work(&self, wire: &Wire, cx: &Context<'_>) -> Poll<bool> {
+        self.outbox.register(cx);
+        wire.register_flusher(cx);
+        // Checked after registering, so a push or a hand-off in between is never missed.
+        if !self.outbox.is_empty() || wire.needs_writer(&self.budget) {
+            Poll::Ready(true)
+        } else if self.outbox.is_closed() {
+            Poll::Ready(false)
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Writer task of a connection with a wire: moves queued frames to the wire; returns

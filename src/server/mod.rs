@@ -26,6 +26,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::file_cache::FileCache;
 use crate::http::request::Request;
 use crate::http::static_files::StaticRoot;
+use crate::keepalive::keep_alive;
 use crate::runtime;
 use crate::stats::Refusal as Refused;
 use crate::tls;
@@ -39,7 +40,7 @@ struct Shared {
     config: ServerConfig,
     /// `config.limits`, shared by every open connection's task.
     limits: Arc<Limits>,
-    sink: Sink,
+    sink: Arc<Sink>,
     /// Connections past their handshake and not yet finished.
     live: Mutex<HashMap<u64, Arc<Conn>>>,
     /// Connections accepted that are not open WebSockets: handshakes and plain HTTP.
@@ -144,7 +145,7 @@ impl Server {
             per_address: Arc::default(),
             limits: Arc::new(config.limits.clone()),
             config,
-            sink,
+            sink: Arc::new(sink),
             live: Mutex::new(HashMap::new()),
             phases: Arc::new(Phases::default()),
             stopping: AtomicBool::new(false),
@@ -157,6 +158,7 @@ impl Server {
             upgrades: Arc::new(Upgrades::default()),
         });
         let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
+        runtime::spawn(keep_alive_until_stopped(shared.clone())).detach();
         Ok(Server {
             shared,
             accept_task: Mutex::new(Some(accept_task)),
@@ -230,6 +232,15 @@ impl Drop for Server {
 }
 
 const WAIT_MARGIN: Duration = Duration::from_millis(250);
+
+/// Pings the open connections and closes the silent ones until `stop`.
+async fn keep_alive_until_stopped(shared: Arc<Shared>) {
+    let open = || shared.live.lock().values().cloned().collect();
+    let stopped = async {
+        let _ = shared.stopped.recv().await;
+    };
+    keep_alive(&shared.limits, open).or(stopped).await
+}
 
 /// Resolves at `deadline`, or at `stop`, whichever comes first.
 async fn deadline_or_stop(shared: &Shared, deadline: Instant) {
