@@ -13,7 +13,7 @@ impl SendPath {
         if self.close_sent.swap(true, Ordering::AcqRel) {
             return;
         }
-        *self.our_close.lock() = Some((code, reason.to_owned()));
+        *self.our_close.lock() = Some(Box::new((code, reason.to_owned())));
         self.queue_close(Some((code, reason)));
     }
 
@@ -53,7 +53,7 @@ impl SendPath {
 
     /// The close frame we sent, if we did.
     pub fn our_close(&self) -> Option<(u16, String)> {
-        self.our_close.lock().clone()
+        self.our_close.lock().as_deref().cloned()
     }
 
     /// Waits until a close has been requested.

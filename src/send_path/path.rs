@@ -45,16 +45,18 @@ pub(crate) struct SendPath {
     pub(super) budget: SendBudget,
     /// The shared write side of a plain-TCP connection, set once it opens.
     wire: OnceLock<Arc<Wire>>,
-    /// permessage-deflate, set when the handshake agreed to it.
-    deflate: OnceLock<Deflate>,
+    /// permessage-deflate, set when the handshake agreed to it (boxed: a connection without
+    /// it keeps a pointer, not the settings).
+    deflate: OnceLock<Box<Deflate>>,
     close_on_backpressure: bool,
     /// Set while the host's batch holds deferred frames of this connection.
     pub(super) in_batch: AtomicBool,
     pub(super) close_sent: AtomicBool,
     /// Woken when a close is requested: from then on the connection has a deadline.
     pub(super) closing: AtomicWaker,
-    /// The close frame we sent (or decided to send), reported if the peer never answers.
-    pub(super) our_close: Mutex<Option<(u16, String)>>,
+    /// The close frame we sent (or decided to send), reported if the peer never answers;
+    /// boxed, as only a closing connection has one.
+    pub(super) our_close: Mutex<Option<Box<(u16, String)>>>,
 }
 
 impl SendPath {
@@ -84,12 +86,12 @@ impl SendPath {
 
     /// From now on messages of at least the threshold go compressed.
     pub fn attach_deflate(&self, deflate: Deflate) {
-        let _ = self.deflate.set(deflate);
+        let _ = self.deflate.set(Box::new(deflate));
     }
 
     /// The compression for a message of `len` bytes, when it gets one.
     fn compression_for(&self, len: usize, opcode: Opcode) -> Option<&Deflate> {
-        let deflate = self.deflate.get()?;
+        let deflate: &Deflate = self.deflate.get()?;
         let data = matches!(opcode, Opcode::Text | Opcode::Binary);
         (data && len >= deflate.threshold).then_some(deflate)
     }
