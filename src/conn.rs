@@ -70,11 +70,9 @@ pub(crate) struct Activity {
 
 impl Activity {
     fn new() -> Self {
-        let activity = Activity {
-            last_ms: AtomicU64::new(0),
-        };
-        activity.touch();
-        activity
+        Activity {
+            last_ms: AtomicU64::new(clock_micros() / 1000),
+        }
     }
 
     pub fn touch(&self) {

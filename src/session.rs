@@ -38,8 +38,8 @@ const MAX_UPFRONT_RESERVE: usize = 1 << 20;
 /// A busy connection (its last park lasted less than this) parks again only once its active
 /// phase is this old: one that trades messages all the time would otherwise box and drop
 /// its reader and writer for every message. One that goes quiet sooner parks at its next
-/// wake-up (when the keepalive's ping is answered, at the latest). Any other connection parks as soon as it
-/// is idle.
+/// wake-up (when the keepalive's ping is answered, at the latest). Any other connection
+/// parks as soon as it is idle.
 const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// `parked_at` of a connection that never parked.
@@ -136,7 +136,12 @@ struct Session<'a> {
 /// What the reader keeps from one read to the next, also while the connection is parked.
 /// The rarely used parts are boxed, so a connection without them keeps no room for them.
 struct ReadState<'a> {
-    decoder: Decoder,
+    /// Made when bytes come, dropped when a plain connection parks between two messages: a
+    /// parked connection keeps a pointer, not the decoder.
+    decoder: Option<Box<Decoder>>,
+    /// Our end, and whether the peer compresses: with the limits, the decoder's settings.
+    role: Role,
+    inflating: bool,
     /// With context takeover the peer's window lives here; without, each I/O thread lends
     /// one decompressor per message.
     own_inflater: Option<Box<Inflater>>,
@@ -179,9 +184,9 @@ pub(crate) async fn serve<S>(
     };
     let rest = BytesMut::from(&std::mem::take(&mut opened.rest)[..]);
     let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
+    conn.activity.touch();
     // One expression: a future bound to a name would keep its room in the task after being
     // moved into the next one.
-    conn.activity.touch();
     session
         .running(&mut opened.stream, &mut reading)
         .or(session.bounded_close())
@@ -194,19 +199,23 @@ pub(crate) async fn serve<S>(
 
 impl<'a> ReadState<'a> {
     fn new(limits: &'a Limits, role: Role, inflate: Option<Direction>, input: BytesMut) -> Self {
-        let config = DecoderConfig {
-            role,
-            max_frame_size: limits.max_frame_size,
-            max_message_size: limits.max_message_size,
-            deflate: inflate.is_some(),
-        };
         ReadState {
-            decoder: Decoder::new(config),
+            decoder: None,
+            role,
+            inflating: inflate.is_some(),
             own_inflater: inflate
                 .filter(|d| d.context_takeover)
                 .map(|d| Box::new(Inflater::new(d.window_bits, true))),
             limiter: (limits.rate_limit.as_ref()).map(|limit| Box::new((limit, limit.bucket()))),
             input,
+        }
+    }
+
+    /// Drops the decoder when it holds nothing of a frame or message (nor does the input):
+    /// the next read makes a fresh one.
+    fn drop_idle_decoder(&mut self) {
+        if self.input.is_empty() && self.decoder.as_ref().is_some_and(|d| d.is_idle()) {
+            self.decoder = None;
         }
     }
 }
@@ -247,6 +256,7 @@ impl Session<'_> {
             if self.active(stream, wire, reading).await == Next::End {
                 return;
             }
+            reading.drop_idle_decoder();
             let now = clock_micros();
             self.parked_at.store(now, Ordering::Relaxed);
             // Readiness, not a read: the reader's last read already found the socket empty.
@@ -361,10 +371,19 @@ impl Session<'_> {
     ) -> Next {
         let ReadState {
             decoder,
+            role,
+            inflating,
             own_inflater,
             limiter,
             input,
         } = state;
+        let config = DecoderConfig {
+            role: *role,
+            max_frame_size: self.limits.max_frame_size,
+            max_message_size: self.limits.max_message_size,
+            deflate: *inflating,
+        };
+        let decoder = decoder.get_or_insert_with(|| Box::new(Decoder::new(config)));
         loop {
             // Everything already read first: messages before a broken rule are delivered.
             loop {

@@ -18,6 +18,7 @@ run() {
         passed=$((passed + 1))
     else
         failed=$((failed + 1)); failures+=("$name")
+        sleep 0.5 # tee writes its last lines after the suite ended
         cp "$log" "$logs/failed-$failed.log"
     fi
 }

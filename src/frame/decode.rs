@@ -217,10 +217,10 @@ impl Decoder {
         needed.saturating_sub(input.len())
     }
 
-    /// No frame or message is half-read: the read buffer may be given back.
-    #[cfg(test)]
+    /// No frame or message is half-read and the connection is open: a fresh decoder would
+    /// go on the same, so this one may be dropped until more bytes come.
     pub(crate) fn is_idle(&self) -> bool {
-        self.frame.is_none() && self.message.is_none()
+        self.frame.is_none() && self.message.is_none() && self.state == State::Open
     }
 
     fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Item>, Violation> {

@@ -40,6 +40,7 @@ struct Shared {
     config: ServerConfig,
     /// `config.limits`, shared by every open connection's task.
     limits: Arc<Limits>,
+    /// Shared the same way (a pointer per task, not a copy of the queue's ends).
     sink: Arc<Sink>,
     /// Connections past their handshake and not yet finished.
     live: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -107,6 +108,8 @@ impl Shared {
 pub(crate) struct Server {
     shared: Arc<Shared>,
     accept_task: Mutex<Option<Task<()>>>,
+    /// Cancelled by `stop`, so no task keeps the server's state once it stopped.
+    keepalive_task: Mutex<Option<Task<()>>>,
     local_addr: SocketAddr,
 }
 
@@ -158,10 +161,11 @@ impl Server {
             upgrades: Arc::new(Upgrades::default()),
         });
         let accept_task = runtime::spawn(accept_loop(listener, shared.clone()));
-        runtime::spawn(keep_alive_until_stopped(shared.clone())).detach();
+        let keepalive = runtime::spawn(keep_alive_open_connections(shared.clone()));
         Ok(Server {
             shared,
             accept_task: Mutex::new(Some(accept_task)),
+            keepalive_task: Mutex::new(Some(keepalive)),
             local_addr,
         })
     }
@@ -205,6 +209,9 @@ impl Server {
             // Cancelling drops the listener, which closes the socket.
             smol::block_on(task.cancel());
         }
+        if let Some(task) = self.keepalive_task.lock().take() {
+            smol::block_on(task.cancel());
+        }
         shared.stop_signal.close();
         let open: Vec<Arc<Conn>> = shared.live.lock().values().cloned().collect();
         for conn in &open {
@@ -233,13 +240,10 @@ impl Drop for Server {
 
 const WAIT_MARGIN: Duration = Duration::from_millis(250);
 
-/// Pings the open connections and closes the silent ones until `stop`.
-async fn keep_alive_until_stopped(shared: Arc<Shared>) {
+/// Pings the open connections and closes the silent ones (until `stop` cancels it).
+async fn keep_alive_open_connections(shared: Arc<Shared>) {
     let open = || shared.live.lock().values().cloned().collect();
-    let stopped = async {
-        let _ = shared.stopped.recv().await;
-    };
-    keep_alive(&shared.limits, open).or(stopped).await
+    keep_alive(&shared.limits, open).await
 }
 
 /// Resolves at `deadline`, or at `stop`, whichever comes first.
