@@ -76,7 +76,13 @@ impl Activity {
     }
 
     pub fn touch(&self) {
-        self.last_ms.store(clock_micros() / 1000, Ordering::Relaxed);
+        let now = clock_micros() / 1000;
+        // Stored only when it changed (at most once a millisecond): the host reads this
+        // connection's other fields on every send, and a store on every read would keep
+        // taking their cache line from it.
+        if self.last_ms.load(Ordering::Relaxed) != now {
+            self.last_ms.store(now, Ordering::Relaxed);
+        }
     }
 
     pub fn idle_for(&self) -> Duration {
