@@ -27,7 +27,7 @@ CFLAGS_EXAMPLES := -std=c99 -O2 -Wall -Wextra -Werror -Iinclude
 LDFLAGS_EXAMPLES := -L$(BUILD) -lluna -Wl,-rpath,$(CURDIR)/$(BUILD)
 EXAMPLES := build/echo_server build/client build/echo_client build/web_server
 
-.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-web bench-resume bench-connections bench-room install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
+.PHONY: all lib examples test check-header setup demo demo-cluster bench bench-uws bench-web bench-resume bench-connections bench-room install uninstall clean fmt lint check-memory check-targets fuzz windows windows-lib windows-examples test-windows windows-luajit dist-windows
 
 all: lib examples
 
@@ -192,6 +192,15 @@ bench: all
 	$(CARGO) build --release -p luna-bench
 	@mkdir -p build/bench
 	timeout 1500 target/release/luna-bench suite > build/bench/results.md && cat build/bench/results.md
+
+# uWebSockets beside luna in `make bench` (it is in no package registry): UWS_DIR is a checkout
+# of github.com/uNetworking/uWebSockets with uSockets in its uSockets/ folder.
+bench-uws:
+	@test -n "$(UWS_DIR)" || { echo "make bench-uws: set UWS_DIR to a checkout of uWebSockets (with uSockets/)"; exit 2; }
+	$(MAKE) -C $(UWS_DIR)/uSockets
+	@mkdir -p build
+	$(CXX) -std=c++20 -O3 -flto=auto -DLIBUS_NO_SSL -DUWS_NO_ZLIB -I$(UWS_DIR)/src -I$(UWS_DIR)/uSockets/src \
+		bench/servers/uws_echo.cpp $(UWS_DIR)/uSockets/*.o -o build/uws_echo
 
 # luna as a web server (bench/README.md, "Web"): a 1 KiB static file under wrk beside nginx and
 # Node's http, and WebSocket handshakes/s with and without on_upgrade. Kept in build/bench/web.md.

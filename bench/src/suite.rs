@@ -199,6 +199,14 @@ fn peers() -> Vec<Server> {
             fixed_port: None,
         },
         Server {
+            name: "uwebsockets",
+            what: "uWebSockets (C++), its echo without compression (bench/servers/uws_echo.cpp; `make bench-uws UWS_DIR=...` builds it from a checkout of uWebSockets and uSockets)",
+            cmd: s(&["build/uws_echo", "0"]),
+            env: vec![],
+            broadcast: false,
+            fixed_port: None,
+        },
+        Server {
             name: "luna-c",
             what: "c-examples/echo_server.c (luna_app_wait + luna_app_poll)",
             cmd: s(&["build/echo_server", "127.0.0.1", "0"]),
