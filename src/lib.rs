@@ -22,6 +22,7 @@ mod frame;
 mod fuzz_corpus;
 mod handshake;
 mod http;
+mod id_hash;
 mod interrupt;
 mod keepalive;
 mod outbox;

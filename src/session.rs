@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use parking_lot::Mutex;
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use smol::{Async, Timer};
+use smol::Timer;
 
 use crate::config::{Limits, RateAction};
 use crate::conn::{clock_micros, Conn, Sink};
@@ -64,14 +64,14 @@ pub(crate) struct Opened<S> {
     pub on_end: Option<Box<dyn FnOnce() + Send>>,
 }
 
-/// A plain TCP socket as the session reads it: the bare reactor source, waited on through
-/// the reactor directly (a `smol::net::TcpStream` also carries room for a readiness future
-/// each way, which every idle connection would keep).
-pub(crate) struct PlainSocket(Arc<Async<std::net::TcpStream>>);
+/// A plain TCP socket as the session reads it: through its wire, which waits on the bare
+/// reactor source (a `smol::net::TcpStream` also carries room for a readiness future each
+/// way, which every idle connection would keep) and skips the reads bound to fail.
+pub(crate) struct PlainSocket(Arc<Wire>);
 
-impl From<smol::net::TcpStream> for PlainSocket {
-    fn from(stream: smol::net::TcpStream) -> Self {
-        PlainSocket(stream.into())
+impl PlainSocket {
+    pub fn new(wire: Arc<Wire>) -> Self {
+        PlainSocket(wire)
     }
 }
 
@@ -81,7 +81,7 @@ impl AsyncRead for PlainSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &*self.0).poll_read(cx, buf)
+        self.0.poll_read(cx, buf)
     }
 }
 
@@ -91,15 +91,15 @@ impl AsyncWrite for PlainSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &*self.0).poll_write(cx, buf)
+        Pin::new(&mut self.0.socket()).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.0).poll_flush(cx)
+        Pin::new(&mut self.0.socket()).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.0).poll_close(cx)
+        Pin::new(&mut self.0.socket()).poll_close(cx)
     }
 }
 
@@ -257,6 +257,7 @@ impl Session<'_> {
                 return;
             }
             reading.drop_idle_decoder();
+            wire.release_idle_queue();
             let now = clock_micros();
             self.parked_at.store(now, Ordering::Relaxed);
             // Readiness, not a read: the reader's last read already found the socket empty.

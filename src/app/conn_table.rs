@@ -3,7 +3,6 @@
 //! handing back to the OS.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,29 +10,10 @@ use std::time::{Duration, Instant};
 use super::App;
 use crate::conn::{self, Conn};
 use crate::error::{Error, Result};
+use crate::id_hash::IdBuild;
 
-/// Connection ids are trusted, sequential numbers: one multiplication spreads them over the
-/// table (SipHash would cost more than the rest of a send).
-pub(super) type ConnMap = HashMap<u64, Arc<Conn>, BuildHasherDefault<IdHasher>>;
-
-#[derive(Default)]
-pub(super) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+/// The open connections by id.
+pub(super) type ConnMap = HashMap<u64, Arc<Conn>, IdBuild>;
 
 impl App {
     /// The host-side handle of an open connection.

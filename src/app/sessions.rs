@@ -6,16 +6,15 @@
 //! a RESUME event. Host threads only, like the connection table.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
 use smol::Timer;
 
-use super::conn_table::IdHasher;
 use crate::config::ResumeConfig;
 use crate::conn::{ConnEvent, Sink};
 use crate::error::{self, ErrorKind};
 use crate::event::{Event, Opcode};
+use crate::id_hash::IdBuild;
 use crate::resume::{self, Replay};
 use crate::runtime;
 
@@ -67,7 +66,7 @@ pub(super) struct Resumed {
     pub missed: Vec<(Opcode, Vec<u8>)>,
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+type IdMap<V> = HashMap<u64, V, IdBuild>;
 
 pub(super) struct Sessions {
     config: ResumeConfig,
@@ -78,7 +77,7 @@ pub(super) struct Sessions {
     alias: IdMap<u64>,
     /// Connections whose remaining events the host never sees: replaced by a resume, or a
     /// resume refused.
-    hidden: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    hidden: HashSet<u64, IdBuild>,
     /// Sessions ended outside a poll (a ring that overflowed while paused, the host's close
     /// of a paused session): their CLOSE comes with the next poll.
     ended: Vec<(u64, u16, String)>,

@@ -28,6 +28,7 @@ use parking_lot::RwLock;
 
 use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
+use crate::id_hash::IdBuild;
 
 pub use app::*;
 pub use client::*;
@@ -89,7 +90,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Live apps by handle. Handles are counters, never addresses, so a freed handle can never
 /// alias a newer app; only host threads take this lock.
-static APPS: LazyLock<RwLock<HashMap<usize, Arc<App>>>> = LazyLock::new(Default::default);
+static APPS: LazyLock<RwLock<HashMap<usize, Arc<App>, IdBuild>>> = LazyLock::new(Default::default);
 static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
 
 fn register(app: App) -> *mut LunaApp {

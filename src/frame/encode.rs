@@ -55,6 +55,11 @@ impl Encoder {
         }
     }
 
+    /// The size of a frame with FIN set carrying `len` bytes.
+    pub(crate) fn frame_len(&self, len: usize) -> usize {
+        header_len(len, self.masked) + len
+    }
+
     /// One frame with FIN set, on its own.
     pub(crate) fn frame(&self, opcode: u8, payload: &[u8]) -> Bytes {
         let mut out = BytesMut::new();

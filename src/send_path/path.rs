@@ -6,18 +6,18 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::batch::{Delivery, Sent};
 use super::encode::{check_payload, compressed_frame, Broadcast, Deflate};
 use crate::config::Limits;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
-use crate::frame::encode::Encoder;
+use crate::frame::encode::{Encoder, FrameHead};
 use crate::frame::Role;
 use crate::outbox::Outbox;
 use crate::send_budget::SendBudget;
-use crate::wire::Wire;
+use crate::wire::{Pending, Wire, SMALL_FRAME};
 
 /// An encoded frame waiting for a connection's writer.
 pub(crate) struct Outgoing {
@@ -112,7 +112,7 @@ impl SendPath {
     /// way), admits it and routes it.
     fn encode_and_route(&self, data: &[u8], opcode: Opcode, delivery: Delivery) -> Result<Sent> {
         let Some(deflate) = self.compression_for(data.len(), opcode) else {
-            return self.admit_and_route(self.encoder.frame(opcode as u8, data), delivery);
+            return self.encode_plain_and_route(data, opcode, delivery);
         };
         let Some(own) = &deflate.own else {
             let frame = deflate.compress_once(&self.encoder, opcode, data);
@@ -125,6 +125,32 @@ impl SendPath {
         let frame = compressed_frame(&self.encoder, opcode, |out| deflater.compress(data, out));
         deflate.stats.compressed(data.len(), frame.len());
         self.route(Outgoing::data(frame), delivery)
+    }
+
+    /// An uncompressed message: a small one is encoded straight into the wire's open buffer
+    /// when it may go onto the wire (no allocation of its own), else framed on its own.
+    fn encode_plain_and_route(
+        &self,
+        data: &[u8],
+        opcode: Opcode,
+        delivery: Delivery,
+    ) -> Result<Sent> {
+        if data.len() > SMALL_FRAME {
+            return self.admit_and_route(self.encoder.frame(opcode as u8, data), delivery);
+        }
+        self.admit(self.encoder.frame_len(data.len()))?;
+        if let Some((wire, mut pending)) = self.writable_wire() {
+            let head = FrameHead::single(opcode as u8);
+            wire.push_encoded(&self.budget, &mut pending, |out| {
+                self.encoder.encode(head, data, out)
+            });
+            return Ok(pushed(wire, &self.budget, &mut pending, delivery));
+        }
+        let item = Outgoing::data(self.encoder.frame(opcode as u8, data));
+        match self.queue(item) {
+            true => Ok(Sent::Queued),
+            false => Err(Error::closed()),
+        }
     }
 
     /// Sends a broadcast's shared frame, its shared compressed frame, or (with a compressor
@@ -218,24 +244,24 @@ impl SendPath {
         item: Outgoing,
         delivery: Delivery,
     ) -> std::result::Result<Sent, Outgoing> {
-        let Some(wire) = self.wire.get() else {
+        let Some((wire, mut pending)) = self.writable_wire() else {
             return Err(item);
         };
-        let Some(mut pending) = wire.try_lock() else {
-            return Err(item);
-        };
+        wire.push(&self.budget, &mut pending, item.frame);
+        Ok(pushed(wire, &self.budget, &mut pending, delivery))
+    }
+
+    /// The wire, locked, when a frame may go onto it now: the connection has one, the
+    /// writer does not hold it, and nothing queued must go first.
+    fn writable_wire(&self) -> Option<(&Wire, MutexGuard<'_, Pending>)> {
+        let wire = self.wire.get()?;
+        let pending = wire.try_lock()?;
         // The writer drains the outbox under this lock, so an empty outbox here means
         // every earlier frame is already pending or written.
         if pending.is_closing() || !self.outbox.is_empty() || self.outbox.is_closed() {
-            return Err(item);
+            return None;
         }
-        wire.push(&self.budget, &mut pending, item.frame);
-        match delivery {
-            Delivery::Batch => return Ok(Sent::Deferred),
-            Delivery::Now => drop(wire.write_out(&self.budget, &mut pending)),
-            Delivery::IoThread => wire.wake_flusher(),
-        }
-        Ok(Sent::Queued)
+        Some((wire, pending))
     }
 
     /// Queues `item` for the writer task; false once the connection ended.
@@ -248,4 +274,15 @@ impl SendPath {
         }
         true
     }
+}
+
+/// After a frame went onto the wire: written now, at the batch's flush, or by the I/O
+/// thread, as `delivery` says.
+fn pushed(wire: &Wire, budget: &SendBudget, pending: &mut Pending, delivery: Delivery) -> Sent {
+    match delivery {
+        Delivery::Batch => return Sent::Deferred,
+        Delivery::Now => drop(wire.write_out(budget, pending)),
+        Delivery::IoThread => wire.wake_flusher(),
+    }
+    Sent::Queued
 }

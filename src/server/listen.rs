@@ -125,7 +125,7 @@ async fn handle_connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
                 return;
             };
             let wire = Wire::new(stream.clone());
-            let transport = PlainSocket::from(stream.clone());
+            let transport = PlainSocket::new(wire.clone());
             let upgrade = Upgrade {
                 socket: stream,
                 wire: Some(wire),
