@@ -64,16 +64,9 @@ pub(crate) enum Event<C> {
         peer_ip: String,
         peer_port: u16,
     },
-    /// A plain HTTP request for the host (`http` hook); `conn` identifies the answer.
-    Http {
-        conn: u64,
-        /// Held until the next poll, so what `luna_conn_request` showed stays valid.
-        #[allow(dead_code)]
-        request: Arc<Request>,
-        body: Bytes,
-        peer_ip: String,
-        peer_port: u16,
-    },
+    /// A plain HTTP request for the host (`http` hook). Boxed, as the rare events are:
+    /// every queued event takes the room of the largest, and messages are most of them.
+    Http(Box<HttpRequest>),
     /// A session's client came back on connection `conn` (`resume`): the host knows the
     /// session by `session`, its first connection's id, which it keeps.
     Resume { session: u64, conn: C },
@@ -113,10 +106,21 @@ pub(crate) enum Event<C> {
     /// A message another node of the cluster sent: the host's next poll delivers it to the
     /// local `audience` and never shows it to the host.
     Remote {
-        audience: Audience,
+        audience: Box<Audience>,
         opcode: Opcode,
         data: Bytes,
     },
+}
+
+/// A plain HTTP request for the host; `conn` identifies the answer.
+pub(crate) struct HttpRequest {
+    pub conn: u64,
+    /// Held until the next poll, so what `luna_conn_request` showed stays valid.
+    #[allow(dead_code)]
+    pub request: Arc<Request>,
+    pub body: Bytes,
+    pub peer_ip: String,
+    pub peer_port: u16,
 }
 
 /// Who a message from another node is for.
@@ -188,7 +192,7 @@ impl<C> EventSink<C> {
     pub async fn remote(&self, audience: Audience, opcode: Opcode, data: Bytes) {
         let over = self.backlog.add(data.len());
         self.push(Event::Remote {
-            audience,
+            audience: Box::new(audience),
             opcode,
             data,
         });
@@ -211,5 +215,14 @@ impl<C> EventSink<C> {
             message,
             http_status: 0,
         });
+    }
+}
+#[cfg(test)]
+mod size {
+    /// Every queued event takes the room of the largest variant, and a message event with
+    /// its slot in the queue should fit one cache line: the rare, bulky events are boxed.
+    #[test]
+    fn an_event_is_no_larger_than_a_message() {
+        assert!(std::mem::size_of::<crate::conn::ConnEvent>() <= 48);
     }
 }

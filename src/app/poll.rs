@@ -105,7 +105,7 @@ impl App {
                 Event::Error { .. }
                 | Event::Resume { .. }
                 | Event::Upgrade { .. }
-                | Event::Http { .. }
+                | Event::Http(_)
                 | Event::Log { .. }
                 | Event::Wake
                 | Event::Failed { .. }

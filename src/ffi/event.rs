@@ -153,18 +153,12 @@ pub(super) fn to_c(event: &ConnEvent) -> LunaEvent {
             (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
             out.peer_port = *peer_port;
         }
-        Event::Http {
-            conn,
-            body,
-            peer_ip,
-            peer_port,
-            ..
-        } => {
+        Event::Http(http) => {
             out.kind = LunaEventKind::Http;
-            out.conn = *conn;
-            (out.data, out.len) = (body.as_ptr(), body.len());
-            (out.peer, out.peer_len) = (peer_ip.as_ptr(), peer_ip.len());
-            out.peer_port = *peer_port;
+            out.conn = http.conn;
+            (out.data, out.len) = (http.body.as_ptr(), http.body.len());
+            (out.peer, out.peer_len) = (http.peer_ip.as_ptr(), http.peer_ip.len());
+            out.peer_port = http.peer_port;
         }
         Event::Resume { session, conn } => {
             out.kind = LunaEventKind::Resume;

@@ -13,7 +13,7 @@ use super::{deadline_or_stop, report_timeout, Shared};
 use crate::admission::Slot;
 use crate::conn;
 use crate::error::ErrorKind;
-use crate::event::Event;
+use crate::event::{Event, HttpRequest};
 use crate::handshake::{self, AccessLog, HttpService, Outcome, Reader};
 use crate::http::access_log;
 use crate::http::request::Request;
@@ -132,13 +132,13 @@ where
     let peer = shared.client_of(peer, &request);
     let request = Arc::new(request);
     let announce = || {
-        shared.sink.push(Event::Http {
+        shared.sink.push(Event::Http(Box::new(HttpRequest {
             conn: id,
             request: request.clone(),
             body: body.into(),
             peer_ip: peer.ip().to_string(),
             peer_port: peer.port(),
-        })
+        })))
     };
     let deadline = Instant::now() + shared.config.limits.handshake_timeout;
     let given_up = deadline_or_stop(shared, deadline);
