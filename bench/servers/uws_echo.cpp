@@ -8,9 +8,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? std::atoi(argv[1]) : 0;
+    // Like every bench server: gone by itself after BENCH_SERVER_MAX_SECONDS (SIGALRM ends it).
+    if (const char *max = std::getenv("BENCH_SERVER_MAX_SECONDS")) alarm(std::atoi(max));
     struct PerSocketData {};
     uWS::App()
         .ws<PerSocketData>("/*", {
