@@ -205,6 +205,16 @@ impl App {
     /// rest of the batch the host is handling, or by the I/O thread when the socket is full.
     pub fn send(&self, id: u64, data: &[u8], opcode: u32) -> Result<()> {
         let opcode = Opcode::try_from(opcode)?;
+        if self.sessions.is_none() {
+            // The common case, under the map's lock (host threads only, and the send path
+            // never comes back to it): no handle cloned and dropped per message.
+            let sent = match self.conns.lock().get(&id) {
+                Some(conn) => self.batch.send(&conn.path, data, opcode),
+                None => Err(conn_table::not_open(id)),
+            };
+            self.count_sent(&sent, data.len());
+            return sent;
+        }
         let conn = self.conn(id)?;
         let mut kept = Kept::No;
         if self.sessions.is_some() {

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::LunaResult;
-use super::{bytes, guard, lookup, write_count, write_out, LunaApp};
+use super::{bytes, guard, lookup, with_app, write_count, write_out, LunaApp};
 use crate::error::{Error, Result};
 
 /// Sends one message to connection `conn`. The bytes are copied before this returns.
@@ -25,10 +25,11 @@ pub extern "C" fn luna_conn_send(
     opcode: u32,
 ) -> LunaResult {
     guard(|| {
-        let app = lookup(app)?;
-        // SAFETY: the caller promises `len` readable bytes at `data`.
-        let data = unsafe { bytes(data, len, "data")? };
-        app.send(conn, data, opcode)
+        with_app(app, |app| {
+            // SAFETY: the caller promises `len` readable bytes at `data`.
+            let data = unsafe { bytes(data, len, "data")? };
+            app.send(conn, data, opcode)
+        })
     })
 }
 

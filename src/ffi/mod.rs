@@ -109,6 +109,20 @@ fn lookup(handle: *const LunaApp) -> Result<Arc<App>> {
         .ok_or_else(|| Error::invalid("not a live app (already freed, or never created)"))
 }
 
+/// Runs `f` on the live app `handle` under the table's read lock: for the calls made per
+/// message, which would otherwise clone and drop the app's handle each time.
+fn with_app<R>(handle: *const LunaApp, f: impl FnOnce(&App) -> Result<R>) -> Result<R> {
+    if handle.is_null() {
+        return Err(Error::invalid("app is NULL"));
+    }
+    match APPS.read().get(&(handle as usize)) {
+        Some(app) => f(app),
+        None => Err(Error::invalid(
+            "not a live app (already freed, or never created)",
+        )),
+    }
+}
+
 fn unregister(handle: *const LunaApp) -> Result<Arc<App>> {
     APPS.write()
         .remove(&(handle as usize))
