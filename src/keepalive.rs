@@ -22,11 +22,16 @@ const MIN_ROUND: Duration = Duration::from_millis(10);
 /// Connections handled between two yields, so the I/O thread's other tasks run meanwhile.
 const BETWEEN_YIELDS: usize = 64;
 
-/// Runs the keepalive over the connections `watched` lists (a copy, so they are not held
-/// locked while pinged); never returns, and does nothing when neither `ping_interval` nor
-/// `idle_timeout` is set. Each connection is looked at every `min(ping_interval,
-/// idle_timeout / 2)`.
-pub(crate) async fn keep_alive(limits: &Limits, watched: impl Fn() -> Vec<Arc<Conn>>) {
+/// Whether `conn` is looked after in round `slice` (of `SLICES`).
+pub(crate) fn in_slice(conn: &Conn, slice: u64) -> bool {
+    conn.id % SLICES == slice
+}
+
+/// Runs the keepalive over the connections `watched(slice)` lists, those `in_slice` (a copy,
+/// so they are not held locked while pinged); never returns, and does nothing when neither
+/// `ping_interval` nor `idle_timeout` is set. Each connection is looked at every
+/// `min(ping_interval, idle_timeout / 2)`.
+pub(crate) async fn keep_alive(limits: &Limits, watched: impl Fn(u64) -> Vec<Arc<Conn>>) {
     let every = match (limits.ping_interval, limits.idle_timeout) {
         (None, None) => return smol::future::pending().await,
         (Some(p), None) => p,
@@ -46,8 +51,7 @@ pub(crate) async fn keep_alive(limits: &Limits, watched: impl Fn() -> Vec<Arc<Co
         if ping {
             *since = Instant::now();
         }
-        let mine = watched().into_iter().filter(|c| c.id % SLICES == slice);
-        for (n, conn) in mine.enumerate() {
+        for (n, conn) in watched(slice).into_iter().enumerate() {
             if n % BETWEEN_YIELDS == BETWEEN_YIELDS - 1 {
                 smol::future::yield_now().await;
             }

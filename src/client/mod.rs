@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::frame::deflate_params::{self, Settings};
 use crate::frame::Role;
 use crate::http::websocket::{self, Mismatch, ServerAnswer};
-use crate::keepalive::keep_alive;
+use crate::keepalive::{in_slice, keep_alive};
 use crate::runtime;
 use crate::send_path::Deflate;
 use crate::session::{self, Opened};
@@ -278,7 +278,13 @@ where
     let session = session::serve(opened, conn.clone(), Arc::new(sink.clone()), limits);
     // The keepalive never ends: the connection's end ends both.
     session
-        .or(keep_alive(&config.limits, || vec![conn.clone()]))
+        .or(keep_alive(&config.limits, |slice| {
+            // A list only in the connection's own round (an empty one allocates nothing).
+            match in_slice(conn, slice) {
+                true => vec![conn.clone()],
+                false => Vec::new(),
+            }
+        }))
         .await;
 }
 

@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::file_cache::FileCache;
 use crate::http::request::Request;
 use crate::http::static_files::StaticRoot;
-use crate::keepalive::keep_alive;
+use crate::keepalive::{in_slice, keep_alive};
 use crate::runtime;
 use crate::stats::Refusal as Refused;
 use crate::tls;
@@ -242,7 +242,12 @@ const WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 /// Pings the open connections and closes the silent ones (until `stop` cancels it).
 async fn keep_alive_open_connections(shared: Arc<Shared>) {
-    let open = || shared.live.lock().values().cloned().collect();
+    // Only the round's slice is copied, under the lock.
+    let open = |slice| {
+        let live = shared.live.lock();
+        let mine = live.values().filter(|conn| in_slice(conn, slice));
+        mine.cloned().collect()
+    };
     keep_alive(&shared.limits, open).await
 }
 
