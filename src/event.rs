@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_channel::Sender;
 
 use crate::backlog::Backlog;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::request::Request;
+use crate::inbox::Inbox;
 use crate::stats::Stats;
 use crate::wakeup::Wakeup;
 
@@ -136,7 +136,7 @@ pub(crate) enum Audience {
 
 /// The I/O side's end of an app's event queue.
 pub(crate) struct EventSink<C> {
-    tx: Sender<Event<C>>,
+    tx: Arc<Inbox<Event<C>>>,
     wakeup: Arc<Wakeup>,
     backlog: Arc<Backlog>,
     stats: Arc<Stats>,
@@ -155,7 +155,7 @@ impl<C> Clone for EventSink<C> {
 
 impl<C> EventSink<C> {
     pub fn new(
-        tx: Sender<Event<C>>,
+        tx: Arc<Inbox<Event<C>>>,
         wakeup: Arc<Wakeup>,
         backlog: Arc<Backlog>,
         stats: Arc<Stats>,
@@ -203,7 +203,7 @@ impl<C> EventSink<C> {
 
     /// Queues an event for the host; dropped silently once the app is freed.
     pub fn push(&self, event: Event<C>) {
-        if self.tx.send(event).is_ok() {
+        if self.tx.push(event) {
             self.wakeup.signal();
         }
     }

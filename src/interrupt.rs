@@ -5,21 +5,32 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::LazyLock;
+use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::inbox::Waiter;
 
 /// The signal caught and not taken yet; 0 = none.
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
-/// Holds one message while a signal is pending: every waiter selects on it.
-static WAKE: LazyLock<(Sender<()>, Receiver<()>)> = LazyLock::new(|| crossbeam_channel::bounded(1));
+/// The hosts blocked in a wait: a caught signal wakes them all.
+static WAITERS: Mutex<Vec<Arc<Waiter>>> = Mutex::new(Vec::new());
 
-/// What `wait` selects on beside the apps' event queues.
-pub(crate) fn receiver() -> &'static Receiver<()> {
-    &WAKE.1
+/// Lists `waiter` to be woken by the next caught signal until the guard is dropped.
+pub(crate) fn watch(waiter: &Arc<Waiter>) -> Watching {
+    WAITERS.lock().push(waiter.clone());
+    Watching(waiter.clone())
+}
+
+/// A waiter listed for signals; unlisted when dropped.
+pub(crate) struct Watching(Arc<Waiter>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        WAITERS.lock().retain(|w| !Arc::ptr_eq(w, &self.0));
+    }
 }
 
 /// Whether a caught signal waits to be taken.
@@ -29,14 +40,14 @@ pub(crate) fn pending() -> bool {
 
 /// The caught signal's number (0 if none), forgotten: waits block again.
 pub(crate) fn take() -> i32 {
-    let signal = PENDING.swap(0, Ordering::AcqRel);
-    while WAKE.1.try_recv().is_ok() {}
-    signal
+    PENDING.swap(0, Ordering::AcqRel)
 }
 
 fn raise(signal: i32) {
     PENDING.store(signal, Ordering::Release);
-    let _ = WAKE.0.try_send(());
+    for waiter in WAITERS.lock().iter() {
+        waiter.wake();
+    }
 }
 
 /// Starts the `luna-signals` thread (once); returns the socket the signal handler writes

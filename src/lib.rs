@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod handshake;
 mod http;
 mod id_hash;
+mod inbox;
 mod interrupt;
 mod keepalive;
 mod outbox;

@@ -21,7 +21,7 @@ LAYERS = {
     "event": 8, "tls": 8, "http": 10, "frame": 11, "rate_limit": 10,
     "config": 9, "backlog": 9, "wakeup": 9, "runtime": 9, "tls_stream": 9, "topics": 9,
     "resp": 9, "resume": 9, "admission": 9, "stats": 9, "interrupt": 9, "send_budget": 9,
-    "error": 12, "id_hash": 12,
+    "error": 12, "id_hash": 12, "inbox": 12,
     # Tests only: the fuzz targets' seed corpora, replayed by the leaves' fuzz.rs tests.
     "fuzz_corpus": 13,
 }

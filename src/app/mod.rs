@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
 use crate::backlog::Backlog;
@@ -20,6 +19,7 @@ use crate::config::{
 use crate::conn::{Conn, ConnEvent, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Opcode;
+use crate::inbox::{self, Taker};
 use crate::send_budget;
 use crate::send_path::{self, HostBatch};
 use crate::server::Server;
@@ -41,7 +41,7 @@ pub(crate) use wait::wait_any;
 
 /// A server or client app, as the host holds it.
 pub(crate) struct App {
-    events: Receiver<ConnEvent>,
+    events: Taker<ConnEvent>,
     wakeup: Arc<Wakeup>,
     /// Message bytes queued for the host and not yet polled.
     backlog: Arc<Backlog>,
@@ -120,7 +120,7 @@ impl App {
         resume: Option<ResumeConfig>,
         start: impl FnOnce(Sink) -> Result<Role>,
     ) -> Result<App> {
-        let (tx, events) = crossbeam_channel::unbounded();
+        let (tx, events) = inbox::inbox();
         let wakeup = Arc::new(Wakeup::default());
         let backlog = Arc::new(Backlog::new(limits.max_message_size));
         let stats = Arc::new(Stats::default());
@@ -215,13 +215,11 @@ impl App {
             self.count_sent(&sent, data.len());
             return sent;
         }
+        // A session's message is checked before it is kept in its ring.
         let conn = self.conn(id)?;
-        let mut kept = Kept::No;
-        if self.sessions.is_some() {
-            send_budget::check_size(data.len(), self.max_send_queue)?;
-            send_path::check_payload(data, opcode)?;
-            kept = self.keep(id, opcode, data);
-        }
+        send_budget::check_size(data.len(), self.max_send_queue)?;
+        send_path::check_payload(data, opcode)?;
+        let kept = self.keep(id, opcode, data);
         let sent = match kept {
             Kept::Paused => Ok(()),
             Kept::Live | Kept::No => self.batch.send(&conn.path, data, opcode),

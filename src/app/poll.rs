@@ -43,13 +43,17 @@ impl App {
     /// protocol is noted for the next flush. Returns the bytes of the remote messages.
     fn take_events(&self, polled: &mut Vec<ConnEvent>, max: usize) -> usize {
         let (mut remote, mut bytes) = (0, 0);
+        let mut taking = self.events.taking();
         while polled.len() < max && remote < MAX_REMOTE_PER_POLL {
-            let event = match self.events.try_recv() {
-                Ok(event) if self.sessions.is_some() => match self.through_sessions(event) {
-                    Some(event) => Ok(event),
+            let Some(event) = taking.next() else {
+                break;
+            };
+            let event = match event {
+                event if self.sessions.is_some() => match self.through_sessions(event) {
+                    Some(event) => event,
                     None => continue,
                 },
-                Ok(Event::Open(conn)) if self.asks_to_resume(&conn) => {
+                Event::Open(conn) if self.asks_to_resume(&conn) => {
                     // An app without sessions has none to resume: the client starts anew.
                     conn.close(resume::CLOSE_NO_SESSION, "no such session");
                     continue;
@@ -57,23 +61,23 @@ impl App {
                 other => other,
             };
             match event {
-                Ok(Event::Remote {
+                Event::Remote {
                     audience,
                     opcode,
                     data,
-                }) => {
+                } => {
                     self.deliver_remote(&audience, opcode, &data);
                     remote += 1;
                     bytes += data.len();
                 }
-                Ok(Event::Failed { conn, code, reason }) => {
+                Event::Failed { conn, code, reason } => {
                     self.failing.lock().push((conn, code, reason));
                 }
-                Ok(Event::Wake) => {}
-                Ok(event) => polled.push(event),
-                Err(_) => break,
+                Event::Wake => {}
+                event => polled.push(event),
             }
         }
+        drop(taking);
         self.ended_sessions(polled);
         bytes
     }

@@ -3,10 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Select;
-
 use super::App;
 use crate::error::Result;
+use crate::inbox::Waiter;
 use crate::interrupt;
 
 impl App {
@@ -31,19 +30,24 @@ pub(crate) fn wait_any(apps: &[&App], timeout: Option<Duration>) -> bool {
     if interrupt::pending() || spin_until_pending(apps, timeout) {
         return true;
     }
-    let mut select = Select::new();
-    for app in apps {
-        select.recv(&app.events);
-    }
+    let waiter = Waiter::current();
     // A caught signal (luna_signals_catch) ends every wait at once.
-    select.recv(interrupt::receiver());
-    match deadline {
-        Some(deadline) => select.ready_deadline(deadline).is_ok(),
-        None => {
-            select.ready();
-            true
+    let _signals = interrupt::watch(&waiter);
+    let mut watched = 0;
+    // An app with events already waiting ends the wait before it blocks.
+    let mut ready = interrupt::pending();
+    for app in apps {
+        if ready || !app.events.watch(&waiter) {
+            ready = true;
+            break;
         }
+        watched += 1;
     }
+    let ready = ready || waiter.wait(deadline);
+    for app in &apps[..watched] {
+        app.events.unwatch(&waiter);
+    }
+    ready
 }
 
 /// Checks for pending events, for up to `LUNA_WAIT_SPIN_US` microseconds (default 0: once)
