@@ -100,8 +100,9 @@ pub(crate) fn clock_micros() -> u64 {
 
 /// What a connection is once its handshake has completed.
 pub(crate) struct Link {
-    /// The bare reactor source (a `TcpStream` would also keep room for readiness futures).
-    pub socket: Arc<Async<std::net::TcpStream>>,
+    /// The bare reactor source (a `TcpStream` would also keep room for readiness futures);
+    /// `None` in what a paused session keeps of its dropped connection.
+    socket: Option<Arc<Async<std::net::TcpStream>>>,
     pub peer: SocketAddr,
     /// `peer`'s IP as text, IPv4-mapped IPv6 shown as plain IPv4.
     pub peer_ip: String,
@@ -118,13 +119,33 @@ impl Link {
     pub fn new(socket: TcpStream, peer: SocketAddr, tls: bool, protocol: Option<String>) -> Link {
         let peer = normalize_peer(peer);
         Link {
-            socket: socket.into(),
+            socket: Some(socket.into()),
             peer,
             peer_ip: peer.ip().to_string(),
             tls,
             protocol,
             request: None,
             compressed: false,
+        }
+    }
+
+    /// The socket; an error once only the handshake is kept (a paused session's).
+    pub fn socket(&self) -> Result<&Async<std::net::TcpStream>> {
+        self.socket
+            .as_deref()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the connection is closed"))
+    }
+
+    /// The same handshake (addresses, protocol, request, flags) without the socket.
+    fn without_socket(&self) -> Link {
+        Link {
+            socket: None,
+            peer: self.peer,
+            peer_ip: self.peer_ip.clone(),
+            tls: self.tls,
+            protocol: self.protocol.clone(),
+            request: self.request.clone(),
+            compressed: self.compressed,
         }
     }
 
@@ -148,6 +169,19 @@ impl Conn {
             activity: Activity::new(),
             close_emitted: AtomicBool::new(false),
         })
+    }
+
+    /// What a paused session keeps of this dropped connection: its id, group and handshake
+    /// (what the host may still read), not its socket, so the descriptor goes back now.
+    /// Nothing is ever written through it: sends to a paused session are kept for its return.
+    pub fn detached(&self) -> Arc<Conn> {
+        let conn = Conn::new(self.id, self.group, &Limits::default(), Role::Server);
+        if let Ok(link) = self.link() {
+            conn.open(link.without_socket(), None);
+        }
+        conn.path.end();
+        conn.close_emitted.store(true, Ordering::Release);
+        conn
     }
 
     /// Records the completed handshake (the first call wins); with a `wire`, the host

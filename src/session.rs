@@ -622,8 +622,8 @@ impl Session<'_> {
         // Nothing can be sent any more: later sends answer "closed".
         conn.path.end();
         // The host may keep the handle (and its socket clone) for a while: end TCP now.
-        if let Ok(link) = conn.link() {
-            let _ = link.socket.get_ref().shutdown(std::net::Shutdown::Both);
+        if let Ok(socket) = conn.link().and_then(|link| link.socket()) {
+            let _ = socket.get_ref().shutdown(std::net::Shutdown::Both);
         }
         let ending = self.ending.into_inner();
         let (code, reason, clean) = match (ending.peer_close, ending.failure) {

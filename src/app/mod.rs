@@ -36,7 +36,7 @@ mod sessions;
 mod wait;
 
 use conn_table::{ConnMap, Disconnects};
-use sessions::{Kept, Sessions};
+use sessions::{Kept, PauseLimits, Sessions};
 pub(crate) use wait::wait_any;
 
 /// A server or client app, as the host holds it.
@@ -94,7 +94,13 @@ impl App {
             }
             (cluster, groups)
         });
-        let resume = config.resume.clone();
+        let resume = config.resume.clone().map(|resume| {
+            let pause_limits = PauseLimits {
+                total: limits.max_connections,
+                per_address: config.max_connections_per_ip,
+            };
+            (resume, pause_limits)
+        });
         App::new(&limits, cluster, resume, |sink| {
             Ok(Role::Server(Server::start(config, sink)?))
         })
@@ -117,7 +123,7 @@ impl App {
     fn new(
         limits: &Limits,
         cluster: Option<(ClusterConfig, Vec<String>)>,
-        resume: Option<ResumeConfig>,
+        resume: Option<(ResumeConfig, PauseLimits)>,
         start: impl FnOnce(Sink) -> Result<Role>,
     ) -> Result<App> {
         let (tx, events) = inbox::inbox();
@@ -133,7 +139,9 @@ impl App {
         if let Some(cluster) = &cluster {
             stats.cluster.watch(cluster.probe());
         }
-        let sessions = resume.map(|config| Mutex::new(Sessions::new(config, sink.clone())));
+        let sessions = resume.map(|(config, pause_limits)| {
+            Mutex::new(Sessions::new(config, sink.clone(), pause_limits))
+        });
         let role = start(sink)?;
         Ok(App {
             events,

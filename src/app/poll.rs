@@ -78,7 +78,7 @@ impl App {
             }
         }
         drop(taking);
-        self.ended_sessions(polled);
+        self.ended_sessions(polled, max);
         bytes
     }
 

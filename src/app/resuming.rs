@@ -31,7 +31,8 @@ impl App {
             return Some(Event::Open(conn));
         };
         let Some((token, had)) = ask.session else {
-            let answer = sessions.lock().start(conn.id, ask.nonce);
+            let address = conn.link().ok().map(|link| link.peer.ip());
+            let answer = sessions.lock().start(conn.id, address, ask.nonce);
             let _ = self.batch.send(&conn.path, answer.as_bytes(), Opcode::Text);
             return Some(Event::Open(conn));
         };
@@ -90,12 +91,21 @@ impl App {
     }
 
     /// The CLOSE events of sessions that ended outside the queue (a window passed, a ring
-    /// overflowed, the host closed a paused one), for the host; their connections close.
-    pub(super) fn ended_sessions(&self, polled: &mut Vec<ConnEvent>) {
+    /// overflowed, the host closed a paused one), for the host, as many as `polled` has room
+    /// for up to `max`; their connections close. Sessions that paused give their dropped
+    /// connections' sockets back.
+    pub(super) fn ended_sessions(&self, polled: &mut Vec<ConnEvent>, max: usize) {
         let Some(sessions) = &self.sessions else {
             return;
         };
-        let ended = sessions.lock().take_ended();
+        let (ended, paused) = {
+            let mut sessions = sessions.lock();
+            let room = max.saturating_sub(polled.len());
+            (sessions.take_ended(room), sessions.take_newly_paused())
+        };
+        for id in paused {
+            self.detach(id);
+        }
         for (id, code, reason) in ended {
             if let Some(conn) = self.conns.lock().get(&id) {
                 conn.close(1001, "session ended");
@@ -107,5 +117,18 @@ impl App {
                 clean: false,
             });
         }
+    }
+
+    /// A paused session keeps its connection's handshake, not its socket: the connection
+    /// table and the topics hold a detached copy until the client comes back.
+    fn detach(&self, id: u64) {
+        let mut conns = self.conns.lock();
+        let Some(conn) = conns.get(&id) else {
+            return;
+        };
+        let detached = conn.detached();
+        conns.insert(id, detached.clone());
+        drop(conns);
+        self.topics.lock().rebind(id, &detached);
     }
 }

@@ -6,6 +6,7 @@
 //! a RESUME event. Host threads only, like the connection table.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use smol::Timer;
@@ -21,6 +22,8 @@ use crate::runtime;
 /// One session.
 struct Session {
     token: String,
+    /// Its client's address, when known: paused sessions are counted per address.
+    address: Option<IpAddr>,
     /// The connection that carries it now.
     current: u64,
     /// Data messages the host was shown from its client.
@@ -85,11 +88,30 @@ pub(super) struct Sessions {
     memory: usize,
     /// Wakes a waiting host when a window may have passed.
     sink: Sink,
+    /// How many sessions may be paused at once, in all and per client address.
+    pause_limits: PauseLimits,
+    paused: usize,
+    paused_by_address: HashMap<IpAddr, u32>,
+    /// Sessions paused since the app last asked: it keeps their connections detached.
+    newly_paused: Vec<u64>,
+}
+
+/// How many sessions may wait for their client at once (0 = no limit): as many as the app
+/// accepts connections, in all and from one address, so dropped connections cannot hold
+/// more than open ones could.
+#[derive(Clone, Copy, Default)]
+pub(super) struct PauseLimits {
+    pub total: usize,
+    pub per_address: u32,
 }
 
 impl Sessions {
-    pub fn new(config: ResumeConfig, sink: Sink) -> Sessions {
+    pub fn new(config: ResumeConfig, sink: Sink, pause_limits: PauseLimits) -> Sessions {
         Sessions {
+            pause_limits,
+            paused: 0,
+            paused_by_address: HashMap::new(),
+            newly_paused: Vec::new(),
             config,
             by_id: IdMap::default(),
             by_token: HashMap::new(),
@@ -103,7 +125,7 @@ impl Sessions {
 
     /// A new session for connection `conn`, which asked with `nonce`; returns the answer to
     /// send it first.
-    pub fn start(&mut self, conn: u64, nonce: &str) -> String {
+    pub fn start(&mut self, conn: u64, address: Option<IpAddr>, nonce: &str) -> String {
         let token = resume::new_token(self.config.node.as_deref());
         let answer = resume::answer(nonce, &token, 0);
         self.by_token.insert(token.clone(), conn);
@@ -111,6 +133,7 @@ impl Sessions {
             conn,
             Session {
                 token,
+                address,
                 current: conn,
                 received: 0,
                 replay: Replay::new(self.config.buffer),
@@ -158,6 +181,7 @@ impl Sessions {
             Some(_) => None,
             None => Some(session.current),
         };
+        let (was_paused, address) = (replaced.is_none(), session.address);
         let answer = resume::answer(nonce, token, session.received);
         if session.current != id {
             self.alias.remove(&session.current);
@@ -168,6 +192,9 @@ impl Sessions {
         session.current = conn;
         if conn != id {
             self.alias.insert(conn, id);
+        }
+        if was_paused {
+            self.unpaused(address);
         }
         Ok(Resumed {
             session: id,
@@ -252,7 +279,29 @@ impl Sessions {
         self.by_token.remove(&session.token);
         self.alias.remove(&session.current);
         self.memory -= session.replay.bytes();
+        if session.paused_at.is_some() {
+            self.unpaused(session.address);
+        }
         Some(session)
+    }
+
+    /// Whether one more session of `address` may pause.
+    fn may_pause(&self, address: Option<IpAddr>) -> bool {
+        let PauseLimits { total, per_address } = self.pause_limits;
+        let of_address = address.map_or(0, |a| *self.paused_by_address.get(&a).unwrap_or(&0));
+        (total == 0 || self.paused < total) && (per_address == 0 || of_address < per_address)
+    }
+
+    fn unpaused(&mut self, address: Option<IpAddr>) {
+        self.paused -= 1;
+        if let Some(address) = address {
+            if let Some(count) = self.paused_by_address.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    self.paused_by_address.remove(&address);
+                }
+            }
+        }
     }
 
     /// Shows one event from the queue through the sessions: the event the host sees (the
@@ -316,11 +365,18 @@ impl Sessions {
         }
         let id = self.alias.get(&conn).copied().unwrap_or(conn);
         let dropped = !clean && (code == 1006 || reason == "idle timeout");
+        let address = self.by_id.get(&id).and_then(|session| session.address);
+        let may_pause = self.may_pause(address);
         match self.by_id.get_mut(&id) {
-            Some(session) if session.current == conn && dropped && !session.ending => {
+            Some(session) if session.current == conn && dropped && !session.ending && may_pause => {
                 session.paused_at = Some(Instant::now());
                 session.sent_at_pause = session.replay.sent();
                 self.alias.remove(&conn);
+                self.paused += 1;
+                if let Some(address) = address {
+                    *self.paused_by_address.entry(address).or_default() += 1;
+                }
+                self.newly_paused.push(id);
                 self.wake_after(self.config.window);
                 None
             }
@@ -357,9 +413,20 @@ impl Sessions {
         }
     }
 
-    /// The CLOSE events of sessions ended outside a poll, and the connections to close.
-    pub fn take_ended(&mut self) -> Vec<(u64, u16, String)> {
-        std::mem::take(&mut self.ended)
+    /// Up to `room` CLOSE events of sessions ended outside a poll (and so the connections to
+    /// close); the rest wait for the next polls, which a Wake in the queue brings.
+    pub fn take_ended(&mut self, room: usize) -> Vec<(u64, u16, String)> {
+        if self.ended.len() <= room {
+            return std::mem::take(&mut self.ended);
+        }
+        let rest = self.ended.split_off(room);
+        self.sink.push(Event::Wake);
+        std::mem::replace(&mut self.ended, rest)
+    }
+
+    /// The sessions paused since the last call.
+    pub fn take_newly_paused(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.newly_paused)
     }
 
     /// Wakes the host (a Wake event, which expires sessions) once `after` has passed.

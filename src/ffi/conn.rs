@@ -115,7 +115,7 @@ pub extern "C" fn luna_conn_local(
         let conn = lookup(app)?.conn_to_read(conn)?;
         let local = conn
             .link()?
-            .socket
+            .socket()?
             .get_ref()
             .local_addr()
             .map_err(|e| Error::io("local address", e))?;
@@ -134,7 +134,7 @@ pub extern "C" fn luna_conn_local(
 pub extern "C" fn luna_conn_fd(app: *mut LunaApp, conn: u64, out_fd: *mut i64) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        let fd = raw_fd(&conn.link()?.socket)?;
+        let fd = raw_fd(conn.link()?.socket()?)?;
         // SAFETY: checked for NULL; the caller promises it is writable.
         unsafe { write_out(out_fd, fd, "out_fd") }
     })
@@ -184,7 +184,7 @@ pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
         conn.link()?
-            .socket
+            .socket()?
             .get_ref()
             .set_nodelay(enable != 0)
             .map_err(|e| Error::io("TCP_NODELAY", e))
@@ -196,7 +196,7 @@ pub extern "C" fn luna_conn_set_nodelay(app: *mut LunaApp, conn: u64, enable: u8
 pub extern "C" fn luna_conn_set_keepalive(app: *mut LunaApp, conn: u64, enable: u8) -> LunaResult {
     guard(|| {
         let conn = lookup(app)?.conn(conn)?;
-        socket2::SockRef::from(conn.link()?.socket.get_ref())
+        socket2::SockRef::from(conn.link()?.socket()?.get_ref())
             .set_keepalive(enable != 0)
             .map_err(|e| Error::io("SO_KEEPALIVE", e))
     })

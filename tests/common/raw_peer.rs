@@ -32,13 +32,18 @@ pub struct RawPeer {
 impl RawPeer {
     /// Connects and sends an upgrade request with `extra` header lines; reads the response head.
     pub fn connect(port: u16, extra: &str) -> RawPeer {
+        Self::connect_to(port, "/", extra)
+    }
+
+    /// `connect`, asking for `target` (a path and query) instead of `/`.
+    pub fn connect_to(port: u16, target: &str, extra: &str) -> RawPeer {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         stream.set_nodelay(true).unwrap();
         let request = format!(
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         );
         stream.write_all(request.as_bytes()).unwrap();

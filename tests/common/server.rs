@@ -202,6 +202,11 @@ fn drain(app: usize, events: &Mutex<Vec<Ev>>) -> usize {
             luna_app_poll(app_ptr(app), buf.as_mut_ptr(), buf.len(), &mut n),
             LunaResult::Ok
         );
+        assert!(
+            n <= buf.len(),
+            "a poll returned {n} events for {} slots",
+            buf.len()
+        );
         if n == 0 {
             return total;
         }
@@ -223,6 +228,11 @@ fn host_loop(app: usize, echo: bool, events: &Mutex<Vec<Ev>>, running: &AtomicBo
         assert_eq!(
             luna_app_poll(app_ptr(app), buf.as_mut_ptr(), buf.len(), &mut n),
             LunaResult::Ok
+        );
+        assert!(
+            n <= buf.len(),
+            "a poll returned {n} events for {} slots",
+            buf.len()
         );
         for ev in &buf[..n] {
             if echo && ev.kind == LunaEventKind::Message && (ev.opcode == 1 || ev.opcode == 2) {
