@@ -15,6 +15,7 @@ local error, pcall, setmetatable, getmetatable = error, pcall, setmetatable, get
 local floor, format, sort = math.floor, string.format, table.sort
 local stdout = io.stdout
 local describe, result, log, report = errors.describe, errors.result, errors.log, errors.report
+local is_integer = require("luna.check").is_integer
 local call_error_handler, words = errors.call_error_handler, errors.words
 local broadcast, publish = outgoing.broadcast, outgoing.publish
 local apps, loop = state.apps, state.loop
@@ -188,7 +189,7 @@ function App:drain(opts)
   local timeout, code, reason = opts.timeout or 10, opts.code or 1001, opts.reason or "going away"
   if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 or timeout > 4294967 then
     error(format("%s: 'timeout' must be a number of seconds >= 0, got %s", who, describe(timeout)), 2)
-  elseif type(code) ~= "number" or code % 1 ~= 0 or code < 0 or code > 65535 then
+  elseif not is_integer(code, 0, 65535) then
     error(format("%s: 'code' must be a close code, got %s", who, describe(code)), 2)
   elseif type(reason) ~= "string" then
     error(format("%s: 'reason' must be a string, got %s", who, describe(reason)), 2)

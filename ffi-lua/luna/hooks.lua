@@ -13,7 +13,7 @@ local type, tostring, tonumber, xpcall = type, tostring, tonumber, xpcall
 local traceback = debug.traceback
 local format = string.format
 local describe, last_error, log = errors.describe, errors.last_error, errors.log
-local header_lines, c_strings = check.header_lines, check.c_strings
+local header_lines, c_strings, is_integer = check.header_lines, check.c_strings, check.is_integer
 local loop = state.loop
 
 local OK, INVALID = C.LUNA_RESULT_OK, C.LUNA_RESULT_INVALID_ARGUMENT
@@ -35,6 +35,12 @@ local function response_headers(headers)
   end
   local list, count = c_strings(lines)
   return list, count, lines
+end
+
+
+-- A status as the C ABI takes it (a uint32_t; the library checks the range).
+local function is_status(status)
+  return is_integer(status, 0, 0xFFFFFFFF)
 end
 
 
@@ -78,7 +84,7 @@ local function refuse_upgrade(app, id, req, status, body, headers)
   status = status == nil and 403 or status
   body = body == nil and "" or tostring(body)
   local list, count, anchor = response_headers(headers)
-  if type(status) ~= "number" then
+  if not is_status(status) then
     return upgrade_failed(app, id, "a refusal is false, status, body, headers; got status "
       .. describe(status))
   elseif not count then
@@ -126,8 +132,8 @@ local function http_answer(ok, status, body, headers)
     return nil, tostring(status)
   elseif status == nil then
     status, body = 404, "not found"
-  elseif type(status) ~= "number" then
-    return nil, "must return a status number, got " .. describe(status)
+  elseif not is_status(status) then
+    return nil, "must return an integer status, got " .. describe(status)
   end
   body = body == nil and "" or tostring(body)
   local list, count, lines = response_headers(headers)
