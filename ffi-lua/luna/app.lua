@@ -15,6 +15,7 @@ local error, pcall, setmetatable, getmetatable = error, pcall, setmetatable, get
 local floor, format, sort = math.floor, string.format, table.sort
 local stdout = io.stdout
 local describe, result, log, report = errors.describe, errors.result, errors.log, errors.report
+local argument_result = errors.argument_result
 local is_integer = require("luna.check").is_integer
 local call_error_handler, words = errors.call_error_handler, errors.words
 local broadcast, publish = outgoing.broadcast, outgoing.publish
@@ -198,7 +199,10 @@ function App:drain(opts)
     return nil, "closed"
   end
   local rc = C.luna_app_drain(self._handle, floor(timeout * 1000 + 0.5), code, reason, #reason)
-  result(rc, self, who, 2)
+  local ok, err = argument_result(rc, self, who, 2)
+  if not ok then
+    return nil, err
+  end
   self._draining = true
   return true
 end

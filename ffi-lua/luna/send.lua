@@ -11,7 +11,7 @@ local is_integer = require("luna.check").is_integer
 local ffi_new = ffi.new
 local type, tostring, tonumber, error = type, tostring, tonumber, error
 local format = string.format
-local describe, result = errors.describe, errors.result
+local describe, result, argument_result = errors.describe, errors.result, errors.argument_result
 
 local OK = C.LUNA_RESULT_OK
 local TEXT = tonumber(C.LUNA_OPCODE_TEXT)
@@ -141,14 +141,15 @@ function M.broadcast(app, data, opcode, subprotocol, who)
 end
 
 
--- Starts the closing handshake of connection `id`; a no-op on a closed one.
+-- Starts the closing handshake of connection `id`; a no-op on a closed one. A reason that
+-- is not UTF-8 is misuse, raised like a bad code.
 function M.close(app, id, code, reason, who)
   code, reason = check_close(code, reason, who)
   if app._handle == nil then
     return true
   end
   local rc = C.luna_conn_close(app._handle, id, code, reason, #reason)
-  local ok, err = result(rc, app, who, 3)
+  local ok, err = argument_result(rc, app, who, 3)
   return ok, err
 end
 

@@ -1,7 +1,7 @@
 -- Misuse raises at the caller's line, the same for every entry point: send, publish,
 -- broadcast, subscribe, close and drain, from a handler and from outside one, for type errors
 -- and numbers no C integer holds as given (a fraction, a negative, past 2^32) caught in Lua,
--- and for values the library refuses (a bad opcode or close code).
+-- and for values the library refuses (a bad opcode or close code, a reason not UTF-8).
 local t = require("helper")
 local luna = t.luna
 local FILE = "bad_arguments_raise_at_the_callers_line.lua"
@@ -43,7 +43,9 @@ local function calls(ws, app)
   at_line(function() ws:close(1000.5) end, "ws:close: code must be an integer close code (1000-1003, 1007-1014 or 3000-4999), got number 1000.5")
   at_line(function() ws:close(2 ^ 32 + 1000) end, "ws:close: code must be an integer close code (1000-1003, 1007-1014 or 3000-4999), got number 4294968296")
   at_line(function() ws:close(-1) end, "ws:close: code must be an integer close code (1000-1003, 1007-1014 or 3000-4999), got number -1")
+  at_line(function() ws:close(1000, "\255") end, "ws:close: close reason is not valid UTF-8")
   at_line(function() app:drain({ code = 1000.5 }) end, "app:drain: 'code' must be a close code, got number 1000.5")
+  at_line(function() app:drain({ reason = "\255" }) end, "app:drain: close reason is not valid UTF-8")
 end
 
 local conn, done
