@@ -15,6 +15,8 @@ local error, pcall, setmetatable, getmetatable = error, pcall, setmetatable, get
 local floor, format, sort = math.floor, string.format, table.sort
 local stdout = io.stdout
 local describe, result, log, report = errors.describe, errors.result, errors.log, errors.report
+local argument_result = errors.argument_result
+local is_integer = require("luna.check").is_integer
 local call_error_handler, words = errors.call_error_handler, errors.words
 local broadcast, publish = outgoing.broadcast, outgoing.publish
 local apps, loop = state.apps, state.loop
@@ -188,7 +190,7 @@ function App:drain(opts)
   local timeout, code, reason = opts.timeout or 10, opts.code or 1001, opts.reason or "going away"
   if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 or timeout > 4294967 then
     error(format("%s: 'timeout' must be a number of seconds >= 0, got %s", who, describe(timeout)), 2)
-  elseif type(code) ~= "number" or code % 1 ~= 0 or code < 0 or code > 65535 then
+  elseif not is_integer(code, 0, 65535) then
     error(format("%s: 'code' must be a close code, got %s", who, describe(code)), 2)
   elseif type(reason) ~= "string" then
     error(format("%s: 'reason' must be a string, got %s", who, describe(reason)), 2)
@@ -197,7 +199,10 @@ function App:drain(opts)
     return nil, "closed"
   end
   local rc = C.luna_app_drain(self._handle, floor(timeout * 1000 + 0.5), code, reason, #reason)
-  result(rc, self, who, 2)
+  local ok, err = argument_result(rc, self, who, 2)
+  if not ok then
+    return nil, err
+  end
   self._draining = true
   return true
 end

@@ -12,6 +12,16 @@ local floor, format = math.floor, string.format
 local M = {}
 
 
+-- Whether `v` is a whole number in min..max: what a C integer field takes as the caller
+-- means it (C would cut 1.5 to 1 and wrap 2^32 + 1 to 1). NaN and infinities are not.
+function M.is_integer(v, min_value, max_value)
+  return type(v) == "number" and v % 1 == 0 and v >= min_value and v <= max_value
+end
+
+
+local is_integer = M.is_integer
+
+
 -- Limits and timers servers and clients both have (docs/reference/lua-server.md, "Limits and defaults").
 M.LIMIT_KEYS = { "max_message_size", "max_frame_size", "max_send_queue", "ping_interval",
   "idle_timeout", "close_timeout", "read_buffer_size", "control_frames", "close_on_backpressure",
@@ -122,7 +132,7 @@ local function integer(who, config, key, min_value, max_value, default)
   local v = config[key]
   if v == nil then
     return default
-  elseif type(v) ~= "number" or v ~= floor(v) or v < min_value or v > max_value then
+  elseif not is_integer(v, min_value, max_value) then
     bad(who, key, format("an integer %d..%d", min_value, max_value), v)
   end
   return v

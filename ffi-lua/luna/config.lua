@@ -12,6 +12,7 @@ local select = select
 local floor, sort = math.floor, table.sort
 local result = errors.result
 local checker, c_strings, LIMIT_KEYS = check_mod.checker, check_mod.c_strings, check_mod.LIMIT_KEYS
+local is_integer = check_mod.is_integer
 
 local M = {}
 
@@ -98,7 +99,7 @@ local function check_rate_limit(limit, cfg)
   end
   local function count(key, max)
     local v = limit[key]
-    if v ~= nil and (type(v) ~= "number" or v % 1 ~= 0 or v < 1 or v > max) then
+    if v ~= nil and not is_integer(v, 1, max) then
       bad("rate_limit." .. key, "an integer 1.." .. max, v)
     end
     return v
@@ -248,7 +249,7 @@ local function resume_bytes(settings, key, default)
   local v = settings[key]
   if v == nil then
     return default
-  elseif type(v) ~= "number" or v ~= floor(v) or v < 1 or v > 2 ^ 52 then
+  elseif not is_integer(v, 1, 2 ^ 52) then
     bad("resume." .. key, "an integer number of bytes >= 1", v)
   end
   return v

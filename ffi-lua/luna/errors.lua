@@ -88,6 +88,18 @@ function M.result(rc, app, who, level)
 end
 
 
+-- As `result`, for a call whose arguments are all the caller's choice and none a payload (a
+-- close code and reason): invalid UTF-8 there is misuse too, raised at the same level.
+function M.argument_result(rc, app, who, level)
+  level = level or 2
+  if rc == INVALID_UTF8 then
+    error(who .. ": " .. last_error(), level + 1)
+  end
+  local ok, err = M.result(rc, app, who, level + 1)
+  return ok, err
+end
+
+
 -- Result codes in words, for error messages (LUNA_RESULT_* are names for C programmers).
 local WORDS = {
   [tonumber(C.LUNA_RESULT_CLOSED)] = "closed",

@@ -1,6 +1,6 @@
 -- A server's hooks: on_upgrade(req) decides a handshake, http(req) answers a plain HTTP
--- request. A hook that fails (raises, or returns what the answer cannot be) answers 500 and
--- its error goes the way of a handler's.
+-- request. A hook that fails (raises, or returns what the answer cannot be, in Lua or in the
+-- library) answers 500 and its error goes the way of a handler's.
 local ffi = require("ffi")
 local C = require("luna.lib").load()
 local errors = require("luna.errors")
@@ -13,10 +13,10 @@ local type, tostring, tonumber, xpcall = type, tostring, tonumber, xpcall
 local traceback = debug.traceback
 local format = string.format
 local describe, last_error, log = errors.describe, errors.last_error, errors.log
-local header_lines, c_strings = check.header_lines, check.c_strings
+local header_lines, c_strings, is_integer = check.header_lines, check.c_strings, check.is_integer
 local loop = state.loop
 
-local OK, INVALID = C.LUNA_RESULT_OK, C.LUNA_RESULT_INVALID_ARGUMENT
+local OK, CLOSED = C.LUNA_RESULT_OK, C.LUNA_RESULT_CLOSED
 
 local M = {}
 
@@ -35,6 +35,26 @@ local function response_headers(headers)
   end
   local list, count = c_strings(lines)
   return list, count, lines
+end
+
+
+-- What the library refused in an answer (result code `rc` of the call), or nil: also when
+-- the request no longer waits (its client left, or handshake_timeout answered 503), as
+-- nothing is left to answer then.
+local function refused(app, id, rc)
+  if rc == OK then
+    return nil
+  elseif rc == CLOSED then
+    log(app, format("request %d was not answered: %s", id, last_error()))
+    return nil
+  end
+  return last_error()
+end
+
+
+-- A status as the C ABI takes it (a uint32_t; the library checks the range).
+local function is_status(status)
+  return is_integer(status, 0, 0xFFFFFFFF)
 end
 
 
@@ -62,12 +82,13 @@ local function accept_upgrade(app, id, req, opts)
     return upgrade_failed(app, id, anchor)
   end
   local rc = C.luna_upgrade_accept(app._handle, id, protocol, protocol and #protocol or 0, list, count)
-  if rc == OK then
+  local problem = refused(app, id, rc)
+  if problem then
+    return upgrade_failed(app, id, problem)
+  elseif rc == OK then
     local data = opts.data
     if data == nil then data = req.data end
     app._upgrade_data[id] = data
-  elseif rc == INVALID then
-    return upgrade_failed(app, id, last_error())
   end
   return anchor
 end
@@ -78,15 +99,16 @@ local function refuse_upgrade(app, id, req, status, body, headers)
   status = status == nil and 403 or status
   body = body == nil and "" or tostring(body)
   local list, count, anchor = response_headers(headers)
-  if type(status) ~= "number" then
+  if not is_status(status) then
     return upgrade_failed(app, id, "a refusal is false, status, body, headers; got status "
       .. describe(status))
   elseif not count then
     return upgrade_failed(app, id, anchor)
   end
-  local rc = C.luna_upgrade_reject(app._handle, id, status, list, count, body, #body)
-  if rc == INVALID then
-    return upgrade_failed(app, id, last_error())
+  local problem = refused(app, id, C.luna_upgrade_reject(app._handle, id, status, list, count,
+    body, #body))
+  if problem then
+    return upgrade_failed(app, id, problem)
   end
   log(app, format("refused a handshake from %s: %d", req.peer, status))
   return anchor
@@ -126,8 +148,8 @@ local function http_answer(ok, status, body, headers)
     return nil, tostring(status)
   elseif status == nil then
     status, body = 404, "not found"
-  elseif type(status) ~= "number" then
-    return nil, "must return a status number, got " .. describe(status)
+  elseif not is_status(status) then
+    return nil, "must return an integer status, got " .. describe(status)
   end
   body = body == nil and "" or tostring(body)
   local list, count, lines = response_headers(headers)
@@ -150,8 +172,8 @@ function M.on_http(app, ev)
   read_request(req, app, id)
   local status, body, list, count, lines = http_answer(xpcall(app.http, traceback, req))
   local problem = not status and body
-  if status and C.luna_http_respond(app._handle, id, status, list, count, body, #body) == INVALID then
-    problem = last_error()
+  if status then
+    problem = refused(app, id, C.luna_http_respond(app._handle, id, status, list, count, body, #body))
   end
   if problem then
     local text = "internal error\n"

@@ -1,15 +1,17 @@
 -- What goes out on a connection, for `luna` and `lunac`: send, publish, broadcast and close,
--- each behind the one check of its arguments. Lua checks their types; the library checks
--- the values (an opcode, a close code, UTF-8), and INVALID_ARGUMENT raises through `result`.
+-- each behind the one check of its arguments. Lua checks their types and that a number is
+-- an integer its C field holds; the library checks the values (an opcode, a close code,
+-- UTF-8), and INVALID_ARGUMENT raises through `result`.
 -- An app here is a table with `_handle` (nil once it is gone) and `removed`.
 local ffi = require("ffi")
 local C = require("luna.lib").load()
 local errors = require("luna.errors")
+local is_integer = require("luna.check").is_integer
 
 local ffi_new = ffi.new
 local type, tostring, tonumber, error = type, tostring, tonumber, error
-local floor, format = math.floor, string.format
-local describe, result = errors.describe, errors.result
+local format = string.format
+local describe, result, argument_result = errors.describe, errors.result, errors.argument_result
 
 local OK = C.LUNA_RESULT_OK
 local TEXT = tonumber(C.LUNA_OPCODE_TEXT)
@@ -39,26 +41,26 @@ end
 
 
 -- A message as the C ABI takes it: its bytes (numbers are converted) and its opcode
--- (TEXT when nil).
+-- (TEXT when nil; a uint32_t).
 local function check_message(data, opcode, who)
   if type(data) ~= "string" and type(data) ~= "number" then
     bad_argument(who, "data", "a string", data)
   end
   if opcode == nil then
     opcode = TEXT
-  elseif type(opcode) ~= "number" then
-    bad_argument(who, "opcode", "a number", opcode)
+  elseif not is_integer(opcode, 0, 0xFFFFFFFF) then
+    bad_argument(who, "opcode", "an integer (1 TEXT, 2 BINARY, 9 PING or 10 PONG)", opcode)
   end
   return tostring(data), opcode
 end
 
 
--- A close code (default 1000) and reason (default "").
+-- A close code (default 1000; the 16 bits of a CLOSE frame's code) and reason (default "").
 local function check_close(code, reason, who)
   code = code == nil and 1000 or code
   reason = reason == nil and "" or reason
-  if type(code) ~= "number" or code ~= floor(code) then
-    bad_argument(who, "code", "an integer", code)
+  if not is_integer(code, 0, 0xFFFF) then
+    bad_argument(who, "code", "an integer close code (1000-1003, 1007-1014 or 3000-4999)", code)
   elseif type(reason) ~= "string" then
     bad_argument(who, "reason", "a string", reason)
   end
@@ -139,16 +141,15 @@ function M.broadcast(app, data, opcode, subprotocol, who)
 end
 
 
--- Starts the closing handshake of connection `id`; a no-op on a closed one.
+-- Starts the closing handshake of connection `id`; a no-op on a closed one. A reason that
+-- is not UTF-8 is misuse, raised like a bad code.
 function M.close(app, id, code, reason, who)
   code, reason = check_close(code, reason, who)
   if app._handle == nil then
     return true
   end
-  -- Out of uint32_t's range, a code would wrap around to a valid-looking one.
-  local wire_code = (code < 0 or code > 0xFFFFFFFF) and 0xFFFFFFFF or code
-  local rc = C.luna_conn_close(app._handle, id, wire_code, reason, #reason)
-  local ok, err = result(rc, app, who, 3)
+  local rc = C.luna_conn_close(app._handle, id, code, reason, #reason)
+  local ok, err = argument_result(rc, app, who, 3)
   return ok, err
 end
 

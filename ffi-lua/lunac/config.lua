@@ -11,6 +11,7 @@ local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
 local format, sort = string.format, table.sort
 local open = io.open
 local checker, header_lines = check_module.checker, check_module.header_lines
+local is_integer = check_module.is_integer
 local c_strings = check_module.c_strings
 local LIMIT_KEYS = check_module.LIMIT_KEYS
 
@@ -160,7 +161,7 @@ local function check_resume(option, reconnecting)
       end
     end
     buffer = option.buffer == nil and RESUME_BUFFER or option.buffer
-    if type(buffer) ~= "number" or buffer ~= math.floor(buffer) or buffer < 1 then
+    if not is_integer(buffer, 1, 2 ^ 52) then
       check.bad("resume.buffer", "an integer number of bytes >= 1", buffer)
     end
   end

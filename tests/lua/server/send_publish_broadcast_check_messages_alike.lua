@@ -10,7 +10,7 @@ local app
 -- Every message the method `who` refuses, through `call(data, opcode)`.
 local function misuse(who, call)
   for _, case in ipairs({ { true, nil, "data must be a string, got boolean true" },
-      { "x", "text", 'opcode must be a number, got string "text"' } }) do
+      { "x", "text", 'opcode must be an integer (1 TEXT, 2 BINARY, 9 PING or 10 PONG), got string "text"' } }) do
     local ok, err = pcall(call, case[1], case[2])
     t.check(not ok and tostring(err):find(who .. ": " .. case[3], 1, true), tostring(err))
     refusals = refusals + 1

@@ -108,7 +108,7 @@ t.check(misuse.publish_data:find("ws:publish: data must be a string", 1, true), 
 t.check(misuse.publish_data:find("topics_subscribe_publish.lua:", 1, true), misuse.publish_data)
 t.check(misuse.bad_opcode:find("ws:publish: opcode 7", 1, true), misuse.bad_opcode)
 t.check(misuse.bad_opcode:find("topics_subscribe_publish.lua:", 1, true), misuse.bad_opcode)
-t.check(misuse.opcode_type:find("app:publish: opcode must be a number", 1, true), misuse.opcode_type)
+t.check(misuse.opcode_type:find("app:publish: opcode must be an integer", 1, true), misuse.opcode_type)
 t.check(misuse.long_topic:find("ws:subscribe: topic is 257 bytes long; the limit is 256", 1, true),
   misuse.long_topic)
 t.eq(misuse.utf8[1], nil, "invalid UTF-8 TEXT")
