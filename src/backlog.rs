@@ -11,6 +11,9 @@ pub const DEFAULT_BACKLOG_LIMIT: usize = 64 << 20;
 
 pub struct Backlog {
     bytes: AtomicUsize,
+    /// Bytes of messages (and frames) connections have begun to read and not finished: held
+    /// in their buffers, not queued, so never polled away; bounded by the same limit.
+    unfinished: AtomicUsize,
     limit: usize,
     drained: Event,
 }
@@ -21,6 +24,7 @@ impl Backlog {
         let limit = DEFAULT_BACKLOG_LIMIT.max(max_message_size.saturating_add(1 << 20));
         Backlog {
             bytes: AtomicUsize::new(0),
+            unfinished: AtomicUsize::new(0),
             limit,
             drained: Event::new(),
         }
@@ -29,6 +33,18 @@ impl Backlog {
     /// Counts a queued message; true when the backlog is now over its limit.
     pub fn add(&self, len: usize) -> bool {
         self.bytes.fetch_add(len, Ordering::AcqRel) + len > self.limit
+    }
+
+    /// A connection now holds `after` bytes of unfinished messages instead of `before`; true
+    /// when it grew and all connections together now hold more than the limit.
+    pub fn hold(&self, before: usize, after: usize) -> bool {
+        if after > before {
+            let grown = after - before;
+            self.unfinished.fetch_add(grown, Ordering::Relaxed) + grown > self.limit
+        } else {
+            self.unfinished.fetch_sub(before - after, Ordering::Relaxed);
+            false
+        }
     }
 
     /// Uncounts polled messages, waking paused readers once below the limit.

@@ -188,6 +188,11 @@ impl<C> EventSink<C> {
         }
     }
 
+    /// Counts a connection's unfinished messages into the app's (`Backlog::hold`).
+    pub fn hold(&self, before: usize, after: usize) -> bool {
+        self.backlog.hold(before, after)
+    }
+
     /// Queues a message from another node; waits first while the backlog is over its limit.
     pub async fn remote(&self, audience: Audience, opcode: Opcode, data: Bytes) {
         let over = self.backlog.add(data.len());

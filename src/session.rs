@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -44,6 +44,10 @@ const PARK_AFTER: Duration = Duration::from_millis(10);
 
 /// `parked_at` of a connection that never parked.
 const NEVER: u64 = u64::MAX;
+
+/// While an app's connections hold more unfinished messages than its backlog limit, those
+/// holding at least this much are closed (1013); smaller ones are not the cause.
+const HOLD_SHARE: usize = 64 << 10;
 
 /// TLS connections gather small frames into writes of about this size.
 const TLS_WRITE_BATCH: usize = 64 << 10;
@@ -131,6 +135,8 @@ struct Session<'a> {
     phase_busy: AtomicBool,
     /// When the connection last parked (`Activity`'s clock), `NEVER` before its first.
     parked_at: AtomicU64,
+    /// Bytes of unfinished messages and frames it holds, as counted in the app's backlog.
+    held: AtomicUsize,
 }
 
 /// What the reader keeps from one read to the next, also while the connection is parked.
@@ -181,6 +187,7 @@ pub(crate) async fn serve<S>(
         phase_start: AtomicU64::new(0),
         phase_busy: AtomicBool::new(false),
         parked_at: AtomicU64::new(NEVER),
+        held: AtomicUsize::new(0),
     };
     let rest = BytesMut::from(&std::mem::take(&mut opened.rest)[..]);
     let mut reading = ReadState::new(&limits, opened.role, opened.inflate, rest);
@@ -427,6 +434,10 @@ impl Session<'_> {
                     }
                 }
             }
+            if let Some(violation) = self.hold(input.len() + decoder.unfinished()) {
+                Box::pin(self.violated(violation)).await;
+                return Next::End;
+            }
             if input.is_empty() {
                 // Idle: the buffer goes back, so an idle connection holds no read memory.
                 *input = BytesMut::new();
@@ -448,6 +459,22 @@ impl Session<'_> {
                 None => return Next::Park,
             }
         }
+    }
+
+    /// Counts the `held` bytes of unfinished messages into the app's total. While all its
+    /// connections together hold more than the backlog limit, one that holds a share of it
+    /// (`HOLD_SHARE` or more) is closed with 1013: slow, half-sent messages cannot take the
+    /// memory that whole ones waiting for the host may not.
+    fn hold(&self, held: usize) -> Option<Violation> {
+        let before = self.held.swap(held, Ordering::Relaxed);
+        if before == held {
+            return None;
+        }
+        let over = self.sink.hold(before, held);
+        (over && held >= HOLD_SHARE).then_some(Violation {
+            code: 1013,
+            reason: "the server holds too many unfinished messages; try again later",
+        })
     }
 
     /// A peer went over its rate limit by `owed`: paused that long (what it sent stays
@@ -618,6 +645,7 @@ impl Session<'_> {
 
     /// The connection is over: no more sends, TCP shut, the one close event emitted.
     fn end(self) {
+        self.sink.hold(self.held.load(Ordering::Relaxed), 0);
         let conn = self.conn;
         // Nothing can be sent any more: later sends answer "closed".
         conn.path.end();

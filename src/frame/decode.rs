@@ -217,6 +217,13 @@ impl Decoder {
         needed.saturating_sub(input.len())
     }
 
+    /// Bytes of the message being reassembled (its frames so far).
+    pub(crate) fn unfinished(&self) -> usize {
+        self.message
+            .as_ref()
+            .map_or(0, |message| message.data.len())
+    }
+
     /// No frame or message is half-read and the connection is open: a fresh decoder would
     /// go on the same, so this one may be dropped until more bytes come.
     pub(crate) fn is_idle(&self) -> bool {
