@@ -424,9 +424,12 @@ impl Sessions {
         std::mem::replace(&mut self.ended, rest)
     }
 
-    /// The sessions paused since the last call.
+    /// The sessions paused since the last call and paused still (one may have been resumed
+    /// in the same poll: its new connection stays as it is).
     pub fn take_newly_paused(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.newly_paused)
+        let mut paused = std::mem::take(&mut self.newly_paused);
+        paused.retain(|id| self.by_id.get(id).is_some_and(|s| s.paused_at.is_some()));
+        paused
     }
 
     /// Wakes the host (a Wake event, which expires sessions) once `after` has passed.
