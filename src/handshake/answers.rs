@@ -34,10 +34,8 @@ pub(super) fn metrics_answer(
     }
     if let Some(token) = &metrics.token {
         let given = request.header("authorization");
-        let given = given
-            .as_deref()
-            .and_then(|v| v.trim().strip_prefix("Bearer "));
-        if !given.is_some_and(|given| same_secret(given.trim(), token)) {
+        let given = given.as_deref().and_then(bearer_token);
+        if !given.is_some_and(|given| same_secret(given, token)) {
             let mut headers = text("text/plain; charset=utf-8");
             headers.push(("WWW-Authenticate".to_owned(), "Bearer".to_owned()));
             return (401, headers, "401 Unauthorized\n".to_owned());
@@ -45,6 +43,14 @@ pub(super) fn metrics_answer(
     }
     let body = stats.render();
     (200, text("text/plain; version=0.0.4; charset=utf-8"), body)
+}
+
+/// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches([' ', '\t']))
 }
 
 /// Compares two secrets in time that depends on their lengths only, not on where they differ.
