@@ -241,14 +241,81 @@ fn check_target(method: &str, target: &str) -> Result<(), RequestError> {
     }
 }
 
-/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one.
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one,
+/// and its value must be a valid `uri-host [ ":" port ]`.
 fn check_host(headers: &Headers, minor_version: u8) -> Result<(), RequestError> {
-    let hosts = headers.iter().filter(|(name, _)| *name == "host").count();
-    match (hosts, minor_version) {
-        (1, _) | (0, 0) => Ok(()),
-        (0, _) => Err(RequestError::BadRequest("missing Host")),
+    let mut hosts = headers.iter().filter(|(name, _)| *name == "host");
+    match (hosts.next(), hosts.next(), minor_version) {
+        (Some((_, value)), None, _) if valid_host(value) => Ok(()),
+        (Some(_), None, _) => Err(RequestError::BadRequest("invalid Host")),
+        (None, _, 0) => Ok(()),
+        (None, _, _) => Err(RequestError::BadRequest("missing Host")),
         _ => Err(RequestError::BadRequest("more than one Host")),
     }
+}
+
+/// RFC 3986 §3.2.2-3 `host [ ":" port ]`: an IP literal in brackets, or a reg-name (an IPv4
+/// address is one too) with no byte outside unreserved, sub-delims and `%XX`; the port digits.
+/// Empty is valid (RFC 9112 §3.2: a target without an authority).
+fn valid_host(value: &str) -> bool {
+    let (host_ok, port) = match value.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((literal, after)) => (valid_ip_literal(literal), after),
+            None => return false,
+        },
+        None => {
+            let end = value.find(':').unwrap_or(value.len());
+            (valid_reg_name(&value[..end]), &value[end..])
+        }
+    };
+    let port_ok = match port.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
+        None => port.is_empty(),
+    };
+    host_ok && port_ok
+}
+
+/// `*( unreserved / pct-encoded / sub-delims )`.
+fn valid_reg_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !hex(i + 1) || !hex(i + 2) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// What brackets hold: an IPv6 address, or `v` HEXDIG `.` a future format (RFC 3986 §3.2.2).
+fn valid_ip_literal(literal: &str) -> bool {
+    if let Some(future) = literal.strip_prefix(['v', 'V']) {
+        let Some((version, rest)) = future.split_once('.') else {
+            return false;
+        };
+        let version_ok = !version.is_empty() && version.bytes().all(|b| b.is_ascii_hexdigit());
+        let rest_ok = rest
+            .bytes()
+            .all(|b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+        return version_ok && !rest.is_empty() && rest_ok;
+    }
+    literal.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
 }
 
 /// The body's length (RFC 9112 §6.3): `Content-Length`, or 0; repeats must agree.

@@ -113,6 +113,39 @@ fn http_1_1_needs_exactly_one_host() {
 }
 
 #[test]
+fn host_must_be_a_uri_host_and_port() {
+    let head = |host: &str| format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes();
+    let valid = [
+        "",
+        "h",
+        "example.com",
+        "example.com:8080",
+        "EXAMPLE.com.",
+        "a-b_c~d",
+        "xn--bcher-kva.example",
+        "%41b",
+        "a,b",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:443",
+        "[2001:db8::7]:8",
+        "[v1.fe80::a+en1]",
+        "h:",
+    ];
+    for host in valid {
+        request(&head(host));
+    }
+    let invalid = [
+        "a b", "a/b", "a@b", "a, b", "a:b:c", "[::1", "a?b", "a#b", "h:8x", "::1", "[::1]x",
+        "[::1]:a", "[zz]", "%4", "%zz", "a\"b", "[v.x]", "[v1.]", "ü",
+    ];
+    for host in invalid {
+        assert_eq!(error(&head(host)), 400, "{host:?}");
+    }
+}
+
+#[test]
 fn keep_alive_follows_connection_tokens() {
     assert!(request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive());
     let close = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, Close\r\n\r\n";
