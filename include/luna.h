@@ -862,7 +862,8 @@ LunaResult luna_upgrade_reject(struct LunaApp *app,
 
 // Answers HTTP event `conn` with `status` (200-599), extra "Name: value" `headers` (NULL
 // when `header_count` is 0; Content-Type defaults to text/plain; Content-Length, Date and
-// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD).
+// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD
+// and for statuses without content: 1xx, 204, 205 (sent with `Content-Length: 0`) and 304).
 // The connection stays open for the client's next request when HTTP allows it.
 LunaResult luna_http_respond(struct LunaApp *app,
                              uint64_t conn,

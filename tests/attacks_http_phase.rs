@@ -321,3 +321,99 @@ fn a_server_config_has_production_defaults() {
         .unwrap();
     assert_eq!(c.max_connections, soft - 64.min(soft / 2));
 }
+
+/// A Host value that is no `uri-host [":" port]` (RFC 9112 §3.2) was served like any other:
+/// it is a 400 now, and valid names, addresses and ports are still served.
+#[test]
+fn attack_an_invalid_host_value_is_refused() {
+    let dir = static_dir("host");
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    let server = serving(&dir, |_| {});
+    let get = |host: &str| {
+        let mut stream = connect(server.port);
+        let request = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        status_of(&read_all(&mut stream))
+    };
+    for host in ["a b", "a/b", "a@b", "a, b", "a:b:c", "[::1", "a?b"] {
+        assert_eq!(get(host), 400, "{host:?}");
+    }
+    for host in [
+        "example.com",
+        "example.com:8080",
+        "127.0.0.1:9",
+        "[::1]",
+        "[::1]:80",
+    ] {
+        assert_eq!(get(host), 200, "{host:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A WebSocket handshake with a version luna does not speak or a malformed key, sent to an
+/// app with static files, was served `index.html` as a plain GET (and without static files
+/// got a 400 that named no version): it is a 426 with `Sec-WebSocket-Version: 13` or a 400
+/// now, whichever the app serves.
+#[test]
+fn attack_a_handshake_with_a_bad_version_or_key_is_refused() {
+    let dir = static_dir("version");
+    std::fs::write(dir.join("index.html"), "INDEX").unwrap();
+    let with_files = serving(&dir, |_| {});
+    let bare = TestServer::start(Options::default());
+    let handshake = |port: u16, key: &str, version: &str| {
+        let mut stream = connect(port);
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        read_all(&mut stream)
+    };
+    for port in [with_files.port, bare.port] {
+        for version in ["8", "12", "14"] {
+            let response = handshake(port, KEY, version);
+            assert_eq!(status_of(&response), 426, "{version}: {response}");
+            assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+            assert!(
+                response.contains("\r\nSec-WebSocket-Version: 13\r\n"),
+                "{response}"
+            );
+            assert!(
+                response.contains("\r\nUpgrade: websocket\r\n"),
+                "{response}"
+            );
+            assert!(!response.contains("INDEX"), "{response}");
+        }
+        for key in ["c2hvcnQ=", "!!!!!!!!!!!!!!!!!!!!!!!=", ""] {
+            let response = handshake(port, key, "13");
+            assert_eq!(status_of(&response), 400, "{key:?}: {response}");
+            assert!(!response.contains("INDEX"), "{response}");
+        }
+        assert_eq!(status_of(&handshake(port, KEY, "13")), 101);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A handshake that carried a body was upgraded, and the body read as the first WebSocket
+/// frames (here a TEXT frame the echo server sent back): it is a 400 now, never upgraded.
+#[test]
+fn attack_a_handshake_with_a_body_is_refused() {
+    let server = TestServer::start(Options::default());
+    let frame = encode_frame(true, 0, 1, b"from-body", Some([1, 2, 3, 4]));
+    for framing in [
+        format!("Content-Length: {}\r\n", frame.len()),
+        "Transfer-Encoding: chunked\r\n".to_owned(),
+    ] {
+        let mut stream = connect(server.port);
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{framing}\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&frame).unwrap();
+        let response = read_all(&mut stream);
+        assert_eq!(status_of(&response), 400, "{framing}: {response}");
+        assert!(!response.contains("from-body"), "{response}");
+    }
+    assert_eq!(server.count(|e| matches!(e, Ev::Open { .. })), 0);
+}

@@ -159,3 +159,40 @@ fn an_unanswered_request_gets_503() {
     );
     server.stop_and_free();
 }
+
+/// A 205 says "reset the form": it never has content (RFC 9110 §15.3.6), so a body from the
+/// host is dropped, and `Content-Length: 0` frames it for the next request on the connection.
+#[test]
+fn a_205_answer_has_no_body_and_a_zero_length() {
+    let server = server(10_000);
+    let app = app_ptr(server.app);
+    let mut stream = connect(server.port);
+    stream
+        .write_all(b"POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx")
+        .unwrap();
+    let (id, _) = http_event(&server, 1);
+    let none = std::ptr::null();
+    let body = b"content";
+    assert_eq!(
+        luna_http_respond(app, id, 205, none, 0, body.as_ptr(), body.len()),
+        LunaResult::Ok
+    );
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 205 Reset Content\r\n"), "{head}");
+    assert!(head.contains("\r\nContent-Length: 0\r\n"), "{head}");
+    assert!(!head.contains("Content-Type"), "{head}");
+    assert_eq!(body, "");
+    // What follows on the connection is the next answer, not the dropped body.
+    stream
+        .write_all(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let (id2, _) = http_event(&server, 2);
+    assert_eq!(
+        luna_http_respond(app, id2, 200, none, 0, b"ok".as_ptr(), 2),
+        LunaResult::Ok
+    );
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, "ok");
+    server.stop_and_free();
+}

@@ -60,7 +60,7 @@ fn same_secret(given: &str, secret: &str) -> bool {
 }
 
 /// Writes the host's answer to `request`; false when the connection must end. Statuses
-/// without content (1xx, 204, 304) get neither a body nor a length.
+/// without content (1xx, 204, 205, 304) get no body, and a length only for 205 (0).
 pub(crate) async fn respond<S>(
     stream: &mut S,
     request: &Request,
@@ -77,12 +77,10 @@ where
         // Checked by the host's respond call.
         let _ = head.header(name, value);
     }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(body.len() as u64);
+    if has_content(status) && !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
     }
+    head.content_length(body.len() as u64);
     head.date(SystemTime::now()).connection(keep_alive);
     let mut out = head.to_bytes();
     if request.method != "HEAD" && has_content(status) {
@@ -146,7 +144,7 @@ pub(crate) async fn refuse<S>(
     refuse_with(stream, status, extra, body.as_bytes(), stall).await
 }
 
-/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 304) is
+/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 205, 304) is
 /// sent without it: a body after such a head would be read as the next response.
 pub(crate) async fn refuse_with<S>(
     stream: &mut S,
@@ -188,12 +186,13 @@ fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
     for (name, value) in extra {
         let _ = head.header(name, value);
     }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(len as u64);
+    if status == 426 {
+        head.websocket_required();
     }
+    if has_content(status) && !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
+    }
+    head.content_length(len as u64);
     head.date(SystemTime::now()).connection(false);
     head.to_bytes()
 }

@@ -117,7 +117,10 @@ where
                 return refused(stream, service, None, (status, why), started).await;
             }
         };
-        if request.is_websocket_upgrade() {
+        if request.asks_for_websocket() {
+            if let Some(refusal) = request.websocket_refusal() {
+                return refused(stream, service, Some(&request), refusal, started).await;
+            }
             service.slot.to_handshake();
             let rest = reader.buf.split_off(head_len);
             return Outcome::Upgrade { request, rest };

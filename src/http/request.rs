@@ -141,6 +141,8 @@ impl Headers {
     }
 }
 
+const UPGRADE_WITH_BODY: &str = "a WebSocket upgrade request carries no body";
+
 /// Parses the request head at the start of `buf` (the bytes read so far). Never panics; a
 /// caller re-parses from the start as more bytes arrive, and stops reading on any error.
 pub(crate) fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse, RequestError> {
@@ -193,13 +195,20 @@ fn complete(raw: &httparse::Request, len: usize, limits: &Limits) -> Result<Pars
     headers.ends.shrink_to_fit();
     let minor_version = raw.version.unwrap_or(1);
     check_host(&headers, minor_version)?;
-    let content_length = body_length(&headers)?;
-    let request = Request {
+    let mut request = Request {
         method: method.to_owned(),
         target: target.to_owned(),
         minor_version,
         headers,
-        content_length,
+        content_length: 0,
+    };
+    request.content_length = match body_length(&request.headers) {
+        Ok(length) => length,
+        // Not a body luna cannot read but a handshake it refuses (see `websocket_refusal`).
+        Err(RequestError::NotImplemented(_)) if request.asks_for_websocket() => {
+            return Err(RequestError::BadRequest(UPGRADE_WITH_BODY));
+        }
+        Err(err) => return Err(err),
     };
     Ok(Parse::Complete(request, len))
 }
@@ -418,12 +427,34 @@ impl Request {
 
     /// Whether this is a WebSocket opening handshake (RFC 6455 §4.2.1) that luna can answer.
     pub(crate) fn is_websocket_upgrade(&self) -> bool {
+        self.asks_for_websocket() && self.websocket_refusal().is_none()
+    }
+
+    /// Whether this request asks for a WebSocket, well-formed or not: a GET over HTTP/1.1
+    /// with `Upgrade: websocket` and `Connection: upgrade`. Such a request is upgraded or
+    /// refused, never answered as a plain one.
+    pub(crate) fn asks_for_websocket(&self) -> bool {
         self.method == "GET"
             && self.minor_version >= 1
             && self.has_token("upgrade", "websocket")
             && self.has_token("connection", "upgrade")
-            && self.header("sec-websocket-version").as_deref() == Some("13")
-            && self.websocket_key().is_some()
+    }
+
+    /// Why a request that asks for a WebSocket cannot have one, as the status and text that
+    /// answer it: a body (400; the new protocol would start inside it, RFC 9110 §7.8), a
+    /// `Sec-WebSocket-Version` other than 13 (426, RFC 6455 §4.4), a `Sec-WebSocket-Key`
+    /// that is not base64 of 16 bytes (400, RFC 6455 §4.2.1). `None` when it can.
+    pub(crate) fn websocket_refusal(&self) -> Option<(u16, &'static str)> {
+        if self.content_length > 0 {
+            return Some((400, UPGRADE_WITH_BODY));
+        }
+        if self.header("sec-websocket-version").as_deref() != Some("13") {
+            return Some((426, "this server speaks WebSocket version 13"));
+        }
+        if self.websocket_key().is_none() {
+            return Some((400, "Sec-WebSocket-Key must be base64 of 16 bytes"));
+        }
+        None
     }
 
     /// The `Sec-WebSocket-Key`, if there is exactly one and it is base64 of 16 bytes.

@@ -295,6 +295,39 @@ fn rejects_requests_that_are_not_websocket_upgrades() {
 }
 
 #[test]
+fn a_websocket_request_that_cannot_be_upgraded_is_refused_with_its_reason() {
+    let text = String::from_utf8_lossy(UPGRADE).into_owned();
+    let refusal = |head: &str| {
+        let req = request(head.as_bytes());
+        assert!(req.asks_for_websocket(), "{head}");
+        req.websocket_refusal().map(|(status, _)| status)
+    };
+    assert_eq!(refusal(&text), None);
+    for version in ["8", "12", "14", "13, 8", ""] {
+        let head = text.replace("Version: 13", &format!("Version: {version}"));
+        assert_eq!(refusal(&head), Some(426), "{version:?}");
+    }
+    assert_eq!(
+        refusal(&text.replace("Sec-WebSocket-Version: 13\r\n", "")),
+        Some(426)
+    );
+    let keys = ["", "dGhlIHNhbXBsZQ==", "not base64 at all!!!!!!!"];
+    for key in keys {
+        let head = text.replace("dGhlIHNhbXBsZSBub25jZQ==", key);
+        assert_eq!(refusal(&head), Some(400), "{key:?}");
+    }
+    let head = text.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
+    assert_eq!(refusal(&head), Some(400));
+    let with_body = text.replace("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(refusal(&with_body), Some(400));
+    let chunked = text.replace("\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(error(chunked.as_bytes()), 400);
+    // A POST with a chunked body is still one luna does not read.
+    let post = chunked.replace("GET", "POST");
+    assert_eq!(error(post.as_bytes()), 501);
+}
+
+#[test]
 fn percent_decoding_is_strict() {
     assert_eq!(
         percent_decode("/a%20b%2F%2e+").as_deref(),
