@@ -196,3 +196,45 @@ fn a_205_answer_has_no_body_and_a_zero_length() {
     assert_eq!(body, "ok");
     server.stop_and_free();
 }
+
+/// A header value that is not UTF-8 (obs-text, RFC 9110 §5.5) was refused by the C ABI, so
+/// the client waited for the handshake timeout and got 503: it is sent as the host gave it.
+#[test]
+fn a_header_value_with_obs_text_is_sent_as_given() {
+    let server = server(10_000);
+    let app = app_ptr(server.app);
+    let mut stream = connect(server.port);
+    stream
+        .write_all(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let (id, _) = http_event(&server, 1);
+    let value = CString::new(&b"X-V: caf\xc3\xa9 \xe9\xff"[..]).unwrap();
+    let fields = [value.as_ptr()];
+    let none: *const u8 = std::ptr::null();
+    assert_eq!(
+        luna_http_respond(app, id, 200, fields.as_ptr(), 1, b"ok".as_ptr(), 2),
+        LunaResult::Ok,
+        "{}",
+        last_error()
+    );
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"), "{head:?}");
+    let sent = b"\r\nX-V: caf\xc3\xa9 \xe9\xff\r\n";
+    assert!(head.windows(sent.len()).any(|w| w == sent), "{head:?}");
+    // A name that is not a token is still refused.
+    stream
+        .write_all(b"GET /w HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let (id2, _) = http_event(&server, 2);
+    let name = CString::new(&b"X-\xff: v"[..]).unwrap();
+    let bad = [name.as_ptr()];
+    assert_eq!(
+        luna_http_respond(app, id2, 200, bad.as_ptr(), 1, none, 0),
+        LunaResult::InvalidArgument
+    );
+    server.stop_and_free();
+}

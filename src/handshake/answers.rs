@@ -11,7 +11,7 @@ use smol::Timer;
 use super::{HttpService, Outcome};
 use crate::config::MetricsEndpoint;
 use crate::http::request::Request;
-use crate::http::response::{has_content, ResponseHead};
+use crate::http::response::{has_content, Field, ResponseHead};
 use crate::stats::Stats;
 
 /// After an error answer, read (and drop) at most this much for at most `LINGER`, so the
@@ -25,11 +25,11 @@ pub(super) fn metrics_answer(
     metrics: &MetricsEndpoint,
     request: &Request,
     stats: &Stats,
-) -> (u16, Vec<(String, String)>, String) {
-    let text = |s: &str| vec![("Content-Type".to_owned(), s.to_owned())];
+) -> (u16, Vec<Field>, String) {
+    let text = |s: &str| vec![("Content-Type".to_owned(), s.into())];
     if request.method != "GET" && request.method != "HEAD" {
         let mut headers = text("text/plain; charset=utf-8");
-        headers.push(("Allow".to_owned(), "GET, HEAD".to_owned()));
+        headers.push(("Allow".to_owned(), "GET, HEAD".into()));
         return (405, headers, "405 Method Not Allowed\n".to_owned());
     }
     if let Some(token) = &metrics.token {
@@ -37,7 +37,7 @@ pub(super) fn metrics_answer(
         let given = given.as_deref().and_then(bearer_token);
         if !given.is_some_and(|given| same_secret(given, token)) {
             let mut headers = text("text/plain; charset=utf-8");
-            headers.push(("WWW-Authenticate".to_owned(), "Bearer".to_owned()));
+            headers.push(("WWW-Authenticate".to_owned(), "Bearer".into()));
             return (401, headers, "401 Unauthorized\n".to_owned());
         }
     }
@@ -64,7 +64,7 @@ fn same_secret(given: &str, secret: &str) -> bool {
 pub(crate) async fn respond<S>(
     stream: &mut S,
     request: &Request,
-    answer: (u16, &[(String, String)], &[u8]),
+    answer: (u16, &[Field], &[u8]),
     keep_alive: bool,
     stall: Duration,
 ) -> bool
@@ -135,7 +135,7 @@ pub(crate) async fn refuse<S>(
     stream: &mut S,
     status: u16,
     why: &str,
-    extra: &[(&str, &str)],
+    extra: &[(&str, &[u8])],
     stall: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -149,7 +149,7 @@ pub(crate) async fn refuse<S>(
 pub(crate) async fn refuse_with<S>(
     stream: &mut S,
     status: u16,
-    extra: &[(&str, &str)],
+    extra: &[(&str, &[u8])],
     body: &[u8],
     stall: Duration,
 ) where
@@ -181,7 +181,7 @@ pub(crate) async fn refuse_with<S>(
 
 /// The head of an error answer with a text body of `len` bytes and `extra` fields (no
 /// type or length for a status without content).
-fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
+fn error_head(status: u16, len: usize, extra: &[(&str, &[u8])]) -> Vec<u8> {
     let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
     for (name, value) in extra {
         let _ = head.header(name, value);

@@ -206,7 +206,7 @@ where
     // since its body is never read.
     if request.content_length() > 0 {
         if request.method != "GET" && request.method != "HEAD" {
-            let allow = [("Allow", "GET, HEAD")];
+            let allow = [("Allow", &b"GET, HEAD"[..])];
             let why = "405 Method Not Allowed";
             service.answered(Some(request), 405, why.len() as u64 + 1, started);
             refuse(stream, 405, why, &allow, stall).await;

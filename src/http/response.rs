@@ -33,6 +33,10 @@ impl fmt::Display for HeadError {
 
 impl std::error::Error for HeadError {}
 
+/// A header field from the host: its name, and its value as bytes, since a value may hold
+/// obs-text (0x80-0xFF, RFC 9110 §5.5), which is sent as it is.
+pub(crate) type Field = (String, Vec<u8>);
+
 /// Fields only luna writes: a caller's copy would contradict the framing or the handshake.
 const RESERVED: [&str; 6] = [
     "content-length",
@@ -109,7 +113,7 @@ pub(crate) fn has_content(status: u16) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ResponseHead {
     status: u16,
-    headers: Vec<(Cow<'static, str>, String)>,
+    headers: Vec<(Cow<'static, str>, Vec<u8>)>,
 }
 
 impl ResponseHead {
@@ -137,19 +141,25 @@ impl ResponseHead {
     }
 
     /// Adds a field supplied by the app: the name must be a token, the value free of control
-    /// characters, and the field not one luna sets itself.
-    pub(crate) fn header(&mut self, name: &str, value: &str) -> Result<&mut Self, HeadError> {
+    /// characters (bytes 0x80-0xFF are obs-text and allowed), and the field not one luna sets
+    /// itself.
+    pub(crate) fn header(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<&mut Self, HeadError> {
+        let value = value.as_ref();
         if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(HeadError::InvalidName);
         }
-        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
             return Err(HeadError::InvalidValue);
         }
         if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             return Err(HeadError::Reserved);
         }
         self.headers
-            .push((Cow::Owned(name.to_owned()), value.to_owned()));
+            .push((Cow::Owned(name.to_owned()), value.to_vec()));
         Ok(self)
     }
 
@@ -218,7 +228,7 @@ impl ResponseHead {
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -234,7 +244,7 @@ impl ResponseHead {
     /// Adds a field luna itself wrote: a static name and a value known to be clean.
     pub(super) fn push(&mut self, name: &'static str, value: String) {
         debug_assert!(!value.bytes().any(|b| b < b' ' || b == 0x7f));
-        self.headers.push((Cow::Borrowed(name), value));
+        self.headers.push((Cow::Borrowed(name), value.into_bytes()));
     }
 }
 
@@ -361,6 +371,16 @@ mod tests {
             );
         }
         assert_eq!(text(&head), "HTTP/1.1 200 OK\r\n\r\n");
+    }
+
+    #[test]
+    fn obs_text_in_a_value_is_sent_as_it_is() {
+        let mut head = ResponseHead::new(200).unwrap();
+        head.header("X-V", b"caf\xc3\xa9 \xff").unwrap();
+        assert_eq!(
+            head.to_bytes(),
+            b"HTTP/1.1 200 OK\r\nX-V: caf\xc3\xa9 \xff\r\n\r\n"
+        );
     }
 
     #[test]
