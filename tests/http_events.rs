@@ -238,3 +238,43 @@ fn a_header_value_with_obs_text_is_sent_as_given() {
     );
     server.stop_and_free();
 }
+
+/// A client that sends `Expect: 100-continue` waits for `100 Continue` before it sends the
+/// body (curl waits 1 s, then sends it anyway): it gets the 100 at once, and the final answer
+/// after the body. A body the server would refuse gets the refusal, without the 100.
+#[test]
+fn expect_100_continue_gets_100_before_the_body_is_read() {
+    let server = server(10_000);
+    let app = app_ptr(server.app);
+    let mut stream = connect(server.port);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(900)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .unwrap();
+    let interim = read_head(&mut stream);
+    assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").unwrap();
+    let (id, body) = http_event(&server, 1);
+    assert_eq!(body, b"hello");
+    let none = std::ptr::null();
+    assert_eq!(
+        luna_http_respond(app, id, 200, none, 0, b"ok".as_ptr(), 2),
+        LunaResult::Ok
+    );
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, "ok");
+    // Over max_body_size (16): the final status at once, no 100.
+    stream
+        .write_all(
+            b"POST /big HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 17\r\n\r\n",
+        )
+        .unwrap();
+    let (head, _) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    server.stop_and_free();
+}

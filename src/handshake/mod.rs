@@ -249,7 +249,8 @@ pub(crate) trait AccessLog {
 
 /// Reads the body of `request` (after its head, in `reader`), growing as bytes arrive, with
 /// its share of the body budget; `Err` when it is too large (413), the budget is spent (503)
-/// or it does not arrive in time (408).
+/// or it does not arrive in time (408). A client that waits for `100 Continue` gets it once
+/// the body is wanted, not before a refusal.
 async fn read_body<S>(
     stream: &mut S,
     reader: &mut Reader,
@@ -258,7 +259,7 @@ async fn read_body<S>(
     service: &HttpService<'_>,
 ) -> Result<(Vec<u8>, BodyLease), (u16, &'static str)>
 where
-    S: AsyncRead + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let len = request.content_length();
     if len > max_body as u64 {
@@ -268,6 +269,13 @@ where
     let Some(lease) = service.bodies.take(len) else {
         return Err((503, "too many request bodies in flight: try again later"));
     };
+    // RFC 9110 §10.1.1: without it, such a client waits (curl 1 s) before sending the body.
+    if request.expects_continue() && reader.buf.len() < len {
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+        if !write_all_within(stream, interim, service.timeout).await {
+            return Err((400, "the client left before sending the request body"));
+        }
+    }
     let reading = async {
         while reader.buf.len() < len {
             let start = reader.buf.len();

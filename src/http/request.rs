@@ -416,6 +416,14 @@ impl Request {
         self.content_length
     }
 
+    /// Whether the client waits for `100 Continue` before it sends the body (RFC 9110
+    /// §10.1.1; an HTTP/1.0 client cannot ask for it).
+    pub(crate) fn expects_continue(&self) -> bool {
+        let expect = self.header("expect");
+        self.minor_version >= 1
+            && expect.is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+    }
+
     /// Whether the connection stays open after the answer (RFC 9112 §9.3): HTTP/1.1 unless
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     pub(crate) fn keep_alive(&self) -> bool {
