@@ -417,3 +417,90 @@ fn attack_a_handshake_with_a_body_is_refused() {
     }
     assert_eq!(server.count(|e| matches!(e, Ev::Open { .. })), 0);
 }
+
+/// Requests `path` over and over for `for_how_long` while `swap` runs in a loop on another
+/// thread; panics if an answer carries `secret`. Returns how many answers were 200.
+#[cfg(unix)]
+fn race(port: u16, path: &str, secret: &str, swap: impl Fn() + Send + 'static) -> usize {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                swap();
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let mut stream = connect(port);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let response = read_all(&mut stream);
+        if response.contains(secret) {
+            stop.store(true, Ordering::Relaxed);
+            let _ = swapper.join();
+            panic!("a file outside the root was served: {response}");
+        }
+        served += usize::from(status_of(&response) == 200);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    served
+}
+
+/// A file inside the root swapped (by rename) for a symlink out of it between the server's
+/// lookup and its open served the outside file: what is opened is checked now.
+#[cfg(unix)]
+#[test]
+fn attack_a_file_swapped_for_a_symlink_out_serves_nothing_outside() {
+    let dir = static_dir("race-file");
+    let outside = static_dir("race-file-outside");
+    std::fs::write(outside.join("secret.txt"), "TOP-SECRET").unwrap();
+    std::fs::write(dir.join("race.txt"), "inside").unwrap();
+    let server = serving(&dir, |_| {});
+    let (root, secret) = (dir.clone(), outside.join("secret.txt"));
+    let inside = std::sync::atomic::AtomicBool::new(false);
+    let served = race(server.port, "/race.txt", "TOP-SECRET", move || {
+        let was_inside = inside.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
+        if !was_inside {
+            std::fs::write(root.join("f2"), "inside").unwrap();
+            std::fs::rename(root.join("f2"), root.join("race.txt")).unwrap();
+        } else {
+            let _ = std::fs::remove_file(root.join("l2"));
+            std::os::unix::fs::symlink(&secret, root.join("l2")).unwrap();
+            std::fs::rename(root.join("l2"), root.join("race.txt")).unwrap();
+        }
+    });
+    assert!(served > 0, "the file inside was never served");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
+/// The same with a directory on the way swapped for a symlink to a directory outside.
+#[cfg(unix)]
+#[test]
+fn attack_a_directory_swapped_for_a_symlink_out_serves_nothing_outside() {
+    let dir = static_dir("race-dir");
+    let outside = static_dir("race-dir-outside");
+    std::fs::write(outside.join("passwd"), "TOP-SECRET").unwrap();
+    let server = serving(&dir, |_| {});
+    let (root, target) = (dir.clone(), outside.clone());
+    race(server.port, "/dd/passwd", "TOP-SECRET", move || {
+        let dd = root.join("dd");
+        let _ = std::fs::remove_file(&dd);
+        let _ = std::fs::remove_dir_all(&dd);
+        let _ = std::fs::create_dir(root.join("d2"));
+        let _ = std::fs::write(root.join("d2/passwd"), "inside");
+        let _ = std::fs::rename(root.join("d2"), &dd);
+        std::thread::sleep(Duration::from_micros(300));
+        let _ = std::fs::remove_dir_all(&dd);
+        let _ = std::os::unix::fs::symlink(&target, &dd);
+        std::thread::sleep(Duration::from_micros(300));
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&outside);
+}

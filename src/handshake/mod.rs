@@ -163,10 +163,10 @@ where
         return (!sent).then_some(Outcome::Done);
     }
     // Files first (no host round trip); what no file answers goes to the host.
-    let answer = service.statics.map(|statics| statics.answer(request));
+    let answer = service.statics.map(|root| (root, root.answer(request)));
     let missing = answer
         .as_ref()
-        .is_none_or(|a| matches!(a.head.status(), 404 | 405));
+        .is_none_or(|(_, a)| matches!(a.head.status(), 404 | 405));
     if let (true, Some(max_body)) = (missing, service.dynamic) {
         let body = read_body(stream, reader, request, max_body, service).await;
         return Some(match body {
@@ -180,11 +180,12 @@ where
             Err(refusal) => refused(stream, service, Some(request), refusal, started).await,
         });
     }
-    let Some(answer) = answer else {
+    let Some((root, answer)) = answer else {
         let why = "this is a WebSocket server only.";
         return Some(refused(stream, service, Some(request), (400, why), started).await);
     };
-    answer_file(stream, service, request, answer, keep_alive, started).await
+    let file = (root, answer);
+    answer_file(stream, service, request, file, keep_alive, started).await
 }
 
 /// Answers a request with a static file (or the static root's error); `None` when the
@@ -193,7 +194,7 @@ async fn answer_file<S>(
     stream: &mut S,
     service: &HttpService<'_>,
     request: &Request,
-    answer: StaticAnswer,
+    (root, answer): (&StaticRoot, StaticAnswer),
     keep_alive: bool,
     started: Instant,
 ) -> Option<Outcome>
@@ -215,9 +216,9 @@ where
         let why = "requests for files carry no body";
         return Some(refused(stream, service, Some(request), (413, why), started).await);
     }
-    let status = answer.head.status();
     let files = service.files;
-    let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall, files).await;
+    let served = serve_file(stream, answer, request, keep_alive, stall, files, root);
+    let (status, sent, bytes) = served.await;
     service.answered(Some(request), status, bytes, started);
     if !sent || !keep_alive {
         let _ = stream.close().await;
