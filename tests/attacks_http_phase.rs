@@ -418,8 +418,8 @@ fn attack_a_handshake_with_a_body_is_refused() {
     assert_eq!(server.count(|e| matches!(e, Ev::Open { .. })), 0);
 }
 
-/// Requests `path` over and over for `for_how_long` while `swap` runs in a loop on another
-/// thread; panics if an answer carries `secret`. Returns how many answers were 200.
+/// Requests `path` over and over for 2 s while `swap` runs in a loop on another thread;
+/// panics if an answer carries `secret`. Returns how many answers were 200.
 #[cfg(unix)]
 fn race(port: u16, path: &str, secret: &str, swap: impl Fn() + Send + 'static) -> usize {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -459,15 +459,16 @@ fn race(port: u16, path: &str, secret: &str, swap: impl Fn() + Send + 'static) -
 fn attack_a_file_swapped_for_a_symlink_out_serves_nothing_outside() {
     let dir = static_dir("race-file");
     let outside = static_dir("race-file-outside");
+    // As long as the file inside: a head that announces its length would carry all of it.
     std::fs::write(outside.join("secret.txt"), "TOP-SECRET").unwrap();
-    std::fs::write(dir.join("race.txt"), "inside").unwrap();
+    std::fs::write(dir.join("race.txt"), "inside-ok!").unwrap();
     let server = serving(&dir, |_| {});
     let (root, secret) = (dir.clone(), outside.join("secret.txt"));
     let inside = std::sync::atomic::AtomicBool::new(false);
-    let served = race(server.port, "/race.txt", "TOP-SECRET", move || {
+    let served = race(server.port, "/race.txt", "TOP-", move || {
         let was_inside = inside.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
         if !was_inside {
-            std::fs::write(root.join("f2"), "inside").unwrap();
+            std::fs::write(root.join("f2"), "inside-ok!").unwrap();
             std::fs::rename(root.join("f2"), root.join("race.txt")).unwrap();
         } else {
             let _ = std::fs::remove_file(root.join("l2"));
@@ -489,12 +490,12 @@ fn attack_a_directory_swapped_for_a_symlink_out_serves_nothing_outside() {
     std::fs::write(outside.join("passwd"), "TOP-SECRET").unwrap();
     let server = serving(&dir, |_| {});
     let (root, target) = (dir.clone(), outside.clone());
-    race(server.port, "/dd/passwd", "TOP-SECRET", move || {
+    race(server.port, "/dd/passwd", "TOP-", move || {
         let dd = root.join("dd");
         let _ = std::fs::remove_file(&dd);
         let _ = std::fs::remove_dir_all(&dd);
         let _ = std::fs::create_dir(root.join("d2"));
-        let _ = std::fs::write(root.join("d2/passwd"), "inside");
+        let _ = std::fs::write(root.join("d2/passwd"), "inside-ok!");
         let _ = std::fs::rename(root.join("d2"), &dd);
         std::thread::sleep(Duration::from_micros(300));
         let _ = std::fs::remove_dir_all(&dd);
