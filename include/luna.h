@@ -838,9 +838,10 @@ int32_t luna_signal_take(void);
 // Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when
 // `protocol_len` is 0: luna's own choice) must be one the client offered and the app serves;
 // `headers` are extra "Name: value" fields for the 101 answer, such as "Set-Cookie: ...",
-// `header_count` of them (NULL when 0). LUNA_RESULT_CLOSED when the handshake already timed
-// out or was answered; LUNA_RESULT_INVALID_ARGUMENT for a field luna writes itself or one
-// with a line break.
+// `header_count` of them (NULL when 0; a value may hold bytes 0x80-0xFF, sent as they are).
+// LUNA_RESULT_CLOSED when the handshake already timed out or was answered;
+// LUNA_RESULT_INVALID_ARGUMENT for a field luna writes itself or one with a line break or
+// another control character.
 LunaResult luna_upgrade_accept(struct LunaApp *app,
                                uint64_t conn,
                                const uint8_t *protocol,
@@ -862,7 +863,8 @@ LunaResult luna_upgrade_reject(struct LunaApp *app,
 
 // Answers HTTP event `conn` with `status` (200-599), extra "Name: value" `headers` (NULL
 // when `header_count` is 0; Content-Type defaults to text/plain; Content-Length, Date and
-// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD).
+// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD
+// and for statuses without content: 1xx, 204, 205 (sent with `Content-Length: 0`) and 304).
 // The connection stays open for the client's next request when HTTP allows it.
 LunaResult luna_http_respond(struct LunaApp *app,
                              uint64_t conn,

@@ -15,18 +15,19 @@ use smol::future::FutureExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::request::Request;
+use crate::http::response::Field;
 
 /// What the host decided for a held handshake.
 pub(crate) enum Decision {
     /// Answer 101, with this subprotocol (else luna's own choice) and extra header fields.
     Accept {
         protocol: Option<String>,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
     },
     /// Answer `status` with these fields and this body (and, for a handshake, close).
     Respond {
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
         body: Vec<u8>,
     },
 }

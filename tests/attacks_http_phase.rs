@@ -321,3 +321,187 @@ fn a_server_config_has_production_defaults() {
         .unwrap();
     assert_eq!(c.max_connections, soft - 64.min(soft / 2));
 }
+
+/// A Host value that is no `uri-host [":" port]` (RFC 9112 §3.2) was served like any other:
+/// it is a 400 now, and valid names, addresses and ports are still served.
+#[test]
+fn attack_an_invalid_host_value_is_refused() {
+    let dir = static_dir("host");
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    let server = serving(&dir, |_| {});
+    let get = |host: &str| {
+        let mut stream = connect(server.port);
+        let request = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        status_of(&read_all(&mut stream))
+    };
+    for host in ["a b", "a/b", "a@b", "a, b", "a:b:c", "[::1", "a?b"] {
+        assert_eq!(get(host), 400, "{host:?}");
+    }
+    for host in [
+        "example.com",
+        "example.com:8080",
+        "127.0.0.1:9",
+        "[::1]",
+        "[::1]:80",
+    ] {
+        assert_eq!(get(host), 200, "{host:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A WebSocket handshake with a version luna does not speak or a malformed key, sent to an
+/// app with static files, was served `index.html` as a plain GET (and without static files
+/// got a 400 that named no version): it is a 426 with `Sec-WebSocket-Version: 13` or a 400
+/// now, whichever the app serves.
+#[test]
+fn attack_a_handshake_with_a_bad_version_or_key_is_refused() {
+    let dir = static_dir("version");
+    std::fs::write(dir.join("index.html"), "INDEX").unwrap();
+    let with_files = serving(&dir, |_| {});
+    let bare = TestServer::start(Options::default());
+    let handshake = |port: u16, key: &str, version: &str| {
+        let mut stream = connect(port);
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        read_all(&mut stream)
+    };
+    for port in [with_files.port, bare.port] {
+        for version in ["8", "12", "14"] {
+            let response = handshake(port, KEY, version);
+            assert_eq!(status_of(&response), 426, "{version}: {response}");
+            assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+            assert!(
+                response.contains("\r\nSec-WebSocket-Version: 13\r\n"),
+                "{response}"
+            );
+            assert!(
+                response.contains("\r\nUpgrade: websocket\r\n"),
+                "{response}"
+            );
+            assert!(!response.contains("INDEX"), "{response}");
+        }
+        for key in ["c2hvcnQ=", "!!!!!!!!!!!!!!!!!!!!!!!=", ""] {
+            let response = handshake(port, key, "13");
+            assert_eq!(status_of(&response), 400, "{key:?}: {response}");
+            assert!(!response.contains("INDEX"), "{response}");
+        }
+        assert_eq!(status_of(&handshake(port, KEY, "13")), 101);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A handshake that carried a body was upgraded, and the body read as the first WebSocket
+/// frames (here a TEXT frame the echo server sent back): it is a 400 now, never upgraded.
+#[test]
+fn attack_a_handshake_with_a_body_is_refused() {
+    let server = TestServer::start(Options::default());
+    let frame = encode_frame(true, 0, 1, b"from-body", Some([1, 2, 3, 4]));
+    for framing in [
+        format!("Content-Length: {}\r\n", frame.len()),
+        "Transfer-Encoding: chunked\r\n".to_owned(),
+    ] {
+        let mut stream = connect(server.port);
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{framing}\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&frame).unwrap();
+        let response = read_all(&mut stream);
+        assert_eq!(status_of(&response), 400, "{framing}: {response}");
+        assert!(!response.contains("from-body"), "{response}");
+    }
+    assert_eq!(server.count(|e| matches!(e, Ev::Open { .. })), 0);
+}
+
+/// Requests `path` over and over for 2 s while `swap` runs in a loop on another thread;
+/// panics if an answer carries `secret`. Returns how many answers were 200.
+#[cfg(unix)]
+fn race(port: u16, path: &str, secret: &str, swap: impl Fn() + Send + 'static) -> usize {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                swap();
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let mut stream = connect(port);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let response = read_all(&mut stream);
+        if response.contains(secret) {
+            stop.store(true, Ordering::Relaxed);
+            let _ = swapper.join();
+            panic!("a file outside the root was served: {response}");
+        }
+        served += usize::from(status_of(&response) == 200);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    served
+}
+
+/// A file inside the root swapped (by rename) for a symlink out of it between the server's
+/// lookup and its open served the outside file: what is opened is checked now.
+#[cfg(unix)]
+#[test]
+fn attack_a_file_swapped_for_a_symlink_out_serves_nothing_outside() {
+    let dir = static_dir("race-file");
+    let outside = static_dir("race-file-outside");
+    // As long as the file inside: a head that announces its length would carry all of it.
+    std::fs::write(outside.join("secret.txt"), "TOP-SECRET").unwrap();
+    std::fs::write(dir.join("race.txt"), "inside-ok!").unwrap();
+    let server = serving(&dir, |_| {});
+    let (root, secret) = (dir.clone(), outside.join("secret.txt"));
+    let inside = std::sync::atomic::AtomicBool::new(false);
+    let served = race(server.port, "/race.txt", "TOP-", move || {
+        let was_inside = inside.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
+        if !was_inside {
+            std::fs::write(root.join("f2"), "inside-ok!").unwrap();
+            std::fs::rename(root.join("f2"), root.join("race.txt")).unwrap();
+        } else {
+            let _ = std::fs::remove_file(root.join("l2"));
+            std::os::unix::fs::symlink(&secret, root.join("l2")).unwrap();
+            std::fs::rename(root.join("l2"), root.join("race.txt")).unwrap();
+        }
+    });
+    assert!(served > 0, "the file inside was never served");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
+/// The same with a directory on the way swapped for a symlink to a directory outside.
+#[cfg(unix)]
+#[test]
+fn attack_a_directory_swapped_for_a_symlink_out_serves_nothing_outside() {
+    let dir = static_dir("race-dir");
+    let outside = static_dir("race-dir-outside");
+    std::fs::write(outside.join("passwd"), "TOP-SECRET").unwrap();
+    let server = serving(&dir, |_| {});
+    let (root, target) = (dir.clone(), outside.clone());
+    race(server.port, "/dd/passwd", "TOP-", move || {
+        let dd = root.join("dd");
+        let _ = std::fs::remove_file(&dd);
+        let _ = std::fs::remove_dir_all(&dd);
+        let _ = std::fs::create_dir(root.join("d2"));
+        let _ = std::fs::write(root.join("d2/passwd"), "inside-ok!");
+        let _ = std::fs::rename(root.join("d2"), &dd);
+        std::thread::sleep(Duration::from_micros(300));
+        let _ = std::fs::remove_dir_all(&dd);
+        let _ = std::os::unix::fs::symlink(&target, &dd);
+        std::thread::sleep(Duration::from_micros(300));
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&outside);
+}

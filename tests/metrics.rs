@@ -176,6 +176,20 @@ fn refusals_by_subprotocol_and_by_the_host_and_a_metrics_token() {
     let text = get(server.port, "/m", "Authorization: Bearer s3cret\r\n");
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert_eq!(series(&text, "luna_http_requests_total{code=\"401\"}"), 2);
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not, nor another scheme.
+    for (field, status) in [
+        ("bearer s3cret", "200"),
+        ("BEARER  s3cret", "200"),
+        ("Bearer S3CRET", "401"),
+        ("Basic s3cret", "401"),
+        ("Bearers3cret", "401"),
+    ] {
+        let answer = get(server.port, "/m", &format!("Authorization: {field}\r\n"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{field}: {answer}"
+        );
+    }
 
     let held = TestServer::start(Options {
         tweak: Box::new(|c| c.upgrade_events = 1),

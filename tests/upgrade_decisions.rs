@@ -185,3 +185,55 @@ fn an_undecided_handshake_gets_503_and_nothing_stays() {
     assert!(read_head(&mut stream).starts_with("HTTP/1.1 101"));
     server.stop_and_free();
 }
+
+/// Reads a response head as bytes, whatever they are.
+fn read_head_bytes(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    head
+}
+
+/// Header values that are not UTF-8 (obs-text, RFC 9110 §5.5, or Latin-1 text) were refused
+/// by the C ABI, so the answer never came: they are sent as the host gave them, in an
+/// accept and in a refusal alike; control characters are still refused.
+#[test]
+fn header_values_with_obs_text_are_sent_as_given() {
+    let server = server(10_000);
+    let app = app_ptr(server.app);
+    let value = CString::new(&b"X-V: caf\xc3\xa9 \xe9\xff"[..]).unwrap();
+    let fields = [value.as_ptr()];
+    let mut stream = ask(server.port, "/", "");
+    let (id, _) = upgrade_event(&server, 1);
+    let escape = CString::new(&b"X-V: \xff\x1b"[..]).unwrap();
+    let bad = [escape.as_ptr()];
+    let none = std::ptr::null();
+    assert_eq!(
+        luna_upgrade_accept(app, id, none, 0, bad.as_ptr(), 1),
+        LunaResult::InvalidArgument
+    );
+    assert_eq!(
+        luna_upgrade_accept(app, id, none, 0, fields.as_ptr(), 1),
+        LunaResult::Ok,
+        "{}",
+        last_error()
+    );
+    let head = read_head_bytes(&mut stream);
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    let sent = b"\r\nX-V: caf\xc3\xa9 \xe9\xff\r\n";
+    assert!(head.windows(sent.len()).any(|w| w == sent), "{head:?}");
+    let mut stream = ask(server.port, "/", "");
+    let (id, _) = upgrade_event(&server, 2);
+    assert_eq!(
+        luna_upgrade_reject(app, id, 403, fields.as_ptr(), 1, none.cast(), 0),
+        LunaResult::Ok,
+        "{}",
+        last_error()
+    );
+    let head = read_head_bytes(&mut stream);
+    assert!(head.starts_with(b"HTTP/1.1 403"), "{head:?}");
+    assert!(head.windows(sent.len()).any(|w| w == sent), "{head:?}");
+    server.stop_and_free();
+}

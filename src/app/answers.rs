@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{App, Role};
 use crate::error::{Error, Result};
 use crate::http::request::Request;
-use crate::http::response::ResponseHead;
+use crate::http::response::{Field, ResponseHead};
 use crate::http::websocket;
 use crate::server::Server;
 use crate::upgrade::{Decision, Question};
@@ -36,7 +36,7 @@ impl App {
         &self,
         id: u64,
         protocol: Option<&str>,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
     ) -> Result<()> {
         let server = self.server()?;
         let request = match server.upgrades().request(id) {
@@ -66,7 +66,7 @@ impl App {
         &self,
         id: u64,
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
         body: &[u8],
     ) -> Result<()> {
         if body.len() > MAX_REFUSAL_BODY {
@@ -82,7 +82,7 @@ impl App {
         &self,
         id: u64,
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
         body: &[u8],
     ) -> Result<()> {
         self.respond(id, Question::Http, status, headers, body)
@@ -95,7 +95,7 @@ impl App {
         id: u64,
         question: Question,
         status: u16,
-        headers: Vec<(String, String)>,
+        headers: Vec<Field>,
         body: &[u8],
     ) -> Result<()> {
         let server = self.server()?;
@@ -138,7 +138,7 @@ fn check_protocol(server: &Server, request: &Request, name: &str) -> Result<()> 
 
 /// Checks header fields the host adds to a handshake answer: tokens for names, no control
 /// characters in values, none of the fields luna writes itself (nor those in `also`).
-fn check_fields(headers: &[(String, String)], also: &[&str]) -> Result<()> {
+fn check_fields(headers: &[Field], also: &[&str]) -> Result<()> {
     let mut scratch = ResponseHead::new(200).expect("200 is a valid status");
     for (name, value) in headers {
         if also.iter().any(|a| name.eq_ignore_ascii_case(a)) {

@@ -290,19 +290,37 @@ pub(crate) fn check_protocol_names(names: &[String]) -> Result<()> {
 /// Splits a "Name: value" header line. A CR, LF or NUL anywhere is refused, not trimmed: a
 /// line that carries one was cut or forged on its way here.
 pub(crate) fn parse_header_line(line: &str) -> Result<(String, String)> {
-    if line.contains(['\r', '\n', '\0']) {
+    let (name, value) = parse_header_field(line.as_bytes())?;
+    // Cut from a str at ASCII bytes, the value is still UTF-8.
+    Ok((name, String::from_utf8_lossy(&value).into_owned()))
+}
+
+/// Splits a "Name: value" header line of bytes, as [`parse_header_line`] does; the value
+/// stays bytes, since a field value may hold obs-text (0x80-0xFF, RFC 9110 §5.5).
+pub(crate) fn parse_header_field(line: &[u8]) -> Result<(String, Vec<u8>)> {
+    let shown = String::from_utf8_lossy(line);
+    if line.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err(Error::invalid(format!(
-            "header {line:?} contains a CR, LF or NUL byte"
+            "header {shown:?} contains a CR, LF or NUL byte"
         )));
     }
-    let (name, value) = line
-        .split_once(':')
-        .ok_or_else(|| Error::invalid(format!("header '{line}' is not 'Name: value'")))?;
-    let ows: &[char] = &[' ', '\t'];
-    Ok((
-        name.trim_matches(ows).to_owned(),
-        value.trim_matches(ows).to_owned(),
-    ))
+    let colon = line.iter().position(|&b| b == b':');
+    let colon =
+        colon.ok_or_else(|| Error::invalid(format!("header '{shown}' is not 'Name: value'")))?;
+    let name = std::str::from_utf8(trim_ows(&line[..colon]))
+        .map_err(|_| Error::invalid(format!("header name in '{shown}' is not a token")))?;
+    Ok((name.to_owned(), trim_ows(&line[colon + 1..]).to_vec()))
+}
+
+/// Without the spaces and tabs around it (RFC 9110 §5.6.3 OWS).
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 /// Where and how a client connects.
@@ -413,5 +431,16 @@ mod tests {
         }
         let (_, value) = parse_header_line("X:\t a b \t").unwrap();
         assert_eq!(value, "a b");
+    }
+
+    #[test]
+    fn header_fields_keep_obs_text_bytes() {
+        let (name, value) = parse_header_field(b"X-V: caf\xc3\xa9 \xff ").unwrap();
+        assert_eq!(
+            (name.as_str(), &value[..]),
+            ("X-V", &b"caf\xc3\xa9 \xff"[..])
+        );
+        assert!(parse_header_field(b"X-\xff: v").is_err());
+        assert!(parse_header_field(b"X: \xff\r\nY: 1").is_err());
     }
 }

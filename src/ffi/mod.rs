@@ -181,6 +181,34 @@ unsafe fn strings(list: *const *const c_char, count: usize, what: &str) -> Resul
     Ok(out)
 }
 
+/// Reads `count` NUL-terminated strings as bytes, whatever their encoding.
+///
+/// # Safety
+/// `list` must be NULL or point to `count` readable string pointers, each NUL-terminated and
+/// outliving the returned slices.
+unsafe fn byte_strings<'a>(
+    list: *const *const c_char,
+    count: usize,
+    what: &str,
+) -> Result<Vec<&'a [u8]>> {
+    if list.is_null() && count > 0 {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {count}"
+        )));
+    }
+    let mut out = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        // SAFETY: the caller promises `count` readable string pointers.
+        let ptr = unsafe { *list.add(i) };
+        if ptr.is_null() {
+            return Err(Error::invalid(format!("{what} is NULL")));
+        }
+        // SAFETY: non-NULL; the caller promises NUL termination.
+        out.push(unsafe { CStr::from_ptr(ptr) }.to_bytes());
+    }
+    Ok(out)
+}
+
 /// Writes an out-parameter, refusing NULL.
 ///
 /// # Safety

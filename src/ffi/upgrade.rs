@@ -3,16 +3,18 @@
 
 use std::ffi::c_char;
 
-use super::{bytes, guard, lookup, strings, LunaApp, LunaResult};
+use super::{byte_strings, bytes, guard, lookup, LunaApp, LunaResult};
 use crate::config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::response::Field;
 
 /// Accepts the handshake of UPGRADE event `conn`: `protocol` (may be NULL when
 /// `protocol_len` is 0: luna's own choice) must be one the client offered and the app serves;
 /// `headers` are extra "Name: value" fields for the 101 answer, such as "Set-Cookie: ...",
-/// `header_count` of them (NULL when 0). LUNA_RESULT_CLOSED when the handshake already timed
-/// out or was answered; LUNA_RESULT_INVALID_ARGUMENT for a field luna writes itself or one
-/// with a line break.
+/// `header_count` of them (NULL when 0; a value may hold bytes 0x80-0xFF, sent as they are).
+/// LUNA_RESULT_CLOSED when the handshake already timed out or was answered;
+/// LUNA_RESULT_INVALID_ARGUMENT for a field luna writes itself or one with a line break or
+/// another control character.
 #[no_mangle]
 pub extern "C" fn luna_upgrade_accept(
     app: *mut LunaApp,
@@ -63,7 +65,8 @@ pub extern "C" fn luna_upgrade_reject(
 
 /// Answers HTTP event `conn` with `status` (200-599), extra "Name: value" `headers` (NULL
 /// when `header_count` is 0; Content-Type defaults to text/plain; Content-Length, Date and
-/// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD).
+/// Connection are luna's) and a `body` (may be NULL when `body_len` is 0; left out for HEAD
+/// and for statuses without content: 1xx, 204, 205 (sent with `Content-Length: 0`) and 304).
 /// The connection stays open for the client's next request when HTTP allows it.
 #[no_mangle]
 pub extern "C" fn luna_http_respond(
@@ -87,15 +90,15 @@ pub extern "C" fn luna_http_respond(
     })
 }
 
-/// Reads "Name: value" lines.
+/// Reads "Name: value" lines; values are bytes (obs-text, 0x80-0xFF, is sent as it is).
 ///
 /// # Safety
 /// `list` must be NULL or point to `count` NUL-terminated strings.
-unsafe fn header_lines(list: *const *const c_char, count: usize) -> Result<Vec<(String, String)>> {
+unsafe fn header_lines(list: *const *const c_char, count: usize) -> Result<Vec<Field>> {
     // SAFETY: forwarded from the caller's promise.
-    let lines = unsafe { strings(list, count, "headers")? };
+    let lines = unsafe { byte_strings(list, count, "headers")? };
     lines
         .iter()
-        .map(|line| config::parse_header_line(line))
+        .map(|line| config::parse_header_field(line))
         .collect()
 }

@@ -11,7 +11,7 @@ use smol::Timer;
 use super::{HttpService, Outcome};
 use crate::config::MetricsEndpoint;
 use crate::http::request::Request;
-use crate::http::response::{has_content, ResponseHead};
+use crate::http::response::{has_content, Field, ResponseHead};
 use crate::stats::Stats;
 
 /// After an error answer, read (and drop) at most this much for at most `LINGER`, so the
@@ -25,26 +25,32 @@ pub(super) fn metrics_answer(
     metrics: &MetricsEndpoint,
     request: &Request,
     stats: &Stats,
-) -> (u16, Vec<(String, String)>, String) {
-    let text = |s: &str| vec![("Content-Type".to_owned(), s.to_owned())];
+) -> (u16, Vec<Field>, String) {
+    let text = |s: &str| vec![("Content-Type".to_owned(), s.into())];
     if request.method != "GET" && request.method != "HEAD" {
         let mut headers = text("text/plain; charset=utf-8");
-        headers.push(("Allow".to_owned(), "GET, HEAD".to_owned()));
+        headers.push(("Allow".to_owned(), "GET, HEAD".into()));
         return (405, headers, "405 Method Not Allowed\n".to_owned());
     }
     if let Some(token) = &metrics.token {
         let given = request.header("authorization");
-        let given = given
-            .as_deref()
-            .and_then(|v| v.trim().strip_prefix("Bearer "));
-        if !given.is_some_and(|given| same_secret(given.trim(), token)) {
+        let given = given.as_deref().and_then(bearer_token);
+        if !given.is_some_and(|given| same_secret(given, token)) {
             let mut headers = text("text/plain; charset=utf-8");
-            headers.push(("WWW-Authenticate".to_owned(), "Bearer".to_owned()));
+            headers.push(("WWW-Authenticate".to_owned(), "Bearer".into()));
             return (401, headers, "401 Unauthorized\n".to_owned());
         }
     }
     let body = stats.render();
     (200, text("text/plain; version=0.0.4; charset=utf-8"), body)
+}
+
+/// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches([' ', '\t']))
 }
 
 /// Compares two secrets in time that depends on their lengths only, not on where they differ.
@@ -54,11 +60,11 @@ fn same_secret(given: &str, secret: &str) -> bool {
 }
 
 /// Writes the host's answer to `request`; false when the connection must end. Statuses
-/// without content (1xx, 204, 304) get neither a body nor a length.
+/// without content (1xx, 204, 205, 304) get no body, and a length only for 205 (0).
 pub(crate) async fn respond<S>(
     stream: &mut S,
     request: &Request,
-    answer: (u16, &[(String, String)], &[u8]),
+    answer: (u16, &[Field], &[u8]),
     keep_alive: bool,
     stall: Duration,
 ) -> bool
@@ -71,12 +77,10 @@ where
         // Checked by the host's respond call.
         let _ = head.header(name, value);
     }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(body.len() as u64);
+    if has_content(status) && !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
     }
+    head.content_length(body.len() as u64);
     head.date(SystemTime::now()).connection(keep_alive);
     let mut out = head.to_bytes();
     if request.method != "HEAD" && has_content(status) {
@@ -131,7 +135,7 @@ pub(crate) async fn refuse<S>(
     stream: &mut S,
     status: u16,
     why: &str,
-    extra: &[(&str, &str)],
+    extra: &[(&str, &[u8])],
     stall: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -140,12 +144,12 @@ pub(crate) async fn refuse<S>(
     refuse_with(stream, status, extra, body.as_bytes(), stall).await
 }
 
-/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 304) is
+/// Like `refuse`, with a body of the caller's. A status without content (1xx, 204, 205, 304) is
 /// sent without it: a body after such a head would be read as the next response.
 pub(crate) async fn refuse_with<S>(
     stream: &mut S,
     status: u16,
-    extra: &[(&str, &str)],
+    extra: &[(&str, &[u8])],
     body: &[u8],
     stall: Duration,
 ) where
@@ -177,17 +181,18 @@ pub(crate) async fn refuse_with<S>(
 
 /// The head of an error answer with a text body of `len` bytes and `extra` fields (no
 /// type or length for a status without content).
-fn error_head(status: u16, len: usize, extra: &[(&str, &str)]) -> Vec<u8> {
+fn error_head(status: u16, len: usize, extra: &[(&str, &[u8])]) -> Vec<u8> {
     let mut head = ResponseHead::new(status).unwrap_or_else(|_| ResponseHead::new(500).unwrap());
     for (name, value) in extra {
         let _ = head.header(name, value);
     }
-    if has_content(status) {
-        if !head.has_header("content-type") {
-            head.content_type("text/plain; charset=utf-8");
-        }
-        head.content_length(len as u64);
+    if status == 426 {
+        head.websocket_required();
     }
+    if has_content(status) && !head.has_header("content-type") {
+        head.content_type("text/plain; charset=utf-8");
+    }
+    head.content_length(len as u64);
     head.date(SystemTime::now()).connection(false);
     head.to_bytes()
 }

@@ -1,6 +1,8 @@
-//! Static files as the HTTP phase writes them: small ones from the cache in one write with
-//! their head, larger ones streamed in chunks read on the blocking pool.
+//! Static files as the HTTP phase writes them: each opened and checked before its head goes
+//! out, small ones from the cache in one write with their head, larger ones streamed in
+//! chunks read on the blocking pool.
 
+use std::fs::File;
 use std::io::Read;
 use std::time::{Duration, SystemTime};
 
@@ -11,12 +13,23 @@ use super::answers::write_all_within;
 use crate::http::file_cache::{FileCache, LARGEST_KEPT};
 use crate::http::request::Request;
 use crate::http::response::{has_content, reason_phrase};
-use crate::http::static_files::{StaticAnswer, StaticFile};
+use crate::http::static_files::{StaticAnswer, StaticFile, StaticRoot};
 
 /// Bytes of a file written at a time.
 const FILE_CHUNK: usize = 64 << 10;
 
-/// Answers one static-file request: whether the connection may go on, and the body bytes.
+/// What serves the body of a file answer, once the file passed its check.
+enum Content {
+    /// All of a small file's bytes, kept or just read.
+    Bytes(Bytes),
+    /// A larger file, opened, to stream.
+    Opened(File),
+    /// Nothing to send but the head (HEAD, 304).
+    Checked,
+}
+
+/// Answers one static-file request: the status sent, whether the connection may go on, and
+/// the body bytes.
 pub(super) async fn serve_file<S>(
     stream: &mut S,
     mut answer: StaticAnswer,
@@ -24,10 +37,19 @@ pub(super) async fn serve_file<S>(
     keep_alive: bool,
     stall: Duration,
     files: &FileCache,
-) -> (bool, u64)
+    root: &StaticRoot,
+) -> (u16, bool, u64)
 where
     S: AsyncWrite + Unpin,
 {
+    // The file the head describes is checked before the head goes out: a 404 if it fails.
+    let mut content = None;
+    if let Some(file) = answer.source.take() {
+        content = check(root, files, file, answer.body.is_some()).await;
+        if content.is_none() {
+            answer = StaticAnswer::not_found();
+        }
+    }
     let status = answer.head.status();
     let text = format!("{status} {}\n", reason_phrase(status));
     let error_body = answer.body.is_none() && has_content(status) && status != 200;
@@ -45,62 +67,73 @@ where
         None if error_body && request.method != "HEAD" => text.len() as u64,
         None => 0,
     };
-    let sent = match answer.body {
+    let sent = match (answer.body, content) {
         // Small files go out with their head in one write.
-        Some(file) if file.len <= LARGEST_KEPT => match small_file(files, file).await {
-            Some(bytes) => {
-                out.extend_from_slice(&bytes);
-                write_all_within(stream, &out, stall).await
-            }
-            None => false,
-        },
-        Some(file) => {
-            write_all_within(stream, &out, stall).await && send_file(stream, &file, stall).await
+        (Some(_), Some(Content::Bytes(bytes))) => {
+            out.extend_from_slice(&bytes);
+            write_all_within(stream, &out, stall).await
         }
-        None => write_all_within(stream, &out, stall).await,
+        (Some(file), Some(Content::Opened(opened))) => {
+            write_all_within(stream, &out, stall).await
+                && send_file(stream, opened, file.len, stall).await
+        }
+        _ => write_all_within(stream, &out, stall).await,
     };
-    (sent, bytes)
+    (status, sent, bytes)
 }
 
-/// The bytes of a small file as its head announced them: kept from an earlier read of the
-/// same version, or read now on the blocking pool (a slow disk never stalls the I/O thread).
-async fn small_file(files: &FileCache, file: StaticFile) -> Option<Bytes> {
-    if let Some(kept) = files.get(&file.path, file.len, file.modified) {
-        return Some(kept);
+/// Opens `file` and checks it (`StaticRoot::open`) on the blocking pool (a slow disk never
+/// stalls the I/O thread), reading a small one whose bytes are wanted; or finds it kept from
+/// an earlier read of the same version of the same file. `None` when it failed the check.
+async fn check(
+    root: &StaticRoot,
+    files: &FileCache,
+    file: StaticFile,
+    wanted: bool,
+) -> Option<Content> {
+    let small = file.len <= LARGEST_KEPT;
+    if small {
+        if let Some(kept) = files.get(&file) {
+            return Some(Content::Bytes(kept));
+        }
     }
-    let (path, modified) = (file.path.clone(), file.modified);
-    let bytes = Bytes::from(smol::unblock(move || read_small(&file)).await?);
-    files.put(&path, modified, bytes.clone());
+    let root = root.clone();
+    let read = smol::unblock(move || {
+        let mut opened = root.open(&file)?;
+        let content = match (wanted, small) {
+            (true, true) => Content::Bytes(read_small(&mut opened, file.len)?.into()),
+            (true, false) => Content::Opened(opened),
+            (false, _) => Content::Checked,
+        };
+        Some((content, file))
+    });
+    let (content, file) = read.await?;
+    if let Content::Bytes(bytes) = &content {
+        files.put(&file, bytes.clone());
+    }
+    Some(content)
+}
+
+/// The `len` bytes of a small file its head announced, if it still has them: one `read`
+/// (`fs::read` would add a `statx` and a `read` to see the end).
+fn read_small(opened: &mut File, len: u64) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; len as usize];
+    opened.read_exact(&mut bytes).ok()?;
     Some(bytes)
 }
 
-/// The `len` bytes of a small file its head announced, if it still has them: one `open`, one
-/// `read` (`fs::read` would add a `statx` and a `read` to see the end).
-fn read_small(file: &StaticFile) -> Option<Vec<u8>> {
-    let mut bytes = vec![0u8; file.len as usize];
-    std::fs::File::open(&file.path)
-        .ok()?
-        .read_exact(&mut bytes)
-        .ok()?;
-    Some(bytes)
-}
-
-/// Streams a file in chunks, read on the blocking pool; false when it could not send exactly
-/// the announced length, or the client stopped reading.
-async fn send_file<S>(stream: &mut S, file: &StaticFile, stall: Duration) -> bool
+/// Streams `len` bytes of an opened file in chunks, read on the blocking pool; false when it
+/// could not send exactly that length, or the client stopped reading.
+async fn send_file<S>(stream: &mut S, opened: File, len: u64, stall: Duration) -> bool
 where
     S: AsyncWrite + Unpin,
 {
-    let path = file.path.clone();
-    let Ok(opened) = smol::unblock(move || std::fs::File::open(path)).await else {
-        return false;
-    };
-    let mut reader = smol::Unblock::with_capacity(FILE_CHUNK, opened.take(file.len));
+    let mut reader = smol::Unblock::with_capacity(FILE_CHUNK, opened.take(len));
     let mut chunk = vec![0u8; FILE_CHUNK];
     let mut sent = 0u64;
     loop {
         match reader.read(&mut chunk).await {
-            Ok(0) => return sent == file.len,
+            Ok(0) => return sent == len,
             Ok(n) => {
                 if !write_all_within(stream, &chunk[..n], stall).await {
                     return false;

@@ -117,7 +117,10 @@ where
                 return refused(stream, service, None, (status, why), started).await;
             }
         };
-        if request.is_websocket_upgrade() {
+        if request.asks_for_websocket() {
+            if let Some(refusal) = request.websocket_refusal() {
+                return refused(stream, service, Some(&request), refusal, started).await;
+            }
             service.slot.to_handshake();
             let rest = reader.buf.split_off(head_len);
             return Outcome::Upgrade { request, rest };
@@ -160,10 +163,10 @@ where
         return (!sent).then_some(Outcome::Done);
     }
     // Files first (no host round trip); what no file answers goes to the host.
-    let answer = service.statics.map(|statics| statics.answer(request));
+    let answer = service.statics.map(|root| (root, root.answer(request)));
     let missing = answer
         .as_ref()
-        .is_none_or(|a| matches!(a.head.status(), 404 | 405));
+        .is_none_or(|(_, a)| matches!(a.head.status(), 404 | 405));
     if let (true, Some(max_body)) = (missing, service.dynamic) {
         let body = read_body(stream, reader, request, max_body, service).await;
         return Some(match body {
@@ -177,11 +180,12 @@ where
             Err(refusal) => refused(stream, service, Some(request), refusal, started).await,
         });
     }
-    let Some(answer) = answer else {
+    let Some((root, answer)) = answer else {
         let why = "this is a WebSocket server only.";
         return Some(refused(stream, service, Some(request), (400, why), started).await);
     };
-    answer_file(stream, service, request, answer, keep_alive, started).await
+    let file = (root, answer);
+    answer_file(stream, service, request, file, keep_alive, started).await
 }
 
 /// Answers a request with a static file (or the static root's error); `None` when the
@@ -190,7 +194,7 @@ async fn answer_file<S>(
     stream: &mut S,
     service: &HttpService<'_>,
     request: &Request,
-    answer: StaticAnswer,
+    (root, answer): (&StaticRoot, StaticAnswer),
     keep_alive: bool,
     started: Instant,
 ) -> Option<Outcome>
@@ -203,7 +207,7 @@ where
     // since its body is never read.
     if request.content_length() > 0 {
         if request.method != "GET" && request.method != "HEAD" {
-            let allow = [("Allow", "GET, HEAD")];
+            let allow = [("Allow", &b"GET, HEAD"[..])];
             let why = "405 Method Not Allowed";
             service.answered(Some(request), 405, why.len() as u64 + 1, started);
             refuse(stream, 405, why, &allow, stall).await;
@@ -212,9 +216,9 @@ where
         let why = "requests for files carry no body";
         return Some(refused(stream, service, Some(request), (413, why), started).await);
     }
-    let status = answer.head.status();
     let files = service.files;
-    let (sent, bytes) = serve_file(stream, answer, request, keep_alive, stall, files).await;
+    let served = serve_file(stream, answer, request, keep_alive, stall, files, root);
+    let (status, sent, bytes) = served.await;
     service.answered(Some(request), status, bytes, started);
     if !sent || !keep_alive {
         let _ = stream.close().await;
@@ -246,7 +250,8 @@ pub(crate) trait AccessLog {
 
 /// Reads the body of `request` (after its head, in `reader`), growing as bytes arrive, with
 /// its share of the body budget; `Err` when it is too large (413), the budget is spent (503)
-/// or it does not arrive in time (408).
+/// or it does not arrive in time (408). A client that waits for `100 Continue` gets it once
+/// the body is wanted, not before a refusal.
 async fn read_body<S>(
     stream: &mut S,
     reader: &mut Reader,
@@ -255,7 +260,7 @@ async fn read_body<S>(
     service: &HttpService<'_>,
 ) -> Result<(Vec<u8>, BodyLease), (u16, &'static str)>
 where
-    S: AsyncRead + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let len = request.content_length();
     if len > max_body as u64 {
@@ -265,6 +270,13 @@ where
     let Some(lease) = service.bodies.take(len) else {
         return Err((503, "too many request bodies in flight: try again later"));
     };
+    // RFC 9110 §10.1.1: without it, such a client waits (curl 1 s) before sending the body.
+    if request.expects_continue() && reader.buf.len() < len {
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+        if !write_all_within(stream, interim, service.timeout).await {
+            return Err((400, "the client left before sending the request body"));
+        }
+    }
     let reading = async {
         while reader.buf.len() < len {
             let start = reader.buf.len();

@@ -1,14 +1,18 @@
 //! The bytes of small static files, kept after their first read so that a hot file costs no
 //! `open` or `read` (and no disk) again. An entry is used only while the file still has the
-//! length and modification time the request's lookup just found, so a changed file is read
-//! afresh. Bounded in bytes: when full, it starts over.
+//! length, modification time and device and inode the request's lookup just found, so a
+//! changed file is read afresh. Only bytes read through `StaticRoot::open`'s check are kept,
+//! so an entry is a file that was under the root: a lookup fooled into another file finds
+//! another inode, and no entry. Bounded in bytes: when full, it starts over.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+
+use super::static_files::{FileId, StaticFile};
 
 /// Files larger than this are streamed, never kept.
 pub(crate) const LARGEST_KEPT: u64 = 64 << 10;
@@ -20,27 +24,39 @@ pub(crate) struct FileCache {
     files: Mutex<Entries>,
 }
 
+/// A kept file: the version it was read as, and its bytes.
+struct Entry {
+    modified: SystemTime,
+    id: FileId,
+    bytes: Bytes,
+}
+
 #[derive(Default)]
 struct Entries {
-    by_path: HashMap<PathBuf, (u64, Option<SystemTime>, Bytes)>,
+    by_path: HashMap<PathBuf, Entry>,
     bytes: usize,
 }
 
 impl FileCache {
-    /// The bytes of `path` if they were kept while it had this length and modification time.
-    pub(crate) fn get(&self, path: &Path, len: u64, modified: Option<SystemTime>) -> Option<Bytes> {
+    /// The bytes of `file` if they were kept while it had this length, modification time,
+    /// device and inode.
+    pub(crate) fn get(&self, file: &StaticFile) -> Option<Bytes> {
         let files = self.files.lock();
-        match files.by_path.get(path) {
-            // Without a modification time a change of content could not be seen.
-            Some((l, Some(m), bytes)) if *l == len && Some(*m) == modified => Some(bytes.clone()),
-            _ => None,
-        }
+        let entry = files.by_path.get(&file.path)?;
+        // Without a modification time a change of content could not be seen.
+        let same = entry.bytes.len() as u64 == file.len
+            && Some(entry.modified) == file.modified
+            && entry.id == file.id;
+        same.then(|| entry.bytes.clone())
     }
 
-    /// Keeps `bytes` as the content of `path` at this length and modification time.
-    pub(crate) fn put(&self, path: &Path, modified: Option<SystemTime>, bytes: Bytes) {
+    /// Keeps `bytes`, read from `file` once it passed `StaticRoot::open`'s check.
+    pub(crate) fn put(&self, file: &StaticFile, bytes: Bytes) {
         let len = bytes.len();
-        if modified.is_none() || len as u64 > LARGEST_KEPT {
+        let Some(modified) = file.modified else {
+            return;
+        };
+        if len as u64 > LARGEST_KEPT {
             return;
         }
         let mut files = self.files.lock();
@@ -48,12 +64,15 @@ impl FileCache {
             files.by_path.clear();
             files.bytes = 0;
         }
-        let old = files
-            .by_path
-            .insert(path.to_owned(), (len as u64, modified, bytes));
+        let entry = Entry {
+            modified,
+            id: file.id,
+            bytes,
+        };
+        let old = files.by_path.insert(file.path.clone(), entry);
         files.bytes += len;
-        if let Some((_, _, old)) = old {
-            files.bytes -= old.len();
+        if let Some(old) = old {
+            files.bytes -= old.bytes.len();
         }
     }
 }
@@ -63,22 +82,51 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn file(path: &str, len: u64, modified: Option<SystemTime>, id: FileId) -> StaticFile {
+        StaticFile {
+            path: PathBuf::from(path),
+            len,
+            modified,
+            content_type: "text/plain",
+            id,
+        }
+    }
+
     #[test]
     fn an_entry_serves_only_the_version_it_was_read_as() {
         let cache = FileCache::default();
-        let path = Path::new("/www/a.txt");
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
-        cache.put(path, Some(t0), Bytes::from_static(b"hello"));
-        assert_eq!(cache.get(path, 5, Some(t0)).as_deref(), Some(&b"hello"[..]));
-        assert!(cache
-            .get(path, 5, Some(t0 + Duration::from_nanos(1)))
-            .is_none());
-        assert!(cache.get(path, 6, Some(t0)).is_none());
-        cache.put(Path::new("/www/b.txt"), None, Bytes::from_static(b"x"));
-        assert!(
-            cache.get(Path::new("/www/b.txt"), 1, None).is_none(),
-            "no time, not kept"
+        let id = Some((1, 2));
+        cache.put(
+            &file("/www/a.txt", 5, Some(t0), id),
+            Bytes::from_static(b"hello"),
         );
+        let hit = cache.get(&file("/www/a.txt", 5, Some(t0), id));
+        assert_eq!(hit.as_deref(), Some(&b"hello"[..]));
+        let later = Some(t0 + Duration::from_nanos(1));
+        assert!(cache.get(&file("/www/a.txt", 5, later, id)).is_none());
+        assert!(cache.get(&file("/www/a.txt", 6, Some(t0), id)).is_none());
+        let b = file("/www/b.txt", 1, None, id);
+        cache.put(&b, Bytes::from_static(b"x"));
+        assert!(cache.get(&b).is_none(), "no time, not kept");
+    }
+
+    /// A lookup fooled into another file (a symlink swapped in) finds another inode: the
+    /// bytes kept for the path are not its own.
+    #[test]
+    fn an_entry_serves_only_the_file_it_was_read_from() {
+        let cache = FileCache::default();
+        let t0 = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(10));
+        cache.put(
+            &file("/www/a.txt", 5, t0, Some((1, 2))),
+            Bytes::from_static(b"hello"),
+        );
+        assert!(cache
+            .get(&file("/www/a.txt", 5, t0, Some((1, 3))))
+            .is_none());
+        assert!(cache
+            .get(&file("/www/a.txt", 5, t0, Some((9, 2))))
+            .is_none());
     }
 
     #[test]
@@ -87,14 +135,14 @@ mod tests {
         let t = Some(SystemTime::UNIX_EPOCH);
         let chunk = Bytes::from(vec![0u8; LARGEST_KEPT as usize]);
         for i in 0..1000 {
-            cache.put(Path::new(&format!("/f{i}")), t, chunk.clone());
+            cache.put(
+                &file(&format!("/f{i}"), LARGEST_KEPT, t, None),
+                chunk.clone(),
+            );
             assert!(cache.files.lock().bytes <= CAPACITY);
         }
-        cache.put(
-            Path::new("/big"),
-            t,
-            Bytes::from(vec![0u8; LARGEST_KEPT as usize + 1]),
-        );
-        assert!(cache.get(Path::new("/big"), LARGEST_KEPT + 1, t).is_none());
+        let big = file("/big", LARGEST_KEPT + 1, t, None);
+        cache.put(&big, Bytes::from(vec![0u8; LARGEST_KEPT as usize + 1]));
+        assert!(cache.get(&big).is_none());
     }
 }

@@ -141,6 +141,8 @@ impl Headers {
     }
 }
 
+const UPGRADE_WITH_BODY: &str = "a WebSocket upgrade request carries no body";
+
 /// Parses the request head at the start of `buf` (the bytes read so far). Never panics; a
 /// caller re-parses from the start as more bytes arrive, and stops reading on any error.
 pub(crate) fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse, RequestError> {
@@ -193,13 +195,20 @@ fn complete(raw: &httparse::Request, len: usize, limits: &Limits) -> Result<Pars
     headers.ends.shrink_to_fit();
     let minor_version = raw.version.unwrap_or(1);
     check_host(&headers, minor_version)?;
-    let content_length = body_length(&headers)?;
-    let request = Request {
+    let mut request = Request {
         method: method.to_owned(),
         target: target.to_owned(),
         minor_version,
         headers,
-        content_length,
+        content_length: 0,
+    };
+    request.content_length = match body_length(&request.headers) {
+        Ok(length) => length,
+        // Not a body luna cannot read but a handshake it refuses (see `websocket_refusal`).
+        Err(RequestError::NotImplemented(_)) if request.asks_for_websocket() => {
+            return Err(RequestError::BadRequest(UPGRADE_WITH_BODY));
+        }
+        Err(err) => return Err(err),
     };
     Ok(Parse::Complete(request, len))
 }
@@ -241,14 +250,81 @@ fn check_target(method: &str, target: &str) -> Result<(), RequestError> {
     }
 }
 
-/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one.
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most one,
+/// and its value must be a valid `uri-host [ ":" port ]`.
 fn check_host(headers: &Headers, minor_version: u8) -> Result<(), RequestError> {
-    let hosts = headers.iter().filter(|(name, _)| *name == "host").count();
-    match (hosts, minor_version) {
-        (1, _) | (0, 0) => Ok(()),
-        (0, _) => Err(RequestError::BadRequest("missing Host")),
+    let mut hosts = headers.iter().filter(|(name, _)| *name == "host");
+    match (hosts.next(), hosts.next(), minor_version) {
+        (Some((_, value)), None, _) if valid_host(value) => Ok(()),
+        (Some(_), None, _) => Err(RequestError::BadRequest("invalid Host")),
+        (None, _, 0) => Ok(()),
+        (None, _, _) => Err(RequestError::BadRequest("missing Host")),
         _ => Err(RequestError::BadRequest("more than one Host")),
     }
+}
+
+/// RFC 3986 §3.2.2-3 `host [ ":" port ]`: an IP literal in brackets, or a reg-name (an IPv4
+/// address is one too) with no byte outside unreserved, sub-delims and `%XX`; the port digits.
+/// Empty is valid (RFC 9112 §3.2: a target without an authority).
+fn valid_host(value: &str) -> bool {
+    let (host_ok, port) = match value.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((literal, after)) => (valid_ip_literal(literal), after),
+            None => return false,
+        },
+        None => {
+            let end = value.find(':').unwrap_or(value.len());
+            (valid_reg_name(&value[..end]), &value[end..])
+        }
+    };
+    let port_ok = match port.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
+        None => port.is_empty(),
+    };
+    host_ok && port_ok
+}
+
+/// `*( unreserved / pct-encoded / sub-delims )`.
+fn valid_reg_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !hex(i + 1) || !hex(i + 2) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// What brackets hold: an IPv6 address, or `v` HEXDIG `.` a future format (RFC 3986 §3.2.2).
+fn valid_ip_literal(literal: &str) -> bool {
+    if let Some(future) = literal.strip_prefix(['v', 'V']) {
+        let Some((version, rest)) = future.split_once('.') else {
+            return false;
+        };
+        let version_ok = !version.is_empty() && version.bytes().all(|b| b.is_ascii_hexdigit());
+        let rest_ok = rest
+            .bytes()
+            .all(|b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+        return version_ok && !rest.is_empty() && rest_ok;
+    }
+    literal.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
 }
 
 /// The body's length (RFC 9112 §6.3): `Content-Length`, or 0; repeats must agree.
@@ -340,6 +416,14 @@ impl Request {
         self.content_length
     }
 
+    /// Whether the client waits for `100 Continue` before it sends the body (RFC 9110
+    /// §10.1.1; an HTTP/1.0 client cannot ask for it).
+    pub(crate) fn expects_continue(&self) -> bool {
+        let expect = self.header("expect");
+        self.minor_version >= 1
+            && expect.is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+    }
+
     /// Whether the connection stays open after the answer (RFC 9112 §9.3): HTTP/1.1 unless
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     pub(crate) fn keep_alive(&self) -> bool {
@@ -351,12 +435,34 @@ impl Request {
 
     /// Whether this is a WebSocket opening handshake (RFC 6455 §4.2.1) that luna can answer.
     pub(crate) fn is_websocket_upgrade(&self) -> bool {
+        self.asks_for_websocket() && self.websocket_refusal().is_none()
+    }
+
+    /// Whether this request asks for a WebSocket, well-formed or not: a GET over HTTP/1.1
+    /// with `Upgrade: websocket` and `Connection: upgrade`. Such a request is upgraded or
+    /// refused, never answered as a plain one.
+    pub(crate) fn asks_for_websocket(&self) -> bool {
         self.method == "GET"
             && self.minor_version >= 1
             && self.has_token("upgrade", "websocket")
             && self.has_token("connection", "upgrade")
-            && self.header("sec-websocket-version").as_deref() == Some("13")
-            && self.websocket_key().is_some()
+    }
+
+    /// Why a request that asks for a WebSocket cannot have one, as the status and text that
+    /// answer it: a body (400; the new protocol would start inside it, RFC 9110 §7.8), a
+    /// `Sec-WebSocket-Version` other than 13 (426, RFC 6455 §4.4), a `Sec-WebSocket-Key`
+    /// that is not base64 of 16 bytes (400, RFC 6455 §4.2.1). `None` when it can.
+    pub(crate) fn websocket_refusal(&self) -> Option<(u16, &'static str)> {
+        if self.content_length > 0 {
+            return Some((400, UPGRADE_WITH_BODY));
+        }
+        if self.header("sec-websocket-version").as_deref() != Some("13") {
+            return Some((426, "this server speaks WebSocket version 13"));
+        }
+        if self.websocket_key().is_none() {
+            return Some((400, "Sec-WebSocket-Key must be base64 of 16 bytes"));
+        }
+        None
     }
 
     /// The `Sec-WebSocket-Key`, if there is exactly one and it is base64 of 16 bytes.

@@ -113,6 +113,39 @@ fn http_1_1_needs_exactly_one_host() {
 }
 
 #[test]
+fn host_must_be_a_uri_host_and_port() {
+    let head = |host: &str| format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes();
+    let valid = [
+        "",
+        "h",
+        "example.com",
+        "example.com:8080",
+        "EXAMPLE.com.",
+        "a-b_c~d",
+        "xn--bcher-kva.example",
+        "%41b",
+        "a,b",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:443",
+        "[2001:db8::7]:8",
+        "[v1.fe80::a+en1]",
+        "h:",
+    ];
+    for host in valid {
+        request(&head(host));
+    }
+    let invalid = [
+        "a b", "a/b", "a@b", "a, b", "a:b:c", "[::1", "a?b", "a#b", "h:8x", "::1", "[::1]x",
+        "[::1]:a", "[zz]", "%4", "%zz", "a\"b", "[v.x]", "[v1.]", "ü",
+    ];
+    for host in invalid {
+        assert_eq!(error(&head(host)), 400, "{host:?}");
+    }
+}
+
+#[test]
 fn keep_alive_follows_connection_tokens() {
     assert!(request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive());
     let close = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, Close\r\n\r\n";
@@ -259,6 +292,39 @@ fn rejects_requests_that_are_not_websocket_upgrades() {
     for head in variants {
         assert!(!request(head.as_bytes()).is_websocket_upgrade(), "{head}");
     }
+}
+
+#[test]
+fn a_websocket_request_that_cannot_be_upgraded_is_refused_with_its_reason() {
+    let text = String::from_utf8_lossy(UPGRADE).into_owned();
+    let refusal = |head: &str| {
+        let req = request(head.as_bytes());
+        assert!(req.asks_for_websocket(), "{head}");
+        req.websocket_refusal().map(|(status, _)| status)
+    };
+    assert_eq!(refusal(&text), None);
+    for version in ["8", "12", "14", "13, 8", ""] {
+        let head = text.replace("Version: 13", &format!("Version: {version}"));
+        assert_eq!(refusal(&head), Some(426), "{version:?}");
+    }
+    assert_eq!(
+        refusal(&text.replace("Sec-WebSocket-Version: 13\r\n", "")),
+        Some(426)
+    );
+    let keys = ["", "dGhlIHNhbXBsZQ==", "not base64 at all!!!!!!!"];
+    for key in keys {
+        let head = text.replace("dGhlIHNhbXBsZSBub25jZQ==", key);
+        assert_eq!(refusal(&head), Some(400), "{key:?}");
+    }
+    let head = text.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
+    assert_eq!(refusal(&head), Some(400));
+    let with_body = text.replace("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!(refusal(&with_body), Some(400));
+    let chunked = text.replace("\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(error(chunked.as_bytes()), 400);
+    // A POST with a chunked body is still one luna does not read.
+    let post = chunked.replace("GET", "POST");
+    assert_eq!(error(post.as_bytes()), 501);
 }
 
 #[test]

@@ -33,6 +33,10 @@ impl fmt::Display for HeadError {
 
 impl std::error::Error for HeadError {}
 
+/// A header field from the host: its name, and its value as bytes, since a value may hold
+/// obs-text (0x80-0xFF, RFC 9110 §5.5), which is sent as it is.
+pub(crate) type Field = (String, Vec<u8>);
+
 /// Fields only luna writes: a caller's copy would contradict the framing or the handshake.
 const RESERVED: [&str; 6] = [
     "content-length",
@@ -43,45 +47,73 @@ const RESERVED: [&str; 6] = [
     "sec-websocket-accept",
 ];
 
-/// The reason phrase for the statuses luna answers with (RFC 9110 §15); other statuses from a
-/// hook get an empty phrase, which HTTP/1.1 allows.
+/// The reason phrase of a status (RFC 9110 §15, plus 428, 429 and 431 of RFC 6585 and 451 of
+/// RFC 7725); an unregistered status from a hook gets an empty phrase, which HTTP/1.1 allows.
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
         204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
         301 => "Moved Permanently",
         302 => "Found",
+        303 => "See Other",
         304 => "Not Modified",
+        305 => "Use Proxy",
         307 => "Temporary Redirect",
         308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "",
     }
 }
 
-/// Whether a response with this status has content (RFC 9110 §6.4.1): not 1xx, 204 or 304.
+/// Whether a response with this status has content (RFC 9110 §6.4.1, §15.3.6): not 1xx, 204,
+/// 205 or 304.
 pub(crate) fn has_content(status: u16) -> bool {
-    !(status < 200 || status == 204 || status == 304)
+    !(status < 200 || status == 204 || status == 205 || status == 304)
 }
 
 /// A response head being built; [`ResponseHead::encode`] writes it out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ResponseHead {
     status: u16,
-    headers: Vec<(Cow<'static, str>, String)>,
+    headers: Vec<(Cow<'static, str>, Vec<u8>)>,
 }
 
 impl ResponseHead {
@@ -109,19 +141,25 @@ impl ResponseHead {
     }
 
     /// Adds a field supplied by the app: the name must be a token, the value free of control
-    /// characters, and the field not one luna sets itself.
-    pub(crate) fn header(&mut self, name: &str, value: &str) -> Result<&mut Self, HeadError> {
+    /// characters (bytes 0x80-0xFF are obs-text and allowed), and the field not one luna sets
+    /// itself.
+    pub(crate) fn header(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<&mut Self, HeadError> {
+        let value = value.as_ref();
         if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(HeadError::InvalidName);
         }
-        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
             return Err(HeadError::InvalidValue);
         }
         if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             return Err(HeadError::Reserved);
         }
         self.headers
-            .push((Cow::Owned(name.to_owned()), value.to_owned()));
+            .push((Cow::Owned(name.to_owned()), value.to_vec()));
         Ok(self)
     }
 
@@ -132,10 +170,13 @@ impl ResponseHead {
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
-    /// `Content-Length`; left out for statuses without content, where RFC 9110 forbids it.
+    /// `Content-Length`; left out for statuses without content, where RFC 9110 forbids it,
+    /// but for 205, whose empty content a keep-alive client needs framed (RFC 9110 §15.3.6).
     pub(crate) fn content_length(&mut self, len: u64) -> &mut Self {
         if has_content(self.status) {
             self.push("Content-Length", len.to_string());
+        } else if self.status == 205 {
+            self.push("Content-Length", "0".to_owned());
         }
         self
     }
@@ -152,10 +193,27 @@ impl ResponseHead {
         self
     }
 
-    /// `Connection: keep-alive` or `close`, said both ways so HTTP/1.0 clients hear it too.
+    /// `Connection: keep-alive` or `close`, said both ways so HTTP/1.0 clients hear it too;
+    /// with `upgrade` too after an `Upgrade` field, which is hop-by-hop (RFC 9110 §7.8).
     pub(crate) fn connection(&mut self, keep_alive: bool) -> &mut Self {
         let value = if keep_alive { "keep-alive" } else { "close" };
-        self.push("Connection", value.to_owned());
+        let value = match self.has_header("upgrade") {
+            true => format!("Upgrade, {value}"),
+            false => value.to_owned(),
+        };
+        self.push("Connection", value);
+        self
+    }
+
+    /// The fields of a 426 that asks for a WebSocket: the protocol (RFC 9110 §15.5.22) and
+    /// the only version luna speaks (RFC 6455 §4.4); fields already there are kept.
+    pub(crate) fn websocket_required(&mut self) -> &mut Self {
+        if !self.has_header("upgrade") {
+            self.push("Upgrade", "websocket".to_owned());
+        }
+        if !self.has_header("sec-websocket-version") {
+            self.push("Sec-WebSocket-Version", "13".to_owned());
+        }
         self
     }
 
@@ -170,7 +228,7 @@ impl ResponseHead {
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -186,7 +244,7 @@ impl ResponseHead {
     /// Adds a field luna itself wrote: a static name and a value known to be clean.
     pub(super) fn push(&mut self, name: &'static str, value: String) {
         debug_assert!(!value.bytes().any(|b| b < b' ' || b == 0x7f));
-        self.headers.push((Cow::Borrowed(name), value));
+        self.headers.push((Cow::Borrowed(name), value.into_bytes()));
     }
 }
 
@@ -207,7 +265,8 @@ mod tests {
     #[test]
     fn every_status_luna_uses_has_its_reason() {
         let used = [
-            101, 200, 204, 304, 400, 401, 403, 404, 405, 413, 414, 431, 500, 501, 503, 505,
+            100, 101, 200, 204, 205, 304, 400, 401, 403, 404, 405, 408, 413, 414, 426, 429, 431,
+            500, 501, 503, 505,
         ];
         for status in used {
             assert!(!reason_phrase(status).is_empty(), "{status}");
@@ -257,6 +316,23 @@ mod tests {
             head.content_length(10);
             assert!(!head.has_header("content-length"), "{status}");
         }
+        let mut head = ResponseHead::new(205).unwrap();
+        head.content_length(10);
+        assert_eq!(
+            text(&head),
+            "HTTP/1.1 205 Reset Content\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_426_names_the_websocket_version() {
+        let mut head = ResponseHead::new(426).unwrap();
+        head.websocket_required().connection(false);
+        assert_eq!(
+            text(&head),
+            "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nConnection: Upgrade, close\r\n\r\n"
+        );
     }
 
     #[test]
@@ -295,6 +371,16 @@ mod tests {
             );
         }
         assert_eq!(text(&head), "HTTP/1.1 200 OK\r\n\r\n");
+    }
+
+    #[test]
+    fn obs_text_in_a_value_is_sent_as_it_is() {
+        let mut head = ResponseHead::new(200).unwrap();
+        head.header("X-V", b"caf\xc3\xa9 \xff").unwrap();
+        assert_eq!(
+            head.to_bytes(),
+            b"HTTP/1.1 200 OK\r\nX-V: caf\xc3\xa9 \xff\r\n\r\n"
+        );
     }
 
     #[test]

@@ -6,10 +6,14 @@
 //! looked up. Dotfiles (`.git`, `.env`) are a 404, except `.well-known`. The file found is
 //! canonicalized and must lie under the canonical root, so a symlink out of the root is a 404
 //! (symlinks within it work); the dotfile rule holds for what a symlink leads to as well as
-//! for the names asked, so a link to `.env` serves nothing. Directories serve their index, never a listing, and a directory
-//! named without its trailing slash is a 301 to it (relative links in its index need it).
+//! for the names asked, so a link to `.env` serves nothing. A lookup and the open that
+//! follows it are two steps, between which a file or a directory on the way may be swapped
+//! for a symlink; so what is opened is checked again ([`StaticRoot::open`]): the same file
+//! the lookup found, and under the root. Directories serve their index, never a listing,
+//! and a directory named without its trailing slash is a 301 to it (relative links in its
+//! index need it).
 
-use std::fs::{self, Metadata};
+use std::fs::{self, File, Metadata};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,6 +47,25 @@ pub(crate) struct StaticFile {
     pub(crate) modified: Option<SystemTime>,
     /// `Content-Type` by extension.
     pub(crate) content_type: &'static str,
+    /// Which file it is: its device and inode, where the platform has them.
+    pub(crate) id: FileId,
+}
+
+/// A file's device and inode (`None` where the platform has no such numbers in `std`).
+pub(crate) type FileId = Option<(u64, u64)>;
+
+/// The device and inode of a file's metadata.
+pub(crate) fn file_id(meta: &Metadata) -> FileId {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 /// Where a request path leads.
@@ -63,6 +86,17 @@ pub(crate) struct StaticAnswer {
     pub(crate) head: ResponseHead,
     /// The file whose bytes follow the head: set only for a 200 to GET.
     pub(crate) body: Option<StaticFile>,
+    /// The file the head describes (a 200 or a 304): checked with [`StaticRoot::open`]
+    /// before the head goes out, since it was found by a lookup that a swapped symlink can
+    /// fool.
+    pub(crate) source: Option<StaticFile>,
+}
+
+impl StaticAnswer {
+    /// The 404 that answers a file that failed its check when opened.
+    pub(crate) fn not_found() -> Self {
+        head_only(status_head(404))
+    }
 }
 
 impl StaticRoot {
@@ -106,14 +140,71 @@ impl StaticRoot {
         if not_modified(req, &file) {
             let mut head = status_head(304);
             validators(&mut head, &file, &self.cache_control);
-            return head_only(head);
+            let source = Some(file);
+            return StaticAnswer {
+                head,
+                body: None,
+                source,
+            };
         }
         let mut head = status_head(200);
         head.content_type(file.content_type);
         head.content_length(file.len);
         validators(&mut head, &file, &self.cache_control);
-        let body = (req.method == "GET").then_some(file);
-        StaticAnswer { head, body }
+        let body = (req.method == "GET").then(|| file.clone());
+        let source = Some(file);
+        StaticAnswer { head, body, source }
+    }
+
+    /// Opens `file`, as a lookup ([`StaticRoot::resolve`]) found it, if what is opened is
+    /// that file and lies under the root; `None` otherwise, which is a 404. Blocks on the
+    /// file system: call it off the I/O thread.
+    pub(crate) fn open(&self, file: &StaticFile) -> Option<File> {
+        let opened = File::open(&file.path).ok()?;
+        let meta = opened.metadata().ok()?;
+        // Another file than the lookup found: the path changed in between.
+        if !meta.is_file() || file_id(&meta) != file.id {
+            return None;
+        }
+        self.opened_inside(&opened, &file.path, &meta)
+            .then_some(opened)
+    }
+
+    /// Whether the file opened from `path` lies under the root. Linux names an open file's
+    /// path (`/proc/self/fd`), which no later swap can change; elsewhere (or without `/proc`)
+    /// see [`StaticRoot::reopens_inside`].
+    fn opened_inside(&self, opened: &File, path: &Path, meta: &Metadata) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let link = format!("/proc/self/fd/{}", opened.as_raw_fd());
+            if let Ok(real) = fs::read_link(link) {
+                return self.lies_under(&real);
+            }
+        }
+        let _ = opened;
+        self.reopens_inside(path, meta)
+    }
+
+    /// Whether `path`, canonicalized again, lies under the root and is the file `meta`
+    /// describes (same device and inode, where the platform has them).
+    fn reopens_inside(&self, path: &Path, meta: &Metadata) -> bool {
+        let Ok(canonical) = path.canonicalize() else {
+            return false;
+        };
+        let again = fs::metadata(&canonical).ok();
+        self.lies_under(&canonical) && again.is_some_and(|again| file_id(&again) == file_id(meta))
+    }
+
+    /// Whether a canonical path lies under the root, with no dotfile on the way.
+    fn lies_under(&self, canonical: &Path) -> bool {
+        let Ok(relative) = canonical.strip_prefix(&self.root) else {
+            return false;
+        };
+        !relative.components().any(|part| match part {
+            Component::Normal(name) => is_hidden(&name.to_string_lossy()),
+            _ => true,
+        })
     }
 
     /// The file a raw (not yet decoded) request path names, or the status that refuses it:
@@ -171,14 +262,7 @@ impl StaticRoot {
             }
         }
         let canonical = path.canonicalize().map_err(|_| 404u16)?;
-        let Ok(relative) = canonical.strip_prefix(&self.root) else {
-            return Err(404);
-        };
-        let hidden = relative.components().any(|part| match part {
-            Component::Normal(name) => is_hidden(&name.to_string_lossy()),
-            _ => true,
-        });
-        if hidden {
+        if !self.lies_under(&canonical) {
             return Err(404);
         }
         let meta = fs::metadata(&canonical).map_err(|_| 404u16)?;
@@ -228,6 +312,7 @@ impl StaticFile {
             len,
             modified,
             content_type,
+            id: file_id(meta),
         }
     }
 
@@ -295,7 +380,11 @@ fn unix_seconds(time: SystemTime) -> u64 {
 }
 
 fn head_only(head: ResponseHead) -> StaticAnswer {
-    StaticAnswer { head, body: None }
+    StaticAnswer {
+        head,
+        body: None,
+        source: None,
+    }
 }
 
 fn status_head(status: u16) -> ResponseHead {

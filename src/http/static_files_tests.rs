@@ -418,3 +418,78 @@ fn files_carry_the_configured_cache_control() {
     let value = field(&answer.head, "Cache-Control");
     assert_eq!(value.as_deref(), Some("public, max-age=60"));
 }
+
+fn found(tree: &Tree, path: &str) -> StaticFile {
+    match tree.root.resolve(path) {
+        Ok(Resolved::File(file)) => file,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
+#[test]
+fn what_a_lookup_found_opens_and_a_symlink_within_the_root_too() {
+    let tree = tree();
+    let mut text = String::new();
+    let mut opened = tree.root.open(&found(&tree, "/sub/page.txt")).unwrap();
+    std::io::Read::read_to_string(&mut opened, &mut text).unwrap();
+    assert_eq!(text, "page");
+    #[cfg(unix)]
+    assert!(tree.root.open(&found(&tree, "/link-in")).is_some());
+}
+
+/// Between the lookup and the open, the file is swapped for a symlink out of the root, or a
+/// directory on its way is: what is opened is another file, outside, and refused.
+#[cfg(unix)]
+#[test]
+fn a_symlink_swapped_in_after_the_lookup_opens_nothing() {
+    use std::os::unix::fs::symlink;
+    let tree = tree();
+    let root = tree.base.join("root");
+    let file = found(&tree, "/sub/page.txt");
+    fs::remove_file(root.join("sub/page.txt")).unwrap();
+    symlink(
+        tree.base.join("outside/secret.txt"),
+        root.join("sub/page.txt"),
+    )
+    .unwrap();
+    assert!(tree.root.open(&file).is_none());
+    let file = found(&tree, "/noindex/file.css");
+    fs::rename(root.join("noindex"), root.join("moved")).unwrap();
+    fs::write(tree.base.join("outside/file.css"), "outside").unwrap();
+    symlink(tree.base.join("outside"), root.join("noindex")).unwrap();
+    assert!(tree.root.open(&file).is_none());
+    // The same inode under another path outside the root (a lookup fooled twice) is
+    // refused by where it lies.
+    let outside = StaticFile::new(
+        tree.base.join("outside/secret.txt"),
+        &fs::metadata(tree.base.join("outside/secret.txt")).unwrap(),
+    );
+    assert!(tree.root.open(&outside).is_none());
+}
+
+/// Where no open file names its path, the path is canonicalized again after the open: it
+/// must lie under the root and lead to the file opened.
+#[cfg(unix)]
+#[test]
+fn without_proc_the_path_must_lead_to_the_file_opened() {
+    use std::os::unix::fs::symlink;
+    let tree = tree();
+    let root = tree.base.join("root");
+    let path = root.join("sub/page.txt");
+    let page = fs::metadata(&path).unwrap();
+    let secret = fs::metadata(tree.base.join("outside/secret.txt")).unwrap();
+    assert!(tree.root.reopens_inside(&path, &page));
+    assert!(!tree.root.reopens_inside(&path, &secret), "another file");
+    fs::remove_file(&path).unwrap();
+    symlink(tree.base.join("outside/secret.txt"), &path).unwrap();
+    assert!(
+        !tree.root.reopens_inside(&path, &secret),
+        "outside the root"
+    );
+    // The page moved away keeps its inode, so the new one cannot reuse it.
+    fs::rename(root.join("sub/index.html"), root.join("kept")).unwrap();
+    let kept = fs::metadata(root.join("kept")).unwrap();
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, "page").unwrap();
+    assert!(!tree.root.reopens_inside(&path, &kept), "another inode");
+}

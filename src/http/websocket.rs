@@ -7,7 +7,7 @@ use data_encoding::BASE64;
 use sha1::{Digest, Sha1};
 
 use super::request::Request;
-use super::response::ResponseHead;
+use super::response::{Field, ResponseHead};
 use crate::frame::deflate_params::{self, Agreed, Settings};
 
 /// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
@@ -63,7 +63,7 @@ pub(crate) fn switching_protocols(
     request: &Request,
     protocol: Option<&str>,
     deflate: Option<&Agreed>,
-    extra: &[(String, String)],
+    extra: &[Field],
 ) -> Vec<u8> {
     let key = request.websocket_key().unwrap_or_default();
     let mut head = ResponseHead::switching_protocols(key);

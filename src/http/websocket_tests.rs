@@ -76,7 +76,7 @@ fn deflate_is_agreed_only_when_both_sides_want_it() {
 #[test]
 fn the_101_carries_the_accept_key_and_the_choices() {
     let req = request("");
-    let extra = [("Set-Cookie".to_owned(), "a=b".to_owned())];
+    let extra = [("Set-Cookie".to_owned(), "a=b".into())];
     let head = switching_protocols(&req, Some("chat"), None, &extra);
     let text = String::from_utf8(head).unwrap();
     assert!(

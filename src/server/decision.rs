@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::frame::deflate_params::{self, Agreed};
 use crate::handshake;
 use crate::http::request::Request;
+use crate::http::response::Field;
 use crate::http::websocket;
 use crate::stats::Refusal as Refused;
 use crate::upgrade::{Decision, Question};
@@ -34,7 +35,7 @@ pub(super) struct Selection {
 /// Why a handshake is refused, and the answer that says so.
 struct Refusal {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Vec<Field>,
     body: Vec<u8>,
 }
 
@@ -51,7 +52,7 @@ impl Refusal {
 /// An accepted handshake: the subprotocol and any extra fields of the 101.
 struct Accepted {
     selection: Selection,
-    headers: Vec<(String, String)>,
+    headers: Vec<Field>,
 }
 
 /// Decides the handshake (by luna, or by the host) and answers it: the selection once the
@@ -183,10 +184,10 @@ async fn refuse_upgrade<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = conn::normalize_peer(upgrade.peer);
-    let headers: Vec<(&str, &str)> = refusal
+    let headers: Vec<(&str, &[u8])> = refusal
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
         .collect();
     let stall = shared.config.limits.handshake_timeout;
     let (status, body) = (refusal.status, &refusal.body);
