@@ -18,6 +18,9 @@ const KEPT_SLOTS: usize = 1024;
 /// The pushing end, one per app, shared by the I/O threads.
 pub(crate) struct Inbox<T> {
     shared: Mutex<Shared<T>>,
+    /// Something is queued (set and cleared under the lock): a host that polls in a loop
+    /// finds the queue empty with one load, not by taking the lock the pushes need.
+    queued: AtomicBool,
 }
 
 struct Shared<T> {
@@ -42,6 +45,7 @@ pub(crate) fn inbox<T>() -> (Arc<Inbox<T>>, Taker<T>) {
             closed: false,
             waiters: Vec::new(),
         }),
+        queued: AtomicBool::new(false),
     });
     let taker = Taker {
         inbox: inbox.clone(),
@@ -60,6 +64,9 @@ impl<T> Inbox<T> {
             return false;
         }
         shared.queued.push_back(item);
+        if !self.queued.load(Ordering::Relaxed) {
+            self.queued.store(true, Ordering::Release);
+        }
         // A waiter stays listed until its host stops waiting; once woken it costs a load.
         for waiter in &shared.waiters {
             waiter.wake();
@@ -68,7 +75,7 @@ impl<T> Inbox<T> {
     }
 
     fn is_empty(&self) -> bool {
-        self.shared.lock().queued.is_empty()
+        !self.queued.load(Ordering::Acquire)
     }
 
     fn watch(&self, waiter: &Arc<Waiter>) {
@@ -140,11 +147,17 @@ impl<T> Iterator for Taking<'_, T> {
         if let Some(item) = self.taken.pop_front() {
             return Some(item);
         }
+        if self.inbox.is_empty() {
+            return None;
+        }
         if self.taken.capacity() > KEPT_SLOTS {
             self.taken.shrink_to(KEPT_SLOTS);
         }
         // Swapped, not copied: the I/O threads get the host's empty deque back.
-        std::mem::swap(&mut *self.taken, &mut self.inbox.shared.lock().queued);
+        let mut shared = self.inbox.shared.lock();
+        std::mem::swap(&mut *self.taken, &mut shared.queued);
+        self.inbox.queued.store(false, Ordering::Release);
+        drop(shared);
         self.taken.pop_front()
     }
 }
