@@ -160,7 +160,7 @@ impl StaticRoot {
     /// that file and lies under the root; `None` otherwise, which is a 404. Blocks on the
     /// file system: call it off the I/O thread.
     pub(crate) fn open(&self, file: &StaticFile) -> Option<File> {
-        let opened = File::open(&file.path).ok()?;
+        let opened = open_without_waiting(&file.path).ok()?;
         let meta = opened.metadata().ok()?;
         // Another file than the lookup found: the path changed in between.
         if !meta.is_file() || file_id(&meta) != file.id {
@@ -377,6 +377,20 @@ fn lists_tag(list: &str, opaque: &str) -> bool {
 /// Whole seconds since the epoch: HTTP dates have no finer unit.
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Opens `path` for reading. On Unix without waiting: a FIFO swapped in after the lookup
+/// would otherwise hold the thread until something writes to it (it is refused as not a
+/// regular file once opened; reads of a regular file are unaffected by the flag).
+fn open_without_waiting(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 fn head_only(head: ResponseHead) -> StaticAnswer {

@@ -467,6 +467,27 @@ fn a_symlink_swapped_in_after_the_lookup_opens_nothing() {
     assert!(tree.root.open(&outside).is_none());
 }
 
+/// A FIFO swapped in after the lookup is refused at once: opening it does not wait for a
+/// writer.
+#[cfg(unix)]
+#[test]
+fn a_fifo_swapped_in_after_the_lookup_is_refused_without_waiting() {
+    let tree = tree();
+    let file = found(&tree, "/sub/page.txt");
+    let path = tree.base.join("root/sub/page.txt");
+    fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (done, opened) = std::sync::mpsc::channel();
+    let root = tree.root.clone();
+    std::thread::spawn(move || done.send(root.open(&file).is_none()));
+    let refused = opened.recv_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(refused, Ok(true), "the open waited for a writer");
+}
+
 /// Where no open file names its path, the path is canonicalized again after the open: it
 /// must lie under the root and lead to the file opened.
 #[cfg(unix)]
